@@ -1,0 +1,207 @@
+//! Config diagnostics: every mistake in a file, each with file:line:col, what is wrong and a hint.
+//!
+//! Shown like a compiler error, one block per mistake, the first line grep-friendly:
+//!
+//! ```text
+//! /etc/steward.toml:12:1: error: unknown key `restrat` in [programs.web]
+//!    12 | restrat = "always"
+//!       | ^^^^^^^
+//!   hint: did you mean `restart`?
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub col: usize,
+    pub message: String,
+    pub hint: Option<String>,
+    /// The text of line `line` (without its line ending), for the snippet. `None` when there
+    /// is no source to show, such as for a file that could not be read.
+    pub source_line: Option<String>,
+    /// How many characters from `col` on the snippet underlines (at least 1).
+    pub width: usize,
+}
+
+impl Diagnostic {
+    /// A diagnostic about a whole file (no snippet), reported at 1:1.
+    pub fn whole_file(file: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line: 1,
+            col: 1,
+            message: message.into(),
+            hint: Some(hint.into()),
+            source_line: None,
+            width: 1,
+        }
+    }
+
+    /// A diagnostic for the bytes `span` of `src`, with the source line for the snippet.
+    /// The underline stops at the end of the first line of the span.
+    pub fn at(
+        file: &Path,
+        src: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Self {
+        let start = floor_char_boundary(src, span.start.min(src.len()));
+        let end = floor_char_boundary(src, span.end.clamp(start, src.len()));
+        let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        let line_text = src[line_start..line_end].strip_suffix('\r').unwrap_or(&src[line_start..line_end]);
+        let line = src[..start].bytes().filter(|b| *b == b'\n').count() + 1;
+        let col = src[line_start..start].chars().count() + 1;
+        let width = src[start..end.min(line_end)].chars().count().max(1);
+        Self {
+            file: file.to_path_buf(),
+            line,
+            col,
+            message: message.into(),
+            hint,
+            source_line: Some(line_text.to_owned()),
+            width,
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}:{}:{}: error: {}", self.file.display(), self.line, self.col, self.message)?;
+        if let Some(text) = &self.source_line {
+            let number = self.line.to_string();
+            let gutter = number.len().max(5);
+            // Tabs would misalign the caret line, so they are shown as single spaces.
+            let shown = text.replace('\t', " ");
+            let max_width = shown.chars().count().saturating_sub(self.col - 1).max(1);
+            writeln!(f, "{number:>gutter$} | {shown}")?;
+            writeln!(
+                f,
+                "{:gutter$} | {}{}",
+                "",
+                " ".repeat(self.col - 1),
+                "^".repeat(self.width.min(max_width))
+            )?;
+        }
+        if let Some(hint) = &self.hint {
+            writeln!(f, "  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+/// Every mistake found in one config file, sorted by position.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Self(vec![d])
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        let count = self.0.len();
+        let noun = if count == 1 { "error" } else { "errors" };
+        match self.0.first() {
+            Some(first) => write!(f, "{count} {noun} in {}", first.file.display()),
+            None => write!(f, "no errors"),
+        }
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "[programs.web]\ncommand = \"x\"\nrestrat = \"always\"\n";
+
+    #[test]
+    fn position_is_one_based_in_chars() {
+        let src = "a = \"é\"\nbé = 1\n";
+        let at = src.find("= 1").unwrap();
+        let d = Diagnostic::at(Path::new("f.toml"), src, at..at + 1, "m", None);
+        assert_eq!((d.line, d.col, d.width), (2, 4, 1));
+        assert_eq!(d.source_line.as_deref(), Some("bé = 1"));
+    }
+
+    #[test]
+    fn renders_like_a_compiler() {
+        let at = SRC.find("restrat").unwrap();
+        let d = Diagnostic::at(
+            Path::new("/abs/steward.toml"),
+            SRC,
+            at..at + 7,
+            "unknown key `restrat` in [programs.web]",
+            Some("did you mean `restart`?".into()),
+        );
+        let shown = Diagnostics(vec![d]).to_string();
+        let expected = "/abs/steward.toml:3:1: error: unknown key `restrat` in [programs.web]\n    \
+                        3 | restrat = \"always\"\n      | ^^^^^^^\n  hint: did you mean `restart`?\n\
+                        1 error in /abs/steward.toml";
+        assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn counts_errors_and_separates_blocks() {
+        let d = Diagnostic::whole_file(Path::new("/x.toml"), "cannot read", "check the path");
+        let shown = Diagnostics(vec![d.clone(), d]).to_string();
+        assert!(shown.starts_with("/x.toml:1:1: error: cannot read\n  hint: check the path\n\n/x.toml:1:1"));
+        assert!(shown.ends_with("2 errors in /x.toml"));
+    }
+
+    #[test]
+    fn multi_line_spans_underline_to_the_end_of_the_line() {
+        let src = "x = \"\"\"\nabc\"\"\"\n";
+        let d = Diagnostic::at(Path::new("f"), src, 4..src.len() - 1, "m", None);
+        assert_eq!((d.line, d.col, d.width), (1, 5, 3));
+    }
+}

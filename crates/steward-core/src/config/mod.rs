@@ -1,0 +1,12 @@
+//! The declarative TOML config: the resolved model ([`model`]), the parser that reports
+//! every mistake at once with file:line:col ([`parse`]), `${VAR:-default}` interpolation
+//! ([`interp`]) and the diagnostics type ([`diag`]).
+
+pub mod diag;
+pub mod interp;
+pub mod model;
+pub mod parse;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use model::*;
+pub use parse::{load, parse_str, Env};

@@ -1,0 +1,14 @@
+//! The OS-independent core of steward.
+//!
+//! Nothing in this crate spawns a process, sleeps, reads the clock or knows about tokio.
+//! Time comes in as an argument (`now: Instant`), and decisions go out as values
+//! (for example [`fsm::Action`]s) that the runtime in the `steward` crate carries out.
+//! The one exception is [`config::load`], which reads the config file and its env files
+//! before handing the text to the pure parser.
+
+pub mod config;
+pub mod deps;
+pub mod fsm;
+pub mod rotation;
+pub mod schedule;
+pub mod units;

@@ -1,0 +1,88 @@
+//! Durations ("150ms", "10s", "5m", "1h30m") and sizes ("10MB", "1GiB") as written in the
+//! config file, and how durations are shown back in messages.
+//!
+//! The error strings say what was wrong with the text; the config parser adds which key it
+//! was and where.
+
+use std::time::Duration;
+
+/// Parses a duration such as `150ms`, `10s`, `5m`, `1h30m` or `1h 30m`.
+///
+/// A bare number without a unit is refused: `10` could mean seconds or milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let text = s.trim();
+    if text.is_empty() {
+        return Err("the duration is empty".to_owned());
+    }
+    if text.starts_with('-') {
+        return Err(format!("`{text}` is negative; a duration cannot be"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e})"))
+}
+
+/// Parses a size in bytes: `50MB` is 50 000 000, `1GiB` is 2^30, a plain integer is bytes.
+/// Units are case-insensitive and the `B` is optional (`10k` = 10 000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let text = s.trim();
+    if text.is_empty() {
+        return Err("the size is empty".to_owned());
+    }
+    if text.starts_with('-') {
+        return Err(format!("`{text}` is negative; a size cannot be"));
+    }
+    parse_size::parse_size(text).map_err(|e| format!("`{text}` is not a size ({e})"))
+}
+
+/// Formats a duration for messages, compactly: `100ms`, `30s`, `1m 30s`.
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("150ms"), Ok(Duration::from_millis(150)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn bad_durations() {
+        assert!(parse_duration("10").unwrap_err().contains("time unit needed"));
+        assert!(parse_duration("5x").unwrap_err().contains("`5x` is not a duration"));
+        assert!(parse_duration("").unwrap_err().contains("empty"));
+        assert!(parse_duration("-1s").unwrap_err().contains("negative"));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("50MB"), Ok(50_000_000));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("10kb"), Ok(10_000));
+        assert_eq!(parse_size("1 KiB"), Ok(1024));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("0"), Ok(0));
+    }
+
+    #[test]
+    fn bad_sizes() {
+        assert!(parse_size("10 parsecs").unwrap_err().contains("`10 parsecs` is not a size"));
+        assert!(parse_size("").unwrap_err().contains("empty"));
+        assert!(parse_size("-5MB").unwrap_err().contains("negative"));
+        assert!(parse_size("MB").is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_duration(Duration::from_millis(100)), "100ms");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
+    }
+}

@@ -1,0 +1,175 @@
+//! `steward-testchild`: the fake program of steward's tests, one binary for every OS.
+//!
+//! Each flag asks for one behaviour (exit code, sleep, signal handling, output, a grandchild);
+//! flags combine and are carried out in a fixed order, see `--help` ([`args::USAGE`]).
+//! Start-up comes first and ends with the `ready` line, so a test that has seen
+//! `ready pid=<pid>` can rely on the signal handling, the pidfile, the start line and the
+//! grandchild all being in place.
+//!
+//! Exit codes: the one asked for with `--exit` (0 by default), 2 for a bad command line,
+//! 1 if an action fails (say stdout is closed).
+
+// The crate root resolves modules from src/bin/, where cargo would take each file for a binary.
+#[path = "testchild/args.rs"]
+mod args;
+
+#[cfg_attr(unix, path = "testchild/os/unix.rs")]
+#[cfg_attr(windows, path = "testchild/os/windows.rs")]
+mod os;
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use args::{End, Grandchild, Options, SignalMode, WriteLines};
+use testkit::lines;
+
+/// How long `--spawn-grandchild` waits for the grandchild's pidfile.
+const GRANDCHILD_DEADLINE: Duration = Duration::from_secs(20);
+
+fn main() -> ExitCode {
+    let opts = match args::parse(std::env::args_os().skip(1)) {
+        Ok(opts) => opts,
+        Err(message) => {
+            eprintln!("steward-testchild: {message} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.help {
+        println!("{}", args::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    match run(&opts) {
+        Ok(End::Abort) => {
+            os::prepare_abort();
+            std::process::abort()
+        }
+        Ok(End::Exit(code)) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("steward-testchild: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Carries out every action in order and returns how to end.
+fn run(opts: &Options) -> Result<End, String> {
+    let pid = std::process::id();
+
+    // The grandchild starts before our signal handling is set up, so it inherits the
+    // dispositions this process was started with, not ours.
+    let grandchild = match &opts.grandchild {
+        Some(spec) => Some(spawn_grandchild(spec)?),
+        None => None,
+    };
+    match opts.signals {
+        SignalMode::Default => {}
+        SignalMode::Ignore => os::ignore_term().map_err(|e| format!("--ignore-term: {e}"))?,
+        SignalMode::Trap => os::trap_term().map_err(|e| format!("--trap-term: {e}"))?,
+    }
+    if let Some(path) = &opts.pidfile {
+        testkit::write_pidfile(path, pid).map_err(|e| format!("--pidfile {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &opts.append_start {
+        append_start(path, pid).map_err(|e| format!("--append-start {}: {e}", path.display()))?;
+    }
+    if let Some(grandchild) = grandchild {
+        say(&format!("grandchild pid={grandchild}"))?;
+    }
+    if opts.print_ready {
+        say(&format!("ready pid={pid}"))?;
+    }
+
+    if let Some(spec) = &opts.write_lines {
+        write_lines(spec).map_err(|e| format!("--write-lines: {e}"))?;
+    }
+    if let Some(text) = &opts.partial {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_encoded_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("--partial: {e}"))?;
+    }
+    for name in &opts.env {
+        let name_shown = name.to_string_lossy();
+        match std::env::var_os(name) {
+            Some(value) => say(&format!("env {name_shown}={}", value.to_string_lossy()))?,
+            None => say(&format!("env {name_shown} unset"))?,
+        }
+    }
+    if opts.cwd {
+        let cwd = std::env::current_dir().map_err(|e| format!("--cwd: {e}"))?;
+        say(&format!("cwd {}", cwd.display()))?;
+    }
+    if let Some(duration) = opts.sleep {
+        thread::sleep(duration);
+    }
+    Ok(opts.end)
+}
+
+/// Prints one line on stdout and flushes it.
+fn say(line: &str) -> Result<(), String> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))
+}
+
+fn append_start(path: &Path, pid: u32) -> io::Result<()> {
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    // One write call, so concurrent appenders never interleave within a line.
+    file.write_all(format!("start pid={pid}\n").as_bytes())
+}
+
+/// Starts a copy of this program that sleeps an hour, and returns its pid once it has written
+/// its pidfile (if it was asked to). Its stdout and stderr are ours: a reader of our pipes
+/// sees them open until the grandchild is gone too, as with real daemons' helpers.
+fn spawn_grandchild(spec: &Grandchild) -> Result<u32, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("--spawn-grandchild: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["--sleep", "1h"]).stdin(Stdio::null());
+    if let Some(path) = &spec.pidfile {
+        cmd.arg("--pidfile").arg(path);
+    }
+    if spec.new_group {
+        os::new_group(&mut cmd);
+    }
+    // The Child is dropped without waiting: the grandchild outlives us, and is neither killed
+    // nor sent our signals.
+    let child = cmd.spawn().map_err(|e| format!("--spawn-grandchild: {e}"))?;
+    let gpid = child.id();
+    if let Some(path) = &spec.pidfile {
+        wait_for_pidfile(path, gpid)?;
+    }
+    Ok(gpid)
+}
+
+/// Waits until `path` holds `pid`. The grandchild has no other way to tell us it has started
+/// (its stdout is ours), so poll, briefly.
+fn wait_for_pidfile(path: &Path, pid: u32) -> Result<(), String> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    while testkit::read_pidfile(path) != Some(pid) {
+        if start.elapsed() > GRANDCHILD_DEADLINE {
+            return Err(format!(
+                "grandchild pid {pid} did not write {} within {GRANDCHILD_DEADLINE:?}",
+                path.display()
+            ));
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn write_lines(spec: &WriteLines) -> io::Result<()> {
+    let out: Box<dyn Write> =
+        if spec.to_stderr { Box::new(io::stderr().lock()) } else { Box::new(io::stdout().lock()) };
+    let mut out = BufWriter::with_capacity(256 * 1024, out);
+    let mut line = vec![0; spec.line_len];
+    for n in 1..=spec.count {
+        lines::fill_line(&mut line, n);
+        out.write_all(&line)?;
+    }
+    out.flush()
+}

@@ -1,0 +1,42 @@
+//! Test kit for steward: a cross-platform fake child and a harness for running the daemon in
+//! integration tests. Never shipped (`publish = false`).
+//!
+//! - [`testchild`]: path of the `steward-testchild` binary, a small program whose behaviour is
+//!   chosen by flags (`--exit N`, `--sleep D`, `--trap-term`, `--spawn-grandchild`,
+//!   `--write-lines N`, ...; run it with `--help` for the list). Use it instead of shell scripts,
+//!   which do not run on Windows.
+//! - [`Daemon`]: runs a binary with its output in files, in its own process group, and kills the
+//!   whole tree and reaps it on `Drop`, so a failed test leaves nothing running.
+//! - [`wait_until`] / [`wait_until_or_dump`]: the one way to wait for a condition, with a
+//!   deadline and a failure message that says what was awaited (and the daemon's output).
+//! - [`pid_alive`], [`read_pidfile`], [`write_pidfile`]: process and pidfile checks.
+//! - [`lines`]: the line format of `--write-lines`, to build expected output and to check
+//!   captured logs line by line.
+//! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
+
+pub use tempfile;
+
+mod daemon;
+pub mod lines;
+mod locate;
+mod pidfile;
+mod wait;
+
+// Platform code is chosen once, here: `sys/unix.rs` uses process groups, `waitid` and
+// `/proc` (or `ps`); `sys/windows.rs` uses process handles. Both export the same functions.
+#[cfg_attr(unix, path = "sys/unix.rs")]
+#[cfg_attr(windows, path = "sys/windows.rs")]
+mod sys;
+
+use std::time::Duration;
+
+pub use daemon::Daemon;
+pub use locate::testchild;
+pub use pidfile::{read_pidfile, write_pidfile};
+pub use sys::pid_alive;
+pub use wait::{wait_until, wait_until_or_dump};
+
+/// A generous default deadline for things that should happen "at once": long enough for a
+/// loaded two-core CI machine or Wine, short enough that a hang fails the test in reasonable
+/// time. Tests waiting on something slow by design pass their own.
+pub const DEADLINE: Duration = Duration::from_secs(20);

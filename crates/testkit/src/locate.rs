@@ -1,0 +1,272 @@
+//! Finding (and if need be building) the `steward-testchild` binary.
+//!
+//! Cargo passes `CARGO_BIN_EXE_<name>` only to the tests of the package that owns the binary,
+//! and builds a dev-dependency's library but not its binaries. So steward's tests find the
+//! child on their own, in this order:
+//!
+//! 1. `STEWARD_TESTCHILD`, if set: the path of the binary to use (e.g. for a test executable
+//!    copied elsewhere).
+//! 2. Next to the running test executable: tests live in `<target-dir>/[<triple>/]<profile>/deps/`
+//!    and binaries one level up, in `<profile>/`.
+//! 3. If it is not there, or older than any file of this crate's sources (a test run of
+//!    another package does not rebuild it), it is built once with
+//!    `cargo build -p testkit --bin steward-testchild`, with the same target directory,
+//!    target triple and profile as the running test.
+//!
+//! A `OnceLock` makes the threads of one test executable share one lookup. Test executables
+//! running in parallel may each start the build: cargo's own lock on the build directory
+//! serialises them, and all but the first find nothing to do. Cargo puts the finished binary in
+//! place with a hard link, so a process that sees it sees all of it.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+const BIN: &str = "steward-testchild";
+/// This crate's directory, as compiled: its sources and the manifest to build from.
+const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The path of the `steward-testchild` binary, built if need be (see the module doc).
+///
+/// # Panics
+/// If it cannot be found or built; the message says why and what to do.
+pub fn testchild() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    // A panic leaves the lock empty, so each later caller fails with the same message.
+    PATH.get_or_init(|| locate().unwrap_or_else(|e| panic!("steward-testchild: {e}"))).clone()
+}
+
+fn locate() -> Result<PathBuf, String> {
+    if let Some(path) = env::var_os("STEWARD_TESTCHILD") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("STEWARD_TESTCHILD={} is not a file", path.display()))
+        };
+    }
+    let exe = env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
+    let layout = Layout::of_test_exe(&exe).ok_or_else(|| {
+        format!("{} is not in a cargo target directory; build {BIN} and set STEWARD_TESTCHILD", exe.display())
+    })?;
+    let bin = layout.profile_dir.join(format!("{BIN}{}", env::consts::EXE_SUFFIX));
+    if !is_stale(&bin, Path::new(CRATE_DIR)) {
+        return Ok(bin);
+    }
+    build(&layout)?;
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("cargo built it, but {} does not exist", bin.display()))
+    }
+}
+
+/// Where a test executable sits in cargo's output tree.
+#[derive(Debug, PartialEq, Eq)]
+struct Layout {
+    /// `<target-dir>/[<triple>/]<profile>`: where binaries go.
+    profile_dir: PathBuf,
+    /// The target directory, if recognised.
+    target_dir: Option<PathBuf>,
+    /// The `--target` triple the tests were built for, if any.
+    triple: Option<String>,
+    /// The profile directory's name: `debug` (profiles dev and test), `release`, or a custom
+    /// profile's name.
+    profile: String,
+}
+
+impl Layout {
+    fn of_test_exe(exe: &Path) -> Option<Layout> {
+        let dir = exe.parent()?;
+        let profile_dir = match dir.file_name()?.to_str()? {
+            "deps" | "examples" => dir.parent()?,
+            _ => dir,
+        };
+        let profile = profile_dir.file_name()?.to_str()?.to_owned();
+        let above = profile_dir.parent()?;
+        // Cargo marks a target directory with CACHEDIR.TAG, and with `--target` also its
+        // `<triple>/` directory. Without the tags, a name with dashes is taken for a triple
+        // (x86_64-pc-windows-gnu).
+        let tagged = |dir: &Path| dir.join("CACHEDIR.TAG").is_file();
+        let name = above.file_name()?.to_str()?;
+        let root = above.parent();
+        let cross = match root {
+            Some(root) if tagged(root) && tagged(above) => true,
+            _ if tagged(above) => false,
+            Some(_) => name.matches('-').count() >= 2,
+            None => false,
+        };
+        let (target_dir, triple) = if cross { (root, Some(name.to_owned())) } else { (Some(above), None) };
+        Some(Layout {
+            profile_dir: profile_dir.to_owned(),
+            target_dir: target_dir.map(Path::to_owned),
+            triple,
+            profile,
+        })
+    }
+}
+
+/// True if `bin` is missing or older than a file of the crate at `crate_dir`.
+fn is_stale(bin: &Path, crate_dir: &Path) -> bool {
+    let Ok(built) = fs::metadata(bin).and_then(|m| m.modified()) else {
+        return true;
+    };
+    // Sources we cannot read (an installed test executable without them) do not count.
+    let newest = newest_mtime(&crate_dir.join("src")).unwrap_or(SystemTime::UNIX_EPOCH);
+    let manifest = fs::metadata(crate_dir.join("Cargo.toml"))
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    newest.max(manifest) > built
+}
+
+fn newest_mtime(dir: &Path) -> io::Result<SystemTime> {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let time = if meta.is_dir() { newest_mtime(&entry.path())? } else { meta.modified()? };
+        newest = newest.max(time);
+    }
+    Ok(newest)
+}
+
+/// The `cargo build` arguments that put the binary where `layout` says.
+fn build_args(layout: &Layout) -> Vec<OsString> {
+    let manifest = Path::new(CRATE_DIR).join("Cargo.toml");
+    let mut args: Vec<OsString> = ["build", "--manifest-path"].map(OsString::from).into();
+    args.push(manifest.into());
+    args.extend(["-p", "testkit", "--bin", BIN].map(OsString::from));
+    if let Some(dir) = &layout.target_dir {
+        args.extend([OsString::from("--target-dir"), dir.into()]);
+    }
+    if let Some(triple) = &layout.triple {
+        args.extend(["--target", triple].map(OsString::from));
+    }
+    match layout.profile.as_str() {
+        "debug" => {}
+        "release" => args.push("--release".into()),
+        other => args.extend(["--profile", other].map(OsString::from)),
+    }
+    args
+}
+
+fn build(layout: &Layout) -> Result<(), String> {
+    // The cargo running these tests if any (it sets CARGO), else the one that compiled us.
+    let cargo = env::var_os("CARGO")
+        .or_else(|| option_env!("CARGO").map(OsString::from))
+        .unwrap_or_else(|| "cargo".into());
+    let args = build_args(layout);
+    // A Windows test run under Wine by a Linux cargo cannot run that cargo: Wine starts a
+    // Unix program detached, without its exit status.
+    if cfg!(windows) && cargo.to_string_lossy().starts_with('/') {
+        return Err(format!(
+            "{} is missing or stale, and a Linux cargo cannot be run from Wine: build it \
+             first with `cargo build -p testkit --bin {BIN}{}`, or test with `-p testkit` too",
+            layout.profile_dir.join(format!("{BIN}{}", env::consts::EXE_SUFFIX)).display(),
+            layout.triple.as_ref().map(|t| format!(" --target {t}")).unwrap_or_default(),
+        ));
+    }
+    let mut cmd = Command::new(&cargo);
+    // From the crate's directory, so the workspace's .cargo/config.toml applies as it did
+    // to the tests.
+    cmd.args(&args).current_dir(CRATE_DIR).stdin(Stdio::null());
+    if layout.triple.is_none() {
+        cmd.env_remove("CARGO_BUILD_TARGET");
+    }
+    let shown = format!(
+        "{} {}",
+        Path::new(&cargo).display(),
+        args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+    );
+    let out = cmd.output().map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout_in(root: &Path, rel: &str) -> Option<Layout> {
+        let exe = root.join(rel);
+        fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        Layout::of_test_exe(&exe)
+    }
+
+    #[test]
+    fn host_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target");
+        fs::create_dir_all(&target).unwrap();
+        fs::write(target.join("CACHEDIR.TAG"), "").unwrap();
+        let layout = layout_in(tmp.path(), "target/debug/deps/steward-0123abcd").unwrap();
+        assert_eq!(
+            layout,
+            Layout {
+                profile_dir: target.join("debug"),
+                target_dir: Some(target.clone()),
+                triple: None,
+                profile: "debug".into(),
+            }
+        );
+        assert_eq!(build_args(&layout)[5..], ["--bin", BIN, "--target-dir", target.to_str().unwrap()]);
+
+        let release = layout_in(tmp.path(), "target/release/deps/x").unwrap();
+        assert_eq!(release.profile, "release");
+        assert_eq!(build_args(&release).last().unwrap(), "--release");
+        let custom = layout_in(tmp.path(), "target/ci/deps/x").unwrap();
+        assert_eq!(build_args(&custom)[build_args(&custom).len() - 2..], ["--profile", "ci"]);
+    }
+
+    #[test]
+    fn cross_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("target-windows");
+        let triple_dir = target.join("x86_64-pc-windows-gnu");
+        fs::create_dir_all(&triple_dir).unwrap();
+        fs::write(target.join("CACHEDIR.TAG"), "").unwrap();
+        fs::write(triple_dir.join("CACHEDIR.TAG"), "").unwrap();
+        let layout = layout_in(tmp.path(), "target-windows/x86_64-pc-windows-gnu/debug/deps/t.exe").unwrap();
+        assert_eq!(layout.profile_dir, target.join("x86_64-pc-windows-gnu/debug"));
+        assert_eq!(layout.target_dir.as_deref(), Some(target.as_path()));
+        assert_eq!(layout.triple.as_deref(), Some("x86_64-pc-windows-gnu"));
+        let args = build_args(&layout);
+        assert!(args.windows(2).any(|w| w == ["--target", "x86_64-pc-windows-gnu"]), "{args:?}");
+
+        // Without tags, the triple is recognised by its name.
+        let untagged = layout_in(tmp.path(), "other/aarch64-apple-darwin/release/deps/t").unwrap();
+        assert_eq!(untagged.triple.as_deref(), Some("aarch64-apple-darwin"));
+        assert_eq!(untagged.target_dir, Some(tmp.path().join("other")));
+        let plain = layout_in(tmp.path(), "plain/debug/deps/t").unwrap();
+        assert_eq!((plain.triple, plain.target_dir), (None, Some(tmp.path().join("plain"))));
+    }
+
+    #[test]
+    fn staleness() {
+        let tmp = tempfile::tempdir().unwrap();
+        let krate = tmp.path().join("crate");
+        fs::create_dir_all(krate.join("src/bin")).unwrap();
+        fs::write(krate.join("Cargo.toml"), "").unwrap();
+        let source = krate.join("src/bin/child.rs");
+        fs::write(&source, "").unwrap();
+        let bin = tmp.path().join("bin");
+        assert!(is_stale(&bin, &krate), "missing");
+        fs::write(&bin, "").unwrap();
+        let past = SystemTime::now() - std::time::Duration::from_secs(60);
+        for path in [&source, &krate.join("Cargo.toml")] {
+            fs::File::options().write(true).open(path).unwrap().set_modified(past).unwrap();
+        }
+        assert!(!is_stale(&bin, &krate), "sources older");
+        let future = SystemTime::now() + std::time::Duration::from_secs(60);
+        fs::File::options().write(true).open(&source).unwrap().set_modified(future).unwrap();
+        assert!(is_stale(&bin, &krate), "a source newer");
+    }
+}

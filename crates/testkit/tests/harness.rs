@@ -1,0 +1,102 @@
+//! The harness: waiting, the daemon runner, pid checks.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use testkit::{pid_alive, testchild, wait_until, wait_until_or_dump, Daemon, DEADLINE};
+
+#[test]
+fn wait_until_returns_the_value_once_ready() {
+    let calls = Cell::new(0);
+    let got = wait_until(DEADLINE, "the third call", || {
+        calls.set(calls.get() + 1);
+        (calls.get() == 3).then_some("done")
+    });
+    assert_eq!((got, calls.get()), ("done", 3));
+}
+
+#[test]
+#[should_panic(expected = "timed out after 30ms waiting for the impossible\ncontext here")]
+fn wait_until_names_what_it_waited_for_and_dumps() {
+    wait_until_or_dump(Duration::from_millis(30), "the impossible", || "context here".into(), || None::<()>);
+}
+
+#[test]
+fn wait_until_checks_again_at_the_deadline() {
+    let calls = Cell::new(0);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(Duration::from_millis(20), "nothing", || {
+            calls.set(calls.get() + 1);
+            None::<()>
+        })
+    }));
+    assert!(result.is_err());
+    // 1, 2, 4, 8 ms pauses, then the rest of the deadline: at least 5 checks.
+    assert!(calls.get() >= 5, "{} checks", calls.get());
+}
+
+#[test]
+fn daemon_output_comes_from_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(
+        testchild(),
+        ["--print-ready", "--write-lines", "2", "--line-len", "12", "--stderr"],
+        dir.path(),
+    );
+    assert!(daemon.wait_exit(DEADLINE).success());
+    let ready = format!("ready pid={}\n", daemon.pid());
+    assert_eq!(daemon.stdout(), ready);
+    assert_eq!(daemon.stderr(), "0000000001 \n0000000002 \n");
+    assert_eq!(daemon.output(), format!("{ready}0000000001 \n0000000002 \n"));
+    assert_eq!(daemon.stdout_path(), dir.path().join("daemon.stdout"));
+    assert!(daemon.dump().contains("exited"));
+}
+
+#[test]
+fn second_daemon_in_a_dir_gets_its_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Daemon::start(testchild(), ["--env", "A"], dir.path());
+    let second = Daemon::start(testchild(), ["--env", "B"], dir.path());
+    assert_eq!(second.stdout_path(), dir.path().join("daemon-2.stdout"));
+    first.wait_for_text("env A", DEADLINE);
+    second.wait_for_text("env B", DEADLINE);
+    assert!(!first.output().contains("env B"));
+}
+
+#[test]
+#[should_panic(expected = "daemon exited")]
+fn waiting_for_output_fails_fast_when_the_daemon_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(testchild(), ["--exit", "3"], dir.path());
+    // Far longer than the test may take: only the exit can end this wait in time.
+    daemon.wait_for_text("never printed", Duration::from_secs(3600));
+}
+
+#[test]
+fn exit_status_is_seen_and_the_pid_stays_reserved_until_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(testchild(), ["--exit", "4"], dir.path());
+    assert_eq!(daemon.wait_exit(DEADLINE).code(), Some(4));
+    assert_eq!(daemon.try_status().and_then(|s| s.code()), Some(4), "seen again");
+    assert!(!pid_alive(daemon.pid()), "exited means not alive");
+    #[cfg(unix)]
+    daemon.signal(0); // the zombie is still there to receive it
+}
+
+#[test]
+fn drop_kills_a_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(testchild(), ["--ignore-term", "--print-ready", "--sleep", "1h"], dir.path());
+    daemon.wait_for_text("ready", DEADLINE);
+    let pid = daemon.pid();
+    assert!(pid_alive(pid));
+    drop(daemon);
+    assert!(!pid_alive(pid), "killed and reaped by drop");
+}
+
+#[test]
+#[should_panic(expected = "cannot start")]
+fn starting_a_missing_program_panics_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    Daemon::start(dir.path().join("no-such-program"), ["x"], dir.path());
+}

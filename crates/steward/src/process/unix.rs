@@ -1,0 +1,124 @@
+//! Unix process control.
+//!
+//! - Each program is made a session leader (`setsid` between fork and exec), so it leads its
+//!   own process group whose id is its pid. Everything it forks stays in that group unless it
+//!   deliberately calls setsid/setpgid itself, so signalling the group reaches the whole tree.
+//! - On Linux the child also asks for `PR_SET_PDEATHSIG = SIGKILL`: if the supervisor dies,
+//!   even by `kill -9`, the kernel kills the program. The signal fires when the *thread* that
+//!   forked exits, which is why the supervisor spawns from its single runtime thread (see
+//!   `cli::run`), never from a short-lived blocking-pool thread. Descendants of the program
+//!   are not covered by this; they go when their group is killed at the next stop, and under
+//!   systemd the unit's control group takes care of them.
+//! - A group is signalled with `killpg`. After the leader has been reaped its pid could in
+//!   theory be reused as a new group id; the supervisor sweeps the group right after the reap,
+//!   and Linux hands out pids sequentially, so the window is a few microseconds wide.
+//! - `SIGCONT` follows every stop signal so that a stopped (SIGSTOP'd) program can act on it,
+//!   as runit and s6 do.
+
+use std::io;
+
+use steward_core::config::StopSignal;
+use steward_core::fsm::ExitStatus;
+
+pub(super) fn prepare(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe system calls (setsid, prctl, getppid).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            #[cfg(target_os = "linux")]
+            {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The supervisor may have died between fork and prctl: then nobody would
+                // ever send the death signal, so give up now.
+                if libc::getppid() != parent {
+                    return Err(io::Error::other("the supervisor exited during spawn"));
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+pub(super) struct Tree {
+    pgid: libc::pid_t,
+}
+
+impl Tree {
+    pub(super) fn adopt(child: &tokio::process::Child) -> io::Result<Tree> {
+        let pid =
+            child.id().ok_or_else(|| io::Error::other("the child exited before it could be adopted"))?;
+        Ok(Tree { pgid: pid as libc::pid_t })
+    }
+
+    pub(super) fn signal(&self, signal: StopSignal) -> io::Result<()> {
+        let Some(signo) = signal_number(signal) else { return Ok(()) };
+        killpg(self.pgid, signo)?;
+        if signo != libc::SIGKILL {
+            killpg(self.pgid, libc::SIGCONT)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn kill(&self) -> io::Result<()> {
+        killpg(self.pgid, libc::SIGKILL)
+    }
+}
+
+/// The Unix signal for a stop request. The Windows mechanisms map to their nearest meaning:
+/// Ctrl+C is SIGINT; Ctrl+Break and WM_CLOSE ask for termination, so SIGTERM.
+pub(super) fn signal_number(signal: StopSignal) -> Option<libc::c_int> {
+    Some(match signal {
+        StopSignal::Term | StopSignal::CtrlBreak | StopSignal::Close => libc::SIGTERM,
+        StopSignal::Int | StopSignal::CtrlC => libc::SIGINT,
+        StopSignal::Hup => libc::SIGHUP,
+        StopSignal::Quit => libc::SIGQUIT,
+        StopSignal::Kill => libc::SIGKILL,
+        StopSignal::Usr1 => libc::SIGUSR1,
+        StopSignal::Usr2 => libc::SIGUSR2,
+        StopSignal::None => return None,
+    })
+}
+
+fn killpg(pgid: libc::pid_t, signo: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call; pgid > 1 always (it is a child's pid).
+    if pgid <= 1 || unsafe { libc::killpg(pgid, signo) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    // ESRCH: the group is already gone, which is what we wanted.
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+pub(super) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Code(code),
+        (None, Some(sig)) => ExitStatus::Signal(sig),
+        // Neither: stopped/continued statuses, which wait() does not report. Be explicit.
+        (None, None) => ExitStatus::Code(-1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stop_signal_maps() {
+        assert_eq!(signal_number(StopSignal::Term), Some(libc::SIGTERM));
+        assert_eq!(signal_number(StopSignal::CtrlC), Some(libc::SIGINT));
+        assert_eq!(signal_number(StopSignal::Usr2), Some(libc::SIGUSR2));
+        assert_eq!(signal_number(StopSignal::None), None);
+    }
+}

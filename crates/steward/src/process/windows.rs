@@ -1,0 +1,771 @@
+//! Windows process trees: a Job Object per program, console control events and `WM_CLOSE`.
+//!
+//! # What Windows does, and how steward uses it
+//!
+//! - **No process groups, no signals.** The whole tree of a program (grandchildren included)
+//!   is held by a Job Object: every process a member creates is a member too. The job is made
+//!   with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`, so when its last handle closes, everything
+//!   still in it dies. steward holds the only handle (not inheritable) in [`Tree`], whose drop
+//!   closes it: a supervisor that exits, crashes or is killed leaves nothing behind.
+//!   `JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION` also makes a crashing program exit instead of
+//!   waiting on an error dialog nobody sees (a service has no desktop to show it on).
+//! - **Joining the job before running any code.** A process is created outside any job of
+//!   ours and assigned to it afterwards; a child that ran in between could start a grandchild
+//!   that escapes the job. So [`prepare`] creates the child with `CREATE_SUSPENDED` and
+//!   [`Tree::adopt`] assigns it, then resumes it. std and tokio do not give out the handle of
+//!   the main thread that `ResumeThread` needs, so `adopt` finds the child's threads with a
+//!   Toolhelp snapshot (a suspended new process has exactly one) and resumes those: the method
+//!   of watchexec's command-group / process-wrap. Rejected: `PROC_THREAD_ATTRIBUTE_JOB_LIST`
+//!   (creates the process in the job directly, but std's `raw_attribute` is unstable and tokio
+//!   cannot pass it), and `NtResumeProcess` (undocumented ntdll call). If steward itself runs in
+//!   a job that forbids nesting (before Windows 8), the assignment fails and so does the spawn,
+//!   with that error.
+//! - **A console per program.** [`prepare`] also sets `CREATE_NO_WINDOW`: the program gets a
+//!   console of its own that has no window (Microsoft's console team describes the flag that
+//!   way; its documentation is vague). Console control events can then be aimed at exactly the
+//!   program's tree, steward's own console (if it runs in one) is not shared with programs, and
+//!   a Ctrl+C typed there reaches steward only. GUI programs ignore the flag.
+//!
+//! # Stop signals
+//!
+//! [`StopSignal`] names are the config's; the mapping is `windows_stop::windows_stop`:
+//!
+//! | stop_signal                           | on Windows                                         |
+//! |---------------------------------------|----------------------------------------------------|
+//! | `ctrl-c`, `TERM` (default), `INT`, `QUIT`, `HUP` | Ctrl+C to every process on the program's console |
+//! | `ctrl-break`, `USR1`, `USR2`          | Ctrl+Break to every process on the program's console |
+//! | `close`                               | `WM_CLOSE` to the top-level windows of every process in the job |
+//! | `KILL`                                | `TerminateJobObject`, like [`Tree::kill`]          |
+//! | `none`                                | nothing (the supervisor waits, then kills)         |
+//!
+//! A console event can only be generated on the console of the caller. So steward, holding a
+//! process-wide lock, detaches from its own console (`FreeConsole`), attaches to the
+//! program's (`AttachConsole(pid)`), generates the event for the whole console
+//! (`GenerateConsoleCtrlEvent(event, 0)`), detaches, and reattaches to its own console through
+//! another process still on it. A Ctrl+C cannot be limited to a process group, so steward gets
+//! a copy too; instead of `SetConsoleCtrlHandler(NULL, TRUE)` (which children spawned meanwhile
+//! would inherit, and which is on or off when the copy arrives, not when it was sent), steward
+//! registers a handler of its own, first in line, that swallows exactly the copies it expects
+//! (`windows_stop::OwnCtrlEvents`). Ctrl+Break is sent the same way, to the whole console: a
+//! process group would need `CREATE_NEW_PROCESS_GROUP`, which makes programs ignore Ctrl+C.
+//!
+//! While steward borrows a program's console (milliseconds; at most `OWN_COPY_WAIT` more if its
+//! own copy is slow), it holds the stdout and stderr locks, so log lines wait instead of going
+//! to the program's console. A process spawned meanwhile without `prepare`'s flags would
+//! inherit the borrowed console. If steward was alone on its console (started by a double
+//! click, say), that console closes at the first console stop and steward runs without one.
+//!
+//! # Under Wine 8 (the Linux CI)
+//!
+//! Job Objects, `TerminateJobObject`, `KILL_ON_JOB_CLOSE`, the suspended start and the console
+//! Ctrl+C path (own copy swallowed included) work. Ctrl+Break does not: Wine's
+//! `GenerateConsoleCtrlEvent` fails for it (error 6 here, with group 0; the notes saw 12 or 6
+//! with a process group), so `signal` returns that error and the supervisor goes on to kill at
+//! `stop_timeout`. The tests below say so rather than skip.
+
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::ptr;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use steward_core::config::StopSignal;
+use steward_core::fsm::ExitStatus;
+use windows_sys::core::BOOL;
+use windows_sys::Win32::Foundation::{
+    CloseHandle, GetLastError, ERROR_MORE_DATA, FALSE, HANDLE, HWND, INVALID_HANDLE_VALUE, LPARAM, TRUE,
+};
+use windows_sys::Win32::System::Console::{
+    AttachConsole, FreeConsole, GenerateConsoleCtrlEvent, GetConsoleMode, GetConsoleProcessList,
+    GetStdHandle, SetConsoleCtrlHandler, SetStdHandle, STD_ERROR_HANDLE, STD_HANDLE, STD_INPUT_HANDLE,
+    STD_OUTPUT_HANDLE,
+};
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+};
+use windows_sys::Win32::System::JobObjects::{
+    AssignProcessToJobObject, CreateJobObjectW, JobObjectBasicProcessIdList,
+    JobObjectExtendedLimitInformation, QueryInformationJobObject, SetInformationJobObject,
+    TerminateJobObject, JOBOBJECT_BASIC_PROCESS_ID_LIST, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcessId, OpenThread, ResumeThread, TerminateProcess, THREAD_SUSPEND_RESUME,
+};
+use windows_sys::Win32::UI::WindowsAndMessaging::{
+    EnumWindows, GetWindowThreadProcessId, PostMessageW, WM_CLOSE,
+};
+
+use super::windows_stop::{self, CtrlEvent, OwnCtrlEvents, WindowsStop};
+
+// The pure module spells out SDK values so that it compiles everywhere; check them here.
+const _: () = {
+    use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT};
+    use windows_sys::Win32::System::Threading as t;
+    assert!(windows_stop::CTRL_C_EVENT == CTRL_C_EVENT);
+    assert!(windows_stop::CTRL_BREAK_EVENT == CTRL_BREAK_EVENT);
+    assert!(windows_stop::CREATE_SUSPENDED == t::CREATE_SUSPENDED);
+    assert!(windows_stop::CREATE_NEW_PROCESS_GROUP == t::CREATE_NEW_PROCESS_GROUP);
+    assert!(windows_stop::CREATE_NEW_CONSOLE == t::CREATE_NEW_CONSOLE);
+    assert!(windows_stop::CREATE_NO_WINDOW == t::CREATE_NO_WINDOW);
+};
+
+/// Exit code of the processes [`Tree::kill`] terminates (the value std's `Child::kill` uses).
+const KILLED_EXIT_CODE: u32 = 1;
+
+/// How long [`Tree::signal`] waits for steward's own copy of a console event before it lets
+/// go of the program's console. Usually well under a millisecond.
+const OWN_COPY_WAIT: Duration = Duration::from_millis(250);
+
+/// After this, a copy of steward's own console event that has not arrived is given up on, so
+/// a real Ctrl+C typed at steward's console is never swallowed later than this.
+const OWN_COPY_EXPIRY: Duration = Duration::from_secs(5);
+
+/// Set the creation flags every program gets (see the module doc): its own console without a
+/// window, and suspended until [`Tree::adopt`] has put it in its Job Object. A child spawned
+/// after this call must be passed to `Tree::adopt` at once, or it never runs.
+pub(super) fn prepare(cmd: &mut tokio::process::Command) {
+    cmd.creation_flags(windows_stop::CREATION_FLAGS);
+}
+
+/// How a process ended. Windows has only exit codes (a u32; crashes are NTSTATUS values such
+/// as 0xC0000005, which read as negative here). A killed tree exits with `KILLED_EXIT_CODE`.
+pub(super) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+    // std gives every Windows status a code; the fallback only keeps this total.
+    ExitStatus::Code(status.code().unwrap_or(-1))
+}
+
+/// A program's Job Object. Dropping it closes the only handle on the job, which kills every
+/// process still in it (`KILL_ON_JOB_CLOSE`).
+pub(super) struct Tree {
+    /// The job; never inherited by children, so ours is the last handle.
+    job: OwnedHandle,
+    /// The program's own process (the root of the tree): its console is the one tried first.
+    pid: u32,
+}
+
+impl Tree {
+    /// Put a child just spawned after [`prepare`] (so still suspended) in a new Job Object,
+    /// then let it run. On error the child is terminated: it would otherwise stay suspended.
+    pub(super) fn adopt(child: &tokio::process::Child) -> io::Result<Tree> {
+        let (Some(process), Some(pid)) = (child.raw_handle(), child.id()) else {
+            return Err(io::Error::other("the child exited and was reaped before it joined a Job Object"));
+        };
+        let process = process as HANDLE;
+        Self::adopt_suspended(process, pid).inspect_err(|_| {
+            // SAFETY: `process` is the child's handle, owned by `child` and open for this call.
+            unsafe { TerminateProcess(process, KILLED_EXIT_CODE) };
+        })
+    }
+
+    fn adopt_suspended(process: HANDLE, pid: u32) -> io::Result<Tree> {
+        let job = new_kill_on_close_job()?;
+        // SAFETY: both handles are open; the call only reads them.
+        if unsafe { AssignProcessToJobObject(job.as_raw_handle() as HANDLE, process) } == FALSE {
+            return Err(last_error(format!(
+                "cannot put process {pid} in a Job Object (AssignProcessToJobObject)"
+            )));
+        }
+        // From here on, an early return drops `tree` and so kills the child.
+        let tree = Tree { job, pid };
+        resume_process(pid)?;
+        Ok(tree)
+    }
+
+    /// Ask the program to stop the way `signal` says (the mapping is in the module doc).
+    pub(super) fn signal(&self, signal: StopSignal) -> io::Result<()> {
+        match windows_stop::windows_stop(signal) {
+            WindowsStop::Console(event) => self.send_console_event(event),
+            WindowsStop::Close => self.close_windows(),
+            WindowsStop::Kill => self.kill(),
+            WindowsStop::Nothing => Ok(()),
+        }
+    }
+
+    /// Terminate every process in the job at once, grandchildren included. An empty job is
+    /// not an error.
+    pub(super) fn kill(&self) -> io::Result<()> {
+        // SAFETY: `self.job` is an open job handle.
+        if unsafe { TerminateJobObject(self.job_handle(), KILLED_EXIT_CODE) } == FALSE {
+            return Err(last_error(format!("cannot terminate the Job Object of process {}", self.pid)));
+        }
+        Ok(())
+    }
+
+    fn job_handle(&self) -> HANDLE {
+        self.job.as_raw_handle() as HANDLE
+    }
+
+    /// The ids of the processes in the job right now (empty once all have exited).
+    fn process_ids(&self) -> io::Result<Vec<u32>> {
+        // The list is a header (two u32) followed by ULONG_PTR ids; a Vec<usize> keeps it aligned.
+        let header = offset_of!(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) / size_of::<usize>();
+        let mut room = 32;
+        loop {
+            let mut buf = vec![0usize; header + room];
+            // SAFETY: `buf` is writable for the length passed and aligned for the struct.
+            let ok = unsafe {
+                QueryInformationJobObject(
+                    self.job_handle(),
+                    JobObjectBasicProcessIdList,
+                    buf.as_mut_ptr().cast(),
+                    (buf.len() * size_of::<usize>()) as u32,
+                    ptr::null_mut(),
+                )
+            };
+            // SAFETY: `buf` starts with the header and is at least that large.
+            let list = unsafe { &*buf.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>() };
+            let (assigned, listed) =
+                (list.NumberOfAssignedProcesses as usize, list.NumberOfProcessIdsInList as usize);
+            if ok == FALSE && unsafe { GetLastError() } != ERROR_MORE_DATA {
+                return Err(last_error(format!(
+                    "cannot list the processes in the Job Object of process {}",
+                    self.pid
+                )));
+            }
+            if ok != FALSE && listed >= assigned {
+                return Ok(buf[header..header + listed].iter().map(|&id| id as u32).collect());
+            }
+            room = assigned.max(room * 2); // processes came in between: try again, larger
+        }
+    }
+
+    /// Post `WM_CLOSE` to every top-level window of every process in the job.
+    fn close_windows(&self) -> io::Result<()> {
+        let mut search = WindowSearch { pids: self.process_ids()?, found: Vec::new() };
+        // SAFETY: the callback only runs during this call, while `search` is alive and
+        // borrowed by nothing else.
+        unsafe { EnumWindows(Some(collect_job_windows), &mut search as *mut WindowSearch as LPARAM) };
+        let mut posted = 0;
+        for &hwnd in &search.found {
+            // SAFETY: posting to a window that closed meanwhile just fails.
+            if unsafe { PostMessageW(hwnd, WM_CLOSE, 0, 0) } != FALSE {
+                posted += 1;
+            }
+        }
+        if posted == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "stop_signal \"close\": no top-level window in the tree of process {} to send WM_CLOSE to \
+                     (is it a console program? then use \"ctrl-c\")",
+                    self.pid
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Generate `event` on the program's console (see the module doc for the dance).
+    fn send_console_event(&self, event: CtrlEvent) -> io::Result<()> {
+        let _console = lock(&CONSOLE);
+        // Writers to stdout and stderr wait meanwhile (a few milliseconds): their lines would
+        // otherwise go to the program's console, and the standard handles change under them.
+        let _stdout = io::stdout().lock();
+        let _stderr = io::stderr().lock();
+        install_own_event_filter()?;
+        let own = SavedConsole::capture();
+        // SAFETY: plain calls; failing (no console to free) is fine.
+        unsafe { FreeConsole() };
+        let sent = self.attach_to_tree_console().and_then(|()| generate_on_attached_console(event));
+        // SAFETY: as above.
+        unsafe { FreeConsole() };
+        own.restore();
+        sent.map_err(|e| {
+            let what = format!("cannot send {} to the console of process {}", event.name(), self.pid);
+            io::Error::new(e.kind(), CallFailed { what, source: e })
+        })
+    }
+
+    /// Attach to the console of the program's process, or, if that one has exited, of any
+    /// other process of its tree.
+    fn attach_to_tree_console(&self) -> io::Result<()> {
+        // SAFETY: AttachConsole only takes a process id.
+        if unsafe { AttachConsole(self.pid) } != FALSE {
+            return Ok(());
+        }
+        let first_error = last_error("AttachConsole failed");
+        for pid in self.process_ids().unwrap_or_default() {
+            // SAFETY: as above.
+            if pid != self.pid && unsafe { AttachConsole(pid) } != FALSE {
+                return Ok(());
+            }
+        }
+        Err(first_error)
+    }
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tree").field("pid", &self.pid).finish_non_exhaustive()
+    }
+}
+
+/// A new Job Object that kills its processes when its last handle closes.
+fn new_kill_on_close_job() -> io::Result<OwnedHandle> {
+    // SAFETY: no security attributes (so not inheritable) and no name.
+    let raw = unsafe { CreateJobObjectW(ptr::null(), ptr::null()) };
+    if raw.is_null() {
+        return Err(last_error("cannot create a Job Object (CreateJobObjectW)"));
+    }
+    // SAFETY: `raw` is a fresh handle that nothing else owns.
+    let job = unsafe { OwnedHandle::from_raw_handle(raw) };
+    let mut limits = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+    limits.BasicLimitInformation.LimitFlags =
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+    // SAFETY: `limits` is the struct this information class expects, with its size.
+    let ok = unsafe {
+        SetInformationJobObject(
+            job.as_raw_handle() as HANDLE,
+            JobObjectExtendedLimitInformation,
+            (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+            size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+        )
+    };
+    if ok == FALSE {
+        return Err(last_error("cannot set KILL_ON_JOB_CLOSE on a Job Object (SetInformationJobObject)"));
+    }
+    Ok(job)
+}
+
+/// Resume the threads of process `pid`, created with `CREATE_SUSPENDED` (so it has one).
+fn resume_process(pid: u32) -> io::Result<()> {
+    // SAFETY: a thread snapshot (of the whole system; the pid argument only applies to modules).
+    let raw = unsafe { CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) };
+    if raw == INVALID_HANDLE_VALUE {
+        return Err(last_error(format!(
+            "cannot list the threads of process {pid} to start it (CreateToolhelp32Snapshot)"
+        )));
+    }
+    // SAFETY: a fresh handle that nothing else owns.
+    let snapshot = unsafe { OwnedHandle::from_raw_handle(raw) };
+    let mut entry = THREADENTRY32 { dwSize: size_of::<THREADENTRY32>() as u32, ..Default::default() };
+    let mut resumed = 0;
+    // SAFETY: `entry` has its dwSize set, as Thread32First/Next require.
+    let mut more = unsafe { Thread32First(snapshot.as_raw_handle() as HANDLE, &mut entry) } != FALSE;
+    while more {
+        if entry.th32OwnerProcessID == pid {
+            // SAFETY: opening by id; the handle is owned (and closed) right away.
+            let thread = unsafe { OpenThread(THREAD_SUSPEND_RESUME, FALSE, entry.th32ThreadID) };
+            if thread.is_null() {
+                return Err(last_error(format!(
+                    "cannot open thread {} of process {pid} to start it",
+                    entry.th32ThreadID
+                )));
+            }
+            // SAFETY: a fresh handle that nothing else owns.
+            let thread = unsafe { OwnedHandle::from_raw_handle(thread) };
+            // SAFETY: an open thread handle with THREAD_SUSPEND_RESUME.
+            if unsafe { ResumeThread(thread.as_raw_handle() as HANDLE) } == u32::MAX {
+                return Err(last_error(format!(
+                    "cannot resume thread {} of process {pid} (ResumeThread)",
+                    entry.th32ThreadID
+                )));
+            }
+            resumed += 1;
+        }
+        // SAFETY: as for Thread32First.
+        more = unsafe { Thread32Next(snapshot.as_raw_handle() as HANDLE, &mut entry) } != FALSE;
+    }
+    if resumed == 0 {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("process {pid} has no thread to start")));
+    }
+    Ok(())
+}
+
+/// What [`collect_job_windows`] looks for and finds.
+struct WindowSearch {
+    pids: Vec<u32>,
+    found: Vec<HWND>,
+}
+
+/// `EnumWindows` callback: keep the windows that belong to one of `search.pids`.
+unsafe extern "system" fn collect_job_windows(hwnd: HWND, search: LPARAM) -> BOOL {
+    // SAFETY: `search` is the `&mut WindowSearch` that `close_windows` passed to EnumWindows.
+    let search = unsafe { &mut *(search as *mut WindowSearch) };
+    let mut pid = 0;
+    // SAFETY: `hwnd` comes from EnumWindows; `pid` is writable.
+    unsafe { GetWindowThreadProcessId(hwnd, &mut pid) };
+    if search.pids.contains(&pid) {
+        search.found.push(hwnd);
+    }
+    TRUE
+}
+
+/// Held while steward is away from its own console: at most one console stop at a time.
+static CONSOLE: Mutex<()> = Mutex::new(());
+
+/// Copies of steward's own console events still on their way; see `OwnCtrlEvents`.
+static OWN_EVENTS: Mutex<OwnCtrlEvents> = Mutex::new(OwnCtrlEvents::new());
+
+/// Notified by [`own_event_filter`] each time it swallows a copy.
+static OWN_EVENT_ARRIVED: Condvar = Condvar::new();
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data stays consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Console control handler that swallows steward's own copies of the events it generates and
+/// passes everything else (a real Ctrl+C, console close, logoff, shutdown) down the chain.
+unsafe extern "system" fn own_event_filter(ctrl_type: u32) -> BOOL {
+    if lock(&OWN_EVENTS).take(ctrl_type, Instant::now()) {
+        OWN_EVENT_ARRIVED.notify_all();
+        TRUE
+    } else {
+        FALSE
+    }
+}
+
+/// (Re)register [`own_event_filter`] so that it is the most recent handler: handlers run from
+/// the last registered to the first, so it sees each event before, for example, tokio's.
+fn install_own_event_filter() -> io::Result<()> {
+    // SAFETY: registering a plain function; removing one not registered just fails.
+    unsafe { SetConsoleCtrlHandler(Some(own_event_filter), FALSE) };
+    // SAFETY: as above.
+    if unsafe { SetConsoleCtrlHandler(Some(own_event_filter), TRUE) } == FALSE {
+        return Err(last_error("cannot register a console control handler (SetConsoleCtrlHandler)"));
+    }
+    Ok(())
+}
+
+/// Generate `event` for every process on the console steward is attached to, steward
+/// included, and wait (briefly) until steward's own copy has been swallowed.
+fn generate_on_attached_console(event: CtrlEvent) -> io::Result<()> {
+    lock(&OWN_EVENTS).expect(event, Instant::now() + OWN_COPY_EXPIRY);
+    // SAFETY: plain call; group 0 = every process on this console.
+    if unsafe { GenerateConsoleCtrlEvent(event.code(), 0) } == FALSE {
+        let error = last_error("GenerateConsoleCtrlEvent failed");
+        lock(&OWN_EVENTS).cancel(event);
+        return Err(error);
+    }
+    // Wait for the copy while still attached, so that it is certainly delivered; it is
+    // expected (and swallowed) until OWN_COPY_EXPIRY even if it comes later.
+    let deadline = Instant::now() + OWN_COPY_WAIT;
+    let mut own = lock(&OWN_EVENTS);
+    while own.is_expected(event, Instant::now()) {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+        own = OWN_EVENT_ARRIVED.wait_timeout(own, left).unwrap_or_else(PoisonError::into_inner).0;
+    }
+    Ok(())
+}
+
+/// steward's own console and standard handles, to get back to after borrowing a program's
+/// console.
+///
+/// `AttachConsole` may put handles on the console it attaches to in place of the standard
+/// handles (ReactOS, modelled on Windows, does so unconditionally; Wine only fills empty ones).
+/// Those from the program's console are closed once steward has left it, so that stops leak
+/// nothing; the caller holds the stdout and stderr locks, so no writer still uses them.
+struct SavedConsole {
+    /// stdin, stdout, stderr as they were (console handles, pipes, files or none), and whether
+    /// each was a console handle.
+    std_handles: [StdHandle; 3],
+    /// Another process on steward's console, to reattach through; None without a console, or
+    /// alone on it.
+    companion: Option<u32>,
+    had_console: bool,
+}
+
+#[derive(Clone, Copy)]
+struct StdHandle {
+    which: STD_HANDLE,
+    handle: HANDLE,
+    is_console: bool,
+}
+
+impl SavedConsole {
+    fn capture() -> Self {
+        let std_handles = [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE].map(|which| {
+            // SAFETY: plain calls; GetConsoleMode only succeeds on a console handle.
+            let handle = unsafe { GetStdHandle(which) };
+            let mut mode = 0;
+            let is_console = unsafe { GetConsoleMode(handle, &mut mode) } != FALSE;
+            StdHandle { which, handle, is_console }
+        });
+        let mut pids = vec![0u32; 16];
+        let count = loop {
+            // SAFETY: `pids` is writable for the count passed.
+            let n = unsafe { GetConsoleProcessList(pids.as_mut_ptr(), pids.len() as u32) } as usize;
+            if n <= pids.len() {
+                break n;
+            }
+            pids.resize(n + 4, 0);
+        };
+        // SAFETY: plain call.
+        let own_pid = unsafe { GetCurrentProcessId() };
+        let companion = windows_stop::console_companion(&pids[..count], own_pid);
+        SavedConsole { std_handles, companion, had_console: count > 0 }
+    }
+
+    /// After leaving a program's console: close the standard handles attaching to it opened,
+    /// and put steward's back.
+    fn drop_borrowed_std_handles(&self) {
+        for saved in self.std_handles {
+            // SAFETY: a handle that differs from the saved one was opened by AttachConsole
+            // (nothing else in steward sets standard handles) and is used by no one else.
+            unsafe {
+                let current = GetStdHandle(saved.which);
+                if current != saved.handle {
+                    if !current.is_null() && current != INVALID_HANDLE_VALUE {
+                        CloseHandle(current);
+                    }
+                    SetStdHandle(saved.which, saved.handle);
+                }
+            }
+        }
+    }
+
+    /// Back on steward's own console: where the saved handle was a console handle and
+    /// attaching opened a new one, keep the new one (the old one may have gone with
+    /// `FreeConsole`); pipes and files are put back as they were.
+    fn settle_own_std_handles(&self) {
+        for saved in self.std_handles {
+            // SAFETY: as in `drop_borrowed_std_handles`.
+            unsafe {
+                let current = GetStdHandle(saved.which);
+                if current != saved.handle && !saved.is_console {
+                    if !current.is_null() && current != INVALID_HANDLE_VALUE {
+                        CloseHandle(current);
+                    }
+                    SetStdHandle(saved.which, saved.handle);
+                }
+            }
+        }
+    }
+
+    /// Steward has left the program's console: get back to its own.
+    fn restore(self) {
+        self.drop_borrowed_std_handles();
+        let reattached = match self.companion {
+            // SAFETY: plain call.
+            Some(pid) => (unsafe { AttachConsole(pid) }) != FALSE,
+            None => !self.had_console,
+        };
+        let reattach_error = io::Error::last_os_error();
+        if reattached && self.companion.is_some() {
+            self.settle_own_std_handles();
+        }
+        // The caller holds the stdout and stderr locks; this thread may still write (they
+        // are reentrant), and stderr is steward's again.
+        match self.companion {
+            Some(pid) if !reattached => tracing::warn!(
+                "could not reattach to steward's console through process {pid} after a console stop: {reattach_error}"
+            ),
+            None if !reattached => {
+                tracing::warn!("steward was alone on its console, which closed when steward sent a console stop")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A failed Windows call: what steward tried, with the OS error as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+struct CallFailed {
+    what: String,
+    #[source]
+    source: io::Error,
+}
+
+/// The last OS error, wrapped with what was being done.
+fn last_error(what: impl Into<String>) -> io::Error {
+    let source = io::Error::last_os_error();
+    io::Error::new(source.kind(), CallFailed { what: what.into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    //! These run on Windows, and under Wine through `scripts/ci-windows.sh test`. The test
+    //! exe is its own fake child: `child_entry` below, selected by STEWARD_TEST_CHILD.
+
+    use std::process::Stdio;
+
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::{Child, ChildStdout};
+    use tokio::time::timeout;
+    use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    use windows_sys::Win32::System::Threading::{OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE};
+
+    use super::*;
+
+    const CHILD_MODE: &str = "STEWARD_TEST_CHILD";
+    const PATIENCE: Duration = Duration::from_secs(20);
+    /// Exit code of a child whose console control handler got event `code`: 100 + code.
+    const EXIT_ON_CTRL: i32 = 100;
+
+    /// Start this test exe as a child in `mode`, the way `process::spawn` starts programs.
+    fn start(mode: &str) -> (Child, Tree, BufReader<ChildStdout>) {
+        let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args(["child_entry", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(CHILD_MODE, mode)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        prepare(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn the test exe as a child");
+        let tree = Tree::adopt(&child).expect("adopt the child");
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        (child, tree, stdout)
+    }
+
+    /// Read the child's stdout until a line starting with `prefix`; return the rest of it.
+    async fn wait_for_line(stdout: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+        let read = async {
+            let mut seen = String::new();
+            loop {
+                let mut line = String::new();
+                if stdout.read_line(&mut line).await.unwrap() == 0 {
+                    panic!("child closed stdout before printing {prefix:?}; it printed:\n{seen}");
+                }
+                if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+                    return rest.trim().to_string();
+                }
+                seen.push_str(&line);
+            }
+        };
+        timeout(PATIENCE, read)
+            .await
+            .unwrap_or_else(|_| panic!("no {prefix:?} line from the child within {PATIENCE:?}"))
+    }
+
+    async fn exit_code(child: &mut Child) -> Option<i32> {
+        let status = timeout(PATIENCE, child.wait()).await.expect("the child did not exit in time").unwrap();
+        status.code()
+    }
+
+    /// Whether process `pid` is gone (or exits within `PATIENCE`).
+    fn process_gone(pid: u32) -> bool {
+        // SAFETY: plain calls on a handle owned here.
+        unsafe {
+            let process = OpenProcess(PROCESS_SYNCHRONIZE, FALSE, pid);
+            if process.is_null() {
+                return true; // no such process any more
+            }
+            let waited = WaitForSingleObject(process, PATIENCE.as_millis() as u32);
+            CloseHandle(process);
+            waited == WAIT_OBJECT_0
+        }
+    }
+
+    #[tokio::test]
+    async fn kill_takes_the_grandchildren_too() {
+        let (mut child, tree, mut stdout) = start("grandparent");
+        let grandchild: u32 = wait_for_line(&mut stdout, "grandchild").await.parse().unwrap();
+        wait_for_line(&mut stdout, "ready").await;
+        let members = tree.process_ids().unwrap();
+        assert!(
+            members.contains(&child.id().unwrap()) && members.contains(&grandchild),
+            "job members {members:?}"
+        );
+        tree.kill().unwrap();
+        assert_eq!(exit_code(&mut child).await, Some(KILLED_EXIT_CODE as i32));
+        assert!(process_gone(grandchild), "grandchild {grandchild} survived TerminateJobObject");
+        tree.kill().expect("killing an empty job is not an error");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_tree_kills_it() {
+        let (mut child, tree, mut stdout) = start("grandparent");
+        let grandchild: u32 = wait_for_line(&mut stdout, "grandchild").await.parse().unwrap();
+        wait_for_line(&mut stdout, "ready").await;
+        drop(tree);
+        assert!(exit_code(&mut child).await.is_some());
+        assert!(process_gone(grandchild), "grandchild {grandchild} survived the job handle closing");
+    }
+
+    #[tokio::test]
+    async fn term_is_ctrl_c_and_steward_survives_its_own_copy() {
+        let (mut child, tree, mut stdout) = start("wait-ctrl");
+        wait_for_line(&mut stdout, "ready").await;
+        tree.signal(StopSignal::Term).expect("send Ctrl+C");
+        assert_eq!(exit_code(&mut child).await, Some(EXIT_ON_CTRL + CtrlEvent::CtrlC.code() as i32));
+        // This test process was on the child's console too: its copy must have been swallowed
+        // (otherwise the default handler would have ended it) and no longer be expected.
+        assert!(!lock(&OWN_EVENTS).is_expected(CtrlEvent::CtrlC, Instant::now()), "own copy never arrived");
+    }
+
+    #[tokio::test]
+    async fn ctrl_break_reaches_the_program() {
+        let (mut child, tree, mut stdout) = start("wait-ctrl");
+        wait_for_line(&mut stdout, "ready").await;
+        let sent = tree.signal(StopSignal::CtrlBreak);
+        if under_wine() {
+            // Wine 8 propagates only Ctrl+C to a console's processes; GenerateConsoleCtrlEvent
+            // fails for Ctrl+Break. Should a later Wine learn it, this fails: then drop this branch.
+            let error = sent.expect_err("Ctrl+Break under Wine: unexpectedly supported");
+            eprintln!("Ctrl+Break is not supported under Wine, as expected: {error}");
+            tree.kill().unwrap();
+            return;
+        }
+        sent.expect("send Ctrl+Break");
+        assert_eq!(exit_code(&mut child).await, Some(EXIT_ON_CTRL + CtrlEvent::CtrlBreak.code() as i32));
+    }
+
+    /// Whether this runs under Wine: its ntdll exports `wine_get_version`.
+    fn under_wine() -> bool {
+        let ntdll: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+        // SAFETY: NUL-terminated names; ntdll is always loaded.
+        unsafe {
+            let module = GetModuleHandleW(ntdll.as_ptr());
+            !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+        }
+    }
+
+    #[tokio::test]
+    async fn close_without_windows_says_so_and_none_sends_nothing() {
+        let (mut child, tree, mut stdout) = start("wait-ctrl");
+        wait_for_line(&mut stdout, "ready").await;
+        let error = tree.signal(StopSignal::Close).expect_err("a console program has no window");
+        assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
+        tree.signal(StopSignal::None).unwrap();
+        assert!(child.try_wait().unwrap().is_none(), "close or none stopped the child");
+        tree.signal(StopSignal::Kill).unwrap();
+        assert_eq!(exit_code(&mut child).await, Some(KILLED_EXIT_CODE as i32));
+    }
+
+    #[tokio::test]
+    async fn a_child_that_exits_at_once_is_adopted() {
+        let (mut child, _tree, _stdout) = start("exit-3");
+        assert_eq!(exit_code(&mut child).await, Some(3));
+    }
+
+    unsafe extern "system" fn exit_on_ctrl(code: u32) -> BOOL {
+        std::process::exit(EXIT_ON_CTRL + code as i32)
+    }
+
+    /// The fake child. Not a test: it only runs when started by `start`.
+    #[test]
+    #[ignore = "the fake child of the other tests"]
+    fn child_entry() {
+        let Ok(mode) = std::env::var(CHILD_MODE) else { return };
+        // Each on a line of its own: libtest has printed "test child_entry ... " without one.
+        let ready = || println!("\nready");
+        match mode.as_str() {
+            "wait-ctrl" => {
+                // SAFETY: registering a plain function.
+                assert!(unsafe { SetConsoleCtrlHandler(Some(exit_on_ctrl), TRUE) } != FALSE);
+                ready();
+            }
+            "grandparent" => {
+                let grandchild = std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["child_entry", "--ignored", "--nocapture", "--test-threads=1"])
+                    .env(CHILD_MODE, "sleep")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                println!("\ngrandchild {}", grandchild.id());
+                ready();
+            }
+            "sleep" => {}
+            "exit-3" => std::process::exit(3),
+            other => panic!("unknown {CHILD_MODE} {other}"),
+        }
+        std::thread::sleep(Duration::from_secs(60));
+        std::process::exit(1);
+    }
+}

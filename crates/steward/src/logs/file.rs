@@ -1,0 +1,496 @@
+//! The live log file of one stream: appending, rotating, pruning, and riding out write
+//! failures.
+//!
+//! What to do next is decided by the pure [`steward_core::rotation`]; this file carries
+//! it out. Writes go straight to the file with one `write` call per run of lines (no
+//! buffer of our own: the caller already hands over big chunks, and nothing is left in
+//! memory if steward is killed).
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use steward_core::config::LogSpec;
+use steward_core::rotation::{self, FileState, RotatedKind, Stamp, Step};
+
+use super::compress;
+
+/// While writing fails, at most this many bytes wait to be written; the rest is dropped.
+pub const PENDING_LIMIT: usize = 64 * 1024;
+
+/// While writing fails, how long to wait before trying again (by the `now` of the writes).
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One log file, for example `<log_dir>/web.out.log`, with its rotated files beside it.
+///
+/// See the [module docs](super) for naming, rotation and what happens when writing fails.
+pub struct LogFile {
+    /// The live file.
+    path: PathBuf,
+    /// Its folder, where rotated files go.
+    dir: PathBuf,
+    /// Its file name, the prefix of every rotated file.
+    base: String,
+    spec: LogSpec,
+    /// `None` until the first write after a rotation or a failed write (opened lazily).
+    file: Option<File>,
+    /// What the rotation decisions need to know about the live file.
+    state: FileState,
+    /// Who wrote the unfinished line the file ends in (meaningful while
+    /// `!state.at_line_start`).
+    line_owner: WriterId,
+    /// Newest stamp among the rotated files, so the next one is always later.
+    newest_stamp: Option<Stamp>,
+    /// `Some` while writing fails.
+    failure: Option<Failure>,
+    /// Dropped in finished failure episodes (the current one counts in `failure`).
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    /// Live copies of what is written, for `steward logs -f` (sent under the same lock as
+    /// the write, so a reader that took the tail under that lock misses nothing).
+    feed: Option<tokio::sync::broadcast::Sender<bytes::Bytes>>,
+}
+
+/// What the file keeps while writing fails.
+struct Failure {
+    /// The error that started this episode, for the warning and the marker line.
+    error: io::Error,
+    /// No new attempt before this time.
+    retry_at: SystemTime,
+    /// The oldest bytes not written yet, in order (they continue what is in the file).
+    /// Allocated once, never more than [`PENDING_LIMIT`].
+    pending: Vec<u8>,
+    /// Dropped in this episode. Once anything was dropped, nothing more is kept: the marker
+    /// line goes right after `pending`, where the gap is.
+    lines: u64,
+    bytes: u64,
+    /// The beginning of the line now arriving was dropped, so its rest is dropped too.
+    skipping_line: bool,
+}
+
+/// Tells apart the writers of one file, so that a piece of one writer's long line never
+/// has another writer's line glued onto it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WriterId(u64);
+
+impl WriterId {
+    /// Whoever left an unfinished line in a file found on disk.
+    const UNKNOWN: WriterId = WriterId(0);
+    /// Callers of [`LogFile::write_lines`].
+    const DIRECT: WriterId = WriterId(1);
+
+    /// A writer id not used before.
+    pub(crate) fn new() -> WriterId {
+        static NEXT: AtomicU64 = AtomicU64::new(2);
+        WriterId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// `open` failed: says which file, with the cause as `source()`.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open log file {}", path.display())]
+struct OpenError {
+    path: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
+impl LogFile {
+    /// Opens (creating it and its parent folders if needed) the live file at `path` for
+    /// appending.
+    ///
+    /// Rotated files already beside it are taken into account: new names sort after them,
+    /// the oldest beyond `spec.keep` are deleted now, and with `spec.compress` the ones left
+    /// uncompressed (steward stopped while compressing) are queued again.
+    pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<LogFile> {
+        let wrap =
+            |source: io::Error| io::Error::new(source.kind(), OpenError { path: path.clone(), source });
+        let base =
+            path.file_name().and_then(|name| name.to_str()).map(str::to_owned).ok_or_else(|| {
+                wrap(io::Error::new(io::ErrorKind::InvalidInput, "the file name is not UTF-8"))
+            })?;
+        let dir = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file = open_append(&path).map_err(wrap)?;
+        let meta = file.metadata().map_err(wrap)?;
+        let len = meta.len();
+        let state = FileState {
+            len,
+            started: if len > 0 { meta.modified().ok() } else { None },
+            at_line_start: len == 0 || !meta.is_file() || ends_with_newline(&path, len),
+        };
+        let mut log = LogFile {
+            path,
+            dir,
+            base,
+            spec,
+            file: Some(file),
+            state,
+            line_owner: WriterId::UNKNOWN,
+            newest_stamp: None,
+            failure: None,
+            dropped_lines: 0,
+            dropped_bytes: 0,
+            feed: None,
+        };
+        let found = log.prune();
+        if log.spec.compress {
+            for (rotated, name) in &found {
+                if rotated.kind == RotatedKind::Plain {
+                    compress::enqueue(log.dir.join(name));
+                }
+            }
+        }
+        Ok(log)
+    }
+
+    /// Appends `lines` (whole lines, each ending in `\n`), written at `now`, rotating
+    /// first where the spec says so.
+    ///
+    /// Write failures are not returned: they are counted and reported as the
+    /// [module docs](super) describe, so this never blocks or fails the program's output.
+    pub fn write_lines(&mut self, lines: &[u8], now: SystemTime) -> io::Result<()> {
+        self.write_from(WriterId::DIRECT, lines, now);
+        Ok(())
+    }
+
+    /// Send a copy of everything written from now on to `feed`.
+    pub fn set_feed(&mut self, feed: tokio::sync::broadcast::Sender<bytes::Bytes>) {
+        self.feed = Some(feed);
+    }
+
+    /// Lines and bytes dropped since this file was opened because writing failed.
+    pub fn dropped(&self) -> (u64, u64) {
+        let (lines, bytes) = self.failure.as_ref().map_or((0, 0), |f| (f.lines, f.bytes));
+        (self.dropped_lines + lines, self.dropped_bytes + bytes)
+    }
+
+    /// The live file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `data` for `writer`. `data` may end in the middle of a line (a piece of a
+    /// line too long for the writer's buffer); the rest must then follow from the same
+    /// writer, or [`LogFile::end_line`].
+    pub(crate) fn write_from(&mut self, writer: WriterId, data: &[u8], now: SystemTime) {
+        if let Some(feed) = &self.feed {
+            // Copy only while someone follows: no cost otherwise.
+            if feed.receiver_count() > 0 {
+                let _ = feed.send(bytes::Bytes::copy_from_slice(data));
+            }
+        }
+        let mut data = data;
+        if let Some(failure) = &mut self.failure {
+            if failure.skipping_line {
+                let Some(newline) = memchr::memchr(b'\n', data) else {
+                    failure.drop_bytes(data);
+                    return;
+                };
+                failure.drop_bytes(&data[..=newline]);
+                failure.skipping_line = false;
+                data = &data[newline + 1..];
+            }
+            if now < failure.retry_at || !self.recover(now) {
+                if let Some(failure) = &mut self.failure {
+                    failure.stash(data);
+                }
+                return;
+            }
+        }
+        if let Err((written, error)) = self.append(writer, data, now) {
+            self.fail(error, &data[written..], now);
+        }
+    }
+
+    /// Ends `writer`'s unfinished line with a `\n`, if the file ends in one. Called at
+    /// the end of a stream, so that the next run's first line starts on a line of its own.
+    pub(crate) fn end_line(&mut self, writer: WriterId, now: SystemTime) {
+        let unfinished = match &self.failure {
+            Some(failure) => failure.pending.last().is_some_and(|&b| b != b'\n') || failure.skipping_line,
+            None => !self.state.at_line_start,
+        };
+        if unfinished && self.line_owner == writer {
+            self.write_from(writer, b"\n", now);
+        }
+    }
+
+    /// Appends `data`, rotating where the decisions say. On error: how many bytes of
+    /// `data` made it into the file, and the error.
+    fn append(&mut self, writer: WriterId, data: &[u8], now: SystemTime) -> Result<(), (usize, io::Error)> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.state.at_line_start && writer != self.line_owner {
+            // Another writer stopped in the middle of a (long) line. End it here: its rest,
+            // if it comes, becomes a line of its own instead of being glued to ours.
+            self.write_all(b"\n", now).map_err(|(_, e)| (0, e))?;
+        }
+        self.line_owner = writer;
+        let mut done = 0;
+        while done < data.len() {
+            match rotation::next_step(&self.spec, &self.state, &data[done..], now) {
+                Step::Rotate => self.rotate(now),
+                Step::Write(n) => {
+                    self.write_all(&data[done..done + n], now).map_err(|(w, e)| (done + w, e))?;
+                    done += n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `chunk` to the live file, opening it first if needed. On error the file is
+    /// closed (the next attempt reopens it by path) and the count of bytes that did get
+    /// written comes back with the error.
+    fn write_all(&mut self, chunk: &[u8], now: SystemTime) -> Result<(), (usize, io::Error)> {
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => open_append(&self.path).map_err(|e| (0, e))?,
+        };
+        let file = self.file.insert(file);
+        let mut written = 0;
+        let result = loop {
+            if written == chunk.len() {
+                break Ok(());
+            }
+            match file.write(&chunk[written..]) {
+                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        if written > 0 {
+            self.state.len += written as u64;
+            self.state.started.get_or_insert(now);
+            self.state.at_line_start = chunk[written - 1] == b'\n';
+        }
+        result.map_err(|e| {
+            self.file = None;
+            (written, e)
+        })
+    }
+
+    /// Renames the live file to its rotated name, then deletes what `keep` no longer
+    /// covers and queues compression. The new live file is created by the next write.
+    fn rotate(&mut self, now: SystemTime) {
+        let stamp = rotation::next_stamp(now, self.newest_stamp);
+        let target = self.dir.join(rotation::rotated_name(&self.base, stamp));
+        // Closed before the rename: Windows cannot rename a file that is open.
+        self.file = None;
+        match fs::rename(&self.path, &target) {
+            Ok(()) => {
+                self.newest_stamp = Some(stamp);
+                self.state = FileState::EMPTY;
+                self.prune();
+                if self.spec.compress {
+                    compress::enqueue(target);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    file = %self.path.display(),
+                    to = %target.display(),
+                    %error,
+                    "cannot rotate the log file; it keeps growing, and rotation is tried again \
+                     after another max_size bytes or at the next period"
+                );
+                self.state.len = 0;
+                self.state.started = Some(now);
+            }
+        }
+    }
+
+    /// Deletes the rotated files beyond `keep`; returns the rotated files left, with their
+    /// names. Notes the newest stamp seen.
+    fn prune(&mut self) -> Vec<(rotation::Rotated, String)> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) => {
+                tracing::warn!(dir = %self.dir.display(), %error, "cannot list the log folder to delete old rotated files");
+                return Vec::new();
+            }
+        };
+        let mut found: Vec<(rotation::Rotated, String)> = entries
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                Some((rotation::parse_rotated(&self.base, &name)?, name))
+            })
+            .collect();
+        let rotated: Vec<rotation::Rotated> = found.iter().map(|(r, _)| *r).collect();
+        let newest = rotated.iter().map(|r| r.stamp).max();
+        self.newest_stamp = self.newest_stamp.max(newest);
+        let expired = rotation::expired(&rotated, self.spec.keep);
+        found.retain(|(r, name)| {
+            if expired.binary_search(&r.stamp).is_err() {
+                return true;
+            }
+            match fs::remove_file(self.dir.join(name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    tracing::warn!(file = %name, dir = %self.dir.display(), %error, "cannot delete an old rotated log file");
+                }
+            }
+            false
+        });
+        found
+    }
+
+    /// Starts a failure episode: warns once, keeps what fits of `unwritten`.
+    fn fail(&mut self, error: io::Error, unwritten: &[u8], now: SystemTime) {
+        tracing::warn!(
+            file = %self.path.display(),
+            %error,
+            "cannot write to the log file; keeping at most {} KiB and dropping the rest of the \
+             program's output until writing works again",
+            PENDING_LIMIT / 1024
+        );
+        let mut failure = Failure {
+            error,
+            retry_at: now + RETRY_INTERVAL,
+            pending: Vec::new(),
+            lines: 0,
+            bytes: 0,
+            skipping_line: false,
+        };
+        failure.stash(unwritten);
+        self.failure = Some(failure);
+    }
+
+    /// Tries to end the failure episode: writes what was kept, then the marker line.
+    /// Returns whether writing works again; if not, the episode goes on.
+    fn recover(&mut self, now: SystemTime) -> bool {
+        let Some(mut failure) = self.failure.take() else { return true };
+        let owner = self.line_owner;
+        let mut result = self.append(owner, &failure.pending, now);
+        if let Err((written, _)) = &result {
+            failure.pending.drain(..*written);
+        } else {
+            failure.pending.clear();
+            if failure.bytes > 0 {
+                let marker = format!(
+                    "{}[steward] dropped {} lines ({} bytes) while writing failed: {}\n",
+                    if self.state.at_line_start { "" } else { "\n" },
+                    failure.lines,
+                    failure.bytes,
+                    plain_message(&failure.error)
+                );
+                result = self.append(WriterId::DIRECT, marker.as_bytes(), now);
+            }
+        }
+        if let Err((_, error)) = result {
+            tracing::debug!(file = %self.path.display(), %error, "writing the log file still fails");
+            failure.retry_at = now + RETRY_INTERVAL;
+            self.failure = Some(failure);
+            return false;
+        }
+        tracing::info!(
+            file = %self.path.display(),
+            dropped_lines = failure.lines,
+            dropped_bytes = failure.bytes,
+            "writing the log file works again"
+        );
+        self.dropped_lines += failure.lines;
+        self.dropped_bytes += failure.bytes;
+        true
+    }
+}
+
+impl Failure {
+    /// Keeps the oldest data up to [`PENDING_LIMIT`] (whole lines, unless it continues a
+    /// line already kept), counts and drops the rest.
+    fn stash(&mut self, data: &[u8]) {
+        let mut data = data;
+        if self.bytes == 0 {
+            let room = PENDING_LIMIT - self.pending.len();
+            let keep = if data.len() <= room {
+                data.len()
+            } else {
+                memchr::memrchr(b'\n', &data[..room]).map_or(0, |i| i + 1)
+            };
+            if keep > 0 {
+                if self.pending.capacity() == 0 {
+                    self.pending.reserve_exact(PENDING_LIMIT);
+                }
+                self.pending.extend_from_slice(&data[..keep]);
+            }
+            data = &data[keep..];
+        }
+        if let Some(&last) = data.last() {
+            self.drop_bytes(data);
+            self.skipping_line = last != b'\n';
+        }
+    }
+
+    fn drop_bytes(&mut self, data: &[u8]) {
+        self.lines += memchr::memchr_iter(b'\n', data).count() as u64;
+        self.bytes += data.len() as u64;
+    }
+}
+
+impl Drop for LogFile {
+    fn drop(&mut self) {
+        if self.failure.is_some() && !self.recover(SystemTime::now()) {
+            if let Some(failure) = &self.failure {
+                tracing::warn!(
+                    file = %self.path.display(),
+                    lost_bytes = failure.bytes + failure.pending.len() as u64,
+                    error = %failure.error,
+                    "log file closed while writing it still fails"
+                );
+            }
+        }
+    }
+}
+
+impl fmt::Debug for LogFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogFile")
+            .field("path", &self.path)
+            .field("spec", &self.spec)
+            .field("state", &self.state)
+            .field("failing", &self.failure.as_ref().map(|f| &f.error))
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens `path` for appending, creating it, and its folder if that is missing.
+fn open_append(path: &Path) -> io::Result<File> {
+    let open = || OpenOptions::new().create(true).append(true).open(path);
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+            open()
+        }
+        other => other,
+    }
+}
+
+/// Whether the `len`-byte file at `path` ends in `\n` (unreadable counts as yes).
+fn ends_with_newline(path: &Path, len: u64) -> bool {
+    let mut last = [b'\n'];
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)
+    });
+    read.is_err() || last[0] == b'\n'
+}
+
+/// The error's text without the " (os error N)" that std adds.
+fn plain_message(error: &io::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(at) = text.find(" (os error ") {
+        text.truncate(at);
+    }
+    text
+}

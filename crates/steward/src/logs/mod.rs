@@ -1,0 +1,86 @@
+//! Log capture: pipe -> line framer -> rotating file.
+//!
+//! Each program's stdout and stderr go to a file of their own, `<log_dir>/NAME.out.log`
+//! and `NAME.err.log` (the runtime picks the paths). The parts:
+//!
+//! - [`pump`] (`capture.rs`) reads one pipe into a fixed 128 KiB buffer and hands whole
+//!   lines to a [`SharedLog`], one write per read.
+//! - [`LogFile`] (`file.rs`) appends them, rotating where the pure decisions of
+//!   [`steward_core::rotation`] say, deletes the rotated files beyond `keep`, and rides out
+//!   write failures.
+//! - [`compress`] gzips rotated files on one background thread.
+//! - `tune_pipe` (Linux only) makes a pipe 1 MiB big.
+//! - [`history`] reads a log back, rotated files first.
+//!
+//! A [`SharedLog`] outlives one child: every run of a program appends to the same file, and
+//! pumps that share a file never mix inside a line.
+//!
+//! # Rotation
+//!
+//! Rotation renames the live file at a line boundary and starts a new one, so no line is
+//! lost, duplicated or split across two files (copy-then-truncate, as PM2 does, loses or
+//! repeats what is written during the copy). It happens on a write, never on a timer:
+//!
+//! - by size: before a line would make the file bigger than `max_size` (0 = never). A
+//!   single line bigger than `max_size` goes into a file of its own.
+//! - by time (`rotate_every`): on the first write after a UTC hour or day boundary since
+//!   the file's first write (for a file found on disk: since it was last modified). An idle
+//!   program therefore costs no wakeups, and its file rotates when it next writes.
+//!
+//! A line longer than the read buffer is written in pieces, and rotation waits for its end.
+//!
+//! # File names
+//!
+//! A rotated file is named after the live file plus the UTC time of the rotation, to the
+//! millisecond: `web.out.log.20261122T031500.123Z`, then
+//! `web.out.log.20261122T031500.123Z.gz` once compressed (`….gz.tmp` while the gzip is
+//! being written). The stamps all have the same width, so `ls web.out.log.*` lists the
+//! rotated files oldest first, and `web.out.log*` matches the live file and all of its
+//! rotated files; reading everything in order is: the rotated files by name, then the live
+//! file. Stamps are unique and increase: a rotation within the same millisecond as the one
+//! before (or after the clock went back) takes the previous stamp plus 1 ms.
+//!
+//! `keep` counts rotated files, compressed or not; after each rotation (and on open) the
+//! oldest beyond `keep` are deleted. `keep = 0` keeps only the live file.
+//!
+//! # When writing fails
+//!
+//! A full disk (or any other write error) never panics, never blocks the program and never
+//! grows memory without bound. The file keeps at most 64 KiB of the oldest unwritten
+//! lines, drops and counts the rest (lines and bytes, [`LogFile::dropped`]), and logs one
+//! `tracing` warning naming the file and the error. It tries again at most once a second
+//! (reopening the file by path), and when a write works it writes what it kept, then a
+//! marker line where the gap is, and logs at info level:
+//!
+//! ```text
+//! [steward] dropped 1234 lines (56789 bytes) while writing failed: No space left on device
+//! ```
+//!
+//! A rotation that fails (the rename is refused) is logged, and the live file keeps
+//! growing until the next attempt, after another `max_size` bytes or at the next period.
+
+pub mod capture;
+pub mod compress;
+mod file;
+pub mod history;
+#[cfg(target_os = "linux")]
+mod pipe_linux;
+pub mod tail;
+
+use std::sync::{Arc, Mutex};
+
+pub use capture::pump;
+pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
+#[cfg(target_os = "linux")]
+pub use pipe_linux::{tune_pipe, PIPE_SIZE};
+
+/// A log file shared by the pumps that write to it (a std mutex: it is held only for one
+/// synchronous write, never across an await).
+pub type SharedLog = Arc<Mutex<LogFile>>;
+
+impl LogFile {
+    /// Wraps the file for [`pump`].
+    pub fn shared(self) -> SharedLog {
+        Arc::new(Mutex::new(self))
+    }
+}

@@ -54,6 +54,17 @@ impl Scheduler {
         self.to_stop.insert(name.to_string());
     }
 
+    /// Drop any pending order for `name` (a direct command overrides the plan).
+    pub fn cancel(&mut self, name: &str) {
+        self.to_start.remove(name);
+        self.to_stop.remove(name);
+    }
+
+    /// The names waiting to start.
+    pub fn pending_starts(&self) -> impl Iterator<Item = &String> {
+        self.to_start.iter()
+    }
+
     /// Ask for everything to stop, in reverse dependency order.
     pub fn want_all_stopped(&mut self) {
         self.to_start.clear();

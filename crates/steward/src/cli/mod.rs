@@ -1,0 +1,161 @@
+//! The command line. One file per verb; each verb is a thin layer over the library.
+//!
+//! Exit codes (documented in README.md):
+//! - 0: success (`run`: an orderly shutdown; `check`: the file is valid; a control verb:
+//!   every program reached the state asked for)
+//! - 1: the config is invalid, or the verb failed (the message says why)
+//! - 2: the command line itself is wrong (unknown verb or flag)
+//! - 3: no steward is running for this config (control verbs)
+
+mod check;
+pub mod client;
+mod ctl;
+mod daemonctl;
+mod events;
+mod logs;
+mod run;
+mod service;
+mod status;
+mod wrap;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "Run any program as a supervised background service",
+    long_about = "steward runs the programs declared in a TOML file, restarts them with backoff when \
+                  they fail, stops their whole process tree, and captures their output into rotated \
+                  log files.\n\nStart with `steward run --demo`, or `steward check -c FILE` to validate a file."
+)]
+pub struct Cli {
+    /// The config file. Relative paths inside it are resolved from its folder.
+    #[arg(short = 'c', long, global = true, default_value = "steward.toml", env = "STEWARD_CONFIG")]
+    pub config: PathBuf,
+
+    /// How steward's own log lines on stderr look.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// JSON lines with timestamp, level, program, event and message.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the supervisor in the foreground until SIGTERM or Ctrl+C, then stop every
+    /// program in reverse dependency order and exit 0.
+    Run(run::RunArgs),
+    /// Validate the config file: print every error with file:line:col, exit 1 if there is
+    /// any, 0 if the file is valid.
+    Check,
+    /// Show each program: state, pid, uptime, restarts, last exit and health.
+    Status(status::StatusArgs),
+    /// Start programs (and what they depend on); returns once they are running.
+    Start(ctl::CtlArgs),
+    /// Stop programs; returns once they are down.
+    Stop(ctl::CtlArgs),
+    /// Stop programs if they run, then start them; returns once a new process runs.
+    Restart(ctl::CtlArgs),
+    /// Print the end of a program's log, and follow it with -f.
+    Logs(logs::LogsArgs),
+    /// Re-read the config file and apply only the difference. An invalid file changes
+    /// nothing: its errors are printed and the command exits 1.
+    Reload(daemonctl::ReloadArgs),
+    /// Stop every program in reverse dependency order, then stop steward.
+    Shutdown,
+    /// Print recent state changes, and follow them with -f.
+    Events(events::EventsArgs),
+    /// Install steward as a service started at boot (systemd, launchd), or render its unit
+    ///
+    /// `service install|uninstall|start|stop|status` manage it; `service render` prints the
+    /// unit or plist. See docs/services.md.
+    Service(service::ServiceArgs),
+    /// Run one program as a service: `wrap install NAME -- PROGRAM ARGS..`
+    ///
+    /// `wrap show NAME` prints the config it generated; `wrap uninstall NAME` removes both.
+    Wrap(wrap::WrapArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match &cli.command {
+        Command::Run(args) => run::run(&cli, args),
+        Command::Check => check::check(&cli),
+        Command::Service(args) => service::service(&cli, args),
+        Command::Wrap(args) => wrap::wrap(&cli, args),
+        control => run_client(&cli, control),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<client::NotRunning>().is_some() => {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The control verbs: each one request (or stream) to the daemon's API.
+fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
+    let client = client::Client::locate(cli);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match command {
+            Command::Status(a) => status::status(&client, a).await,
+            Command::Start(a) => ctl::ctl(&client, "start", a).await,
+            Command::Stop(a) => ctl::ctl(&client, "stop", a).await,
+            Command::Restart(a) => ctl::ctl(&client, "restart", a).await,
+            Command::Logs(a) => logs::logs(&client, a).await,
+            Command::Reload(a) => daemonctl::reload(&client, a).await,
+            Command::Shutdown => daemonctl::shutdown(&client).await,
+            Command::Events(a) => events::events(&client, a).await,
+            Command::Run(_) | Command::Check | Command::Service(_) | Command::Wrap(_) => {
+                unreachable!("handled by main")
+            }
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("STEWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Under systemd, structured entries to journald (fields PROGRAM, EVENT, EXIT_CODE).
+    #[cfg(unix)]
+    if let Some(journal) = crate::service::journal::layer() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::registry().with(filter).with(journal).init();
+        return;
+    }
+    use std::io::IsTerminal as _;
+    // Colour only for a person at a terminal; never in files, pipes or journald.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).init()
+        }
+    }
+}

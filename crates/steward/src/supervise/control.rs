@@ -1,0 +1,206 @@
+//! The supervisor's control handle: how the API (and through it every CLI verb) asks the
+//! supervisor loop for something. Requests go over one channel and are answered on a
+//! oneshot, so the loop stays the only owner of the supervisor's state.
+//!
+//! Waiting for a target state ("start returns once the program is running") happens in the
+//! caller, on the programs' `watch` channels, never inside the loop.
+
+use std::time::Duration;
+
+use steward_core::fsm::State;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::program::Status;
+use crate::api::types::{EventRecord, ReloadReply, StatusReply};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Verb {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Start => "start",
+            Verb::Stop => "stop",
+            Verb::Restart => "restart",
+        }
+    }
+}
+
+/// One program an action was sent to, with what the caller needs to wait for the result.
+pub struct Target {
+    pub name: String,
+    pub status: watch::Receiver<Status>,
+    /// The pid before the action (a restart is done when a *new* process runs).
+    pub pid_before: Option<u32>,
+    /// How long a stop may take, so waits can allow for it.
+    pub stop_timeout: Duration,
+}
+
+/// Why a request could not be carried out: becomes a 4xx reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no program named {0:?}; `steward status` lists them")]
+    UnknownProgram(String),
+    #[error("name the programs, or pass --all")]
+    NothingNamed,
+    #[error("a reload is in progress; try again when it is done")]
+    ReloadInProgress,
+    #[error("steward is shutting down")]
+    ShuttingDown,
+    #[error("the config is invalid; nothing was changed")]
+    InvalidConfig(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The tail of a program's log and, when following, a live feed of what gets written next.
+/// Both are taken under the log file's lock, so no line falls between them or comes twice.
+pub struct LogAccess {
+    pub tail: Vec<u8>,
+    /// Whole lines as they are written, across rotations.
+    pub feed: Option<broadcast::Receiver<bytes::Bytes>>,
+}
+
+pub(crate) enum Request {
+    Status(oneshot::Sender<StatusReply>),
+    Action {
+        verb: Verb,
+        names: Vec<String>,
+        all: bool,
+        reply: oneshot::Sender<Result<Vec<Target>, ControlError>>,
+    },
+    Reload(oneshot::Sender<Result<ReloadReply, ControlError>>),
+    Shutdown(oneshot::Sender<()>),
+    Events(oneshot::Sender<(Vec<EventRecord>, broadcast::Receiver<EventRecord>)>),
+    Logs {
+        name: String,
+        stderr: bool,
+        lines: usize,
+        follow: bool,
+        reply: oneshot::Sender<Result<LogAccess, ControlError>>,
+    },
+}
+
+/// A cheap, clonable handle on a running supervisor.
+#[derive(Clone)]
+pub struct Control {
+    tx: mpsc::Sender<Request>,
+}
+
+/// The supervisor's end of the control channel.
+pub struct ControlReceiver(pub(crate) mpsc::Receiver<Request>);
+
+/// A new control channel: give the [`Control`] to the API, the receiver to
+/// [`super::run`].
+pub fn channel() -> (Control, ControlReceiver) {
+    let (tx, rx) = mpsc::channel(64);
+    (Control { tx }, ControlReceiver(rx))
+}
+
+impl Control {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, ControlError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| ControlError::ShuttingDown)?;
+        rx.await.map_err(|_| ControlError::ShuttingDown)
+    }
+
+    pub async fn status(&self) -> Result<StatusReply, ControlError> {
+        self.ask(Request::Status).await
+    }
+
+    /// Send `verb` to the programs; returns at once with what to wait on.
+    pub async fn action(
+        &self,
+        verb: Verb,
+        names: Vec<String>,
+        all: bool,
+    ) -> Result<Vec<Target>, ControlError> {
+        self.ask(|reply| Request::Action { verb, names, all, reply }).await?
+    }
+
+    /// Re-read the config file and apply the difference.
+    pub async fn reload(&self) -> Result<ReloadReply, ControlError> {
+        self.ask(Request::Reload).await?
+    }
+
+    pub async fn shutdown(&self) -> Result<(), ControlError> {
+        self.ask(Request::Shutdown).await
+    }
+
+    /// Recent events and a subscription to the next ones, with nothing lost in between.
+    pub async fn events(&self) -> Result<(Vec<EventRecord>, broadcast::Receiver<EventRecord>), ControlError> {
+        self.ask(Request::Events).await
+    }
+
+    pub async fn logs(
+        &self,
+        name: String,
+        stderr: bool,
+        lines: usize,
+        follow: bool,
+    ) -> Result<LogAccess, ControlError> {
+        self.ask(|reply| Request::Logs { name, stderr, lines, follow, reply }).await?
+    }
+}
+
+/// Wait until `target` reaches what `verb` asked for. `Ok` with the final status, or `Err`
+/// with the status it ended in (a failure state, or whatever it was in at the deadline).
+pub async fn wait_for(
+    verb: Verb,
+    target: &mut Target,
+    deadline: Duration,
+) -> Result<Status, (Status, String)> {
+    let pid_before = target.pid_before;
+    // Decides on a status: Some(Ok) done, Some(Err) failed, None keep waiting. `changed`
+    // says whether the program has moved since the request (a Stopped seen before the
+    // program task even got the Start is not a failure).
+    let judge = |s: &Status, changed: bool| -> Option<Result<(), String>> {
+        match verb {
+            Verb::Start | Verb::Restart => match s.state {
+                State::Running if verb == Verb::Start || s.pid != pid_before => Some(Ok(())),
+                // Before the program has moved, these are where it was when asked.
+                State::Backoff | State::Fatal | State::Exited if changed => Some(Err(failure(s))),
+                State::Stopped if changed => Some(Err("it was stopped again".into())),
+                _ => None,
+            },
+            Verb::Stop => s.state.is_down().then_some(Ok(())),
+        }
+    };
+    let sleep = tokio::time::sleep(deadline);
+    tokio::pin!(sleep);
+    let mut changed = false;
+    loop {
+        let status = target.status.borrow_and_update().clone();
+        if let Some(verdict) = judge(&status, changed) {
+            return verdict.map(|()| status.clone()).map_err(|e| (status, e));
+        }
+        tokio::select! {
+            r = target.status.changed() => {
+                if r.is_err() {
+                    let s = target.status.borrow().clone();
+                    return Err((s, "the program was removed by a reload".into()));
+                }
+                changed = true;
+            }
+            () = &mut sleep => {
+                let s = target.status.borrow().clone();
+                let msg = format!("still {} after {}", s.state, humantime::format_duration(deadline));
+                return Err((s, msg));
+            }
+        }
+    }
+}
+
+fn failure(s: &Status) -> String {
+    let mut msg = format!("it is {}", s.state);
+    if let Some(e) = &s.last_error {
+        msg.push_str(&format!(": could not start: {e}"));
+    } else if let Some(exit) = s.last_exit {
+        msg.push_str(&format!(": exited with {exit}"));
+    }
+    msg
+}

@@ -1,0 +1,400 @@
+//! One task per program: it owns the program's state machine, its current process and its
+//! one timer, and turns real events (a command, the child's exit, the timer) into
+//! [`Event`]s, then carries out the [`Action`]s that come back.
+//!
+//! The task waits in one `select!` on exactly those three sources, plus, for a program with
+//! `ready = "notify"`, its notify socket (`READY=1` becomes [`Event::Ready`]); it never polls.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use steward_core::config::LogSpec;
+use steward_core::config::{ProgramSpec, Readiness};
+use steward_core::fsm::{Action, Change, Event, ExitStatus, Machine, Policy, State};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::control::LogAccess;
+use tokio::task::JoinHandle;
+
+use crate::logs::{self, SharedLog};
+use crate::process::{self, ProcessTree};
+use crate::service::notify_socket::{self, NotifySocket};
+
+/// What a program looks like from outside, kept current in a `watch` channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub state: State,
+    pub pid: Option<u32>,
+    /// Wall-clock time the current process was spawned.
+    pub since: Option<SystemTime>,
+    pub restarts: u64,
+    pub last_exit: Option<ExitStatus>,
+    pub last_error: Option<String>,
+}
+
+impl Status {
+    fn of(m: &Machine, since: Option<SystemTime>) -> Status {
+        Status {
+            state: m.state(),
+            pid: m.pid(),
+            since,
+            restarts: m.restarts_total(),
+            last_exit: m.last_exit(),
+            last_error: m.last_error().map(str::to_owned),
+        }
+    }
+}
+
+/// A state change of one program, sent to the supervisor.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    pub program: Arc<str>,
+    /// Which task sent it: a reload replaces a program's task, and a late notice from the
+    /// old one must not be mistaken for the new one's.
+    pub generation: u64,
+    pub change: Change,
+    pub status: Status,
+}
+
+/// The supervisor's handle on a program task.
+pub struct ProgramHandle {
+    pub spec: Arc<ProgramSpec>,
+    generation: u64,
+    logs: Arc<ProgramLogs>,
+    commands: mpsc::UnboundedSender<Event>,
+    status: watch::Receiver<Status>,
+    task: JoinHandle<()>,
+}
+
+impl ProgramHandle {
+    /// Start the task (the program itself stays Stopped until it gets `Event::Start`).
+    pub fn spawn(
+        spec: ProgramSpec,
+        log_dir: &std::path::Path,
+        state_dir: &std::path::Path,
+        notices: mpsc::UnboundedSender<Notice>,
+    ) -> Self {
+        let spec = Arc::new(spec);
+        let machine = Machine::new(Policy::from_spec(&spec));
+        let (status_tx, status) = watch::channel(Status::of(&machine, None));
+        let (commands, rx) = mpsc::unbounded_channel();
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let logs = Arc::new(ProgramLogs::new(log_dir, &spec));
+        let task = ProgramTask {
+            name: Arc::from(spec.name.as_str()),
+            generation,
+            spec: spec.clone(),
+            machine,
+            logs: logs.clone(),
+            current: None,
+            exited_tree: None,
+            state_dir: state_dir.to_path_buf(),
+            notify: None,
+            timer: None,
+            since: None,
+            pumps: Vec::new(),
+            status: status_tx,
+            notices,
+        };
+        let task = tokio::spawn(task.run(rx));
+        ProgramHandle { spec, generation, logs, commands, status, task }
+    }
+
+    /// Whether `notice` comes from this task (and not from one a reload replaced).
+    pub fn is(&self, notice: &Notice) -> bool {
+        notice.generation == self.generation
+    }
+
+    /// A receiver that sees every status change from now on.
+    pub fn watch(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// The last `lines` lines of the program's stdout (or stderr) log and, when `follow`,
+    /// a live feed of the lines written after them.
+    pub fn log_access(&self, stderr: bool, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
+        self.logs.streams[usize::from(stderr)].access(lines, follow)
+    }
+
+    /// Send a command (Start, Stop, Restart). Ignored if the task has ended.
+    pub fn send(&self, event: Event) {
+        let _ = self.commands.send(event);
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// Close the command channel and wait for the task to end: it stops its process first
+    /// if one still runs, then waits for the log pumps to drain.
+    pub async fn finish(self) {
+        drop(self.commands);
+        let _ = self.task.await;
+    }
+}
+
+/// The two log files of a program, shared by its task (which writes) and its handle (which
+/// serves `steward logs`). They outlive each process, so rotation state carries over
+/// restarts, and two runs never tear each other's lines.
+struct ProgramLogs {
+    streams: [LogStream; 2],
+}
+
+struct LogStream {
+    path: std::path::PathBuf,
+    spec: LogSpec,
+    /// Opened at the first spawn, so a program that never runs leaves no files.
+    file: std::sync::Mutex<Option<SharedLog>>,
+    /// Live copies of what gets written, for `steward logs -f`.
+    feed: broadcast::Sender<bytes::Bytes>,
+}
+
+impl ProgramLogs {
+    fn new(log_dir: &std::path::Path, spec: &ProgramSpec) -> Self {
+        let stream = |suffix: &str| LogStream {
+            path: log_dir.join(format!("{}.{suffix}.log", spec.name)),
+            spec: spec.log.clone(),
+            file: std::sync::Mutex::new(None),
+            feed: broadcast::channel(256).0,
+        };
+        ProgramLogs { streams: [stream("out"), stream("err")] }
+    }
+
+    fn open(&self) -> std::io::Result<(SharedLog, SharedLog)> {
+        Ok((self.streams[0].open()?, self.streams[1].open()?))
+    }
+}
+
+impl LogStream {
+    fn open(&self) -> std::io::Result<SharedLog> {
+        let mut slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = &*slot {
+            return Ok(log.clone());
+        }
+        let mut file = logs::LogFile::open(self.path.clone(), self.spec.clone())?;
+        file.set_feed(self.feed.clone());
+        let log = file.shared();
+        *slot = Some(log.clone());
+        Ok(log)
+    }
+
+    /// The tail and the subscription under the file's lock: no write can fall in between.
+    fn access(&self, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
+        let slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let _writes_paused = slot.as_ref().map(|log| log.lock().unwrap_or_else(|e| e.into_inner()));
+        let tail = logs::tail::tail(&self.path, lines)?;
+        Ok(LogAccess { tail, feed: follow.then(|| self.feed.subscribe()) })
+    }
+}
+
+struct ProgramTask {
+    name: Arc<str>,
+    generation: u64,
+    spec: Arc<ProgramSpec>,
+    machine: Machine,
+    logs: Arc<ProgramLogs>,
+    /// The running process.
+    current: Option<process::Spawned>,
+    /// The tree of a process that just exited, kept until the step that handles the exit
+    /// has swept it (`Action::KillTree`).
+    exited_tree: Option<ProcessTree>,
+    /// Where the notify socket of a `ready = "notify"` program goes (`<state_dir>/notify`).
+    state_dir: std::path::PathBuf,
+    /// That socket, bound afresh before each spawn and dropped when the process exits.
+    notify: Option<NotifySocket>,
+    /// The one timer (backoff or stop timeout), as a tokio instant so tests can pause time.
+    timer: Option<tokio::time::Instant>,
+    since: Option<SystemTime>,
+    /// Log pumps of this and earlier processes; awaited when the task ends so that no
+    /// output is lost at shutdown.
+    pumps: Vec<JoinHandle<()>>,
+    status: watch::Sender<Status>,
+    notices: mpsc::UnboundedSender<Notice>,
+}
+
+impl ProgramTask {
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Event>) {
+        let mut open = true;
+        loop {
+            let event = tokio::select! {
+                cmd = commands.recv(), if open => match cmd {
+                    Some(event) => event,
+                    // The supervisor let go of us: stop whatever runs, then end.
+                    None => { open = false; Event::Stop }
+                },
+                status = wait(&mut self.current) => {
+                    self.exited_tree = self.current.take().map(|p| p.tree);
+                    self.notify = None;
+                    Event::Exited(status)
+                }
+                () = notify_socket::ready(self.notify.as_ref(), &self.name) => Event::Ready,
+                () = sleep_until(self.timer) => {
+                    self.timer = None;
+                    Event::TimerFired
+                }
+            };
+            self.handle(event);
+            if !open && self.machine.state().is_down() {
+                break;
+            }
+        }
+        for pump in self.pumps.drain(..) {
+            let _ = pump.await;
+        }
+    }
+
+    /// Feed an event and everything it causes (a spawn answers with Spawned or SpawnFailed).
+    fn handle(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let now = tokio::time::Instant::now();
+            let step = self.machine.handle(event, now.into_std());
+            for action in step.actions {
+                if let Some(next) = self.act(action, now) {
+                    queue.push_back(next);
+                }
+            }
+            self.exited_tree = None;
+            if let Some(change) = step.change {
+                if change.to != State::Running && change.to != State::Starting {
+                    self.since = None;
+                }
+                let status = Status::of(&self.machine, self.since);
+                self.status.send_replace(status.clone());
+                let _ = self.notices.send(Notice {
+                    program: self.name.clone(),
+                    generation: self.generation,
+                    change,
+                    status,
+                });
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action, now: tokio::time::Instant) -> Option<Event> {
+        match action {
+            Action::Spawn => Some(self.spawn()),
+            Action::Signal(signal) => {
+                if let Some(p) = &self.current {
+                    if let Err(e) = p.tree.signal(signal) {
+                        tracing::warn!(program = %self.name, event = "signal-failed", "could not send {}: {e}", signal.name());
+                    }
+                }
+                None
+            }
+            Action::KillTree => {
+                let tree = self.current.as_ref().map(|p| &p.tree).or(self.exited_tree.as_ref());
+                if let Some(tree) = tree {
+                    if let Err(e) = tree.kill() {
+                        tracing::warn!(program = %self.name, event = "kill-failed", "could not kill the process tree: {e}");
+                    }
+                }
+                None
+            }
+            Action::ArmTimer(at) => {
+                let std_now = now.into_std();
+                self.timer = Some(now + at.saturating_duration_since(std_now));
+                None
+            }
+            Action::DisarmTimer => {
+                self.timer = None;
+                None
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Event {
+        let (out, err) = match self.logs.open() {
+            Ok(logs) => logs,
+            Err(e) => {
+                return Event::SpawnFailed {
+                    reason: format!(
+                        "cannot open its log files in {}: {e}",
+                        self.logs.streams[0].path.display()
+                    ),
+                }
+            }
+        };
+        self.notify = None;
+        if self.spec.ready == Readiness::Notify {
+            match NotifySocket::bind(&self.state_dir, &self.spec.name) {
+                Ok(socket) => self.notify = Some(socket),
+                Err(e) => return Event::SpawnFailed { reason: e.to_string() },
+            }
+        }
+        match process::spawn(&self.spec, &notify_socket::child_env(self.notify.as_ref())) {
+            Ok(mut p) => {
+                let pid = p.child.id().unwrap_or(0);
+                if self.notify.is_some() {
+                    tracing::info!(program = %self.name, event = "spawned", pid,
+                        "started (pid {pid}); waiting for READY=1 on its NOTIFY_SOCKET");
+                }
+                if let Some(stdout) = p.child.stdout.take() {
+                    self.pumps.push(tokio::spawn(pump(stdout, out, self.name.clone())));
+                }
+                if let Some(stderr) = p.child.stderr.take() {
+                    self.pumps.push(tokio::spawn(pump(stderr, err, self.name.clone())));
+                }
+                self.pumps.retain(|h| !h.is_finished());
+                self.current = Some(p);
+                self.since = Some(SystemTime::now());
+                Event::Spawned { pid }
+            }
+            Err(e) => {
+                self.notify = None;
+                Event::SpawnFailed { reason: spawn_error(&self.spec, &e) }
+            }
+        }
+    }
+}
+
+async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: R, log: SharedLog, program: Arc<str>) {
+    if let Err(e) = logs::pump(reader, log).await {
+        tracing::warn!(program = %program, event = "log-capture-failed", "reading the program's output failed: {e}");
+    }
+}
+
+/// A spawn error in words a user can act on.
+fn spawn_error(spec: &ProgramSpec, e: &std::io::Error) -> String {
+    let program = &spec.command[0];
+    match e.kind() {
+        std::io::ErrorKind::NotFound if !spec.cwd.is_dir() => {
+            format!("working directory {} does not exist ({e})", spec.cwd.display())
+        }
+        std::io::ErrorKind::NotFound => {
+            format!("`{program}` was not found ({e}); check the path, or PATH if it has no slash")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("`{program}` is not executable by this user ({e}); check its permissions")
+        }
+        _ => format!("`{program}`: {e}"),
+    }
+}
+
+/// The child's exit, or never when there is no child.
+async fn wait(current: &mut Option<process::Spawned>) -> ExitStatus {
+    match current {
+        Some(p) => match p.child.wait().await {
+            Ok(status) => process::exit_status(status),
+            Err(e) => {
+                tracing::error!(event = "wait-failed", "waiting for a child failed: {e}");
+                ExitStatus::Code(-1)
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Used by tests and status output: how a state change reads in the log.
+pub fn describe(change: &Change) -> String {
+    format!("{} -> {}: {}", change.from, change.to, change.reason)
+}

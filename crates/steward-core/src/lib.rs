@@ -9,6 +9,8 @@
 pub mod config;
 pub mod deps;
 pub mod fsm;
+pub mod reload;
+pub mod render;
 pub mod rotation;
 pub mod schedule;
 pub mod units;

@@ -26,6 +26,10 @@ pub struct SupervisorSettings {
     pub state_dir: PathBuf,
     /// Absolute. Default: `<state_dir>/logs`.
     pub log_dir: PathBuf,
+    /// `watchdog = "30s"`: under systemd, the unit gets `WatchdogSec` and steward pings it.
+    pub watchdog: Option<Duration>,
+    /// `watch_config = true`: reload when the config file changes on disk (default false).
+    pub watch_config: bool,
 }
 
 /// `[programs.NAME]`
@@ -54,6 +58,8 @@ pub struct ProgramSpec {
     /// After this, the whole process tree is killed.
     pub stop_timeout: Duration,
     pub depends_on: Vec<String>,
+    /// When the program counts as running: at once, or after it sends `READY=1`.
+    pub ready: Readiness,
     pub log: LogSpec,
 }
 
@@ -77,6 +83,7 @@ impl fmt::Debug for ProgramSpec {
             .field("stop_signal", &self.stop_signal)
             .field("stop_timeout", &self.stop_timeout)
             .field("depends_on", &self.depends_on)
+            .field("ready", &self.ready)
             .field("log", &self.log)
             .finish()
     }
@@ -100,6 +107,37 @@ impl RestartPolicy {
             "on-failure" => Some(Self::OnFailure),
             "never" => Some(Self::Never),
             _ => None,
+        }
+    }
+}
+
+/// `ready = "up" | "notify"`: when a started program counts as running (and its dependents
+/// may start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// As soon as the process has been started.
+    #[default]
+    Up,
+    /// Once it sends `READY=1` to the `NOTIFY_SOCKET` steward gives it (the sd_notify
+    /// protocol, so systemd-aware programs work unchanged). Unix only.
+    Notify,
+}
+
+impl Readiness {
+    pub const NAMES: &'static [&'static str] = &["up", "notify"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(Self::Up),
+            "notify" => Some(Self::Notify),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Notify => "notify",
         }
     }
 }

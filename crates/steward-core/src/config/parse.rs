@@ -13,7 +13,8 @@
 use super::diag::{Diagnostic, Diagnostics};
 use super::interp;
 use super::model::{
-    defaults, Config, LogSpec, ProgramSpec, RestartPolicy, RotateEvery, StopSignal, SupervisorSettings,
+    defaults, Config, LogSpec, ProgramSpec, Readiness, RestartPolicy, RotateEvery, StopSignal,
+    SupervisorSettings,
 };
 use crate::{deps, units};
 use std::collections::{BTreeMap, BTreeSet};
@@ -193,15 +194,35 @@ const ROOT_KEYS: &[Key<DocumentDraft>] = &[
 struct SupervisorDraft {
     state_dir: Option<PathBuf>,
     log_dir: Option<PathBuf>,
+    watchdog: Option<Duration>,
+    watch_config: Option<bool>,
 }
 
 const SUPERVISOR_KEYS: &[Key<SupervisorDraft>] = &[
+    Key { name: "watch_config", example: "watch_config = true", set: |c, f, d| d.watch_config = c.bool(f) },
     Key {
         name: "state_dir",
         example: "state_dir = \"/var/lib/steward\"",
         set: |c, f, d| d.state_dir = c.path(f),
     },
     Key { name: "log_dir", example: "log_dir = \"/var/log/steward\"", set: |c, f, d| d.log_dir = c.path(f) },
+    Key {
+        name: "watchdog",
+        example: "watchdog = \"30s\"",
+        set: |c, f, d| {
+            d.watchdog = c.duration(f).filter(|w| {
+                let ok = !w.is_zero();
+                if !ok {
+                    c.error(
+                        f.span(),
+                        "`watchdog` must be longer than 0",
+                        "remove the key to turn the watchdog off",
+                    );
+                }
+                ok
+            })
+        },
+    },
 ];
 
 /// A program as far as it has been checked. `spec` starts with every default filled in.
@@ -345,6 +366,22 @@ const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         set: |c, f, d| d.depends_on = c.depends_on(f).unwrap_or_default(),
     },
     Key {
+        name: "ready",
+        example: "ready = \"notify\"",
+        set: |c, f, d| {
+            if let Some(r) = c.choice(f, Readiness::from_name, Readiness::NAMES) {
+                if r == Readiness::Notify && cfg!(not(unix)) {
+                    c.error(
+                        f.span(),
+                        "`ready = \"notify\"` needs Unix datagram sockets (sd_notify), which Windows lacks",
+                        "remove it, or write `ready = \"up\"`",
+                    );
+                }
+                d.spec.ready = r;
+            }
+        },
+    },
+    Key {
         name: "log",
         example: "[programs.web.log]",
         set: |c, f, d| c.section(f, LOG_KEYS, &mut d.spec.log),
@@ -408,6 +445,7 @@ impl ProgramDraft {
             stop_signal: StopSignal::default(),
             stop_timeout: defaults::STOP_TIMEOUT,
             depends_on: Vec::new(),
+            ready: Readiness::default(),
             log: LogSpec::default(),
         };
         ProgramDraft {
@@ -440,7 +478,12 @@ impl DocumentDraft {
         let log_dir = self.supervisor.log_dir.unwrap_or_else(|| state_dir.join(defaults::LOG_SUBDIR));
         Config {
             source: origin.to_path_buf(),
-            supervisor: SupervisorSettings { state_dir, log_dir },
+            supervisor: SupervisorSettings {
+                state_dir,
+                log_dir,
+                watchdog: self.supervisor.watchdog,
+                watch_config: self.supervisor.watch_config.unwrap_or(false),
+            },
             programs: self.programs.into_iter().map(|(name, p)| (name, p.into_spec())).collect(),
         }
     }

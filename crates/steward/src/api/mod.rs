@@ -1,0 +1,79 @@
+//! The versioned HTTP+JSON API (`/v1/...`). Every CLI verb is a thin client of it, and the
+//! optional remote listener serves the same router, so there is one code path for control.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET  | /v1/version | version, pid, config path (also the CLI's liveness probe) |
+//! | GET  | /v1/status | every program |
+//! | POST | /v1/start, /v1/stop, /v1/restart | an [`types::ActionRequest`]; waits for the state |
+//! | POST | /v1/reload | re-read the config file, apply the difference |
+//! | POST | /v1/shutdown | stop everything and exit |
+//! | GET  | /v1/events | recent state changes, then live ones with `?follow=true` (NDJSON) |
+//! | GET  | /v1/logs/{name} | `?stderr=true&lines=N&follow=true`: the tail, then live lines |
+
+mod actions;
+mod events;
+pub mod local;
+mod logs;
+mod status;
+pub mod types;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::supervise::{Control, ControlError};
+
+/// The API's routes, served over whatever transport.
+pub fn router(control: Control, info: types::VersionReply) -> Router {
+    Router::new()
+        .route("/v1/version", get(move || async move { Json(info.clone()) }))
+        .route("/v1/status", get(status::status))
+        .route("/v1/start", post(actions::start))
+        .route("/v1/stop", post(actions::stop))
+        .route("/v1/restart", post(actions::restart))
+        .route("/v1/reload", post(actions::reload))
+        .route("/v1/shutdown", post(actions::shutdown))
+        .route("/v1/events", get(events::events))
+        .route("/v1/logs/{name}", get(logs::logs))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/api.md") })
+        .with_state(control)
+}
+
+/// An error reply: a status code and `{"error": ..., "details": ...}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: types::ErrorReply,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: impl Into<String>) -> Self {
+        ApiError { status, body: types::ErrorReply { error: error.into(), details: None } }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let status = match &e {
+            ControlError::UnknownProgram(_) => StatusCode::NOT_FOUND,
+            ControlError::NothingNamed => StatusCode::BAD_REQUEST,
+            ControlError::ReloadInProgress => StatusCode::CONFLICT,
+            ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ControlError::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ControlError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let details = match &e {
+            ControlError::InvalidConfig(d) => Some(d.clone()),
+            _ => None,
+        };
+        ApiError { status, body: types::ErrorReply { error: e.to_string(), details } }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}

@@ -1,0 +1,135 @@
+//! The JSON the API speaks, shared by the daemon and the CLI. This is the stable
+//! `--json` output: fields may be added, never renamed or removed (docs/api.md).
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/status`
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StatusReply {
+    pub programs: Vec<ProgramInfo>,
+}
+
+/// One program as `status` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ProgramInfo {
+    pub name: String,
+    /// stopped | starting | running | backoff | stopping | exited | fatal
+    pub state: String,
+    pub pid: Option<u32>,
+    /// RFC 3339, when the current process was spawned.
+    pub started_at: Option<String>,
+    pub uptime_secs: Option<f64>,
+    /// Automatic restarts since steward started.
+    pub restarts: u64,
+    pub last_exit: Option<ExitInfo>,
+    /// Why the last spawn failed, until the next successful one.
+    pub last_error: Option<String>,
+    /// unknown | healthy | unhealthy, or null when the program has no health check.
+    pub health: Option<String>,
+    /// Programs this one waits for before it can start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
+}
+
+/// How a process ended: exactly one of the two is set.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl From<steward_core::fsm::ExitStatus> for ExitInfo {
+    fn from(s: steward_core::fsm::ExitStatus) -> Self {
+        use steward_core::fsm::ExitStatus::*;
+        match s {
+            Code(c) => ExitInfo { code: Some(c), signal: None },
+            Signal(s) => ExitInfo { code: None, signal: Some(s) },
+        }
+    }
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "code {c}"),
+            (None, Some(s)) => write!(f, "signal {s}"),
+            (None, None) => f.write_str("-"),
+        }
+    }
+}
+
+/// `POST /v1/start`, `/v1/stop`, `/v1/restart`
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ActionRequest {
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Every program (names must then be empty).
+    #[serde(default)]
+    pub all: bool,
+    /// Return at once instead of waiting for the target state.
+    #[serde(default)]
+    pub no_wait: bool,
+    /// How long to wait for the target state, e.g. "30s" (default: each program's
+    /// stop_timeout plus 30 s).
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ActionReply {
+    pub results: Vec<ActionResult>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ActionResult {
+    pub name: String,
+    pub ok: bool,
+    /// The state reached (or the state it was in when the wait gave up).
+    pub state: String,
+    pub pid: Option<u32>,
+    pub error: Option<String>,
+}
+
+/// `POST /v1/reload`
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReloadReply {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Settings that changed but only take effect when steward restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_restart: Vec<String>,
+}
+
+/// One line of `GET /v1/events` (newline-delimited JSON).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventRecord {
+    /// RFC 3339 with milliseconds.
+    pub time: String,
+    pub program: String,
+    /// "state", or later kinds such as "health" and "alert".
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub message: String,
+    pub pid: Option<u32>,
+    pub exit: Option<ExitInfo>,
+}
+
+/// Every error reply: `{"error": "...", "details": "..."}` with a 4xx/5xx status.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ErrorReply {
+    pub error: String,
+    /// For a rejected reload: the config diagnostics, as `steward check` prints them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+/// `GET /v1/version`: also the liveness probe the CLI uses.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VersionReply {
+    pub version: String,
+    pub pid: u32,
+    pub config: String,
+}

@@ -1,0 +1,112 @@
+//! The CLI's side of the API: one HTTP/1.1 request per call over the local socket.
+//!
+//! The endpoint comes from `STEWARD_SOCKET`, or from the config's `state_dir`. Finding it
+//! must not depend on the config being valid (it may be half-edited while the daemon runs
+//! the old one), so a config that does not validate is read only for `state_dir`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Cli;
+use crate::api;
+use crate::api::types::ErrorReply;
+
+/// No daemon answered: the CLI exits 3 with this one line.
+#[derive(Debug, thiserror::Error)]
+#[error("no steward is running for this config (nothing answers on {endpoint}); start one with `steward run -c FILE`")]
+pub struct NotRunning {
+    pub endpoint: String,
+}
+
+/// The daemon answered with an error status.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}", reply.error, reply.details.as_ref().map(|d| format!("\n{d}")).unwrap_or_default())]
+pub struct ApiFailed {
+    pub status: StatusCode,
+    pub reply: ErrorReply,
+}
+
+pub struct Client {
+    endpoint: PathBuf,
+}
+
+impl Client {
+    pub fn locate(cli: &Cli) -> Client {
+        let endpoint = match std::env::var_os("STEWARD_SOCKET") {
+            Some(p) => PathBuf::from(p),
+            None => api::local::endpoint(&state_dir_of(&cli.config)),
+        };
+        Client { endpoint }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Response<Incoming>> {
+        let stream = api::local::connect(&self.endpoint)
+            .await
+            .map_err(|_| NotRunning { endpoint: self.endpoint.display().to_string() })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("the control socket did not speak HTTP")?;
+        tokio::spawn(conn);
+        let mut req = Request::builder().method(method).uri(path).header("host", "steward");
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("a valid request");
+        let resp = sender.send_request(req).await.context("the daemon closed the connection")?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let reply = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorReply {
+            error: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+            details: None,
+        });
+        Err(ApiFailed { status, reply }.into())
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let resp = self.request(Method::GET, path, None).await?;
+        read_json(resp).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let body = serde_json::to_vec(body).expect("request bodies serialize");
+        let resp = self.request(Method::POST, path, Some(body)).await?;
+        read_json(resp).await
+    }
+}
+
+async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> anyhow::Result<T> {
+    let bytes = resp.into_body().collect().await.context("reading the reply")?.to_bytes();
+    serde_json::from_slice(&bytes)
+        .context("the daemon's reply is not the JSON this CLI expects (a version mismatch?)")
+}
+
+/// `state_dir` of a config: from the full parse when it validates, else from a plain TOML
+/// read of `[supervisor] state_dir`, else the default beside the file.
+fn state_dir_of(config: &Path) -> PathBuf {
+    if let Ok(c) = steward_core::config::load(config) {
+        return c.supervisor.state_dir;
+    }
+    let abs = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+    let named = std::fs::read_to_string(&abs)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("supervisor")?.get("state_dir")?.as_str().map(PathBuf::from));
+    dir.join(named.unwrap_or_else(|| PathBuf::from(steward_core::config::defaults::STATE_DIR)))
+}

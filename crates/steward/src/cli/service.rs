@@ -1,0 +1,375 @@
+//! `steward service install|uninstall|start|stop|status|render`: steward as a native service
+//! (systemd on Linux, launchd on macOS) running `steward run -c CONFIG`.
+//!
+//! `render` prints exactly the file `install` writes, for any init system on any OS, so
+//! packagers can generate units without installing anything. See docs/services.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+use steward_core::config::{self, Config};
+use steward_core::render::{self, Init, RenderError, Scope, ServiceOptions, ServiceSpec, UserDirs};
+
+use super::Cli;
+use crate::service::{self, Manager, ServiceError, Target};
+
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    #[command(subcommand)]
+    pub verb: ServiceVerb,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceVerb {
+    /// Install steward as a service started at boot (with --user: at login)
+    ///
+    /// The service runs `steward run -c CONFIG`. install writes the unit (systemd) or plist
+    /// (launchd), then runs `systemctl daemon-reload` and `systemctl enable` (launchd:
+    /// `launchctl enable`). It does not start it: `steward service start` does. Installing
+    /// again replaces the file.
+    #[command(after_help = INSTALL_HELP)]
+    Install(InstallArgs),
+    /// Stop and disable the service, and remove its unit or plist
+    ///
+    /// The config, steward's state and the logs stay.
+    Uninstall(UninstallArgs),
+    /// Start the installed service
+    ///
+    /// With systemd this returns once steward's autostart programs are up.
+    Start(TargetArgs),
+    /// Stop the installed service
+    ///
+    /// steward stops its programs in reverse dependency order, then exits.
+    Stop(TargetArgs),
+    /// Show whether the service is installed, enabled and running
+    ///
+    /// Exits 0 when it runs, 3 when it does not.
+    Status(TargetArgs),
+    /// Print the unit or plist install would write, installing nothing
+    ///
+    /// Works for every init system on every OS: for packaging, review and config management.
+    Render(RenderArgs),
+}
+
+const INSTALL_HELP: &str = "\
+Examples:
+  sudo steward service install -c /etc/steward/steward.toml
+  steward service install --user -c ~/dev/steward.toml --name dev-stack
+  sudo steward service install -c /srv/app/steward.toml --name app --account app --env STEWARD_LOG=debug
+  steward service install --root /mnt/image -c /etc/steward/steward.toml --exe /usr/bin/steward
+
+Paths: systemd  /etc/systemd/system/NAME.service, --user ~/.config/systemd/user/NAME.service
+       launchd  /Library/LaunchDaemons/NAME.plist, --user ~/Library/LaunchAgents/NAME.plist";
+
+/// Which service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The service name: the unit is NAME.service, the launchd label NAME.
+    #[arg(long, default_value = render::DEFAULT_NAME)]
+    pub name: String,
+    /// A service of your own user (systemd --user unit, launchd LaunchAgent), started at
+    /// login, instead of a machine-wide one started at boot.
+    #[arg(long)]
+    pub user: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Uninstall from the offline system image at DIR (see `install --root`).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// What the service file says, besides the config.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UnitArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Run steward as this account (system services only; systemd `User=`, launchd
+    /// `UserName`). It must be able to read the config and write the state_dir and log_dir.
+    #[arg(long, value_name = "USER")]
+    pub account: Option<String>,
+    /// Set a variable for steward (and so for every program). Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// The steward executable the service runs. Default: this one.
+    #[arg(long, value_name = "PATH")]
+    pub exe: Option<PathBuf>,
+    /// The service's description. Default: `steward: CONFIG`.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Work on the offline system image at DIR (systemd's `--root`): -c, --exe and every path
+    /// are as seen inside the image; the config is read from DIR; install writes the unit
+    /// under DIR, enables it there with `systemctl --root`, and reloads or starts nothing.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    #[command(flatten)]
+    pub unit: UnitArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Which init system to render for. Default: this OS's.
+    #[arg(long, value_enum)]
+    pub init: Option<InitArg>,
+    #[command(flatten)]
+    pub unit: UnitArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// A systemd unit (Linux).
+    Systemd,
+    /// A launchd property list (macOS).
+    Launchd,
+    /// A Windows service.
+    Windows,
+}
+
+impl From<InitArg> for Init {
+    fn from(a: InitArg) -> Init {
+        match a {
+            InitArg::Systemd => Init::Systemd,
+            InitArg::Launchd => Init::Launchd,
+            InitArg::Windows => Init::Windows,
+        }
+    }
+}
+
+pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
+    match &args.verb {
+        ServiceVerb::Render(a) => render_verb(cli, a),
+        ServiceVerb::Install(a) => {
+            let manager = service::native()?;
+            match load_config(&cli.config, a.unit.root.as_deref())? {
+                Ok(config) => install(manager, &config, &a.unit).map(|()| ExitCode::SUCCESS),
+                Err(code) => Ok(code),
+            }
+        }
+        ServiceVerb::Uninstall(a) => {
+            let manager = service::native()?;
+            let target = target(&a.target, a.root.clone())?;
+            let file = manager.file(&target)?;
+            manager.uninstall(&target)?;
+            println!("uninstalled {} ({}): removed {}", target.name, manager.init(), file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceVerb::Start(a) => {
+            let manager = service::native()?;
+            manager.start(&target(a, None)?)?;
+            println!("started {}", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceVerb::Stop(a) => {
+            let manager = service::native()?;
+            manager.stop(&target(a, None)?)?;
+            println!("stopped {}", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        ServiceVerb::Status(a) => status(service::native()?, &target(a, None)?),
+    }
+}
+
+fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let init = args.init.map(Init::from).unwrap_or_else(native_init);
+    let config = match load_config(&cli.config, args.unit.root.as_deref())? {
+        Ok(config) => config,
+        Err(code) => return Ok(code),
+    };
+    let spec = spec(&config, &args.unit)?;
+    match render::render(init, &spec) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RenderError::NotAvailable(Init::Windows)) => {
+            anyhow::bail!(
+                "the windows renderer comes with the SCM backend, which this build does not have yet"
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The init system of this OS, for `render` without `--init`.
+fn native_init() -> Init {
+    if cfg!(target_os = "macos") {
+        Init::Launchd
+    } else if cfg!(windows) {
+        Init::Windows
+    } else {
+        Init::Systemd
+    }
+}
+
+/// Installs `config` as a service: shared by `service install` and `wrap install`.
+pub(super) fn install(manager: &dyn Manager, config: &Config, args: &UnitArgs) -> anyhow::Result<()> {
+    let spec = spec(config, args)?;
+    if args.root.is_none() && !spec.exe.is_file() {
+        anyhow::bail!(
+            "the steward executable {} does not exist; give the installed one with --exe",
+            spec.exe.display()
+        );
+    }
+    let target = target(&args.target, args.root.clone())?;
+    let text = render::render(manager.init(), &spec)?;
+    manager.install(&target, &spec, &text)?;
+    let file = manager.file(&target)?;
+    let user = if target.scope == Scope::User { " --user" } else { "" };
+    let when = if target.scope == Scope::User { "login" } else { "boot" };
+    println!("installed {} ({}, {}): {}", target.name, manager.init(), target.scope.name(), file.display());
+    println!("  runs:   {} run -c {}", spec.exe.display(), spec.config.display());
+    if spec.exe.components().any(|c| c.as_os_str() == "target") {
+        println!(
+            "  note: the service runs a build from a cargo target folder; --exe names an installed copy"
+        );
+    }
+    if target.root.is_some() {
+        println!("  enabled in the image; it starts when the image boots");
+        return Ok(());
+    }
+    println!("  starts at {when}; start it now with `steward service start{user} --name {}`", target.name);
+    match manager.init() {
+        Init::Systemd => println!("  steward's log: `journalctl{user} -u {}`", target.name),
+        _ => println!("  steward's log: {}", spec.log_file.display()),
+    }
+    Ok(())
+}
+
+fn status(manager: &dyn Manager, target: &Target) -> anyhow::Result<ExitCode> {
+    let s = manager.status(target)?;
+    println!("{} ({}, {}): {}", target.name, manager.init(), target.scope.name(), s.state);
+    match (&s.file, &s.enabled) {
+        (Some(file), Some(enabled)) => println!("  file:    {} ({enabled})", file.display()),
+        (Some(file), None) => println!("  file:    {}", file.display()),
+        (None, _) => {}
+    }
+    if let Some(pid) = s.pid {
+        println!("  pid:     {pid}");
+    }
+    if let Some(text) = &s.status_text {
+        println!("  steward: {text}");
+    }
+    Ok(if s.running { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+/// The service spec for `config` with the options of the command line.
+fn spec(config: &Config, args: &UnitArgs) -> anyhow::Result<ServiceSpec> {
+    render::check_name(&args.target.name)?;
+    let exe = match &args.exe {
+        Some(exe) => absolute(exe)?,
+        None => std::env::current_exe()
+            .context("cannot find the path of this steward executable; give it with --exe")?,
+    };
+    let env: BTreeMap<String, String> = args.env.iter().cloned().collect();
+    let opts = ServiceOptions {
+        name: args.target.name.clone(),
+        description: args.description.clone(),
+        exe,
+        scope: scope(&args.target),
+        account: args.account.clone(),
+        env,
+    };
+    Ok(ServiceSpec::from_config(config, opts))
+}
+
+pub(super) fn scope(args: &TargetArgs) -> Scope {
+    if args.user {
+        Scope::User
+    } else {
+        Scope::System
+    }
+}
+
+pub(super) fn target(args: &TargetArgs, root: Option<PathBuf>) -> Result<Target, ServiceError> {
+    render::check_name(&args.name)?;
+    let root = root.map(|r| std::path::absolute(&r).unwrap_or(r));
+    Ok(Target { name: args.name.clone(), scope: scope(args), dirs: user_dirs(), root })
+}
+
+/// The invoking user's folders, from the environment.
+pub(super) fn user_dirs() -> UserDirs {
+    let abs = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    UserDirs {
+        home: abs("HOME"),
+        xdg_config_home: abs("XDG_CONFIG_HOME"),
+        xdg_data_home: abs("XDG_DATA_HOME"),
+    }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))
+}
+
+/// Loads the config for a service: the path made absolute (the service starts elsewhere),
+/// or, with `root`, the file inside that image. An invalid config prints its errors and
+/// gives exit code 1 (the `Err` side of the inner result).
+pub(super) fn load_config(path: &Path, root: Option<&Path>) -> anyhow::Result<Result<Config, ExitCode>> {
+    let result = match root {
+        None => config::load(&absolute(path)?),
+        Some(root) => {
+            if !path.is_absolute() {
+                anyhow::bail!(
+                    "with --root, give -c as an absolute path inside the image (such as /etc/steward/steward.toml), \
+                     not {}",
+                    path.display()
+                );
+            }
+            let env = RootEnv { root };
+            let on_host = env.host_path(path);
+            let text = std::fs::read_to_string(&on_host)
+                .with_context(|| format!("cannot read the config {} (from --root)", on_host.display()))?;
+            config::parse_str(&text, path, &env)
+        }
+    };
+    match result {
+        Ok(config) => Ok(Ok(config)),
+        Err(diags) => {
+            eprint!("{diags}");
+            Ok(Err(ExitCode::from(1)))
+        }
+    }
+}
+
+/// The config's outside world inside an image: env files are read under the root; variables
+/// come from this environment, as they will at build time.
+struct RootEnv<'a> {
+    root: &'a Path,
+}
+
+impl RootEnv<'_> {
+    fn host_path(&self, path: &Path) -> PathBuf {
+        let inside: PathBuf = path
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::RootDir | std::path::Component::Prefix(_)))
+            .collect();
+        self.root.join(inside)
+    }
+}
+
+impl config::Env for RootEnv<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(self.host_path(path))
+    }
+}
+
+/// `KEY=VALUE`.
+pub(super) fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}

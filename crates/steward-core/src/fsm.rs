@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::config::{ProgramSpec, RestartPolicy, StopSignal};
+use crate::config::{ProgramSpec, Readiness, RestartPolicy, StopSignal};
 
 /// The states of a program, as users see them in `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -226,7 +226,7 @@ impl Policy {
             restart_window: spec.restart_window,
             stop_signal: spec.stop_signal,
             stop_timeout: spec.stop_timeout,
-            wait_ready: false,
+            wait_ready: spec.ready == Readiness::Notify,
         }
     }
 

@@ -101,6 +101,20 @@ fn bad_rotate_every() {
 }
 
 #[test]
+fn bad_ready_value() {
+    let src = "[programs.web]\ncommand = \"x\"\nready = \"notfy\"\n";
+    let d = single_error(src, &none(), 3, 9, "`ready` must be one of \"up\", \"notify\"");
+    assert_eq!(hint(&d), "did you mean \"notify\"?");
+}
+
+#[test]
+fn zero_watchdog() {
+    let src = "[supervisor]\nwatchdog = \"0s\"\n";
+    let d = single_error(src, &none(), 2, 12, "`watchdog` must be longer than 0");
+    assert_eq!(hint(&d), "remove the key to turn the watchdog off");
+}
+
+#[test]
 fn empty_command() {
     let src = "[programs.web]\ncommand = []\n";
     let d = single_error(src, &none(), 2, 11, "`command` is empty");

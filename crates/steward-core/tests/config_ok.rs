@@ -5,7 +5,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use steward_core::config::{
-    defaults, load, LogSpec, ProgramSpec, RestartPolicy, RotateEvery, StopSignal, SupervisorSettings,
+    defaults, load, LogSpec, ProgramSpec, Readiness, RestartPolicy, RotateEvery, StopSignal,
+    SupervisorSettings,
 };
 use support::{dir, origin, parse, parse_with, FakeEnv};
 
@@ -31,7 +32,9 @@ fn defaults_are_filled_in() {
         config.supervisor,
         SupervisorSettings {
             state_dir: dir().join(".steward"),
-            log_dir: dir().join(".steward").join("logs")
+            log_dir: dir().join(".steward").join("logs"),
+            watchdog: None,
+            watch_config: false,
         }
     );
     let expected = ProgramSpec {
@@ -50,6 +53,7 @@ fn defaults_are_filled_in() {
         stop_signal: StopSignal::Term,
         stop_timeout: Duration::from_secs(10),
         depends_on: vec![],
+        ready: Readiness::Up,
         log: LogSpec { max_size: 50_000_000, rotate_every: None, keep: 10, compress: false },
     };
     assert_eq!(config.programs.len(), 1);
@@ -72,6 +76,7 @@ fn full_example_with_every_key() {
 [supervisor]
 state_dir = "/var/lib/steward"
 log_dir = "/var/log/steward"
+watchdog = "30s"
 
 [programs.db]
 command = ["postgres", "-D", "data"]
@@ -92,6 +97,7 @@ restart_window = "5m"
 stop_signal = "SIGINT"
 stop_timeout = "1h30m"
 depends_on = ["db"]
+ready = "notify"
 
 [programs.web.log]
 max_size = "1GiB"
@@ -103,6 +109,7 @@ compress = true
     let config = parse_with(src, &env).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(config.supervisor.state_dir, rooted("/var/lib/steward"));
     assert_eq!(config.supervisor.log_dir, rooted("/var/log/steward"));
+    assert_eq!(config.supervisor.watchdog, Some(Duration::from_secs(30)));
     let web = &config.programs["web"];
     let expected = ProgramSpec {
         name: "web".into(),
@@ -120,6 +127,7 @@ compress = true
         stop_signal: StopSignal::Int,
         stop_timeout: Duration::from_secs(5400),
         depends_on: strings(&["db"]),
+        ready: Readiness::Notify,
         log: LogSpec { max_size: 1 << 30, rotate_every: Some(RotateEvery::Daily), keep: 3, compress: true },
     };
     assert_eq!(*web, expected);

@@ -103,10 +103,30 @@ fn run(opts: &Options) -> Result<End, String> {
         let cwd = std::env::current_dir().map_err(|e| format!("--cwd: {e}"))?;
         say(&format!("cwd {}", cwd.display()))?;
     }
+    if let Some(delay) = opts.notify_ready_after {
+        thread::sleep(delay);
+        notify_ready().map_err(|e| format!("--notify-ready-after: {e}"))?;
+        say("sent READY=1")?;
+    }
     if let Some(duration) = opts.sleep {
         thread::sleep(duration);
     }
     Ok(opts.end)
+}
+
+/// Sends `READY=1` to `$NOTIFY_SOCKET`, as `sd_notify(0, "READY=1")` does.
+#[cfg(unix)]
+fn notify_ready() -> io::Result<()> {
+    let path =
+        std::env::var_os("NOTIFY_SOCKET").ok_or_else(|| io::Error::other("NOTIFY_SOCKET is not set"))?;
+    let socket = std::os::unix::net::UnixDatagram::unbound()?;
+    socket.send_to(b"READY=1\n", path)?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn notify_ready() -> io::Result<()> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "sd_notify needs Unix datagram sockets"))
 }
 
 /// Prints one line on stdout and flushes it.

@@ -25,6 +25,8 @@ usage: steward-testchild [FLAGS]   (all flags combine; carried out in this order
   --partial TEXT              print TEXT without a newline
   --env NAME                  print `env NAME=<value>` or `env NAME unset` (repeatable)
   --cwd                       print `cwd <path>`
+  --notify-ready-after D      wait D, send the datagram `READY=1` to $NOTIFY_SOCKET (sd_notify;
+                              Unix only), then print `sent READY=1`
   --sleep D                   sleep D: a whole number with ms, s, m or h (500ms, 10s, 1h)
   --exit N                    exit with code N, 0..=255 (default 0)
   --abort                     end by abort() (Unix: killed by SIGABRT, no core file)
@@ -43,6 +45,7 @@ pub struct Options {
     pub partial: Option<OsString>,
     pub env: Vec<OsString>,
     pub cwd: bool,
+    pub notify_ready_after: Option<Duration>,
     pub sleep: Option<Duration>,
     pub end: End,
 }
@@ -116,6 +119,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--partial" => opts.partial = Some(value()?),
             "--env" => opts.env.push(value()?),
             "--cwd" => opts.cwd = true,
+            "--notify-ready-after" => {
+                opts.notify_ready_after = Some(parse_duration(&utf8(&flag, value()?)?)?)
+            }
             "--sleep" => opts.sleep = Some(parse_duration(&utf8(&flag, value()?)?)?),
             "--exit" => exit = Some(number(&flag, value()?, 0..=255)? as u8),
             "--abort" => opts.end = End::Abort,
@@ -230,6 +236,8 @@ mod tests {
             "--env",
             "B",
             "--cwd",
+            "--notify-ready-after",
+            "5ms",
             "--sleep",
             "1s",
             "--exit",
@@ -249,6 +257,7 @@ mod tests {
                 partial: Some("abc".into()),
                 env: vec!["A".into(), "B".into()],
                 cwd: true,
+                notify_ready_after: Some(Duration::from_millis(5)),
                 sleep: Some(Duration::from_secs(1)),
                 end: End::Exit(7),
             }

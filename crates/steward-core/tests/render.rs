@@ -1,0 +1,311 @@
+//! Rendered service files against golden files in `tests/golden/`, and the systemd units
+//! checked by systemd's own `systemd-analyze verify` where it is installed.
+//!
+//! After a deliberate change to a renderer, rewrite the golden files with
+//! `UPDATE_GOLDEN=1 cargo test -p steward-core --test render` and review the diff.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use steward_core::config::{parse_str, Readiness, RestartPolicy, RotateEvery, StopSignal};
+use steward_core::render::wrap::{config_toml, WrapSpec};
+use steward_core::render::{self, launchd, systemd, Init, RenderError, Scope, ServiceOptions, ServiceSpec};
+use support::FakeEnv;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Compares `actual` with the golden file `name`, or rewrites it when UPDATE_GOLDEN=1.
+#[track_caller]
+fn golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {}: {e}\n(run with UPDATE_GOLDEN=1 to create it)", path.display())
+    });
+    // Git may check text files out with CRLF on Windows.
+    let expected = expected.replace("\r\n", "\n");
+    assert!(
+        expected == actual,
+        "{} differs from the rendered text (UPDATE_GOLDEN=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// The smallest service: a system unit with every optional part left out.
+fn minimal() -> ServiceSpec {
+    ServiceSpec {
+        name: "steward".into(),
+        description: "steward: /etc/steward/steward.toml".into(),
+        exe: "/usr/bin/steward".into(),
+        config: "/etc/steward/steward.toml".into(),
+        scope: Scope::System,
+        account: None,
+        working_dir: "/etc/steward".into(),
+        env: BTreeMap::new(),
+        watchdog: None,
+        stop_timeout: Duration::from_secs(15),
+        log_file: "/etc/steward/.steward/logs/steward.log".into(),
+    }
+}
+
+/// Everything set, with characters each format must escape: spaces, `%`, `$`, quotes, `&`, `<`.
+fn full() -> ServiceSpec {
+    ServiceSpec {
+        name: "com.example.api".into(),
+        description: "API & workers at 100% <prod>".into(),
+        exe: "/opt/steward/bin/steward".into(),
+        config: "/srv/my app/steward.toml".into(),
+        scope: Scope::System,
+        account: Some("svc-api".into()),
+        working_dir: "/srv/my app".into(),
+        env: env(&[("STEWARD_LOG", "debug"), ("GREETING", "say \"hi\" to $USER at 50%")]),
+        watchdog: Some(Duration::from_secs(30)),
+        stop_timeout: Duration::from_millis(45_500),
+        log_file: "/var/log/steward/steward.log".into(),
+    }
+}
+
+/// A per-user service.
+fn user() -> ServiceSpec {
+    ServiceSpec {
+        name: "dev-stack".into(),
+        description: "steward: /home/ann/dev/steward.toml".into(),
+        exe: "/home/ann/.cargo/bin/steward".into(),
+        config: "/home/ann/dev/steward.toml".into(),
+        scope: Scope::User,
+        account: None,
+        working_dir: "/home/ann/dev".into(),
+        env: env(&[("RUST_BACKTRACE", "1")]),
+        watchdog: Some(Duration::from_millis(1500)),
+        stop_timeout: Duration::from_secs(35),
+        log_file: "/home/ann/dev/.steward/logs/steward.log".into(),
+    }
+}
+
+fn specs() -> [(&'static str, ServiceSpec); 3] {
+    [("minimal", minimal()), ("full", full()), ("user", user())]
+}
+
+#[test]
+fn systemd_units_match_the_golden_files() {
+    for (name, spec) in specs() {
+        golden(&format!("systemd-{name}.service"), &systemd::unit(&spec).unwrap());
+    }
+}
+
+#[test]
+fn launchd_plists_match_the_golden_files() {
+    for (name, spec) in specs() {
+        golden(&format!("launchd-{name}.plist"), &launchd::plist(&spec).unwrap());
+    }
+}
+
+#[test]
+fn render_dispatches_by_init() {
+    assert_eq!(render::render(Init::Systemd, &minimal()), systemd::unit(&minimal()));
+    assert_eq!(render::render(Init::Launchd, &minimal()), launchd::plist(&minimal()));
+    for name in Init::NAMES {
+        assert_eq!(Init::from_name(name).unwrap().name(), *name);
+    }
+}
+
+#[test]
+fn values_no_file_can_carry_are_refused() {
+    let newline = ServiceSpec { description: "two\nlines".into(), ..minimal() };
+    assert!(matches!(systemd::unit(&newline), Err(RenderError::BadValue { .. })));
+    let newline_env = ServiceSpec { env: env(&[("A", "x\ny")]), ..minimal() };
+    assert!(matches!(launchd::plist(&newline_env), Err(RenderError::BadValue { .. })));
+    let bad_env = ServiceSpec { env: env(&[("A-B", "x")]), ..minimal() };
+    assert_eq!(systemd::unit(&bad_env), Err(RenderError::BadEnvName("A-B".into())));
+    let user_with_account = ServiceSpec { account: Some("bob".into()), ..user() };
+    assert_eq!(systemd::unit(&user_with_account), Err(RenderError::AccountForUserService));
+    assert_eq!(launchd::plist(&user_with_account), Err(RenderError::AccountForUserService));
+    let bad_name = ServiceSpec { name: "my app".into(), ..minimal() };
+    assert!(matches!(systemd::unit(&bad_name), Err(RenderError::BadName { .. })));
+}
+
+#[test]
+fn a_spec_from_a_config_takes_watchdog_stop_budget_and_folders_from_it() {
+    let src = r#"
+[supervisor]
+watchdog = "20s"
+
+[programs.db]
+command = "db"
+stop_timeout = "1m"
+
+[programs.web]
+command = "web"
+depends_on = ["db"]
+"#;
+    let origin = support::origin();
+    let config = parse_str(src, &origin, &FakeEnv::new()).unwrap_or_else(|d| panic!("{d}"));
+    let opts = ServiceOptions { name: "app".into(), exe: "/usr/bin/steward".into(), ..Default::default() };
+    let spec = ServiceSpec::from_config(&config, opts);
+    assert_eq!(spec.config, origin);
+    assert_eq!(spec.working_dir, support::dir());
+    assert_eq!(spec.watchdog, Some(Duration::from_secs(20)));
+    // web (10s default) stops before db (1m), plus the margin.
+    assert_eq!(spec.stop_timeout, Duration::from_secs(70) + render::STOP_MARGIN);
+    assert_eq!(spec.log_file, config.supervisor.log_dir.join("steward.log"));
+    assert_eq!(spec.description, format!("steward: {}", origin.display()));
+    assert!(!format!("{spec:?}").contains("debug"), "env values stay out of Debug");
+}
+
+fn wrap_minimal() -> WrapSpec {
+    WrapSpec {
+        name: "api".into(),
+        command: vec!["/usr/local/bin/api-server".into(), "--port".into(), "8080".into()],
+        cwd: "/srv/api".into(),
+        state_dir: "/var/lib/steward/wrap/api".into(),
+        ..WrapSpec::default()
+    }
+}
+
+fn wrap_full() -> WrapSpec {
+    WrapSpec {
+        name: "worker.v2".into(),
+        command: vec![
+            "/opt/worker/bin/run".into(),
+            "--greeting=say \"hi\"".into(),
+            "${NOT_INTERPOLATED}".into(),
+            "$HOME".into(),
+            "back\\slash".into(),
+        ],
+        cwd: "/srv/my worker".into(),
+        state_dir: "/home/ann/.local/share/steward/wrap/worker.v2".into(),
+        env: env(&[("QUEUE", "jobs"), ("DSN", "postgres://u:p@db/${x}")]),
+        restart: Some(RestartPolicy::Always),
+        restart_delay: Some(Duration::from_millis(500)),
+        restart_max_delay: Some(Duration::from_secs(90)),
+        max_restarts: Some(20),
+        stop_signal: Some(StopSignal::Int),
+        stop_timeout: Some(Duration::from_secs(30)),
+        ready: Some(Readiness::Notify),
+        log_max_size: Some(10_000_000),
+        log_keep: Some(3),
+        log_rotate_every: Some(RotateEvery::Daily),
+        log_compress: true,
+    }
+}
+
+#[test]
+fn wrap_configs_match_the_golden_files() {
+    golden("wrap-minimal.toml", &config_toml(&wrap_minimal()));
+    golden("wrap-full.toml", &config_toml(&wrap_full()));
+}
+
+#[test]
+fn a_wrap_config_parses_back_to_what_was_asked() {
+    for spec in [wrap_minimal(), wrap_full()] {
+        let text = config_toml(&spec);
+        let origin = spec.state_dir.join("steward.toml");
+        // Interpolation sees no variables at all: nothing in the file may need one.
+        let config = parse_str(&text, &origin, &FakeEnv::new()).unwrap_or_else(|d| panic!("{d}\n{text}"));
+        assert_eq!(config.supervisor.state_dir, spec.state_dir);
+        assert_eq!(config.programs.len(), 1);
+        let p = &config.programs[&spec.name];
+        assert_eq!(p.command, spec.command);
+        assert_eq!(p.cwd, spec.cwd);
+        assert_eq!(p.env, spec.env);
+        assert_eq!(p.restart, spec.restart.unwrap_or_default());
+        assert_eq!(p.stop_signal, spec.stop_signal.unwrap_or_default());
+        if let Some(d) = spec.stop_timeout {
+            assert_eq!(p.stop_timeout, d);
+        }
+        if let Some(d) = spec.restart_delay {
+            assert_eq!(p.restart_delay, d);
+        }
+        if let Some(d) = spec.restart_max_delay {
+            assert_eq!(p.restart_max_delay, d);
+        }
+        if let Some(n) = spec.max_restarts {
+            assert_eq!(p.max_restarts, n);
+        }
+        assert_eq!(p.ready, spec.ready.unwrap_or_default());
+        if let Some(n) = spec.log_max_size {
+            assert_eq!(p.log.max_size, n);
+        }
+        if let Some(n) = spec.log_keep {
+            assert_eq!(p.log.keep, n);
+        }
+        assert_eq!(p.log.rotate_every, spec.log_rotate_every);
+        assert_eq!(p.log.compress, spec.log_compress);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// systemd-analyze verify: systemd's own reading of the units.
+// ---------------------------------------------------------------------------------------
+
+/// `systemd-analyze`, if installed (Debian: package `systemd`; it works without systemd
+/// running as PID 1).
+fn systemd_analyze() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join("systemd-analyze")).find(|p| p.is_file())
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_units() {
+    let Some(analyze) = systemd_analyze() else {
+        println!(
+            "SKIPPED systemd_analyze_verify_accepts_the_units: `systemd-analyze` is not on PATH \
+             (Debian/Ubuntu: apt-get install systemd); the units were only compared with the golden files"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // verify checks that ExecStart names an executable and that WorkingDirectory exists: point
+    // them at this test binary and a real folder; everything else is as in the golden files.
+    let exe = std::env::current_exe().unwrap();
+    let work = tmp.path().join("my app");
+    std::fs::create_dir_all(&work).unwrap();
+    // A --user verify needs a runtime dir of its own for its private manager.
+    let runtime = tmp.path().join("runtime");
+    std::fs::create_dir_all(&runtime).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    for (label, spec) in specs() {
+        let spec = ServiceSpec {
+            exe: exe.clone(),
+            config: work.join("steward.toml"),
+            working_dir: work.clone(),
+            // verify warns about a few well-known accounts ("nobody"); any other name is fine
+            // and need not exist.
+            ..spec
+        };
+        let unit_path = tmp.path().join(format!("{}.service", spec.name));
+        let text = systemd::unit(&spec).unwrap();
+        std::fs::write(&unit_path, &text).unwrap();
+        let mut cmd = std::process::Command::new(&analyze);
+        if spec.scope == Scope::User {
+            cmd.arg("--user").env("XDG_RUNTIME_DIR", &runtime);
+        }
+        let out = cmd.arg("verify").arg(&unit_path).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Any complaint is a failure, even one verify only warns about (an unknown key, a
+        // value it ignores): a unit systemd half-understands is a broken unit.
+        assert!(
+            out.status.success() && stdout.trim().is_empty() && stderr.trim().is_empty(),
+            "systemd-analyze verify on the {label} unit: {}\n{stdout}{stderr}\n--- unit ---\n{text}",
+            out.status
+        );
+    }
+}

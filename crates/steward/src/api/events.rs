@@ -25,17 +25,14 @@ pub async fn events(State(control): State<Control>, Query(p): Query<Params>) -> 
     let past = stream::iter(history.into_iter().map(|r| Ok::<_, std::convert::Infallible>(line(&r))));
     let body = if p.follow {
         let live = stream::unfold(rx, |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(r) => return Some((Ok(line(&r)), rx)),
-                    // A slow reader missed some: say so in the stream rather than stall steward.
-                    Err(RecvError::Lagged(n)) => {
-                        let note =
-                            format!("{{\"kind\":\"lagged\",\"message\":\"{n} events were skipped\"}}\n");
-                        return Some((Ok(Bytes::from(note)), rx));
-                    }
-                    Err(RecvError::Closed) => return None,
+            match rx.recv().await {
+                Ok(r) => Some((Ok(line(&r)), rx)),
+                // A slow reader missed some: say so in the stream rather than stall steward.
+                Err(RecvError::Lagged(n)) => {
+                    let note = format!("{{\"kind\":\"lagged\",\"message\":\"{n} events were skipped\"}}\n");
+                    Some((Ok(Bytes::from(note)), rx))
                 }
+                Err(RecvError::Closed) => None,
             }
         });
         Body::from_stream(past.chain(live))

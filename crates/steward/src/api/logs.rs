@@ -38,15 +38,13 @@ pub async fn logs(
     let body = match access.feed {
         Some(rx) => {
             let live = stream::unfold(rx, |mut rx| async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(b) => return Some((Ok(b), rx)),
-                        Err(RecvError::Lagged(n)) => {
-                            let note = format!("[steward: {n} writes skipped: this reader fell behind]\n");
-                            return Some((Ok(Bytes::from(note)), rx));
-                        }
-                        Err(RecvError::Closed) => return None,
+                match rx.recv().await {
+                    Ok(b) => Some((Ok(b), rx)),
+                    Err(RecvError::Lagged(n)) => {
+                        let note = format!("[steward: {n} writes skipped: this reader fell behind]\n");
+                        Some((Ok(Bytes::from(note)), rx))
                     }
+                    Err(RecvError::Closed) => None,
                 }
             });
             Body::from_stream(head.chain(live))

@@ -172,7 +172,8 @@ pub async fn wait_for(
     };
     let sleep = tokio::time::sleep(deadline);
     tokio::pin!(sleep);
-    let mut changed = false;
+    // The receiver was marked unchanged when the request was taken: it may have moved since.
+    let mut changed = target.status.has_changed().unwrap_or(true);
     loop {
         let status = target.status.borrow_and_update().clone();
         if let Some(verdict) = judge(&status, changed) {

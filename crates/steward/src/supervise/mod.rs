@@ -294,9 +294,13 @@ impl Supervisor {
             .iter()
             .map(|n| {
                 let p = &self.programs[n];
+                // "Unchanged" as of now, before the command is sent: any later change,
+                // however fast, counts as the program having moved.
+                let mut status = p.watch();
+                status.mark_unchanged();
                 Target {
                     name: n.clone(),
-                    status: p.watch(),
+                    status,
                     pid_before: p.status().pid,
                     stop_timeout: p.spec.stop_timeout,
                 }

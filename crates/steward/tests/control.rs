@@ -1,0 +1,365 @@
+//! End to end: every control verb as a real CLI process against a real daemon.
+#![cfg(unix)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// `steward -c <cfg> ARGS...` as its own process.
+fn cli(s: &Steward, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("-c")
+        .arg(s.path("steward.toml"))
+        .args(args)
+        .output()
+        .expect("run the steward CLI")
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status_json(s: &Steward) -> serde_json::Value {
+    serde_json::from_str(&ok(&cli(s, &["status", "--json"]))).expect("status --json is JSON")
+}
+
+fn program<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["programs"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()
+}
+
+/// Waits until the daemon answers on its socket.
+fn wait_api(s: &Steward) {
+    s.wait_log_line(&["control API on"]);
+}
+
+fn sleeper_config() -> String {
+    format!(
+        r#"
+[programs.web]
+command = {sleep}
+depends_on = ["db"]
+
+[programs.db]
+command = {sleep}
+
+[programs.batch]
+command = ["/nonexistent/batch-binary"]
+autostart = false
+restart = "never"
+"#,
+        sleep = child_cmd(&["--trap-term", "--sleep", "1h"]),
+    )
+}
+
+#[test]
+fn status_start_stop_restart_round_trip() {
+    let s = Steward::start(&sleeper_config());
+    wait_api(&s);
+    s.wait_log_line(&["program=web", "started"]);
+
+    let table = ok(&cli(&s, &["status"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("STATE") && lines[0].contains("RESTARTS"),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.starts_with("web") && l.contains("running")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("batch") && l.contains("stopped")), "{table}");
+
+    let st = status_json(&s);
+    let web_pid = program(&st, "web")["pid"].as_u64().unwrap() as u32;
+    assert_eq!(program(&st, "web")["state"], "running");
+    assert!(program(&st, "web")["uptime_secs"].as_f64().is_some());
+
+    // stop returns once the program is down.
+    let out = ok(&cli(&s, &["stop", "web"]));
+    assert!(out.contains("web: stopped"), "{out}");
+    assert!(!pid_alive(web_pid));
+    assert_eq!(program(&status_json(&s), "web")["state"], "stopped");
+
+    // start returns once it runs, with its new pid.
+    let out = ok(&cli(&s, &["start", "web"]));
+    assert!(out.contains("web: running (pid "), "{out}");
+    let new_pid = program(&status_json(&s), "web")["pid"].as_u64().unwrap() as u32;
+    assert_ne!(new_pid, web_pid);
+
+    // restart: a new process.
+    ok(&cli(&s, &["restart", "web"]));
+    let restarted = program(&status_json(&s), "web")["pid"].as_u64().unwrap() as u32;
+    assert_ne!(restarted, new_pid);
+    assert!(!pid_alive(new_pid));
+
+    // A start that fails says which state it reached, and exits 1.
+    let out = cli(&s, &["start", "batch"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("batch did not start") && err.contains("exited") && err.contains("was not found"),
+        "{err}"
+    );
+
+    // Unknown names are an error, not a silent no-op.
+    let out = cli(&s, &["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no program named \"nope\""));
+
+    // stop --all goes in reverse dependency order.
+    ok(&cli(&s, &["stop", "--all"]));
+    let st = status_json(&s);
+    for p in st["programs"].as_array().unwrap() {
+        assert!(["stopped", "exited"].contains(&p["state"].as_str().unwrap()), "{p}");
+    }
+    let log = s.log();
+    let web = log.lines().position(|l| l.contains("program=web") && l.contains("stopped (")).unwrap();
+    let db = log.lines().position(|l| l.contains("program=db") && l.contains("stopped (")).unwrap();
+    assert!(web < db, "web must stop before db\n{log}");
+
+    // shutdown returns once steward is gone.
+    let out = ok(&cli(&s, &["shutdown"]));
+    assert!(out.contains("steward stopped"));
+    assert!(s.daemon.wait_exit(DEADLINE).success());
+}
+
+#[test]
+fn a_cli_without_a_daemon_says_so_and_exits_3() {
+    let dir = testkit::tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, "[programs.a]\ncommand = \"sleep 1\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_steward")).arg("-c").arg(&cfg).arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no steward is running") && err.contains("steward.sock"), "{err}");
+}
+
+#[test]
+fn reload_applies_only_the_difference() {
+    let keep = child_cmd(&["--sleep", "1h"]);
+    let before = format!(
+        r#"
+[programs.keep]
+command = {keep}
+
+[programs.edit]
+command = {keep}
+
+[programs.gone]
+command = {keep}
+"#
+    );
+    let s = Steward::start(&before);
+    wait_api(&s);
+    for n in ["keep", "edit", "gone"] {
+        s.wait_log_line(&[&format!("program={n}"), "started"]);
+    }
+    let st = status_json(&s);
+    let pid = |st: &serde_json::Value, n: &str| program(st, n)["pid"].as_u64().unwrap();
+    let (keep_pid, edit_pid, gone_pid) = (pid(&st, "keep"), pid(&st, "edit"), pid(&st, "gone"));
+
+    let after = format!(
+        r#"
+[programs.keep]
+command = {keep}
+
+[programs.edit]
+command = {keep}
+env = {{ CHANGED = "yes" }}
+
+[programs.fresh]
+command = {keep}
+"#
+    );
+    std::fs::write(s.path("steward.toml"), after).unwrap();
+    let out = ok(&cli(&s, &["reload", "--json"]));
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["added"], serde_json::json!(["fresh"]));
+    assert_eq!(r["removed"], serde_json::json!(["gone"]));
+    assert_eq!(r["changed"], serde_json::json!(["edit"]));
+    assert_eq!(r["unchanged"], serde_json::json!(["keep"]));
+
+    s.wait_log_line(&["program=fresh", "started"]);
+    let st = wait_until(DEADLINE, "edit to run again", || {
+        let st = status_json(&s);
+        (program(&st, "edit")["state"] == "running").then_some(st)
+    });
+    assert_eq!(pid(&st, "keep"), keep_pid, "an unchanged program keeps its pid");
+    assert_ne!(pid(&st, "edit"), edit_pid, "a changed program restarts");
+    assert!(st["programs"].as_array().unwrap().iter().all(|p| p["name"] != "gone"));
+    assert!(!pid_alive(gone_pid as u32), "a removed program is stopped");
+    assert!(!pid_alive(edit_pid as u32));
+    s.shutdown();
+}
+
+#[test]
+fn a_broken_config_is_rejected_and_nothing_changes() {
+    let s = Steward::start(&format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"])));
+    wait_api(&s);
+    let line = s.wait_log_line(&["program=a", "started"]);
+    let pid = pid_in(&line);
+    std::fs::write(s.path("steward.toml"), "[programs.a]\ncomand = \"sleep 1\"\nrestart = \"sometimes\"\n")
+        .unwrap();
+    let out = cli(&s, &["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Every error, with file:line:col.
+    assert!(err.contains("steward.toml:2:1") && err.contains("comand"), "{err}");
+    assert!(err.contains("steward.toml:3:11") && err.contains("sometimes"), "{err}");
+    assert!(s.log().contains("the new config is invalid; nothing was changed"));
+    let st = status_json(&s);
+    assert_eq!(program(&st, "a")["pid"].as_u64(), Some(pid as u64));
+    assert!(pid_alive(pid));
+    s.shutdown();
+}
+
+#[test]
+fn sighup_reloads() {
+    let s = Steward::start(&format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"])));
+    wait_api(&s);
+    s.wait_log_line(&["program=a", "started"]);
+    let more = format!(
+        "[programs.a]\ncommand = {c}\n[programs.b]\ncommand = {c}\n",
+        c = child_cmd(&["--sleep", "1h"])
+    );
+    std::fs::write(s.path("steward.toml"), more).unwrap();
+    s.daemon.signal(libc::SIGHUP);
+    s.wait_log_line(&["program=b", "started"]);
+    assert!(s.log().contains("reload requested (SIGHUP)"));
+    s.shutdown();
+}
+
+#[test]
+fn watch_config_reloads_when_the_file_changes() {
+    let body = |extra: &str| {
+        format!(
+            "[supervisor]\nwatch_config = true\n[programs.a]\ncommand = {c}\n{extra}",
+            c = child_cmd(&["--sleep", "1h"])
+        )
+    };
+    let s = Steward::start(&body(""));
+    wait_api(&s);
+    s.wait_log_line(&["program=a", "started"]);
+    let extra = format!("[programs.b]\ncommand = {}\n", child_cmd(&["--sleep", "1h"]));
+    std::fs::write(s.path("steward.toml"), body(&extra)).unwrap();
+    s.wait_log_line(&["program=b", "started"]);
+    s.shutdown();
+}
+
+#[test]
+fn a_second_instance_is_refused_and_a_stale_lock_is_taken_over() {
+    let cfg = format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"]));
+    let s = Steward::start(&cfg);
+    wait_api(&s);
+    let second = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(["run", "-c"])
+        .arg(s.path("steward.toml"))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains(&format!("pid {}", s.daemon.pid())) && err.contains("already running"), "{err}");
+
+    // Killed hard: the lock and socket are left behind. The next run takes them over.
+    s.daemon.signal(libc::SIGKILL);
+    s.daemon.wait_exit(DEADLINE);
+    let again = Daemon::start(
+        env!("CARGO_BIN_EXE_steward"),
+        [std::ffi::OsStr::new("run"), "-c".as_ref(), s.path("steward.toml").as_os_str()],
+        s.dir.path(),
+    );
+    again.wait_for_text("took over the lock", DEADLINE);
+    again.wait_for_text("control API on", DEADLINE);
+    let st: serde_json::Value = serde_json::from_str(&ok(&cli(&s, &["status", "--json"]))).unwrap();
+    assert_eq!(st["programs"][0]["name"], "a");
+    again.signal(libc::SIGTERM);
+    assert!(again.wait_exit(DEADLINE).success());
+}
+
+#[test]
+fn logs_tail_and_follow_across_rotation() {
+    // Each run writes a ready line and 300 lines of 100 bytes into 4 KB files: ~8 rotations.
+    let cfg = format!(
+        r#"
+[programs.talker]
+command = {c}
+autostart = false
+restart = "never"
+
+[programs.talker.log]
+max_size = "4KB"
+keep = 100
+"#,
+        c = child_cmd(&["--print-ready", "--write-lines", "300", "--line-len", "100"])
+    );
+    let s = Steward::start(&cfg);
+    wait_api(&s);
+    let first = cli(&s, &["start", "talker"]);
+    assert!(first.status.code() == Some(0) || first.status.code() == Some(1));
+    s.wait_log_line(&["program=talker", "exit code 0"]);
+    // The tail of the finished log comes from the live file and the rotated ones.
+    let out = ok(&cli(&s, &["logs", "talker", "-n", "2"]));
+    assert_eq!(testkit::lines::check_lines(out.as_bytes(), 100).unwrap(), vec![299, 300]);
+
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .arg("-c")
+        .arg(s.path("steward.toml"))
+        .args(["logs", "talker", "-f", "-n", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(follow.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    // The tail line arrived, so the follower is subscribed: run again.
+    assert!(line.starts_with("0000000300 "), "{line:?}");
+    cli(&s, &["start", "talker"]);
+    let mut seen = Vec::new();
+    while seen.len() < 301 {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push(line.clone());
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(seen[0].starts_with("ready pid="), "{:?}", &seen[..3.min(seen.len())]);
+    let body: String = seen[1..].concat();
+    let numbers = testkit::lines::check_lines(body.as_bytes(), 100).unwrap();
+    assert_eq!(numbers, (1..=300).collect::<Vec<u64>>(), "every line once, in order");
+    let rotated = std::fs::read_dir(s.log_dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("talker.out.log."))
+        .count();
+    assert!(rotated >= 12, "expected rotations during both runs, found {rotated}");
+    s.shutdown();
+}
+
+#[test]
+fn events_show_state_changes_as_lines_or_json() {
+    let s = Steward::start(&format!(
+        "[programs.a]\ncommand = {}\nrestart = \"never\"\n",
+        child_cmd(&["--exit", "6"])
+    ));
+    wait_api(&s);
+    s.wait_log_line(&["program=a", "exit code 6"]);
+    let out = ok(&cli(&s, &["events"]));
+    assert!(out.lines().any(|l| l.contains("running -> exited") && l.contains("exit code 6")), "{out}");
+    let json = ok(&cli(&s, &["events", "--json"]));
+    let last: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
+    assert_eq!(last["program"], "a");
+    assert_eq!(last["to"], "exited");
+    assert_eq!(last["exit"]["code"], 6);
+    s.shutdown();
+}

@@ -58,18 +58,8 @@ pub fn subgraph(deps: &BTreeMap<String, Vec<String>>, names: &[String]) -> BTree
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse::{parse_str, Env};
+    use crate::config::parse::{parse_str, EmptyEnv as NoEnv};
     use std::path::Path;
-
-    struct NoEnv;
-    impl Env for NoEnv {
-        fn var(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn read_file(&self, p: &Path) -> std::io::Result<String> {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, p.display().to_string()))
-        }
-    }
 
     fn cfg(src: &str) -> Config {
         parse_str(src, Path::new("/etc/steward/steward.toml"), &NoEnv).unwrap()

@@ -34,6 +34,19 @@ pub trait Env {
 /// The supervisor's own environment and file system.
 pub struct OsEnv;
 
+/// No variables and no files: for configs that must not depend on the machine (tests,
+/// rendering examples).
+pub struct EmptyEnv;
+
+impl Env for EmptyEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, path.display().to_string()))
+    }
+}
+
 impl Env for OsEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()

@@ -354,17 +354,7 @@ pub(crate) fn path_text(what: &str, path: &Path) -> Result<String, RenderError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse_str, Env};
-
-    struct NoEnv;
-    impl Env for NoEnv {
-        fn var(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn read_file(&self, p: &Path) -> std::io::Result<String> {
-            Err(std::io::Error::new(std::io::ErrorKind::NotFound, p.display().to_string()))
-        }
-    }
+    use crate::config::parse::{parse_str, EmptyEnv as NoEnv};
 
     fn config(src: &str) -> Config {
         parse_str(src, Path::new("/srv/app/steward.toml"), &NoEnv).unwrap_or_else(|d| panic!("{d}"))

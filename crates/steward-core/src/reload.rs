@@ -40,6 +40,14 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
     if old.supervisor != new.supervisor {
         d.needs_restart.push("[supervisor]".into());
     }
+    if old.api != new.api {
+        d.needs_restart.push("[api]".into());
+    }
+    // The metrics listener is bound at start. Alert rules need nothing here: the supervisor
+    // applies them live with every reload.
+    if old.metrics != new.metrics {
+        d.needs_restart.push("[metrics]".into());
+    }
     d
 }
 
@@ -98,6 +106,23 @@ mod tests {
         let old = cfg("[programs.a]\ncommand = \"x\"\n");
         let new = cfg("[programs.a]\ncommand = \"x\"\n[programs.a.log]\nkeep = 3\n");
         assert_eq!(diff(&old, &new).changed, ["a"]);
+    }
+
+    #[test]
+    fn api_changes_need_a_restart() {
+        let token = |role: &str| {
+            format!(
+                "[programs.a]\ncommand = \"x\"\n[api]\nlisten = \"127.0.0.1:8443\"\n\
+                 [[api.tokens]]\nname = \"ci\"\nrole = \"{role}\"\ntoken_sha256 = \"{}\"\n",
+                "ab".repeat(32)
+            )
+        };
+        let plain = cfg("[programs.a]\ncommand = \"x\"\n");
+        let d = diff(&plain, &cfg(&token("viewer")));
+        assert_eq!(d.needs_restart, ["[api]"]);
+        assert_eq!(d.unchanged, ["a"]);
+        assert_eq!(diff(&cfg(&token("viewer")), &cfg(&token("admin"))).needs_restart, ["[api]"]);
+        assert!(diff(&cfg(&token("admin")), &cfg(&token("admin"))).is_empty());
     }
 
     #[test]

@@ -32,8 +32,8 @@ fn unknown_key_far_from_any_lists_the_known_keys() {
 
 #[test]
 fn unknown_top_level_table() {
-    let src = "[api]\nlisten = \"127.0.0.1:0\"\n";
-    let d = single_error(src, &none(), 1, 2, "unknown table `[api]`");
+    let src = "[server]\nlisten = \"127.0.0.1:0\"\n";
+    let d = single_error(src, &none(), 1, 2, "unknown table `[server]`");
     assert!(hint(&d).contains("[programs.NAME]"));
     let d = single_error("[program.web]\ncommand = \"x\"\n", &none(), 1, 2, "unknown table `[program]`");
     assert_eq!(hint(&d), "did you mean `programs`?");

@@ -55,6 +55,10 @@ fn defaults_are_filled_in() {
         depends_on: vec![],
         ready: Readiness::Up,
         log: LogSpec { max_size: 50_000_000, rotate_every: None, keep: 10, compress: false },
+        health: None,
+        max_memory: None,
+        memory_grace: Duration::from_secs(30),
+        hard_memory_limit: false,
     };
     assert_eq!(config.programs.len(), 1);
     assert_eq!(config.programs["web"], expected);
@@ -129,6 +133,10 @@ compress = true
         depends_on: strings(&["db"]),
         ready: Readiness::Notify,
         log: LogSpec { max_size: 1 << 30, rotate_every: Some(RotateEvery::Daily), keep: 3, compress: true },
+        health: None,
+        max_memory: None,
+        memory_grace: Duration::from_secs(30),
+        hard_memory_limit: false,
     };
     assert_eq!(*web, expected);
     assert_eq!(config.programs["db"].command, strings(&["postgres", "-D", "data"]));
@@ -314,7 +322,10 @@ fn examples_in_the_docs_parse() {
         .var("PORT", "8080")
         .file(dir().join(".env"), "A=1\n")
         .file(dir().join("web.env"), "A=1\n")
-        .file(dir().join("worker.env"), "A=1\n");
+        .file(dir().join("worker.env"), "A=1\n")
+        .file(dir().join("tls/cert.pem"), "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+        .file(dir().join("tls/key.pem"), "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n")
+        .file(dir().join("tokens/ci.token"), "0123456789abcdef0123456789abcdef\n");
     for block in blocks {
         if let Err(d) = parse_with(&block, &env) {
             panic!("example in docs/config.md does not parse:\n{block}\n{d}");

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,6 +18,23 @@ pub struct Config {
     pub supervisor: SupervisorSettings,
     /// Programs by name. A `BTreeMap` so that every listing is in a stable order.
     pub programs: BTreeMap<String, ProgramSpec>,
+    /// `[api]`: the remote API, off (`None`) unless the table is there.
+    pub api: Option<ApiSettings>,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
+    /// `[[alerts]]`, in file order; names are unique.
+    pub alerts: Vec<AlertSpec>,
+}
+
+impl Config {
+    /// Where control actions are recorded: `[api] audit_log`, else `<state_dir>/audit.log`
+    /// (the local socket's actions are recorded too, with or without `[api]`).
+    pub fn audit_log(&self) -> PathBuf {
+        match &self.api {
+            Some(api) => api.audit_log.clone(),
+            None => self.supervisor.state_dir.join(defaults::AUDIT_LOG),
+        }
+    }
 }
 
 /// `[supervisor]`
@@ -30,6 +48,80 @@ pub struct SupervisorSettings {
     pub watchdog: Option<Duration>,
     /// `watch_config = true`: reload when the config file changes on disk (default false).
     pub watch_config: bool,
+}
+
+/// `[api]`: the same API as the local socket, over TCP (TLS unless on loopback), for
+/// callers with a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `listen = "ADDR:PORT"`. Without `tls`, always a loopback address.
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// Absolute. Default: `<state_dir>/audit.log`.
+    pub audit_log: PathBuf,
+    /// Never empty: every remote request needs a token.
+    pub tokens: Vec<ApiToken>,
+}
+
+/// `tls_cert` and `tls_key`: PEM files, absolute paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[[api.tokens]]`: who may call the remote API, and what they may do. Only the SHA-256
+/// of the token is kept; the token itself never enters the model.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Names the caller in the audit log and in messages.
+    pub name: String,
+    pub role: ApiRole,
+    pub sha256: [u8; 32],
+}
+
+// Hand-written: the hash stands for a secret, so it stays out of log lines too.
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("sha256", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `role = "viewer" | "operator" | "admin"`, each allowed what the one before may do, and more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiRole {
+    /// Reads: status, logs, events, metrics, version.
+    Viewer,
+    /// Also start, stop, restart and reload.
+    Operator,
+    /// Also shutdown.
+    Admin,
+}
+
+impl ApiRole {
+    pub const NAMES: &'static [&'static str] = &["viewer", "operator", "admin"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Self::Viewer),
+            "operator" => Some(Self::Operator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// `[programs.NAME]`
@@ -61,6 +153,15 @@ pub struct ProgramSpec {
     /// When the program counts as running: at once, or after it sends `READY=1`.
     pub ready: Readiness,
     pub log: LogSpec,
+    /// `[programs.NAME.health]`: a probe that says whether the program works.
+    pub health: Option<HealthSpec>,
+    /// `max_memory`: restart when the tree's resident memory stays above this for
+    /// `memory_grace`.
+    pub max_memory: Option<u64>,
+    pub memory_grace: Duration,
+    /// `hard_memory_limit = true`: also make `max_memory` the Job Object's memory limit
+    /// (Windows only; the OS then fails allocations above it).
+    pub hard_memory_limit: bool,
 }
 
 // Hand-written so that secrets in `env` never reach a log line.
@@ -85,6 +186,10 @@ impl fmt::Debug for ProgramSpec {
             .field("depends_on", &self.depends_on)
             .field("ready", &self.ready)
             .field("log", &self.log)
+            .field("health", &self.health)
+            .field("max_memory", &self.max_memory)
+            .field("memory_grace", &self.memory_grace)
+            .field("hard_memory_limit", &self.hard_memory_limit)
             .finish()
     }
 }
@@ -247,6 +352,155 @@ impl RotateEvery {
     }
 }
 
+/// `[programs.NAME.health]`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthSpec {
+    pub probe: Probe,
+    /// Between the end of one probe and the start of the next (default 10s).
+    pub interval: Duration,
+    /// A probe that takes longer fails (default 5s).
+    pub timeout: Duration,
+    /// Failures in a row before the program is Unhealthy (default 3, at least 1).
+    pub retries: u32,
+    /// Failures this soon after a start do not count (default 0s).
+    pub start_period: Duration,
+    pub on_unhealthy: OnUnhealthy,
+}
+
+/// The one probe of a health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// `http = "URL"`: a GET that passes on a 2xx, or on one of `expect_status` if given.
+    Http { url: HttpUrl, expect_status: Vec<u16> },
+    /// `tcp = "HOST:PORT"`: passes if a TCP connection opens.
+    Tcp { host: String, port: u16 },
+    /// `exec = [..]`: passes if the command exits with 0. It runs in the program's `cwd`
+    /// with its `env`, in a process tree of its own that is killed on timeout.
+    Exec { command: Vec<String> },
+}
+
+/// A plain `http://` URL, taken apart (https is not supported by the probe or webhooks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// A name or an IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl HttpUrl {
+    /// Parses `http://host[:port][/path][?query]`. The error says what is wrong.
+    pub fn parse(text: &str) -> Result<HttpUrl, String> {
+        let lower = text.to_ascii_lowercase();
+        if lower.starts_with("https://") {
+            return Err("https is not supported (no TLS client is built in)".into());
+        }
+        let rest = match lower.strip_prefix("http://") {
+            Some(_) => &text["http://".len()..],
+            None => return Err("the URL must start with `http://`".into()),
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+            Some(i) => (&rest[..i], rest[i..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        if path.contains('#') || path.contains(char::is_whitespace) {
+            return Err("the path cannot contain spaces or `#`".into());
+        }
+        if authority.contains('@') {
+            return Err("user names and passwords in the URL are not supported".into());
+        }
+        let (host, port) = split_host_port(authority, Some(80))?;
+        Ok(HttpUrl { host, port, path })
+    }
+
+    /// `host:port`, with brackets around an IPv6 address (the `Host` header).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.authority(), self.path)
+    }
+}
+
+/// Splits `host:port`, `[v6]:port` (or a bare host when `default_port` is given).
+pub fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("an IPv6 address needs its closing `]`")?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return Err(format!("unexpected `{after}` after the address")),
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("the host is missing".into());
+    }
+    let port = match (port, default_port) {
+        (Some(p), _) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or(format!("`{p}` is not a port number (1-65535)"))?,
+        (None, Some(p)) => p,
+        (None, None) => return Err("the port is missing: write HOST:PORT".into()),
+    };
+    Ok((host.to_owned(), port))
+}
+
+/// `on_unhealthy = "none" | "restart"`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnUnhealthy {
+    /// Report it (status, events, metrics, alerts) and do nothing else.
+    #[default]
+    None,
+    Restart,
+}
+
+impl OnUnhealthy {
+    pub const NAMES: &'static [&'static str] = &["none", "restart"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "restart" => Some(Self::Restart),
+            _ => None,
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `listen = "127.0.0.1:9100"`: serve `GET /metrics` on a plain-HTTP listener of its
+    /// own, besides the API. A loopback address unless `allow_remote = true`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[[alerts]]`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertSpec {
+    pub name: String,
+    pub when: crate::alerts::Condition,
+    /// POST a JSON payload here (retried with backoff).
+    pub webhook: Option<HttpUrl>,
+    /// Run this, with `STEWARD_ALERT_*` variables describing the alert.
+    pub command: Option<Vec<String>>,
+    /// Send a firing alert again this often while it holds.
+    pub repeat_every: Option<Duration>,
+    /// Only these programs; empty means every program.
+    pub programs: Vec<String>,
+}
+
 /// Defaults, in one place so that the parser, the docs and the tests agree.
 pub mod defaults {
     use std::time::Duration;
@@ -257,6 +511,12 @@ pub mod defaults {
     pub const MAX_RESTARTS: u32 = 10;
     pub const RESTART_WINDOW: Duration = Duration::from_secs(60);
     pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const MEMORY_GRACE: Duration = Duration::from_secs(30);
+    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+    pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const HEALTH_RETRIES: u32 = 3;
     pub const STATE_DIR: &str = ".steward";
     pub const LOG_SUBDIR: &str = "logs";
+    /// In the state dir.
+    pub const AUDIT_LOG: &str = "audit.log";
 }

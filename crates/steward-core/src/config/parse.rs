@@ -10,11 +10,15 @@
 //! run after a program's keys are walked; checks that span programs (`depends_on`) run after
 //! the whole document is walked.
 
+mod alerts;
+mod api;
+mod health;
+
 use super::diag::{Diagnostic, Diagnostics};
 use super::interp;
 use super::model::{
-    defaults, Config, LogSpec, ProgramSpec, Readiness, RestartPolicy, RotateEvery, StopSignal,
-    SupervisorSettings,
+    defaults, Config, LogSpec, MetricsSettings, ProgramSpec, Readiness, RestartPolicy, RotateEvery,
+    StopSignal, SupervisorSettings,
 };
 use crate::{deps, units};
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,6 +102,7 @@ pub fn parse_str(src: &str, origin: &Path, env: &dyn Env) -> Result<Config, Diag
     let mut draft = DocumentDraft::default();
     walk(&mut ctx, doc.get_ref(), "", ROOT_KEYS, &mut draft);
     check_dependencies(&mut ctx, &draft.programs);
+    ctx.check_alerts(&draft.alerts, &draft.programs);
     if !ctx.diags.is_empty() {
         return Err(ctx.finish());
     }
@@ -192,6 +197,9 @@ fn walk<T>(ctx: &mut Ctx<'_>, table: &DeTable<'_>, section: &str, keys: &[Key<T>
 struct DocumentDraft {
     supervisor: SupervisorDraft,
     programs: BTreeMap<String, ProgramDraft>,
+    api: Option<api::ApiDraft>,
+    metrics: MetricsSettings,
+    alerts: Vec<alerts::AlertDraft>,
 }
 
 const ROOT_KEYS: &[Key<DocumentDraft>] = &[
@@ -201,6 +209,9 @@ const ROOT_KEYS: &[Key<DocumentDraft>] = &[
         set: |c, f, d| c.section(f, SUPERVISOR_KEYS, &mut d.supervisor),
     },
     Key { name: "programs", example: "[programs.web]", set: |c, f, d| c.programs(f, &mut d.programs) },
+    Key { name: "api", example: "[api]", set: |c, f, d| d.api = c.api(f) },
+    Key { name: "metrics", example: "[metrics]", set: |c, f, d| d.metrics = c.metrics(f) },
+    Key { name: "alerts", example: "[[alerts]]", set: |c, f, d| d.alerts = c.alerts(f) },
 ];
 
 #[derive(Default)]
@@ -249,6 +260,7 @@ struct ProgramDraft {
     restart_delay_span: Option<Span>,
     restart_max_delay_span: Option<Span>,
     depends_on: Vec<(String, Span)>,
+    limit_spans: health::LimitSpans,
 }
 
 const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
@@ -399,6 +411,22 @@ const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         example: "[programs.web.log]",
         set: |c, f, d| c.section(f, LOG_KEYS, &mut d.spec.log),
     },
+    Key {
+        name: "health",
+        example: "[programs.web.health]",
+        set: |c, f, d| d.spec.health = c.health(f),
+    },
+    Key { name: "max_memory", example: "max_memory = \"512MB\"", set: health::set_max_memory },
+    Key {
+        name: "memory_grace",
+        example: "memory_grace = \"1m\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.spec.memory_grace = v;
+            }
+        },
+    },
+    Key { name: "hard_memory_limit", example: "hard_memory_limit = true", set: health::set_hard_memory_limit },
 ];
 
 const LOG_KEYS: &[Key<LogSpec>] = &[
@@ -460,6 +488,10 @@ impl ProgramDraft {
             depends_on: Vec::new(),
             ready: Readiness::default(),
             log: LogSpec::default(),
+            health: None,
+            max_memory: None,
+            memory_grace: defaults::MEMORY_GRACE,
+            hard_memory_limit: false,
         };
         ProgramDraft {
             spec,
@@ -470,6 +502,7 @@ impl ProgramDraft {
             restart_delay_span: None,
             restart_max_delay_span: None,
             depends_on: Vec::new(),
+            limit_spans: health::LimitSpans::default(),
         }
     }
 
@@ -489,6 +522,7 @@ impl DocumentDraft {
     fn into_config(self, dir: &Path, origin: &Path) -> Config {
         let state_dir = self.supervisor.state_dir.unwrap_or_else(|| dir.join(defaults::STATE_DIR));
         let log_dir = self.supervisor.log_dir.unwrap_or_else(|| state_dir.join(defaults::LOG_SUBDIR));
+        let api = self.api.and_then(|a| a.into_settings(&state_dir));
         Config {
             source: origin.to_path_buf(),
             supervisor: SupervisorSettings {
@@ -498,6 +532,9 @@ impl DocumentDraft {
                 watch_config: self.supervisor.watch_config.unwrap_or(false),
             },
             programs: self.programs.into_iter().map(|(name, p)| (name, p.into_spec())).collect(),
+            api,
+            metrics: self.metrics,
+            alerts: self.alerts.into_iter().filter_map(alerts::AlertDraft::into_spec).collect(),
         }
     }
 }
@@ -578,7 +615,8 @@ impl Ctx<'_> {
         let hint = match suggest(name, known.clone()) {
             Some(s) => format!("did you mean `{s}`?"),
             None if section.is_empty() => {
-                "the file has a [supervisor] table and [programs.NAME] tables".to_owned()
+                "the file has a [supervisor] table, [programs.NAME] tables, an [api] table, a [metrics] table and [[alerts]]"
+                    .to_owned()
             }
             None => format!("the keys of [{section}] are: {}", join_quoted(known, "`")),
         };
@@ -649,6 +687,7 @@ impl Ctx<'_> {
 
     /// Checks that need several keys of one program.
     fn check_program(&mut self, d: &ProgramDraft, errors_before: usize) {
+        self.check_limits(d);
         let name = d.spec.name.clone();
         if !d.has_command {
             self.error(

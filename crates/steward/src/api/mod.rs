@@ -10,11 +10,18 @@
 //! | POST | /v1/shutdown | stop everything and exit |
 //! | GET  | /v1/events | recent state changes, then live ones with `?follow=true` (NDJSON) |
 //! | GET  | /v1/logs/{name} | `?stderr=true&lines=N&follow=true`: the tail, then live lines |
+//! | GET  | /metrics | Prometheus metrics ([`crate::metrics`]) |
+//!
+//! Over the remote transport ([`remote`]) each route needs a token with a role
+//! ([`auth`]); on both, control actions are written to the audit log ([`audit`]).
 
 mod actions;
+pub mod audit;
+pub mod auth;
 mod events;
 pub mod local;
 mod logs;
+pub mod remote;
 mod status;
 pub mod types;
 
@@ -37,7 +44,9 @@ pub fn router(control: Control, info: types::VersionReply) -> Router {
         .route("/v1/shutdown", post(actions::shutdown))
         .route("/v1/events", get(events::events))
         .route("/v1/logs/{name}", get(logs::logs))
+        .route("/metrics", get(crate::metrics::serve))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/api.md") })
+        .layer(axum::middleware::from_fn(crate::metrics::count_api_requests))
         .with_state(control)
 }
 

@@ -1,6 +1,7 @@
-//! The CLI's side of the API: one HTTP/1.1 request per call over the local socket.
+//! The CLI's side of the API: one HTTP/1.1 request per call over the local socket, or over
+//! TCP (with TLS) to a remote steward with `--remote` (see [`super::remote`]).
 //!
-//! The endpoint comes from `STEWARD_SOCKET`, or from the config's `state_dir`. Finding it
+//! The local endpoint comes from `STEWARD_SOCKET`, or from the config's `state_dir`. Finding it
 //! must not depend on the config being valid (it may be half-edited while the daemon runs
 //! the old one), so a config that does not validate is read only for `state_dir`.
 
@@ -10,11 +11,13 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::remote::Remote;
 use super::Cli;
 use crate::api;
 use crate::api::types::ErrorReply;
@@ -36,15 +39,21 @@ pub struct ApiFailed {
 
 pub struct Client {
     endpoint: PathBuf,
+    /// Set with `--remote`: requests go there instead of to `endpoint`.
+    remote: Option<Remote>,
 }
 
 impl Client {
-    pub fn locate(cli: &Cli) -> Client {
+    pub fn locate(cli: &Cli) -> anyhow::Result<Client> {
+        if let Some(url) = &cli.remote {
+            let remote = Remote::new(url, cli.token_file.as_deref(), cli.ca_file.as_deref())?;
+            return Ok(Client { endpoint: PathBuf::new(), remote: Some(remote) });
+        }
         let endpoint = match std::env::var_os("STEWARD_SOCKET") {
             Some(p) => PathBuf::from(p),
             None => api::local::endpoint(&state_dir_of(&cli.config)),
         };
-        Client { endpoint }
+        Ok(Client { endpoint, remote: None })
     }
 
     pub async fn request(
@@ -53,14 +62,20 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Response<Incoming>> {
-        let stream = api::local::connect(&self.endpoint)
-            .await
-            .map_err(|_| NotRunning { endpoint: self.endpoint.display().to_string() })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("the control socket did not speak HTTP")?;
-        tokio::spawn(conn);
-        let mut req = Request::builder().method(method).uri(path).header("host", "steward");
+        let mut req = Request::builder().method(method).uri(path);
+        let mut sender = match &self.remote {
+            Some(remote) => {
+                req = remote.headers(req);
+                remote.connect().await?
+            }
+            None => {
+                req = req.header("host", "steward");
+                let stream = api::local::connect(&self.endpoint)
+                    .await
+                    .map_err(|_| NotRunning { endpoint: self.endpoint.display().to_string() })?;
+                open(stream).await?
+            }
+        };
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
@@ -75,6 +90,9 @@ impl Client {
             error: format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
             details: None,
         });
+        if let Some(refused) = self.remote.as_ref().and_then(|r| r.refused(status, &reply)) {
+            return Err(refused);
+        }
         Err(ApiFailed { status, reply }.into())
     }
 
@@ -88,6 +106,18 @@ impl Client {
         let resp = self.request(Method::POST, path, Some(body)).await?;
         read_json(resp).await
     }
+}
+
+/// An HTTP/1.1 connection over `stream`, its driver running on its own task.
+pub(super) async fn open<S>(stream: S) -> anyhow::Result<SendRequest<Full<Bytes>>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("the daemon did not speak HTTP")?;
+    tokio::spawn(conn);
+    Ok(sender)
 }
 
 async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> anyhow::Result<T> {

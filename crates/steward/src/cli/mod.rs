@@ -13,6 +13,7 @@ mod ctl;
 mod daemonctl;
 mod events;
 mod logs;
+mod remote;
 mod run;
 mod service;
 mod status;
@@ -40,6 +41,20 @@ pub struct Cli {
     /// How steward's own log lines on stderr look.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+
+    /// Control a steward over its remote API instead of the local socket:
+    /// https://HOST:PORT (or http://127.0.0.1:PORT). See docs/remote-api.md.
+    #[arg(long, global = true, value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// The file holding the token for --remote.
+    #[arg(long, global = true, value_name = "PATH", env = "STEWARD_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Trust this certificate (or CA, PEM) for --remote, instead of the built-in roots: for a
+    /// private CA or a self-signed certificate.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -78,10 +93,10 @@ pub enum Command {
     Shutdown,
     /// Print recent state changes, and follow them with -f.
     Events(events::EventsArgs),
-    /// Install steward as a service started at boot (systemd, launchd), or render its unit
+    /// Install steward as a service started at boot (systemd, launchd, Windows SCM), or render its unit
     ///
     /// `service install|uninstall|start|stop|status` manage it; `service render` prints the
-    /// unit or plist. See docs/services.md.
+    /// unit, plist or Windows service settings. See docs/services.md.
     Service(service::ServiceArgs),
     /// Run one program as a service: `wrap install NAME -- PROGRAM ARGS..`
     ///
@@ -91,7 +106,10 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The Windows service host logs to a file and the Event Log: it has no stderr.
+    if !matches!(&cli.command, Command::Service(s) if s.is_host()) {
+        init_logging(cli.log_format);
+    }
     let result = match &cli.command {
         Command::Run(args) => run::run(&cli, args),
         Command::Check => check::check(&cli),
@@ -114,7 +132,7 @@ pub fn main() -> ExitCode {
 
 /// The control verbs: each one request (or stream) to the daemon's API.
 fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
-    let client = client::Client::locate(cli);
+    let client = client::Client::locate(cli)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         match command {

@@ -1,6 +1,6 @@
-//! A running steward: the single-instance lock, the local API, the supervisor, and what
-//! triggers a reload, composed. `cli::run` calls [`run`] with a shutdown future; so will
-//! the Windows service host.
+//! A running steward: the single-instance lock, the local API, the remote API (with
+//! `[api]`), the audit log, the supervisor, and what triggers a reload, composed. `cli::run`
+//! calls [`run`] with a shutdown future; so does the Windows service host.
 
 pub mod lock;
 mod triggers;
@@ -15,6 +15,16 @@ use crate::supervise;
 
 /// Run `config` until `shutdown` completes or `steward shutdown` is asked for.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with(config, supervise::control::channel(), shutdown).await
+}
+
+/// [`run`] with a control channel made by the caller, who keeps a [`supervise::Control`]
+/// clone to drive the supervisor too (the Windows service host: Pause, Continue, ParamChange).
+pub async fn run_with(
+    config: Config,
+    (control, control_rx): (supervise::Control, supervise::ControlReceiver),
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let state_dir = config.supervisor.state_dir.clone();
     std::fs::create_dir_all(&state_dir).with_context(|| {
         format!("cannot create state_dir {}; check the path and its permissions", state_dir.display())
@@ -24,18 +34,36 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tracing::info!(event = "lock", "took over the lock of a steward (pid {pid}) that is gone");
     }
 
-    let (control, control_rx) = supervise::control::channel();
     let endpoint = api::local::endpoint(&state_dir);
     let info = api::types::VersionReply {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         config: config.source.display().to_string(),
     };
+    // Control actions from either transport go to one audit log.
+    let audit = api::audit::AuditLog::new(config.audit_log());
+    // The remote API binds before anything starts, so a taken port or a bad certificate
+    // stops steward here, with an error naming it.
+    let (remote_stop, remote_stopped) = tokio::sync::oneshot::channel::<()>();
+    let remote_task = match &config.api {
+        Some(settings) => {
+            let bound = api::remote::bind(settings).await?;
+            audit.open_now().with_context(|| {
+                format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
+            })?;
+            tracing::info!(event = "api", "remote API on {}", bound.url());
+            let router = api::router(control.clone(), info.clone());
+            Some(tokio::spawn(api::remote::serve(bound, router, audit.clone(), async {
+                let _ = remote_stopped.await;
+            })))
+        }
+        None => None,
+    };
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = match api::local::bind(&endpoint) {
         Ok(listener) => {
             tracing::info!(event = "api", "control API on {}", endpoint.display());
-            let router = api::router(control.clone(), info);
+            let router = api::audit::audited(api::router(control.clone(), info), audit.clone(), "local");
             Some(tokio::spawn(api::local::serve(listener, router, async {
                 let _ = api_stopped.await;
             })))
@@ -52,11 +80,35 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         }
     };
 
+    // `[metrics] listen`: GET /metrics on a plain-HTTP listener of its own.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = match config.metrics.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for [metrics]; is the port taken?"))?;
+            tracing::info!(event = "metrics", "metrics on http://{}/metrics", listener.local_addr()?);
+            Some(tokio::spawn(crate::metrics::serve_on(listener, control.clone(), async {
+                let _ = metrics_stopped.await;
+            })))
+        }
+        None => None,
+    };
+
     let triggers = triggers::spawn(&config, control.clone());
     let result = supervise::run(config, control_rx, shutdown).await;
     triggers.abort();
 
+    let _ = metrics_stop.send(());
+    if let Some(task) = metrics_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+    }
+
     let _ = api_stop.send(());
+    let _ = remote_stop.send(());
+    if let Some(task) = remote_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+    }
     if let Some(task) = api_task {
         // Streams (`logs -f`, `events -f`) end when the supervisor is gone; do not let a
         // stuck client hold the exit.

@@ -8,6 +8,7 @@
 //! wait on their own side ([`control::wait_for`]).
 
 pub mod control;
+mod observe;
 pub mod program;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -46,6 +47,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown, if !sup.shutting_down => sup.begin_shutdown(),
             Some(notice) = sup.notices_rx.recv() => sup.on_notice(notice),
+            happening = sup.observe.next() => sup.on_observed(happening),
             request = control.recv(), if control_open => match request {
                 Some(request) => sup.on_request(request),
                 None => control_open = false,
@@ -76,6 +78,8 @@ struct Supervisor {
     retired: Vec<tokio::task::JoinHandle<()>>,
     /// READY=1, STATUS=, STOPPING=1 and the watchdog for systemd (no-ops without it).
     sd_notify: crate::service::sdnotify::Notifier,
+    /// Health checks, resource limits and alert rules ([`observe`]).
+    observe: observe::Observers,
 }
 
 /// A reload between its two phases: the programs it removes or changes are stopping.
@@ -113,6 +117,7 @@ impl Supervisor {
             shutting_down: false,
             retired: Vec::new(),
             sd_notify: crate::service::sdnotify::Notifier::new(&config),
+            observe: observe::Observers::new(&config),
             config,
         };
         for name in sup.config.programs.keys().cloned().collect::<Vec<_>>() {
@@ -129,6 +134,7 @@ impl Supervisor {
             &self.config.supervisor.state_dir,
             self.notices_tx.clone(),
         );
+        self.observe.add_program(&handle.spec);
         self.programs.insert(name.to_string(), handle);
         self.states.insert(name.to_string(), State::Stopped);
     }
@@ -141,7 +147,7 @@ impl Supervisor {
         }
         self.dispatch();
         self.sd_notify.update(&self.states);
-        for (name, blockers) in self.scheduler.waiting(|n| self.states.get(n).copied()) {
+        for (name, blockers) in self.scheduler.waiting(|n| self.view(n)) {
             tracing::info!(program = %name, event = "waiting", "waiting for {} to be running", blockers.join(", "));
         }
     }
@@ -166,6 +172,10 @@ impl Supervisor {
         log_change(&notice);
         self.publish(&notice);
         self.states.insert(notice.program.to_string(), notice.change.to);
+        if let Some(spec) = self.programs.get(&*notice.program).map(|p| p.spec.clone()) {
+            let effects = self.observe.on_state(&spec, &notice);
+            self.apply(effects);
+        }
         if !self.shutting_down {
             self.sd_notify.update(&self.states);
         }
@@ -187,6 +197,11 @@ impl Supervisor {
                 _ => None,
             },
         };
+        self.push_event(record);
+    }
+
+    /// Keep `record` in the history and send it to whoever follows events.
+    fn push_event(&mut self, record: EventRecord) {
         if self.history.len() == EVENT_HISTORY {
             self.history.pop_front();
         }
@@ -196,8 +211,8 @@ impl Supervisor {
 
     /// Send the orders the schedulers say are due.
     fn dispatch(&mut self) {
-        let states = &self.states;
-        let mut orders = self.scheduler.due(|n| states.get(n).copied());
+        let (states, observe) = (&self.states, &self.observe);
+        let mut orders = self.scheduler.due(|n| observe::ready_view(states, observe, n));
         if let Some(pending) = &mut self.reload {
             orders.extend(pending.stops.due(|n| states.get(n).copied()));
         }
@@ -232,6 +247,9 @@ impl Supervisor {
                     self.begin_shutdown();
                 }
             }
+            Metrics(reply) => {
+                let _ = reply.send(self.observe.snapshot(&self.programs));
+            }
             Events(reply) => {
                 let _ = reply.send((self.history.iter().cloned().collect(), self.events.subscribe()));
             }
@@ -249,7 +267,7 @@ impl Supervisor {
 
     fn status(&self) -> StatusReply {
         let waiting: BTreeMap<String, Vec<String>> =
-            self.scheduler.waiting(|n| self.states.get(n).copied()).into_iter().collect();
+            self.scheduler.waiting(|n| self.view(n)).into_iter().collect();
         let now = SystemTime::now();
         let programs = self
             .programs
@@ -265,7 +283,7 @@ impl Supervisor {
                     restarts: s.restarts,
                     last_exit: s.last_exit.map(Into::into),
                     last_error: s.last_error.clone(),
-                    health: None,
+                    health: self.observe.health(name).map(|h| h.name().into()),
                     waiting_for: waiting.get(name).cloned().unwrap_or_default(),
                 }
             })
@@ -342,6 +360,7 @@ impl Supervisor {
                     "the new config is invalid; nothing was changed:\n{diags}"
                 );
                 let _ = reply.send(Err(ControlError::InvalidConfig(diags.to_string())));
+                self.observe.reload_rejected();
                 return;
             }
         };
@@ -390,13 +409,17 @@ impl Supervisor {
         }
         let Some(pending) = self.reload.take() else { return };
         let PendingReload { config, diff, restart, reply, .. } = pending;
-        // The supervisor settings (state and log dirs) stay as they were until a restart.
+        // The supervisor settings (state and log dirs) and the remote API stay as they were
+        // until a restart.
         let supervisor = std::mem::replace(&mut self.config.supervisor, config.supervisor.clone());
-        self.config = Config { supervisor, ..config };
+        let api = std::mem::replace(&mut self.config.api, config.api.clone());
+        self.config = Config { supervisor, api, ..config };
         for name in diff.removed.iter().chain(&diff.changed) {
             if let Some(handle) = self.programs.remove(name) {
                 self.retired.push(tokio::spawn(handle.finish()));
             }
+            let effects = self.observe.forget(name);
+            self.apply(effects);
             self.states.remove(name);
         }
         let pending_starts: Vec<String> = self.scheduler.pending_starts().cloned().collect();
@@ -421,6 +444,8 @@ impl Supervisor {
                 diff.needs_restart.join(", ")
             );
         }
+        let effects = self.observe.reconfigure(&self.config);
+        self.apply(effects);
         tracing::info!(event = "reloaded", "reload applied");
         let _ = reply.send(Ok(ReloadReply {
             added: diff.added,

@@ -1,0 +1,309 @@
+//! The audit log: one JSON line per control action (start, stop, restart, reload, shutdown),
+//! from either transport, saying who asked, for what, when, and how it ended. Reads (status,
+//! logs, events) are not recorded.
+//!
+//! ```text
+//! {"time":"2025-06-01T12:00:00.123Z","who":"deploy-bot","transport":"https","peer":"10.0.0.7:50412","action":"stop","targets":["web"],"result":"ok","status":200,"elapsed_ms":412}
+//! ```
+//!
+//! `result` is `ok`, `failed` (the request was carried out but a program did not reach its
+//! state, or the request was invalid: see `error`), `denied` (401/403, written by
+//! [`super::auth`]) or `abandoned` (the caller hung up before the answer; the action may still
+//! have been carried out). The token itself is never written, only the name of its entry.
+//!
+//! Lines are appended (`O_APPEND`) with one `write` each, so they never interleave. Control
+//! actions are rare, so the append happens right on the request's task; the file is opened on
+//! the first action and kept open.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::types::{ActionReply, ActionRequest, ErrorReply};
+use super::ApiError;
+
+/// A control request body (or its reply) larger than this is refused: a real one is a few
+/// hundred bytes.
+const MAX_BODY: usize = 1 << 20;
+
+/// One line of the audit log. A stable format: fields may be added, never renamed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    /// When the request arrived, RFC 3339 with milliseconds.
+    pub time: String,
+    /// The name of the caller's `[[api.tokens]]` entry, `local` for the local socket, or
+    /// `unauthenticated` for a remote request without a valid token.
+    pub who: String,
+    /// `local`, `http` or `https`.
+    pub transport: String,
+    /// The caller's address (remote transports only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// start | stop | restart | reload | shutdown
+    pub action: String,
+    /// The programs named (start, stop, restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// `--all` was given instead of names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// ok | failed | denied | abandoned
+    pub result: String,
+    /// The HTTP status of the answer (0 when abandoned).
+    pub status: u16,
+    /// What went wrong, when `result` is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the action took, waiting for the programs' states included.
+    pub elapsed_ms: u64,
+}
+
+impl Entry {
+    /// An entry for `action` arriving now; the result is filled in when it ends.
+    pub fn begin(who: &str, transport: &str, peer: Option<SocketAddr>, action: &str) -> Entry {
+        Entry {
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            who: who.to_owned(),
+            transport: transport.to_owned(),
+            peer: peer.map(|p| p.to_string()),
+            action: action.to_owned(),
+            targets: Vec::new(),
+            all: false,
+            result: "abandoned".into(),
+            status: 0,
+            error: Some("the caller went away before the answer".into()),
+            elapsed_ms: 0,
+        }
+    }
+
+    /// A refused request (401, 403).
+    pub fn denied(mut self, status: StatusCode, why: &str) -> Entry {
+        self.result = "denied".into();
+        self.status = status.as_u16();
+        self.error = Some(why.to_owned());
+        self
+    }
+}
+
+/// The control action a request is, if it is one: `POST /v1/<action>`.
+pub fn control_action(method: &Method, path: &str) -> Option<&'static str> {
+    if method != Method::POST {
+        return None;
+    }
+    ["start", "stop", "restart", "reload", "shutdown"]
+        .into_iter()
+        .find(|a| path.strip_prefix("/v1/") == Some(a))
+}
+
+/// Where the audit lines go. Cheap to clone; every clone appends to the same file.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Opened on the first line (or by [`AuditLog::open_now`]) and kept open. The lock makes
+    /// each line one `write` with nothing between; appends are atomic on a local file anyway.
+    file: Mutex<Option<File>>,
+}
+
+impl AuditLog {
+    /// An audit log at `path`; nothing is created until the first line.
+    pub fn new(path: PathBuf) -> AuditLog {
+        AuditLog { inner: Arc::new(Inner { path, file: Mutex::new(None) }) }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Opens (and creates) the file now, so a path that cannot work fails at startup rather
+    /// than on the first action.
+    pub fn open_now(&self) -> io::Result<()> {
+        let mut file = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
+        if file.is_none() {
+            *file = Some(open_append(&self.inner.path)?);
+        }
+        Ok(())
+    }
+
+    /// Appends `entry` as one line. A failure is logged, never passed to the caller: the
+    /// action has happened by now either way.
+    pub fn record(&self, entry: &Entry) {
+        let mut line = serde_json::to_vec(entry).expect("audit entries serialize");
+        line.push(b'\n');
+        let mut file = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
+        let result = match &mut *file {
+            Some(f) => f.write_all(&line),
+            None => open_append(&self.inner.path).and_then(|mut f| {
+                let written = f.write_all(&line);
+                *file = Some(f);
+                written
+            }),
+        };
+        if let Err(e) = result {
+            tracing::error!(
+                event = "audit",
+                "cannot write the audit log {}: {e}; the {} by {} was not recorded",
+                self.inner.path.display(),
+                entry.action,
+                entry.who
+            );
+        }
+    }
+}
+
+/// Append-only; on Unix readable by the owner alone (it says who controls what).
+fn open_append(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    options.open(path)
+}
+
+/// `router` with every control action recorded in `log`. `transport` names the way in
+/// (`local`, `http`, `https`); the caller is the [`Caller`] that [`super::auth`] put on the
+/// request, or `local` when there is none.
+pub fn audited(router: Router, log: AuditLog, transport: &'static str) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(Recorder { log, transport }, record))
+}
+
+#[derive(Clone)]
+struct Recorder {
+    log: AuditLog,
+    transport: &'static str,
+}
+
+/// Writes the entry when dropped: with the result once it is known, or as `abandoned` when
+/// the request's task is dropped first (the client hung up while the action was waiting).
+struct Pending {
+    log: AuditLog,
+    entry: Entry,
+    started: Instant,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.entry.elapsed_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.log.record(&self.entry);
+    }
+}
+
+async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Response {
+    let Some(action) = control_action(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let (who, peer) = match req.extensions().get::<Caller>() {
+        Some(c) => (c.name.as_str(), c.peer),
+        None => ("local", None),
+    };
+    let mut pending = Pending {
+        entry: Entry::begin(who, rec.transport, peer, action),
+        log: rec.log.clone(),
+        started: Instant::now(),
+    };
+    // The body names the targets; read it here and hand the same bytes on.
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            let status = StatusCode::PAYLOAD_TOO_LARGE;
+            set_result(&mut pending.entry, status, Some(format!("unreadable request body: {e}")));
+            return ApiError::new(status, "the request body is too large or broken").into_response();
+        }
+    };
+    if let Ok(r) = serde_json::from_slice::<ActionRequest>(&bytes) {
+        pending.entry.targets = r.names;
+        pending.entry.all = r.all;
+    }
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+
+    // The reply says how it went; read it and hand the same bytes on.
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let error = if parts.status.is_success() {
+        serde_json::from_slice::<ActionReply>(&bytes).ok().and_then(|r| {
+            let failed: Vec<String> = r.results.into_iter().filter_map(|r| r.error).collect();
+            (!failed.is_empty()).then(|| failed.join("; "))
+        })
+    } else {
+        Some(
+            serde_json::from_slice::<ErrorReply>(&bytes)
+                .map(|r| r.error)
+                .unwrap_or_else(|_| format!("HTTP {}", parts.status)),
+        )
+    };
+    set_result(&mut pending.entry, parts.status, error);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn set_result(entry: &mut Entry, status: StatusCode, error: Option<String>) {
+    entry.result = if error.is_none() { "ok" } else { "failed" }.into();
+    entry.status = status.as_u16();
+    entry.error = error;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_control_posts_are_actions() {
+        assert_eq!(control_action(&Method::POST, "/v1/stop"), Some("stop"));
+        assert_eq!(control_action(&Method::POST, "/v1/shutdown"), Some("shutdown"));
+        assert_eq!(control_action(&Method::POST, "/v1/reload"), Some("reload"));
+        assert_eq!(control_action(&Method::GET, "/v1/stop"), None);
+        assert_eq!(control_action(&Method::GET, "/v1/status"), None);
+        assert_eq!(control_action(&Method::POST, "/v1/stopped"), None);
+        assert_eq!(control_action(&Method::POST, "/stop"), None);
+    }
+
+    #[test]
+    fn lines_are_appended_as_json_and_a_dropped_request_is_recorded_as_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("audit.log");
+        let log = AuditLog::new(path.clone());
+        assert!(!path.exists(), "nothing is created before the first line");
+        let mut ok = Entry::begin("ci", "https", Some("127.0.0.1:9".parse().unwrap()), "stop");
+        ok.targets = vec!["web".into()];
+        set_result(&mut ok, StatusCode::OK, None);
+        log.record(&ok);
+        drop(Pending {
+            log: log.clone(),
+            entry: Entry::begin("local", "local", None, "restart"),
+            started: Instant::now(),
+        });
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<Entry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0], ok);
+        assert!(text.lines().next().unwrap().contains(r#""who":"ci","transport":"https","peer":"127.0.0.1:9","action":"stop","targets":["web"],"result":"ok","status":200"#), "{text}");
+        assert_eq!(
+            (lines[1].who.as_str(), lines[1].result.as_str(), lines[1].status),
+            ("local", "abandoned", 0)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+}

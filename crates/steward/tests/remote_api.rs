@@ -1,0 +1,428 @@
+//! End to end: the remote API of a real daemon, over real TLS with a certificate made for
+//! the test, with real tokens; the CLI with `--remote`; the audit log.
+#![cfg(unix)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
+use sha2::Digest as _;
+use steward::api::audit::Entry;
+
+const VIEWER: &str = "viewer-token-0123456789abcdef";
+const OPERATOR: &str = "operator-token-0123456789abcdef";
+const ADMIN: &str = "admin-token-0123456789abcdef";
+
+fn sha256_hex(token: &str) -> String {
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Files the daemon needs before it starts (a certificate, a key, token files), in their own
+/// temp dir: the daemon's dir is made by [`Steward::start`].
+struct Secrets {
+    dir: testkit::tempfile::TempDir,
+}
+
+impl Secrets {
+    fn new() -> Secrets {
+        let dir = testkit::tempfile::tempdir().expect("temp dir");
+        // A self-signed certificate for the names the tests connect to.
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("generate a test certificate");
+        std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+        for (name, token) in [
+            ("viewer", VIEWER),
+            ("operator", OPERATOR),
+            ("admin", ADMIN),
+            ("wrong", "not-a-token-of-this-steward"),
+        ] {
+            // With a newline, as `echo TOKEN > file` writes it.
+            std::fs::write(dir.path().join(format!("{name}.token")), format!("{token}\n")).unwrap();
+        }
+        Secrets { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.path("cert.pem")
+    }
+
+    fn token(&self, role: &str) -> String {
+        self.path(&format!("{role}.token")).to_string_lossy().into_owned()
+    }
+}
+
+/// `[api]` with the three roles; `tls` adds the test certificate. The admin's token is given
+/// as a file, the others as hashes.
+fn config(secrets: &Secrets, tls: bool) -> String {
+    let tls_keys = if tls {
+        format!(
+            "tls_cert = {}\ntls_key = {}\n",
+            q(secrets.cert().to_string_lossy()),
+            q(secrets.path("key.pem").to_string_lossy())
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"
+[programs.web]
+command = {sleep}
+
+[api]
+listen = "127.0.0.1:0"
+{tls_keys}
+[[api.tokens]]
+name = "dashboard"
+role = "viewer"
+token_sha256 = "{viewer}"
+
+[[api.tokens]]
+name = "deployer"
+role = "operator"
+token_sha256 = "{operator}"
+
+[[api.tokens]]
+name = "root"
+role = "admin"
+token_file = {admin_file}
+"#,
+        sleep = child_cmd(&["--trap-term", "--sleep", "1h"]),
+        viewer = sha256_hex(VIEWER),
+        operator = sha256_hex(OPERATOR),
+        admin_file = q(secrets.token("admin")),
+    )
+}
+
+/// The URL the daemon logged for its remote API (it listens on port 0).
+fn remote_url(s: &Steward) -> String {
+    let line = s.wait_log_line(&["remote API on "]);
+    let after = line.split("remote API on ").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().to_owned()
+}
+
+fn host_port(url: &str) -> String {
+    url.split("://").nth(1).unwrap().to_owned()
+}
+
+/// What a request got back.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A TLS client trusting `ca` alone.
+fn tls_client(ca: &Path) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// One request to `addr` (HOST:PORT), over TLS when `tls` is given. Err: the connection or
+/// the TLS handshake failed.
+fn call(
+    addr: &str,
+    tls: Option<&rustls::ClientConfig>,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Result<Reply, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let mut req = Request::builder().method(method).uri(path).header("host", addr);
+        if let Some(t) = token {
+            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        let resp = match tls {
+            Some(config) => {
+                let connector = tokio_rustls::TlsConnector::from(Arc::new(config.clone()));
+                let name = ServerName::try_from("127.0.0.1").unwrap();
+                let stream = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+                send(stream, req).await?
+            }
+            None => send(tcp, req).await?,
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+        Ok(Reply { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    })
+}
+
+async fn send<S>(
+    stream: S,
+    req: Request<Full<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(conn);
+    sender.send_request(req).await.map_err(|e| format!("HTTP: {e}"))
+}
+
+/// `steward ARGS...` as its own process, without a token file from the environment.
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_steward"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STEWARD_TOKEN_FILE")
+        .output()
+        .expect("run the steward CLI")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+fn audit(s: &Steward) -> Vec<Entry> {
+    let text = std::fs::read_to_string(s.path(".steward/audit.log")).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line ({e}): {l}")))
+        .collect()
+}
+
+fn wait_state(addr: &str, tls: &rustls::ClientConfig, name: &str, state: &str) {
+    wait_until(DEADLINE, &format!("{name} to be {state}"), || {
+        let r = call(addr, Some(tls), Method::GET, "/v1/status", Some(VIEWER), "").ok()?;
+        let programs = r.json()["programs"].as_array()?.clone();
+        programs.iter().any(|p| p["name"] == name && p["state"] == state).then_some(())
+    });
+}
+
+#[test]
+fn tls_tokens_roles_and_the_audit_log() {
+    let secrets = Secrets::new();
+    let s = Steward::start(&config(&secrets, true));
+    let url = remote_url(&s);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let addr = host_port(&url);
+    let tls = tls_client(&secrets.cert());
+    wait_state(&addr, &tls, "web", "running");
+
+    // No token, or one that is not configured: 401 with a Bearer challenge and a JSON error.
+    for token in [None, Some("not-a-token-of-this-steward")] {
+        let r = call(&addr, Some(&tls), Method::GET, "/v1/status", token, "").unwrap();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");
+        let challenge = r.headers.get(WWW_AUTHENTICATE).expect("WWW-Authenticate").to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        assert!(r.json()["error"].as_str().unwrap().contains("token"), "{r:?}");
+    }
+    let r = call(&addr, Some(&tls), Method::POST, "/v1/stop", None, r#"{"names":["web"]}"#).unwrap();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // A viewer reads, but may not stop: 403, saying which role it takes.
+    let r = call(&addr, Some(&tls), Method::GET, "/v1/status", Some(VIEWER), "").unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    let r = call(&addr, Some(&tls), Method::POST, "/v1/stop", Some(VIEWER), r#"{"names":["web"]}"#).unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    let error = r.json()["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("needs the operator role") && error.contains("`dashboard`"), "{error}");
+    wait_state(&addr, &tls, "web", "running");
+
+    // An operator stops, but may not shut steward down.
+    let r =
+        call(&addr, Some(&tls), Method::POST, "/v1/stop", Some(OPERATOR), r#"{"names":["web"]}"#).unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(r.json()["results"][0]["state"], "stopped", "{r:?}");
+    let r = call(&addr, Some(&tls), Method::POST, "/v1/shutdown", Some(OPERATOR), "{}").unwrap();
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{r:?}");
+    assert!(r.body.contains("needs the admin role"), "{r:?}");
+
+    // The CLI, trusting the test certificate.
+    let dir = s.dir.path();
+    let remote = |role: &str, args: &[&str]| {
+        let token = secrets.token(role);
+        let cert = secrets.cert().to_string_lossy().into_owned();
+        let mut all =
+            vec!["--remote", url.as_str(), "--token-file", token.as_str(), "--ca-file", cert.as_str()];
+        all.extend_from_slice(args);
+        cli(dir, &all)
+    };
+    let table = ok(&remote("viewer", &["status"]));
+    assert!(table.lines().any(|l| l.starts_with("web") && l.contains("stopped")), "{table}");
+    let out = remote("viewer", &["start", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTP 403") && stderr(&out).contains("needs the operator role"),
+        "{}",
+        stderr(&out)
+    );
+    let out = remote("wrong", &["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not accept the token") && stderr(&out).contains("HTTP 401"),
+        "{}",
+        stderr(&out)
+    );
+    let started = ok(&remote("operator", &["start", "web"]));
+    assert!(started.contains("web: running"), "{started}");
+
+    // A client that does not trust the certificate gets no TLS session.
+    let untrusting =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
+            .with_no_client_auth();
+    let e = call(&addr, Some(&untrusting), Method::GET, "/v1/status", Some(VIEWER), "").unwrap_err();
+    assert!(e.starts_with("TLS:") && e.contains("UnknownIssuer"), "{e}");
+    let token = secrets.token("viewer");
+    let out = cli(dir, &["--remote", &url, "--token-file", &token, "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no TLS session") && stderr(&out).contains("--ca-file"),
+        "{}",
+        stderr(&out)
+    );
+    // Nor does plain HTTP on the TLS port.
+    assert!(call(&addr, None, Method::GET, "/v1/status", Some(VIEWER), "").is_err());
+
+    // The admin shuts steward down, over the CLI (it follows the event stream until the end).
+    let out = ok(&remote("admin", &["shutdown"]));
+    assert!(out.contains("steward stopped"), "{out}");
+    let status = s.daemon.wait_exit(DEADLINE);
+    assert!(status.success(), "steward exited with {status}\n{}", s.daemon.dump());
+
+    // Every control action, allowed or not, with who and how it ended; reads are not there.
+    let lines = audit(&s);
+    let summary: Vec<(&str, &str, &str, &str, u16)> = lines
+        .iter()
+        .map(|e| (e.who.as_str(), e.transport.as_str(), e.action.as_str(), e.result.as_str(), e.status))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("unauthenticated", "https", "stop", "denied", 401),
+            ("dashboard", "https", "stop", "denied", 403),
+            ("deployer", "https", "stop", "ok", 200),
+            ("deployer", "https", "shutdown", "denied", 403),
+            ("dashboard", "https", "start", "denied", 403),
+            ("deployer", "https", "start", "ok", 200),
+            ("root", "https", "shutdown", "ok", 202),
+        ],
+        "{lines:#?}"
+    );
+    assert_eq!(lines[2].targets, ["web"]);
+    assert!(lines[2].peer.as_deref().is_some_and(|p| p.starts_with("127.0.0.1:")), "{:?}", lines[2]);
+    assert!(lines[1].error.as_deref().is_some_and(|e| e.contains("operator")), "{:?}", lines[1]);
+    let text = std::fs::read_to_string(s.path(".steward/audit.log")).unwrap();
+    for secret in [VIEWER, OPERATOR, ADMIN] {
+        assert!(!text.contains(secret), "a token in the audit log");
+    }
+    assert!(!s.log().contains(VIEWER) && !s.log().contains(OPERATOR), "a token in steward's log");
+}
+
+#[test]
+fn plain_http_on_loopback_and_the_local_socket_is_audited_too() {
+    let secrets = Secrets::new();
+    let s = Steward::start(&config(&secrets, false));
+    let url = remote_url(&s);
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let addr = host_port(&url);
+    s.wait_log_line(&["program=web", "started"]);
+
+    let r = call(&addr, None, Method::GET, "/v1/status", None, "").unwrap();
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The admin's token comes from a token_file; the file's newline is not part of it.
+    let r = call(&addr, None, Method::GET, "/v1/version", Some(ADMIN), "").unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
+    let dir = s.dir.path();
+    let token = secrets.token("operator");
+    let out = ok(&cli(dir, &["--remote", &url, "--token-file", &token, "status", "--json"]));
+    assert!(out.contains("\"web\""), "{out}");
+    let out = ok(&cli(dir, &["--remote", &url, "--token-file", &token, "restart", "web"]));
+    assert!(out.contains("web: running"), "{out}");
+    // --ca-file means https.
+    let cert = secrets.cert().to_string_lossy().into_owned();
+    let out = cli(dir, &["--remote", &url, "--token-file", &token, "--ca-file", &cert, "status"]);
+    assert!(stderr(&out).contains("--ca-file is for https://"), "{}", stderr(&out));
+    // Without a token file, --remote says what it needs.
+    let out = cli(dir, &["--remote", &url, "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--token-file"), "{}", stderr(&out));
+
+    // The local socket needs no token, and its actions are recorded as `local`.
+    let config = s.path("steward.toml").to_string_lossy().into_owned();
+    ok(&cli(dir, &["-c", &config, "stop", "web"]));
+    let lines = audit(&s);
+    let summary: Vec<(&str, &str, &str, &str)> = lines
+        .iter()
+        .map(|e| (e.who.as_str(), e.transport.as_str(), e.action.as_str(), e.result.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("deployer", "http", "restart", "ok"), ("local", "local", "stop", "ok")],
+        "{lines:#?}"
+    );
+    assert_eq!(lines[1].peer, None);
+    s.shutdown();
+}
+
+#[test]
+fn a_taken_port_stops_steward_with_the_address_in_the_error() {
+    let secrets = Secrets::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = config(&secrets, false).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let s = Steward::start(&cfg);
+    let status = s.daemon.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(1), "{}", s.daemon.dump());
+    let log = s.log();
+    assert!(log.contains(&format!("cannot listen on 127.0.0.1:{port} for the remote API")), "{log}");
+    // Nothing was started.
+    assert_eq!(s.count_log_lines(&["program=web", "started"]), 0, "{log}");
+}

@@ -106,6 +106,10 @@ pub enum Event {
     Stop,
     /// Stop it if it runs, then start it again.
     Restart,
+    /// Restart it because a check outside the machine says so (a failed health check, a
+    /// memory limit): like `Restart`, but counted as an automatic restart, with the cause in
+    /// the reason. Ignored unless a process runs.
+    AutoRestart { cause: String },
     /// The process was created.
     Spawned { pid: u32 },
     /// The process could not be created (missing file, no permission...).
@@ -139,6 +143,10 @@ pub enum Reason {
     StartRequested,
     StopRequested,
     RestartRequested,
+    /// An automatic restart for `cause` ("unhealthy", "memory limit").
+    AutoRestart {
+        cause: String,
+    },
     Spawned {
         pid: u32,
     },
@@ -167,6 +175,7 @@ impl fmt::Display for Reason {
             Reason::StartRequested => f.write_str("start requested"),
             Reason::StopRequested => f.write_str("stop requested"),
             Reason::RestartRequested => f.write_str("restart requested"),
+            Reason::AutoRestart { cause } => write!(f, "restarting: {cause}"),
             Reason::Spawned { pid } => write!(f, "spawned pid {pid}"),
             Reason::Ready => f.write_str("ready"),
             Reason::SpawnFailed { reason } => write!(f, "could not start: {reason}"),
@@ -329,6 +338,11 @@ impl Machine {
             (Starting | Running, Event::Restart) => {
                 self.start_after_stop = true;
                 self.begin_stop(now, Reason::RestartRequested)
+            }
+            (Starting | Running, Event::AutoRestart { cause }) => {
+                self.restarts_total += 1;
+                self.start_after_stop = true;
+                self.begin_stop(now, Reason::AutoRestart { cause })
             }
             (Stopping, Event::Restart | Event::Start) => {
                 self.start_after_stop = true;
@@ -529,6 +543,7 @@ mod tests {
         let stop_deadline = now + Duration::from_secs(5);
         let backoff_deadline = now + ms(100);
         let code = |c| Event::Exited(ExitStatus::Code(c));
+        let auto = || Event::AutoRestart { cause: "memory limit".into() };
         #[rustfmt::skip]
         let table: Vec<(State, Event, State, Vec<Action>)> = vec![
             (Stopped,  Event::Start,             Starting, vec![Spawn]),
@@ -545,6 +560,12 @@ mod tests {
             (Running,  code(0),                  Exited,   vec![KillTree]),
             (Running,  Event::Stop,              Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
             (Running,  Event::Restart,           Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
+            (Running,  auto(),                   Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
+            (Starting, auto(),                   Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
+            (Backoff,  auto(),                   Backoff,  vec![]),
+            (Stopping, auto(),                   Stopping, vec![]),
+            (Stopped,  auto(),                   Stopped,  vec![]),
+            (Fatal,    auto(),                   Fatal,    vec![]),
             (Running,  Event::Start,             Running,  vec![]),
             (Running,  Event::TimerFired,        Running,  vec![]),
             (Backoff,  Event::TimerFired,        Starting, vec![Spawn]),
@@ -703,6 +724,25 @@ mod tests {
         // A Stop after the Restart wins.
         let mut m = machine_in(Running, policy(), t0);
         m.handle(Event::Restart, t0);
+        m.handle(Event::Stop, t0);
+        m.handle(Event::Exited(ExitStatus::Signal(15)), t0);
+        assert_eq!(m.state(), Stopped);
+    }
+
+    #[test]
+    fn an_automatic_restart_counts_and_says_why() {
+        let t0 = Instant::now();
+        let mut m = machine_in(Running, policy(), t0);
+        let step = m.handle(Event::AutoRestart { cause: "unhealthy".into() }, t0);
+        let change = step.change.unwrap();
+        assert_eq!(change.reason.to_string(), "restarting: unhealthy");
+        assert_eq!(m.restarts_total(), 1);
+        let step = m.handle(Event::Exited(ExitStatus::Signal(15)), t0);
+        assert_eq!(step.actions, vec![DisarmTimer, KillTree, Spawn]);
+        assert_eq!(m.state(), Starting);
+        // A stop in between wins, as with a Restart.
+        let mut m = machine_in(Running, policy(), t0);
+        m.handle(Event::AutoRestart { cause: "unhealthy".into() }, t0);
         m.handle(Event::Stop, t0);
         m.handle(Event::Exited(ExitStatus::Signal(15)), t0);
         assert_eq!(m.state(), Stopped);

@@ -6,9 +6,12 @@
 //! The one exception is [`config::load`], which reads the config file and its env files
 //! before handing the text to the pure parser.
 
+pub mod alerts;
 pub mod config;
 pub mod deps;
 pub mod fsm;
+pub mod health;
+pub mod limits;
 pub mod reload;
 pub mod render;
 pub mod rotation;

@@ -3,7 +3,9 @@
 //! every program that depends on it is down.
 //!
 //! Pure: the supervisor tells the scheduler what it wants and, after every state change,
-//! asks it which orders are now due, passing a view of the current states.
+//! asks it which orders are now due, passing a view of the current states. In that view,
+//! Running means ready: the supervisor shows a program that runs but whose health check has
+//! not passed yet as Starting, so its dependents keep waiting.
 
 use std::collections::{BTreeMap, BTreeSet};
 

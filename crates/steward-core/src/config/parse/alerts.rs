@@ -1,0 +1,249 @@
+//! `[[alerts]]` and `[metrics]`: their keys, and the checks that span the document (unique
+//! alert names, `programs` naming real programs, conditions that could ever hold).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{suggest, walk, Ctx, Field, Key, ProgramDraft, Span};
+use crate::alerts::{self, Condition};
+use crate::config::model::{AlertSpec, HttpUrl, MetricsSettings};
+
+/// One `[[alerts]]` entry as far as it has been checked.
+pub(super) struct AlertDraft {
+    /// The entry, for a missing key.
+    span: Span,
+    name: Option<(String, Span)>,
+    name_seen: bool,
+    when: Option<(Condition, Span)>,
+    when_seen: bool,
+    webhook: Option<HttpUrl>,
+    command: Option<Vec<String>>,
+    repeat_every: Option<Duration>,
+    programs: Vec<(String, Span)>,
+}
+
+const ALERT_KEYS: &[Key<AlertDraft>] = &[
+    Key {
+        name: "name",
+        example: "name = \"flapping\"",
+        set: |c, f, d| {
+            d.name_seen = true;
+            d.name = c.alert_name(f).map(|n| (n, f.span()));
+        },
+    },
+    Key {
+        name: "when",
+        example: "when = \"restarts > 3 within 10m\"",
+        set: |c, f, d| {
+            d.when_seen = true;
+            d.when = c.condition(f).map(|w| (w, f.span()));
+        },
+    },
+    Key {
+        name: "webhook",
+        example: "webhook = \"http://127.0.0.1:9000/hooks/steward\"",
+        set: |c, f, d| d.webhook = c.http_url(f),
+    },
+    Key {
+        name: "command",
+        example: "command = [\"notify-send\", \"steward alert\"]",
+        set: |c, f, d| d.command = c.command(f),
+    },
+    Key {
+        name: "repeat_every",
+        example: "repeat_every = \"1h\"",
+        set: |c, f, d| d.repeat_every = c.positive_duration(f),
+    },
+    Key {
+        name: "programs",
+        example: "programs = [\"web\", \"worker\"]",
+        set: |c, f, d| d.programs = c.depends_on(f).unwrap_or_default(),
+    },
+];
+
+/// `[metrics]` as far as it has been checked.
+#[derive(Default)]
+pub(super) struct MetricsDraft {
+    listen: Option<(SocketAddr, Span)>,
+    allow_remote: bool,
+}
+
+const METRICS_KEYS: &[Key<MetricsDraft>] = &[
+    Key {
+        name: "listen",
+        example: "listen = \"127.0.0.1:9100\"",
+        set: |c, f, d| d.listen = c.listen_addr(f).map(|a| (a, f.span())),
+    },
+    Key {
+        name: "allow_remote",
+        example: "allow_remote = true",
+        set: |c, f, d| d.allow_remote = c.bool(f).unwrap_or(false),
+    },
+];
+
+impl Ctx<'_> {
+    /// `[[alerts]]`: an array of tables, each checked on its own.
+    pub(super) fn alerts(&mut self, f: &Field<'_, '_>) -> Vec<AlertDraft> {
+        let Some(items) = self.array(f, "an array of tables ([[alerts]])") else { return Vec::new() };
+        let mut alerts = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let field = f.element(i, item);
+            let Some(table) = self.table(&field) else { continue };
+            let mut d = AlertDraft {
+                span: item.span(),
+                name: None,
+                name_seen: false,
+                when: None,
+                when_seen: false,
+                webhook: None,
+                command: None,
+                repeat_every: None,
+                programs: Vec::new(),
+            };
+            walk(self, table, "alerts", ALERT_KEYS, &mut d);
+            if !d.name_seen {
+                self.error(d.span.clone(), "an [[alerts]] entry has no `name`", "add `name = \"flapping\"`: notifications carry it");
+            }
+            if !d.when_seen {
+                self.error(
+                    d.span.clone(),
+                    "an [[alerts]] entry has no `when`",
+                    format!("add the condition, one of {}", alerts::FORMS),
+                );
+            }
+            alerts.push(d);
+        }
+        alerts
+    }
+
+    /// `[metrics]`: its keys, then `listen` off loopback needs `allow_remote`.
+    pub(super) fn metrics(&mut self, f: &Field<'_, '_>) -> MetricsSettings {
+        let mut d = MetricsDraft::default();
+        let Some(table) = self.table(f) else { return MetricsSettings::default() };
+        walk(self, table, "metrics", METRICS_KEYS, &mut d);
+        if let Some((addr, span)) = &d.listen {
+            if !addr.ip().is_loopback() && !d.allow_remote {
+                self.error(
+                    span.clone(),
+                    format!("metrics on {addr} would be readable by anyone who reaches this machine"),
+                    "metrics have no authentication: listen on a loopback address such as \
+                     \"127.0.0.1:9100\", or add `allow_remote = true` if a firewall guards the port",
+                );
+            }
+        }
+        MetricsSettings { listen: d.listen.map(|(a, _)| a) }
+    }
+
+    /// The checks across the document: unique names, known programs, conditions that can hold.
+    pub(super) fn check_alerts(&mut self, alerts: &[AlertDraft], programs: &BTreeMap<String, ProgramDraft>) {
+        let mut names: Vec<&str> = Vec::new();
+        for a in alerts {
+            if let Some((name, span)) = &a.name {
+                if names.contains(&name.as_str()) {
+                    self.error(
+                        span.clone(),
+                        format!("two [[alerts]] are named `{name}`"),
+                        "give each alert its own name: notifications and events carry it",
+                    );
+                }
+                names.push(name);
+            }
+            for (program, span) in &a.programs {
+                if !programs.contains_key(program) {
+                    let hint = match suggest(program, programs.keys().map(String::as_str)) {
+                        Some(s) => format!("did you mean \"{s}\"?"),
+                        None => "list programs that have a [programs.NAME] section, or remove `programs` \
+                                 to cover them all"
+                            .to_owned(),
+                    };
+                    self.error(span.clone(), format!("`programs` names an unknown program `{program}`"), hint);
+                }
+            }
+            let Some((when, span)) = &a.when else { continue };
+            let covered: Vec<&ProgramDraft> = programs
+                .iter()
+                .filter(|(n, _)| a.programs.is_empty() || a.programs.iter().any(|(p, _)| p == *n))
+                .map(|(_, p)| p)
+                .collect();
+            match when {
+                Condition::UnhealthyFor(_) if !covered.is_empty() && covered.iter().all(|p| p.spec.health.is_none()) => {
+                    self.error(
+                        span.clone(),
+                        "`unhealthy for` can never hold: none of the programs it covers has a health check",
+                        "add a [programs.NAME.health] table to the programs it is for",
+                    )
+                }
+                Condition::MemoryAbove(_) if !cfg!(any(target_os = "linux", windows)) => self.error(
+                    span.clone(),
+                    "`memory >` needs the memory of process trees, which steward reads on Linux and Windows only",
+                    "remove this alert on this OS",
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// An alert's `name`: letters, digits, `_`, `-`, `.`.
+    fn alert_name(&mut self, f: &Field<'_, '_>) -> Option<String> {
+        let name = self.string(f)?;
+        let bad = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+        if name.is_empty() || bad.is_some() {
+            let why = bad.map_or("it is empty".to_owned(), |c| format!("{c:?} is not allowed"));
+            self.error(
+                f.span(),
+                format!("invalid alert name \"{name}\": {why}"),
+                "use letters, digits, `_`, `-` and `.`",
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    /// `when`: a condition, with mistakes pointed at inside the string.
+    fn condition(&mut self, f: &Field<'_, '_>) -> Option<Condition> {
+        let text = self.string(f)?;
+        alerts::parse_condition(&text)
+            .map_err(|e| {
+                let span = self.span_in_string(f.span(), &text, e.span.clone());
+                self.error(span, format!("`when`: {}", e.message), e.hint);
+            })
+            .ok()
+    }
+
+    /// `listen`: an IP address and a port (no host names: they could resolve elsewhere).
+    fn listen_addr(&mut self, f: &Field<'_, '_>) -> Option<SocketAddr> {
+        let text = self.string(f)?;
+        let addr = text.parse::<SocketAddr>().ok();
+        if addr.is_none() {
+            self.error(
+                f.span(),
+                format!("`listen` must be an IP address and a port, found \"{text}\""),
+                "for example \"127.0.0.1:9100\" or \"[::1]:9100\"",
+            );
+        }
+        addr
+    }
+}
+
+impl AlertDraft {
+    /// Only called once the whole document checked out.
+    pub(super) fn into_spec(self) -> Option<AlertSpec> {
+        Some(AlertSpec {
+            name: self.name?.0,
+            when: self.when?.0,
+            webhook: self.webhook,
+            command: self.command,
+            repeat_every: self.repeat_every,
+            programs: {
+                let mut seen = Vec::new();
+                for (p, _) in self.programs {
+                    if !seen.contains(&p) {
+                        seen.push(p);
+                    }
+                }
+                seen
+            },
+        })
+    }
+}

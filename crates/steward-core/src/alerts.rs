@@ -73,14 +73,17 @@ pub fn parse_condition(text: &str) -> Result<Condition, ConditionError> {
     match subject.to_ascii_lowercase().as_str() {
         "restarts" => {
             c.expect_op(">", "write `restarts > N within D`, for example `restarts > 3 within 10m`")?;
-            let (span, n) = c.word().ok_or_else(|| c.error_here("a number of restarts is missing", "for example `restarts > 3 within 10m`"))?;
+            let (span, n) = c.word().ok_or_else(|| {
+                c.error_here("a number of restarts is missing", "for example `restarts > 3 within 10m`")
+            })?;
             let more_than = n.parse::<u32>().map_err(|_| ConditionError {
                 span,
                 message: format!("`{n}` is not a whole number of restarts"),
                 hint: "for example `restarts > 3 within 10m`".into(),
             })?;
             c.expect_word("within", "say over what time: `restarts > 3 within 10m`")?;
-            let (within, span) = c.rest_as("the window", units::parse_duration, "for example `within 10m`")?;
+            let (within, span) =
+                c.rest_as("the window", units::parse_duration, "for example `within 10m`")?;
             if within.is_zero() {
                 let message = "the window must be longer than 0".into();
                 return Err(ConditionError { span, message, hint: "for example `within 10m`".into() });
@@ -104,7 +107,8 @@ pub fn parse_condition(text: &str) -> Result<Condition, ConditionError> {
         }
         "unhealthy" => {
             c.expect_word("for", "write `unhealthy for D`, for example `unhealthy for 5m`")?;
-            let (d, _) = c.rest_as("the duration", units::parse_duration, "for example `unhealthy for 5m`")?;
+            let (d, _) =
+                c.rest_as("the duration", units::parse_duration, "for example `unhealthy for 5m`")?;
             Ok(Condition::UnhealthyFor(d))
         }
         "memory" => {
@@ -354,7 +358,8 @@ impl Evaluator {
         for facts in self.programs.values_mut() {
             match keep {
                 Some(window) => {
-                    while facts.restarts.front().is_some_and(|&t| now.saturating_duration_since(t) >= window) {
+                    while facts.restarts.front().is_some_and(|&t| now.saturating_duration_since(t) >= window)
+                    {
                         facts.restarts.pop_front();
                     }
                 }
@@ -429,14 +434,21 @@ impl Evaluator {
                     out.push(notify(AlertStatus::Firing, false, format!("{}: {seen}", rule.when)));
                 }
                 (true, Some(f)) => {
-                    if rule.repeat_every.is_some_and(|every| now.saturating_duration_since(f.last_sent) >= every) {
+                    if rule
+                        .repeat_every
+                        .is_some_and(|every| now.saturating_duration_since(f.last_sent) >= every)
+                    {
                         f.last_sent = now;
                         out.push(notify(AlertStatus::Firing, true, format!("{}: {seen}", rule.when)));
                     }
                 }
                 (false, Some(_)) => {
                     self.firing.remove(&key);
-                    out.push(notify(AlertStatus::Resolved, false, format!("no longer {}: {seen}", rule.when)));
+                    out.push(notify(
+                        AlertStatus::Resolved,
+                        false,
+                        format!("no longer {}: {seen}", rule.when),
+                    ));
                 }
                 (false, None) => {}
             }
@@ -543,7 +555,8 @@ mod tests {
     }
 
     /// (seconds, program, observation or None for a tick) -> (alert, program, status, repeat)
-    type Script<'a> = &'a [(u64, &'a str, Option<Observation>, &'a [(&'a str, &'a str, AlertStatus, bool)])];
+    type Script<'a> =
+        &'a [(u64, &'a str, Option<Observation>, &'a [(&'a str, &'a str, AlertStatus, bool)])];
 
     fn run(rules: Vec<AlertSpec>, script: Script<'_>) {
         let t0 = Instant::now();

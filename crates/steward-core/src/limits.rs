@@ -72,7 +72,7 @@ pub fn format_bytes(bytes: u64) -> String {
         (1 << 10, "KiB"),
         (1_000, "kB"),
     ];
-    if let Some((size, unit)) = UNITS.iter().find(|(size, _)| bytes >= *size && bytes % size == 0) {
+    if let Some((size, unit)) = UNITS.iter().find(|(size, _)| bytes >= *size && bytes.is_multiple_of(*size)) {
         return format!("{}{unit}", bytes / size);
     }
     match UNITS.iter().step_by(2).find(|(size, _)| bytes >= *size) {

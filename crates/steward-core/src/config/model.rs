@@ -450,7 +450,11 @@ pub fn split_host_port(text: &str, default_port: Option<u16>) -> Result<(String,
         return Err("the host is missing".into());
     }
     let port = match (port, default_port) {
-        (Some(p), _) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or(format!("`{p}` is not a port number (1-65535)"))?,
+        (Some(p), _) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(format!("`{p}` is not a port number (1-65535)"))?,
         (None, Some(p)) => p,
         (None, None) => return Err("the port is missing: write HOST:PORT".into()),
     };

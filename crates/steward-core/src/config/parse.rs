@@ -411,11 +411,7 @@ const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         example: "[programs.web.log]",
         set: |c, f, d| c.section(f, LOG_KEYS, &mut d.spec.log),
     },
-    Key {
-        name: "health",
-        example: "[programs.web.health]",
-        set: |c, f, d| d.spec.health = c.health(f),
-    },
+    Key { name: "health", example: "[programs.web.health]", set: |c, f, d| d.spec.health = c.health(f) },
     Key { name: "max_memory", example: "max_memory = \"512MB\"", set: health::set_max_memory },
     Key {
         name: "memory_grace",
@@ -426,7 +422,11 @@ const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
             }
         },
     },
-    Key { name: "hard_memory_limit", example: "hard_memory_limit = true", set: health::set_hard_memory_limit },
+    Key {
+        name: "hard_memory_limit",
+        example: "hard_memory_limit = true",
+        set: health::set_hard_memory_limit,
+    },
 ];
 
 const LOG_KEYS: &[Key<LogSpec>] = &[

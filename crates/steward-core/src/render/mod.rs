@@ -1,16 +1,17 @@
 //! The files a service manager reads, rendered as text: a systemd unit ([`systemd`]), a
-//! launchd property list ([`launchd`]), and the generated config of a wrapped program
-//! ([`wrap`]).
+//! launchd property list ([`launchd`]), the settings registered with the Windows Service
+//! Control Manager ([`windows`]), and the generated config of a wrapped program ([`wrap`]).
 //!
 //! Everything here is pure: a [`ServiceSpec`] (or a [`wrap::WrapSpec`]) in, text out. No file
 //! is read or written and no OS is asked anything, so every renderer is compiled and tested on
 //! every OS, and `steward service render` can produce a Linux unit on a Mac for packaging.
 //! Where the text goes ([`install_path`], [`wrap_dir`]) is also decided here, from the home
 //! folder the caller passes in. The `steward` crate does the I/O: it writes the text and calls
-//! `systemctl` or `launchctl`.
+//! `systemctl` or `launchctl`, or hands the Windows settings to the SCM.
 
 pub mod launchd;
 pub mod systemd;
+pub mod windows;
 pub mod wrap;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,8 @@ use std::time::Duration;
 use crate::config::Config;
 
 /// A service manager steward can be installed into. Each has a renderer; Windows services
-/// are registered with the Service Control Manager instead of a file.
+/// are registered with the Service Control Manager instead of a file, and their renderer
+/// prints the settings install registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     Systemd,
@@ -96,8 +98,11 @@ pub struct ServiceSpec {
     /// How long the service manager waits for steward to stop before it kills everything:
     /// see [`stop_budget`].
     pub stop_timeout: Duration,
-    /// Where steward's own output goes when the service manager has no journal (launchd).
+    /// Where steward's own output goes when the service manager has no journal (launchd,
+    /// Windows).
     pub log_file: PathBuf,
+    /// What only a Windows service has (start type, dependencies, display name).
+    pub windows: windows::WindowsOptions,
 }
 
 // Hand-written so that the values of `env` never reach a log line.
@@ -116,6 +121,7 @@ impl fmt::Debug for ServiceSpec {
             .field("watchdog", &self.watchdog)
             .field("stop_timeout", &self.stop_timeout)
             .field("log_file", &self.log_file)
+            .field("windows", &self.windows)
             .finish()
     }
 }
@@ -130,6 +136,7 @@ pub struct ServiceOptions {
     pub scope: Scope,
     pub account: Option<String>,
     pub env: BTreeMap<String, String>,
+    pub windows: windows::WindowsOptions,
 }
 
 /// Extra time on top of the programs' stop timeouts for steward's own shutdown (the last
@@ -157,6 +164,7 @@ impl ServiceSpec {
             watchdog: config.supervisor.watchdog,
             stop_timeout: stop_budget(config),
             log_file: config.supervisor.log_dir.join("steward.log"),
+            windows: opts.windows,
         }
     }
 }
@@ -200,6 +208,8 @@ pub enum RenderError {
     NoHome(&'static str),
     #[error("the {0} renderer is not available in this build")]
     NotAvailable(Init),
+    #[error("{init} services do not support {what}")]
+    Unsupported { init: Init, what: &'static str },
 }
 
 /// Service names become file names and labels on every OS: letters, digits, `_`, `-` and
@@ -226,13 +236,13 @@ pub fn check_name(name: &str) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// The text for `init`. Windows services have no file; their renderer (the settings given to
-/// the Service Control Manager) lives with the Windows backend.
+/// The text for `init`. Windows services have no file: theirs is the list of settings given
+/// to the Service Control Manager.
 pub fn render(init: Init, spec: &ServiceSpec) -> Result<String, RenderError> {
     match init {
         Init::Systemd => systemd::unit(spec),
         Init::Launchd => launchd::plist(spec),
-        Init::Windows => Err(RenderError::NotAvailable(Init::Windows)),
+        Init::Windows => windows::render(spec),
     }
 }
 
@@ -246,6 +256,8 @@ pub struct UserDirs {
     pub xdg_config_home: Option<PathBuf>,
     /// `XDG_DATA_HOME` (wrap data on Linux), when set and absolute.
     pub xdg_data_home: Option<PathBuf>,
+    /// `ProgramData` (wrap data on Windows), when set.
+    pub program_data: Option<PathBuf>,
 }
 
 impl UserDirs {
@@ -288,13 +300,16 @@ pub fn install_path(
     Ok(Some(path))
 }
 
-/// The folder that holds a wrapped program's generated config, state and logs. `None` for
-/// Windows (the Windows backend decides it).
+/// The folder that holds a wrapped program's generated config, state and logs.
 ///
 /// | init | system | user |
 /// |---|---|---|
 /// | systemd (Linux) | `/var/lib/steward/wrap/NAME` | `$XDG_DATA_HOME/steward/wrap/NAME` (default `~/.local/share`) |
 /// | launchd (macOS) | `/Library/Application Support/steward/wrap/NAME` | `~/Library/Application Support/steward/wrap/NAME` |
+/// | windows | `%ProgramData%\steward\wrap\NAME` (default `C:\ProgramData`) | none: Windows services are machine-wide |
+///
+/// The result is always `Some`; the `Option` is kept for a service manager without a wrap
+/// folder.
 pub fn wrap_dir(
     init: Init,
     scope: Scope,
@@ -311,7 +326,15 @@ pub fn wrap_dir(
         (Init::Launchd, Scope::User) => {
             dirs.home("a --user service")?.join("Library/Application Support/steward")
         }
-        (Init::Windows, _) => return Ok(None),
+        (Init::Windows, Scope::System) => {
+            return Ok(Some(windows::wrap_dir(dirs.program_data.as_deref(), name)))
+        }
+        (Init::Windows, Scope::User) => {
+            return Err(RenderError::Unsupported {
+                init: Init::Windows,
+                what: "--user: Windows services belong to the machine",
+            })
+        }
     };
     Ok(Some(base.join("wrap").join(name)))
 }
@@ -443,6 +466,10 @@ stop_timeout = "40s"
             dir(Init::Launchd, Scope::User, &dirs),
             Some("/home/ann/Library/Application Support/steward/wrap/api".into())
         );
+        let windows = UserDirs { program_data: Some(r"D:\Data".into()), ..dirs.clone() };
+        assert_eq!(dir(Init::Windows, Scope::System, &windows), Some(r"D:\Data\steward\wrap\api".into()));
+        assert_eq!(dir(Init::Windows, Scope::System, &dirs), Some(r"C:\ProgramData\steward\wrap\api".into()));
+        assert!(wrap_dir(Init::Windows, Scope::User, "api", &dirs).is_err());
     }
 
     #[test]

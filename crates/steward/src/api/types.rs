@@ -108,7 +108,8 @@ pub struct EventRecord {
     /// RFC 3339 with milliseconds.
     pub time: String,
     pub program: String,
-    /// "state", or later kinds such as "health" and "alert".
+    /// "state"; "health" (from/to: unknown, healthy, unhealthy); "limit" (memory limit);
+    /// "alert" (to: firing, resolved). See docs/metrics.md.
     pub kind: String,
     pub from: Option<String>,
     pub to: Option<String>,

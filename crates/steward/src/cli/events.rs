@@ -1,4 +1,5 @@
-//! `steward events [-f] [--json]`: state changes, as lines or as JSON.
+//! `steward events [-f] [--json]`: state changes (and health, limit and alert events), as
+//! lines or as JSON.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -48,7 +49,11 @@ pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCo
 
 fn human(e: &EventRecord) -> String {
     let change = match (&e.from, &e.to) {
-        (Some(f), Some(t)) => format!("{f} -> {t}"),
+        (Some(f), Some(t)) if e.kind == "state" => format!("{f} -> {t}"),
+        // health: "health unknown -> healthy"
+        (Some(f), Some(t)) => format!("{} {f} -> {t}", e.kind),
+        // alert: "alert firing"; limit: "limit"
+        (None, Some(t)) => format!("{} {t}", e.kind),
         _ => e.kind.clone(),
     };
     format!("{}  {:<12} {:<22} {}\n", e.time, e.program, change, e.message)

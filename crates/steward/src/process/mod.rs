@@ -43,7 +43,25 @@ impl ProcessTree {
     pub fn kill(&self) -> io::Result<()> {
         self.0.kill()
     }
+
+    /// A reference for sampling the tree's resources from elsewhere (`resources`). It does
+    /// not keep the tree alive.
+    pub fn reference(&self) -> TreeRef {
+        TreeRef(self.0.reference())
+    }
+
+    /// Make `bytes` a hard limit on the tree's memory, enforced by the OS: the Job Object's
+    /// memory limit on Windows. Unix has no such limit for a process group (only cgroups),
+    /// so there it does nothing.
+    pub fn limit_memory(&self, bytes: u64) -> io::Result<()> {
+        self.0.limit_memory(bytes)
+    }
 }
+
+/// A weak reference to a program's process tree: its process group on Unix, its Job Object
+/// on Windows (which it does not keep open). The tree may be gone by the time it is used.
+#[derive(Clone, Debug)]
+pub struct TreeRef(pub(crate) platform::TreeRef);
 
 /// Start `spec.command` with its cwd and env, stdin from the null device and stdout and
 /// stderr on pipes, in a tree of its own. `extra_env` applies after `spec.env`: a value sets
@@ -67,6 +85,19 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &[(&str, Option<std::ffi::OsString>)
             None => cmd.env_remove(name),
         };
     }
+    let spawned = spawn_command(cmd)?;
+    if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
+        if let Err(e) = spawned.tree.limit_memory(bytes) {
+            let _ = spawned.tree.kill();
+            return Err(io::Error::new(e.kind(), format!("cannot set hard_memory_limit: {e}")));
+        }
+    }
+    Ok(spawned)
+}
+
+/// Start an already configured command in a tree of its own, as programs are (health-check
+/// commands and alert commands use this, so that a timeout can kill all they started).
+pub fn spawn_command(mut cmd: tokio::process::Command) -> io::Result<Spawned> {
     platform::prepare(&mut cmd);
     let child = cmd.spawn()?;
     let tree = platform::Tree::adopt(&child)?;

@@ -67,7 +67,7 @@ use std::io;
 use std::mem::{offset_of, size_of};
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::ptr;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use steward_core::config::StopSignal;
@@ -88,7 +88,8 @@ use windows_sys::Win32::System::JobObjects::{
     AssignProcessToJobObject, CreateJobObjectW, JobObjectBasicProcessIdList,
     JobObjectExtendedLimitInformation, QueryInformationJobObject, SetInformationJobObject,
     TerminateJobObject, JOBOBJECT_BASIC_PROCESS_ID_LIST, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
-    JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION, JOB_OBJECT_LIMIT_JOB_MEMORY,
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcessId, OpenThread, ResumeThread, TerminateProcess, THREAD_SUSPEND_RESUME,
@@ -139,8 +140,9 @@ pub(super) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
 /// A program's Job Object. Dropping it closes the only handle on the job, which kills every
 /// process still in it (`KILL_ON_JOB_CLOSE`).
 pub(super) struct Tree {
-    /// The job; never inherited by children, so ours is the last handle.
-    job: OwnedHandle,
+    /// The job; never inherited by children, so ours is the last handle. Shared only with
+    /// [`TreeRef`]s, which hold it weakly and upgrade it for the length of one query.
+    job: Arc<OwnedHandle>,
     /// The program's own process (the root of the tree): its console is the one tried first.
     pid: u32,
 }
@@ -160,7 +162,7 @@ impl Tree {
     }
 
     fn adopt_suspended(process: HANDLE, pid: u32) -> io::Result<Tree> {
-        let job = new_kill_on_close_job()?;
+        let job = Arc::new(new_kill_on_close_job()?);
         // SAFETY: both handles are open; the call only reads them.
         if unsafe { AssignProcessToJobObject(job.as_raw_handle() as HANDLE, process) } == FALSE {
             return Err(last_error(format!(
@@ -195,6 +197,51 @@ impl Tree {
 
     fn job_handle(&self) -> HANDLE {
         self.job.as_raw_handle() as HANDLE
+    }
+
+    pub(super) fn reference(&self) -> TreeRef {
+        TreeRef { job: Arc::downgrade(&self.job) }
+    }
+
+    /// Set the job's memory limit (`JOB_OBJECT_LIMIT_JOB_MEMORY`): the committed memory of
+    /// all its processes together. Allocations above it fail. The other limits stay.
+    pub(super) fn limit_memory(&self, bytes: u64) -> io::Result<()> {
+        let mut limits = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
+        let size = size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32;
+        // SAFETY: `limits` is the struct this information class expects, with its size.
+        let ok = unsafe {
+            QueryInformationJobObject(
+                self.job_handle(),
+                JobObjectExtendedLimitInformation,
+                (&mut limits as *mut JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                size,
+                ptr::null_mut(),
+            )
+        };
+        if ok == FALSE {
+            return Err(last_error(format!(
+                "cannot read the limits of the Job Object of process {}",
+                self.pid
+            )));
+        }
+        limits.BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_JOB_MEMORY;
+        limits.JobMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
+        // SAFETY: as above.
+        let ok = unsafe {
+            SetInformationJobObject(
+                self.job_handle(),
+                JobObjectExtendedLimitInformation,
+                (&limits as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                size,
+            )
+        };
+        if ok == FALSE {
+            return Err(last_error(format!(
+                "cannot set the memory limit of the Job Object of process {}",
+                self.pid
+            )));
+        }
+        Ok(())
     }
 
     /// The ids of the processes in the job right now (empty once all have exited).
@@ -293,6 +340,21 @@ impl Tree {
             }
         }
         Err(first_error)
+    }
+}
+
+/// A program's Job Object, held weakly: the tree still dies when [`Tree`] drops.
+#[derive(Clone, Debug)]
+pub(crate) struct TreeRef {
+    job: Weak<OwnedHandle>,
+}
+
+impl TreeRef {
+    /// Run `query` on the job's handle if the job still exists. The handle is kept open for
+    /// the call only.
+    pub(crate) fn with_job<T>(&self, query: impl FnOnce(HANDLE) -> io::Result<T>) -> Option<io::Result<T>> {
+        let job = self.job.upgrade()?;
+        Some(query(job.as_raw_handle() as HANDLE))
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) enum Request {
     Reload(oneshot::Sender<Result<ReloadReply, ControlError>>),
     Shutdown(oneshot::Sender<()>),
     Events(oneshot::Sender<(Vec<EventRecord>, broadcast::Receiver<EventRecord>)>),
+    Metrics(oneshot::Sender<crate::metrics::Snapshot>),
     Logs {
         name: String,
         stderr: bool,
@@ -129,6 +130,11 @@ impl Control {
 
     pub async fn shutdown(&self) -> Result<(), ControlError> {
         self.ask(Request::Shutdown).await
+    }
+
+    /// What `/metrics` needs from the supervisor (the caller samples the trees).
+    pub async fn metrics(&self) -> Result<crate::metrics::Snapshot, ControlError> {
+        self.ask(Request::Metrics).await
     }
 
     /// Recent events and a subscription to the next ones, with nothing lost in between.

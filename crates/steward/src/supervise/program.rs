@@ -64,6 +64,8 @@ pub struct ProgramHandle {
     logs: Arc<ProgramLogs>,
     commands: mpsc::UnboundedSender<Event>,
     status: watch::Receiver<Status>,
+    /// The running process's tree, for resource sampling (`resources`).
+    tree: Arc<std::sync::Mutex<Option<process::TreeRef>>>,
     task: JoinHandle<()>,
 }
 
@@ -97,9 +99,11 @@ impl ProgramHandle {
             pumps: Vec::new(),
             status: status_tx,
             notices,
+            tree: Arc::default(),
         };
+        let tree = task.tree.clone();
         let task = tokio::spawn(task.run(rx));
-        ProgramHandle { spec, generation, logs, commands, status, task }
+        ProgramHandle { spec, generation, logs, commands, status, tree, task }
     }
 
     /// Whether `notice` comes from this task (and not from one a reload replaced).
@@ -121,6 +125,11 @@ impl ProgramHandle {
     /// Send a command (Start, Stop, Restart). Ignored if the task has ended.
     pub fn send(&self, event: Event) {
         let _ = self.commands.send(event);
+    }
+
+    /// The tree of the process running now, if any.
+    pub fn tree(&self) -> Option<process::TreeRef> {
+        self.tree.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn status(&self) -> Status {
@@ -145,10 +154,13 @@ struct ProgramLogs {
 struct LogStream {
     path: std::path::PathBuf,
     spec: LogSpec,
-    /// Opened at the first spawn, so a program that never runs leaves no files.
+    /// Opened at the stream's first output, so a program (or stream) that never writes
+    /// leaves no file.
     file: std::sync::Mutex<Option<SharedLog>>,
-    /// Live copies of what gets written, for `steward logs -f`.
-    feed: broadcast::Sender<bytes::Bytes>,
+    /// Live copies of what gets written, for `steward logs -f`. Made by the first follower:
+    /// a channel holds its 256 slots from the start, ~16 KiB, which 500 programs nobody
+    /// follows should not pay (docs/benchmarks.md).
+    feed: std::sync::OnceLock<broadcast::Sender<bytes::Bytes>>,
 }
 
 impl ProgramLogs {
@@ -157,13 +169,9 @@ impl ProgramLogs {
             path: log_dir.join(format!("{}.{suffix}.log", spec.name)),
             spec: spec.log.clone(),
             file: std::sync::Mutex::new(None),
-            feed: broadcast::channel(256).0,
+            feed: std::sync::OnceLock::new(),
         };
         ProgramLogs { streams: [stream("out"), stream("err")] }
-    }
-
-    fn open(&self) -> std::io::Result<(SharedLog, SharedLog)> {
-        Ok((self.streams[0].open()?, self.streams[1].open()?))
     }
 }
 
@@ -174,7 +182,9 @@ impl LogStream {
             return Ok(log.clone());
         }
         let mut file = logs::LogFile::open(self.path.clone(), self.spec.clone())?;
-        file.set_feed(self.feed.clone());
+        if let Some(feed) = self.feed.get() {
+            file.set_feed(feed.clone());
+        }
         let log = file.shared();
         *slot = Some(log.clone());
         Ok(log)
@@ -183,9 +193,16 @@ impl LogStream {
     /// The tail and the subscription under the file's lock: no write can fall in between.
     fn access(&self, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
         let slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let _writes_paused = slot.as_ref().map(|log| log.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut writes_paused = slot.as_ref().map(|log| log.lock().unwrap_or_else(|e| e.into_inner()));
         let tail = logs::tail::tail(&self.path, lines)?;
-        Ok(LogAccess { tail, feed: follow.then(|| self.feed.subscribe()) })
+        let feed = follow.then(|| {
+            let feed = self.feed.get_or_init(|| broadcast::channel(256).0);
+            if let Some(file) = writes_paused.as_mut() {
+                file.set_feed(feed.clone());
+            }
+            feed.subscribe()
+        });
+        Ok(LogAccess { tail, feed })
     }
 }
 
@@ -212,6 +229,8 @@ struct ProgramTask {
     pumps: Vec<JoinHandle<()>>,
     status: watch::Sender<Status>,
     notices: mpsc::UnboundedSender<Notice>,
+    /// Shared with the handle: set while a process runs.
+    tree: Arc<std::sync::Mutex<Option<process::TreeRef>>>,
 }
 
 impl ProgramTask {
@@ -226,6 +245,7 @@ impl ProgramTask {
                 },
                 status = wait(&mut self.current) => {
                     self.exited_tree = self.current.take().map(|p| p.tree);
+                    *self.tree.lock().unwrap_or_else(|e| e.into_inner()) = None;
                     self.notify = None;
                     Event::Exited(status)
                 }
@@ -306,17 +326,6 @@ impl ProgramTask {
     }
 
     fn spawn(&mut self) -> Event {
-        let (out, err) = match self.logs.open() {
-            Ok(logs) => logs,
-            Err(e) => {
-                return Event::SpawnFailed {
-                    reason: format!(
-                        "cannot open its log files in {}: {e}",
-                        self.logs.streams[0].path.display()
-                    ),
-                }
-            }
-        };
         self.notify = None;
         if self.spec.ready == Readiness::Notify {
             match NotifySocket::bind(&self.state_dir, &self.spec.name) {
@@ -331,13 +340,15 @@ impl ProgramTask {
                     tracing::info!(program = %self.name, event = "spawned", pid,
                         "started (pid {pid}); waiting for READY=1 on its NOTIFY_SOCKET");
                 }
+                // Each log file is opened at its stream's first output (`logs::pump_opening`).
                 if let Some(stdout) = p.child.stdout.take() {
-                    self.pumps.push(tokio::spawn(pump(stdout, out, self.name.clone())));
+                    self.pumps.push(tokio::spawn(pump(stdout, self.logs.clone(), 0, self.name.clone())));
                 }
                 if let Some(stderr) = p.child.stderr.take() {
-                    self.pumps.push(tokio::spawn(pump(stderr, err, self.name.clone())));
+                    self.pumps.push(tokio::spawn(pump(stderr, self.logs.clone(), 1, self.name.clone())));
                 }
                 self.pumps.retain(|h| !h.is_finished());
+                *self.tree.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.tree.reference());
                 self.current = Some(p);
                 self.since = Some(SystemTime::now());
                 Event::Spawned { pid }
@@ -350,8 +361,13 @@ impl ProgramTask {
     }
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: R, log: SharedLog, program: Arc<str>) {
-    if let Err(e) = logs::pump(reader, log).await {
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    reader: R,
+    logs: Arc<ProgramLogs>,
+    stream: usize,
+    program: Arc<str>,
+) {
+    if let Err(e) = logs::pump_opening(reader, move || logs.streams[stream].open()).await {
         tracing::warn!(program = %program, event = "log-capture-failed", "reading the program's output failed: {e}");
     }
 }
@@ -387,8 +403,14 @@ async fn wait(current: &mut Option<process::Spawned>) -> ExitStatus {
     }
 }
 
+/// The timer. tokio's timer counts whole milliseconds and rounds a deadline up to the next
+/// tick, so a deadline that is already due (a `restart_delay` of 0) would still wait 1 to
+/// 2 ms; that was most of the restart gap (docs/benchmarks.md). A due deadline fires after
+/// one yield instead: the yield lets the other tasks and the I/O driver run first, so a
+/// program that fails to spawn with no delay cannot starve the runtime.
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
+        Some(at) if at <= tokio::time::Instant::now() => tokio::task::yield_now().await,
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }

@@ -108,6 +108,15 @@ fn run(opts: &Options) -> Result<End, String> {
         notify_ready().map_err(|e| format!("--notify-ready-after: {e}"))?;
         say("sent READY=1")?;
     }
+    // Held until the end, so the memory stays in use while sleeping.
+    let _allocated = match opts.alloc_mb {
+        Some(mib) => {
+            let block = allocate_resident(mib);
+            say(&format!("allocated {mib} MiB"))?;
+            Some(block)
+        }
+        None => None,
+    };
     if let Some(duration) = opts.sleep {
         thread::sleep(duration);
     }
@@ -127,6 +136,17 @@ fn notify_ready() -> io::Result<()> {
 #[cfg(not(unix))]
 fn notify_ready() -> io::Result<()> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "sd_notify needs Unix datagram sockets"))
+}
+
+/// `mib` MiB with every page written to, so the OS must back all of it (a zeroed allocation
+/// alone may stay virtual). `black_box` keeps the writes from being optimised away.
+fn allocate_resident(mib: u64) -> Vec<u8> {
+    const PAGE: usize = 4096;
+    let mut block = vec![0u8; (mib as usize) << 20];
+    for i in (0..block.len()).step_by(PAGE) {
+        block[i] = 1;
+    }
+    std::hint::black_box(block)
 }
 
 /// Prints one line on stdout and flushes it.

@@ -103,7 +103,11 @@ impl Ctx<'_> {
             };
             walk(self, table, "alerts", ALERT_KEYS, &mut d);
             if !d.name_seen {
-                self.error(d.span.clone(), "an [[alerts]] entry has no `name`", "add `name = \"flapping\"`: notifications carry it");
+                self.error(
+                    d.span.clone(),
+                    "an [[alerts]] entry has no `name`",
+                    "add `name = \"flapping\"`: notifications carry it",
+                );
             }
             if !d.when_seen {
                 self.error(
@@ -157,7 +161,11 @@ impl Ctx<'_> {
                                  to cover them all"
                             .to_owned(),
                     };
-                    self.error(span.clone(), format!("`programs` names an unknown program `{program}`"), hint);
+                    self.error(
+                        span.clone(),
+                        format!("`programs` names an unknown program `{program}`"),
+                        hint,
+                    );
                 }
             }
             let Some((when, span)) = &a.when else { continue };

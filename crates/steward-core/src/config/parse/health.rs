@@ -252,8 +252,11 @@ impl Ctx<'_> {
             self.error(f.span(), "`expect_status` is empty", "remove it to accept any 2xx");
             return None;
         }
-        let codes: Vec<Option<u16>> =
-            items.iter().enumerate().map(|(i, item)| self.between(&f.element(i, item), 100u16, 599)).collect();
+        let codes: Vec<Option<u16>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.between(&f.element(i, item), 100u16, 599))
+            .collect();
         codes.into_iter().collect()
     }
 
@@ -278,7 +281,11 @@ impl Ctx<'_> {
     pub(super) fn positive_duration(&mut self, f: &Field<'_, '_>) -> Option<Duration> {
         let d = self.duration(f)?;
         if d.is_zero() {
-            self.error(f.span(), format!("`{}` must be longer than 0", f.name), format!("for example: `{}`", f.example));
+            self.error(
+                f.span(),
+                format!("`{}` must be longer than 0", f.name),
+                format!("for example: `{}`", f.example),
+            );
             return None;
         }
         Some(d)

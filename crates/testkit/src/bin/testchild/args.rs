@@ -27,6 +27,8 @@ usage: steward-testchild [FLAGS]   (all flags combine; carried out in this order
   --cwd                       print `cwd <path>`
   --notify-ready-after D      wait D, send the datagram `READY=1` to $NOTIFY_SOCKET (sd_notify;
                               Unix only), then print `sent READY=1`
+  --alloc-mb N                allocate N MiB and write to every page of it (so it is resident),
+                              then print `allocated N MiB`; kept until the end
   --sleep D                   sleep D: a whole number with ms, s, m or h (500ms, 10s, 1h)
   --exit N                    exit with code N, 0..=255 (default 0)
   --abort                     end by abort() (Unix: killed by SIGABRT, no core file)
@@ -46,6 +48,7 @@ pub struct Options {
     pub env: Vec<OsString>,
     pub cwd: bool,
     pub notify_ready_after: Option<Duration>,
+    pub alloc_mb: Option<u64>,
     pub sleep: Option<Duration>,
     pub end: End,
 }
@@ -122,6 +125,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--notify-ready-after" => {
                 opts.notify_ready_after = Some(parse_duration(&utf8(&flag, value()?)?)?)
             }
+            "--alloc-mb" => opts.alloc_mb = Some(number(&flag, value()?, 1..=1 << 16)?),
             "--sleep" => opts.sleep = Some(parse_duration(&utf8(&flag, value()?)?)?),
             "--exit" => exit = Some(number(&flag, value()?, 0..=255)? as u8),
             "--abort" => opts.end = End::Abort,
@@ -238,6 +242,8 @@ mod tests {
             "--cwd",
             "--notify-ready-after",
             "5ms",
+            "--alloc-mb",
+            "2",
             "--sleep",
             "1s",
             "--exit",
@@ -258,6 +264,7 @@ mod tests {
                 env: vec!["A".into(), "B".into()],
                 cwd: true,
                 notify_ready_after: Some(Duration::from_millis(5)),
+                alloc_mb: Some(2),
                 sleep: Some(Duration::from_secs(1)),
                 end: End::Exit(7),
             }
@@ -286,6 +293,7 @@ mod tests {
             &["--ignore-term", "--trap-term"],
             &["--exit", "1", "--abort"],
             &["--cwd=yes"],
+            &["--alloc-mb", "0"],
         ] {
             assert!(parse_str(bad).is_err(), "{bad:?}");
         }

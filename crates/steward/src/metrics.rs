@@ -1,0 +1,345 @@
+//! `GET /metrics`: Prometheus metrics, encoded with the prometheus-client crate.
+//!
+//! Served on the API listeners (the local socket, and the remote API when configured) and,
+//! with `[metrics] listen`, on a plain-HTTP listener of its own ([`router`]).
+//!
+//! Nothing is collected between scrapes: a scrape asks the supervisor for a [`Snapshot`] of
+//! its programs, samples their process trees right then (`resources`, on a blocking thread)
+//! and builds a fresh registry. So metrics cost nothing while nobody scrapes, and an idle
+//! steward has no timer for them.
+//!
+//! Formats: the OpenMetrics text format when the scraper asks for it (Prometheus does, in
+//! its `Accept` header), else the Prometheus text format 0.0.4, which `promtool check
+//! metrics` and older scrapers read. The two differ only in how counters are named in
+//! `# HELP`/`# TYPE` lines and in the `# EOF` line ([`to_prometheus_text`]).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use steward_core::fsm::{ExitStatus, State as ProgramState};
+use steward_core::health::Health;
+
+use crate::api::ApiError;
+use crate::process::TreeRef;
+use crate::resources::{self, Usage};
+use crate::supervise::Control;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the supervisor knows at the moment of a scrape.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub programs: Vec<ProgramSample>,
+    /// When this steward started.
+    pub started_at: SystemTime,
+    pub reloads_applied: u64,
+    pub reloads_rejected: u64,
+    /// (alert, program) of every alert firing now.
+    pub alerts_firing: Vec<(String, String)>,
+}
+
+/// One program in a [`Snapshot`].
+#[derive(Clone, Debug)]
+pub struct ProgramSample {
+    pub name: String,
+    pub state: ProgramState,
+    /// When the current process started.
+    pub since: Option<SystemTime>,
+    pub restarts: u64,
+    pub last_exit: Option<ExitStatus>,
+    /// `None` when the program has no health check.
+    pub health: Option<Health>,
+    /// The running process's tree, to sample.
+    pub tree: Option<TreeRef>,
+}
+
+/// API requests by status code (all API listeners of this process).
+static API_REQUESTS: Mutex<BTreeMap<u16, u64>> = Mutex::new(BTreeMap::new());
+
+/// Middleware for the API router: counts each request by the status of its reply.
+pub async fn count_api_requests(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let mut counts = API_REQUESTS.lock().unwrap_or_else(|e| e.into_inner());
+    *counts.entry(response.status().as_u16()).or_default() += 1;
+    response
+}
+
+/// `GET /metrics` alone, for the `[metrics] listen` listener.
+pub fn router(control: Control) -> Router {
+    Router::new()
+        .route("/metrics", get(serve))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
+        .with_state(control)
+}
+
+/// Serve [`router`] on `listener` until `stop` completes.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    control: Control,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router(control)).with_graceful_shutdown(stop).await {
+        tracing::error!(event = "metrics", "the metrics listener failed: {e}");
+    }
+}
+
+/// `GET /metrics`.
+pub async fn serve(State(control): State<Control>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let snapshot = control.metrics().await?;
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let text = tokio::task::spawn_blocking(move || {
+        let trees: Vec<TreeRef> = snapshot.programs.iter().filter_map(|p| p.tree.clone()).collect();
+        let mut sampled = resources::sample(&trees).into_iter();
+        let usage: Vec<Option<Usage>> = snapshot
+            .programs
+            .iter()
+            .map(|p| p.tree.as_ref().and_then(|_| sampled.next().flatten()))
+            .collect();
+        render(&snapshot, &usage, resources::own(), openmetrics)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("collecting metrics failed: {e}"))
+    })?;
+    let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+fn program(name: &str) -> Labels {
+    vec![("program", name.to_owned())]
+}
+
+/// The exposition of `snapshot`; `usage` is per program, in the same order.
+pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, openmetrics: bool) -> String {
+    let mut registry = Registry::default();
+
+    let up = Family::<Labels, Gauge>::default();
+    let state = Family::<Labels, Gauge>::default();
+    let restarts = Family::<Labels, Counter>::default();
+    let last_exit = Family::<Labels, Gauge>::default();
+    let start_time = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let cpu = Family::<Labels, Counter<f64, AtomicU64>>::default();
+    let rss = Family::<Labels, Gauge>::default();
+    let health = Family::<Labels, Gauge>::default();
+    for (p, usage) in snapshot.programs.iter().zip(usage) {
+        up.get_or_create(&program(&p.name)).set(i64::from(p.state == ProgramState::Running));
+        for s in ProgramState::ALL {
+            let labels = vec![("program", p.name.clone()), ("state", s.name().to_owned())];
+            state.get_or_create(&labels).set(i64::from(p.state == s));
+        }
+        restarts.get_or_create(&program(&p.name)).inc_by(p.restarts);
+        if let Some(exit) = p.last_exit {
+            let code = match exit {
+                ExitStatus::Code(c) => i64::from(c),
+                // As shells report it.
+                ExitStatus::Signal(s) => 128 + i64::from(s),
+            };
+            last_exit.get_or_create(&program(&p.name)).set(code);
+        }
+        if let Some(since) = p.since {
+            start_time.get_or_create(&program(&p.name)).set(unix_seconds(since));
+        }
+        if let Some(u) = usage {
+            cpu.get_or_create(&program(&p.name)).inc_by(u.cpu_seconds);
+            rss.get_or_create(&program(&p.name)).set(i64::try_from(u.rss_bytes).unwrap_or(i64::MAX));
+        }
+        if let Some(h) = p.health {
+            for each in Health::ALL {
+                let labels = vec![("program", p.name.clone()), ("health", each.name().to_owned())];
+                health.get_or_create(&labels).set(i64::from(h == each));
+            }
+        }
+    }
+    registry.register("steward_program_up", "Whether the program is running (1) or not (0)", up);
+    registry.register("steward_program_state", "The program's state: 1 for the state it is in", state);
+    registry.register("steward_program_restarts", "Automatic restarts since steward started", restarts);
+    registry.register(
+        "steward_program_last_exit_code",
+        "Exit code of the program's last process (128+N for a signal N)",
+        last_exit,
+    );
+    registry.register(
+        "steward_program_start_time_seconds",
+        "When the program's current process started, in seconds since the Unix epoch",
+        start_time,
+    );
+    registry.register(
+        "steward_program_cpu_seconds",
+        "CPU time (user and system) of the program's process tree; starts over with each process",
+        cpu,
+    );
+    registry.register(
+        "steward_program_memory_rss_bytes",
+        "Resident memory of the program's whole process tree",
+        rss,
+    );
+    registry.register(
+        "steward_program_health",
+        "The program's health check result: 1 for the value it has (programs with a check only)",
+        health,
+    );
+
+    let build = Family::<Labels, Gauge>::default();
+    build.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
+    registry.register("steward_build_info", "steward's version, as a label", build);
+    let reloads = Family::<Labels, Counter>::default();
+    reloads.get_or_create(&vec![("result", "applied".to_owned())]).inc_by(snapshot.reloads_applied);
+    reloads.get_or_create(&vec![("result", "rejected".to_owned())]).inc_by(snapshot.reloads_rejected);
+    registry.register("steward_reloads", "Config reloads, applied or rejected (invalid config)", reloads);
+    let api = Family::<Labels, Counter>::default();
+    for (code, n) in API_REQUESTS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        api.get_or_create(&vec![("code", code.to_string())]).inc_by(*n);
+    }
+    registry.register("steward_api_requests", "Requests to steward's API, by HTTP status code", api);
+    let firing = Family::<Labels, Gauge>::default();
+    for (alert, program) in &snapshot.alerts_firing {
+        firing.get_or_create(&vec![("alert", alert.clone()), ("program", program.clone())]).set(1);
+    }
+    registry.register("steward_alert_firing", "Alerts firing now (1 per alert and program)", firing);
+
+    let start = Gauge::<f64, AtomicU64>::default();
+    start.set(unix_seconds(snapshot.started_at));
+    registry.register(
+        "process_start_time_seconds",
+        "When steward started, in seconds since the Unix epoch",
+        start,
+    );
+    if let Some(own) = own {
+        let rss = Gauge::<i64>::default();
+        rss.set(i64::try_from(own.rss_bytes).unwrap_or(i64::MAX));
+        registry.register("process_resident_memory_bytes", "steward's own resident memory", rss);
+        let cpu = Counter::<f64, AtomicU64>::default();
+        cpu.inc_by(own.cpu_seconds);
+        registry.register("process_cpu_seconds", "steward's own CPU time (user and system)", cpu);
+    }
+
+    let mut text = String::new();
+    encode(&mut text, &registry).expect("writing to a String cannot fail");
+    if openmetrics {
+        text
+    } else {
+        to_prometheus_text(&text)
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// OpenMetrics text to the Prometheus text format 0.0.4. In OpenMetrics a counter family
+/// `x` has samples `x_total`; in the older format the family is named `x_total` itself, so
+/// the `# HELP` and `# TYPE` lines of counters are renamed. `# UNIT` and `# EOF` do not exist
+/// there and are dropped. Samples are the same in both.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> =
+        openmetrics.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|tag| {
+            let rest = line.strip_prefix(tag)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(&name).then(|| format!("{tag}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample(name: &str, state: ProgramState) -> ProgramSample {
+        ProgramSample {
+            name: name.into(),
+            state,
+            since: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            restarts: 3,
+            last_exit: Some(ExitStatus::Signal(9)),
+            health: Some(Health::Healthy),
+            tree: None,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            programs: vec![sample("web", ProgramState::Running), sample("db", ProgramState::Backoff)],
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000),
+            reloads_applied: 2,
+            reloads_rejected: 1,
+            alerts_firing: vec![("flapping".into(), "db".into())],
+        }
+    }
+
+    #[test]
+    fn programs_and_steward_in_both_formats() {
+        let usage = [Some(Usage { rss_bytes: 4096, cpu_seconds: 1.5, processes: 2 }), None];
+        let om = render(&snapshot(), &usage, None, true);
+        for line in [
+            "# TYPE steward_program_restarts counter",
+            "steward_program_restarts_total{program=\"web\"} 3",
+            "steward_program_up{program=\"web\"} 1",
+            "steward_program_up{program=\"db\"} 0",
+            "steward_program_state{program=\"db\",state=\"backoff\"} 1",
+            "steward_program_state{program=\"db\",state=\"running\"} 0",
+            "steward_program_last_exit_code{program=\"web\"} 137",
+            "steward_program_start_time_seconds{program=\"web\"} 1700000000.0",
+            "steward_program_cpu_seconds_total{program=\"web\"} 1.5",
+            "steward_program_memory_rss_bytes{program=\"web\"} 4096",
+            "steward_program_health{program=\"web\",health=\"healthy\"} 1",
+            "steward_program_health{program=\"web\",health=\"unhealthy\"} 0",
+            "steward_reloads_total{result=\"rejected\"} 1",
+            "steward_alert_firing{alert=\"flapping\",program=\"db\"} 1",
+            "process_start_time_seconds 1600000000.0",
+            "# EOF",
+        ] {
+            assert!(om.lines().any(|l| l == line), "no line {line:?} in\n{om}");
+        }
+        // A program never sampled has no memory line.
+        assert!(!om.contains("steward_program_memory_rss_bytes{program=\"db\"}"), "{om}");
+        let text = render(&snapshot(), &usage, None, false);
+        assert!(text.contains("# TYPE steward_program_restarts_total counter\n"), "{text}");
+        assert!(text.contains("# HELP steward_program_restarts_total Automatic"), "{text}");
+        assert!(text.contains("steward_program_restarts_total{program=\"web\"} 3\n"), "{text}");
+        assert!(!text.contains("# EOF"));
+    }
+
+    #[test]
+    fn only_counter_descriptors_are_renamed() {
+        let om =
+            "# HELP a_seconds A.\n# TYPE a_seconds counter\n# UNIT a_seconds seconds\na_seconds_total 1\n\
+                  # HELP b B.\n# TYPE b gauge\nb 2\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP a_seconds_total A.\n# TYPE a_seconds_total counter\na_seconds_total 1\n# HELP b B.\n# TYPE b gauge\nb 2\n"
+        );
+    }
+}

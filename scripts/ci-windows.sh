@@ -3,9 +3,13 @@
 #
 # Usage: scripts/ci-windows.sh [STEP...]      steps, in the order given (default: check build)
 #   check   cargo check --workspace --all-targets   (every crate, tests and bins included)
-#   build   cargo build -p steward                  (steward.exe, for the Wine tests)
+#   build   cargo build -p steward -p testkit --bins  (steward.exe, and the test helpers
+#                                                    steward-testchild.exe, steward-scmctl.exe
+#                                                    that tests under Wine run: Wine cannot
+#                                                    run cargo to build them on demand)
 #   test    cargo test -p steward                   (test exes run under Wine, in a private
-#                                                    prefix; slow the first time: the prefix)
+#                                                    prefix; slow the first time: the prefix;
+#                                                    needs `build` first)
 #
 # Installs the toolchain first if needed (scripts/windows-toolchain.sh, fast when done before),
 # then runs cargo in a subshell with the toolchain's environment and CARGO_TARGET_DIR set to
@@ -58,7 +62,7 @@ say "toolchain ready: $((SECONDS - step_start)) s"
     for step in "${steps[@]}"; do
         case "$step" in
             check) run check check --workspace --all-targets ;;
-            build) run build build -p steward ;;
+            build) run build build -p steward -p testkit --bins ;;
             test) run test test -p steward ;;
         esac
     done

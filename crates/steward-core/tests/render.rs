@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use steward_core::config::{parse_str, Readiness, RestartPolicy, RotateEvery, StopSignal};
+use steward_core::render::windows::{self as win, StartType, WindowsOptions};
 use steward_core::render::wrap::{config_toml, WrapSpec};
 use steward_core::render::{self, launchd, systemd, Init, RenderError, Scope, ServiceOptions, ServiceSpec};
 use support::FakeEnv;
@@ -58,6 +59,7 @@ fn minimal() -> ServiceSpec {
         watchdog: None,
         stop_timeout: Duration::from_secs(15),
         log_file: "/etc/steward/.steward/logs/steward.log".into(),
+        windows: WindowsOptions::default(),
     }
 }
 
@@ -75,6 +77,7 @@ fn full() -> ServiceSpec {
         watchdog: Some(Duration::from_secs(30)),
         stop_timeout: Duration::from_millis(45_500),
         log_file: "/var/log/steward/steward.log".into(),
+        windows: WindowsOptions::default(),
     }
 }
 
@@ -92,6 +95,7 @@ fn user() -> ServiceSpec {
         watchdog: Some(Duration::from_millis(1500)),
         stop_timeout: Duration::from_secs(35),
         log_file: "/home/ann/dev/.steward/logs/steward.log".into(),
+        windows: WindowsOptions::default(),
     }
 }
 
@@ -113,10 +117,112 @@ fn launchd_plists_match_the_golden_files() {
     }
 }
 
+/// A Windows service with nothing optional set.
+fn windows_minimal() -> ServiceSpec {
+    ServiceSpec {
+        name: "steward".into(),
+        description: r"steward: C:\ProgramData\steward\steward.toml".into(),
+        exe: r"C:\Program Files\steward\steward.exe".into(),
+        config: r"C:\ProgramData\steward\steward.toml".into(),
+        working_dir: r"C:\ProgramData\steward".into(),
+        log_file: r"C:\ProgramData\steward\.steward\logs\steward.log".into(),
+        ..minimal()
+    }
+}
+
+/// Everything set, with what Windows quoting must get right: spaces, quotes, a backslash
+/// before a quote, `%`.
+fn windows_full() -> ServiceSpec {
+    ServiceSpec {
+        name: "api".into(),
+        description: "API & workers at 100% <prod>".into(),
+        exe: r"C:\Program Files\steward\steward.exe".into(),
+        config: r"D:\srv\my app\steward.toml".into(),
+        working_dir: r"D:\srv\my app".into(),
+        account: Some(r"CORP\svc-api".into()),
+        env: env(&[("STEWARD_LOG", "debug"), ("GREETING", r#"say "hi" to C:\dir\ at 50%"#)]),
+        stop_timeout: Duration::from_millis(45_500),
+        log_file: r"D:\srv\my app\.steward\logs\steward.log".into(),
+        windows: WindowsOptions {
+            display_name: Some("API (steward)".into()),
+            start: StartType::Delayed,
+            depends_on: vec!["Tcpip".into(), "+NetworkProvider".into()],
+            password_file: Some(r"C:\secrets\svc-api.txt".into()),
+        },
+        ..minimal()
+    }
+}
+
+#[test]
+fn windows_settings_match_the_golden_files() {
+    for (name, spec) in [("minimal", windows_minimal()), ("full", windows_full())] {
+        golden(&format!("windows-{name}.txt"), &win::render(&spec).unwrap());
+    }
+}
+
+#[test]
+fn windows_settings_are_what_install_sends() {
+    let s = win::settings(&windows_full()).unwrap();
+    assert_eq!(
+        s.command_line,
+        r#""C:\Program Files\steward\steward.exe" service host --name api -c "D:\srv\my app\steward.toml" --env "GREETING=say \"hi\" to C:\dir\ at 50%" --env STEWARD_LOG=debug"#
+    );
+    assert_eq!(
+        s.arguments,
+        [
+            "service",
+            "host",
+            "--name",
+            "api",
+            "-c",
+            r"D:\srv\my app\steward.toml",
+            "--env",
+            r#"GREETING=say "hi" to C:\dir\ at 50%"#,
+            "--env",
+            "STEWARD_LOG=debug"
+        ]
+    );
+    assert_eq!((s.start.raw(), s.start.delayed()), (2, true));
+    assert_eq!(s.account.start_name().as_deref(), Some(r"CORP\svc-api"));
+    assert_eq!(s.preshutdown_timeout_ms(), 45_500);
+    assert_eq!(s.failure_actions.sc_actions(), [(1, 5_000), (1, 10_000), (1, 30_000)]);
+    assert_eq!(s.display_name, "API (steward)");
+    let m = win::settings(&windows_minimal()).unwrap();
+    assert_eq!(
+        m.command_line,
+        r#""C:\Program Files\steward\steward.exe" service host --name steward -c C:\ProgramData\steward\steward.toml"#
+    );
+    assert_eq!((m.start.raw(), m.start.delayed(), m.account.start_name()), (2, false, None));
+    assert_eq!(m.display_name, "steward");
+}
+
+#[test]
+fn windows_refuses_what_the_scm_cannot_take() {
+    let user = ServiceSpec { scope: Scope::User, ..windows_minimal() };
+    assert!(matches!(win::render(&user), Err(RenderError::Unsupported { init: Init::Windows, .. })));
+    let no_password = ServiceSpec { account: Some("svc".into()), ..windows_minimal() };
+    let err = win::render(&no_password).unwrap_err().to_string();
+    assert!(err.contains("--password-file"), "{err}");
+    let builtin_with_password = ServiceSpec {
+        account: Some("LocalService".into()),
+        windows: WindowsOptions { password_file: Some("p.txt".into()), ..WindowsOptions::default() },
+        ..windows_minimal()
+    };
+    assert!(win::render(&builtin_with_password).is_err());
+    let bad_dep = ServiceSpec {
+        windows: WindowsOptions { depends_on: vec!["a/b".into()], ..WindowsOptions::default() },
+        ..windows_minimal()
+    };
+    assert!(matches!(win::render(&bad_dep), Err(RenderError::BadValue { .. })));
+    let newline = ServiceSpec { description: "two\nlines".into(), ..windows_minimal() };
+    assert!(matches!(win::render(&newline), Err(RenderError::BadValue { .. })));
+}
+
 #[test]
 fn render_dispatches_by_init() {
     assert_eq!(render::render(Init::Systemd, &minimal()), systemd::unit(&minimal()));
     assert_eq!(render::render(Init::Launchd, &minimal()), launchd::plist(&minimal()));
+    assert_eq!(render::render(Init::Windows, &windows_minimal()), win::render(&windows_minimal()));
     for name in Init::NAMES {
         assert_eq!(Init::from_name(name).unwrap().name(), *name);
     }

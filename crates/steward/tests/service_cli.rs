@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use steward_core::config;
+use steward_core::render::windows::{StartType, WindowsOptions};
 use steward_core::render::{self, launchd, systemd, Scope, ServiceOptions, ServiceSpec};
 
 fn steward(dir: &Path, args: &[&str]) -> Output {
@@ -124,14 +125,59 @@ fn render_prints_what_the_library_renders_for_the_absolute_config() {
 }
 
 #[test]
-fn render_for_windows_is_there_or_says_where_it_comes_from() {
+fn render_for_windows_prints_the_scm_settings() {
     let dir = config_dir();
-    let out = steward(dir.path(), &["service", "render", "--init", "windows", "-c", "steward.toml"]);
-    if !out.status.success() {
-        let err = text(&out.stderr);
-        assert!(err.contains("the windows renderer comes with the SCM backend"), "{err}");
-        assert_eq!(out.status.code(), Some(1));
-    }
+    let args = [
+        "service",
+        "render",
+        "--init",
+        "windows",
+        "-c",
+        "steward.toml",
+        "--name",
+        "app",
+        "--exe",
+        "/opt/steward/steward.exe",
+        "--display-name",
+        "The App",
+        "--start",
+        "delayed",
+        "--depends-on",
+        "Tcpip",
+        "Dnscache",
+    ];
+    let settings = ok(&steward(dir.path(), &args));
+    let config = config::load(&dir.path().join("steward.toml")).unwrap();
+    let spec = ServiceSpec::from_config(
+        &config,
+        ServiceOptions {
+            name: "app".into(),
+            exe: "/opt/steward/steward.exe".into(),
+            windows: WindowsOptions {
+                display_name: Some("The App".into()),
+                start: StartType::Delayed,
+                depends_on: vec!["Tcpip".into(), "Dnscache".into()],
+                password_file: None,
+            },
+            ..ServiceOptions::default()
+        },
+    );
+    assert_eq!(settings, render::windows::render(&spec).unwrap());
+    assert!(settings.contains("service host --name app -c "), "{settings}");
+    assert!(settings.contains("preshutdown timeout: 35s\n"), "{settings}");
+
+    // The Windows options mean nothing to systemd or launchd, and a user service nothing to
+    // the SCM.
+    let out = steward(
+        dir.path(),
+        &["service", "render", "--init", "systemd", "-c", "steward.toml", "--start", "manual"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("for Windows services only"), "{}", text(&out.stderr));
+    let out =
+        steward(dir.path(), &["service", "render", "--init", "windows", "-c", "steward.toml", "--user"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("Windows services belong to the machine"), "{}", text(&out.stderr));
 }
 
 #[test]

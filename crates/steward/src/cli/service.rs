@@ -1,5 +1,7 @@
 //! `steward service install|uninstall|start|stop|status|render`: steward as a native service
-//! (systemd on Linux, launchd on macOS) running `steward run -c CONFIG`.
+//! (systemd on Linux, launchd on macOS) running `steward run -c CONFIG`, or on Windows a
+//! service of the Service Control Manager running `steward service host --name NAME -c CONFIG`
+//! (a hidden verb: only the SCM runs it).
 //!
 //! `render` prints exactly the file `install` writes, for any init system on any OS, so
 //! packagers can generate units without installing anything. See docs/services.md.
@@ -9,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use clap::builder::TypedValueParser as _;
 use clap::{Subcommand, ValueEnum};
 use steward_core::config::{self, Config};
-use steward_core::render::{self, Init, RenderError, Scope, ServiceOptions, ServiceSpec, UserDirs};
+use steward_core::render::windows::{StartType, WindowsOptions};
+use steward_core::render::{self, Init, Scope, ServiceOptions, ServiceSpec, UserDirs};
 
 use super::Cli;
 use crate::service::{self, Manager, ServiceError, Target};
@@ -28,8 +32,9 @@ pub enum ServiceVerb {
     ///
     /// The service runs `steward run -c CONFIG`. install writes the unit (systemd) or plist
     /// (launchd), then runs `systemctl daemon-reload` and `systemctl enable` (launchd:
-    /// `launchctl enable`). It does not start it: `steward service start` does. Installing
-    /// again replaces the file.
+    /// `launchctl enable`). On Windows it registers the service with the Service Control
+    /// Manager, with failure actions and an Event Log source. It does not start it: `steward
+    /// service start` does. Installing again replaces the file (or the settings).
     #[command(after_help = INSTALL_HELP)]
     Install(InstallArgs),
     /// Stop and disable the service, and remove its unit or plist
@@ -38,7 +43,7 @@ pub enum ServiceVerb {
     Uninstall(UninstallArgs),
     /// Start the installed service
     ///
-    /// With systemd this returns once steward's autostart programs are up.
+    /// With systemd and on Windows this returns once steward's autostart programs are up.
     Start(TargetArgs),
     /// Stop the installed service
     ///
@@ -52,6 +57,26 @@ pub enum ServiceVerb {
     ///
     /// Works for every init system on every OS: for packaging, review and config management.
     Render(RenderArgs),
+    /// Run as a Windows service: what the Service Control Manager starts (not for use by hand)
+    #[command(hide = true)]
+    Host(HostArgs),
+}
+
+impl ServiceArgs {
+    /// `service host`, which sets up its own log (a file and the Event Log; it has no stderr).
+    pub fn is_host(&self) -> bool {
+        matches!(self.verb, ServiceVerb::Host(_))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// The service name the SCM knows this service by.
+    #[arg(long)]
+    pub name: String,
+    /// A variable to set before anything else (from `service install --env`). Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
 }
 
 const INSTALL_HELP: &str = "\
@@ -61,8 +86,12 @@ Examples:
   sudo steward service install -c /srv/app/steward.toml --name app --account app --env STEWARD_LOG=debug
   steward service install --root /mnt/image -c /etc/steward/steward.toml --exe /usr/bin/steward
 
+  steward service install -c C:\\ProgramData\\app\\steward.toml --name app --start delayed --depends-on Tcpip
+  steward service install -c C:\\app\\steward.toml --account CORP\\svc-app --password-file C:\\secure\\pw.txt
+
 Paths: systemd  /etc/systemd/system/NAME.service, --user ~/.config/systemd/user/NAME.service
-       launchd  /Library/LaunchDaemons/NAME.plist, --user ~/Library/LaunchAgents/NAME.plist";
+       launchd  /Library/LaunchDaemons/NAME.plist, --user ~/Library/LaunchAgents/NAME.plist
+       windows  registered with the Service Control Manager (HKLM\\SYSTEM\\CurrentControlSet\\Services\\NAME)";
 
 /// Which service.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,7 +120,8 @@ pub struct UnitArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Run steward as this account (system services only; systemd `User=`, launchd
-    /// `UserName`). It must be able to read the config and write the state_dir and log_dir.
+    /// `UserName`; Windows: LocalSystem (default), LocalService, NetworkService, or a user with
+    /// --password-file). It must be able to read the config and write the state_dir and log_dir.
     #[arg(long, value_name = "USER")]
     pub account: Option<String>,
     /// Set a variable for steward (and so for every program). Repeatable.
@@ -108,6 +138,46 @@ pub struct UnitArgs {
     /// under DIR, enables it there with `systemctl --root`, and reloads or starts nothing.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub windows: WindowsArgs,
+}
+
+/// The options only a Windows service has.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Windows services")]
+pub struct WindowsArgs {
+    /// The name the Services console shows. Default: the service name.
+    #[arg(long, value_name = "TEXT")]
+    pub display_name: Option<String>,
+    /// When the service starts: auto (at boot, the default), delayed (at boot, after the other
+    /// automatic services), manual, disabled.
+    #[arg(long, value_name = "WHEN", value_parser = clap::builder::PossibleValuesParser::new(StartType::NAMES)
+        .map(|s| StartType::from_name(&s).expect("a listed name")))]
+    pub start: Option<StartType>,
+    /// The file whose first line is the password of a user --account.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Services that must run before this one (`+GROUP`: a load-order group). Repeatable.
+    #[arg(long, value_name = "SERVICE", num_args = 1..)]
+    pub depends_on: Vec<String>,
+}
+
+impl WindowsArgs {
+    fn given(&self) -> bool {
+        self.display_name.is_some()
+            || self.start.is_some()
+            || self.password_file.is_some()
+            || !self.depends_on.is_empty()
+    }
+
+    fn options(&self) -> anyhow::Result<WindowsOptions> {
+        Ok(WindowsOptions {
+            display_name: self.display_name.clone(),
+            start: self.start.unwrap_or_default(),
+            depends_on: self.depends_on.clone(),
+            password_file: self.password_file.as_deref().map(absolute).transpose()?,
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,6 +246,7 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Status(a) => status(service::native()?, &target(a, None)?),
+        ServiceVerb::Host(a) => service::host(&a.name, &cli.config, &a.env),
     }
 }
 
@@ -185,19 +256,10 @@ fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let spec = spec(&config, &args.unit)?;
-    match render::render(init, &spec) {
-        Ok(text) => {
-            print!("{text}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(RenderError::NotAvailable(Init::Windows)) => {
-            anyhow::bail!(
-                "the windows renderer comes with the SCM backend, which this build does not have yet"
-            )
-        }
-        Err(e) => Err(e.into()),
-    }
+    let spec = spec(&config, &args.unit, init)?;
+    let text = render::render(init, &spec)?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The init system of this OS, for `render` without `--init`.
@@ -213,7 +275,7 @@ fn native_init() -> Init {
 
 /// Installs `config` as a service: shared by `service install` and `wrap install`.
 pub(super) fn install(manager: &dyn Manager, config: &Config, args: &UnitArgs) -> anyhow::Result<()> {
-    let spec = spec(config, args)?;
+    let spec = spec(config, args, manager.init())?;
     if args.root.is_none() && !spec.exe.is_file() {
         anyhow::bail!(
             "the steward executable {} does not exist; give the installed one with --exe",
@@ -227,6 +289,22 @@ pub(super) fn install(manager: &dyn Manager, config: &Config, args: &UnitArgs) -
     let user = if target.scope == Scope::User { " --user" } else { "" };
     let when = if target.scope == Scope::User { "login" } else { "boot" };
     println!("installed {} ({}, {}): {}", target.name, manager.init(), target.scope.name(), file.display());
+    if manager.init() == Init::Windows {
+        let settings = render::windows::settings(&spec)?;
+        println!("  runs:   {}", settings.command_line);
+        match settings.start {
+            StartType::Disabled => {
+                println!("  starts: never (disabled); install again with --start to enable it")
+            }
+            start => println!(
+                "  starts: {}; start it now with `steward service start --name {}`",
+                start.name(),
+                target.name
+            ),
+        }
+        println!("  steward's log: {}; Event Log: Application, source steward", spec.log_file.display());
+        return Ok(());
+    }
     println!("  runs:   {} run -c {}", spec.exe.display(), spec.config.display());
     if spec.exe.components().any(|c| c.as_os_str() == "target") {
         println!(
@@ -256,15 +334,23 @@ fn status(manager: &dyn Manager, target: &Target) -> anyhow::Result<ExitCode> {
     if let Some(pid) = s.pid {
         println!("  pid:     {pid}");
     }
+    if let Some(command) = &s.command {
+        println!("  runs:    {command}");
+    }
     if let Some(text) = &s.status_text {
         println!("  steward: {text}");
     }
     Ok(if s.running { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
-/// The service spec for `config` with the options of the command line.
-fn spec(config: &Config, args: &UnitArgs) -> anyhow::Result<ServiceSpec> {
+/// The service spec for `config` with the options of the command line, for `init`.
+fn spec(config: &Config, args: &UnitArgs, init: Init) -> anyhow::Result<ServiceSpec> {
     render::check_name(&args.target.name)?;
+    if init != Init::Windows && args.windows.given() {
+        anyhow::bail!(
+            "--display-name, --start, --password-file and --depends-on are for Windows services only"
+        );
+    }
     let exe = match &args.exe {
         Some(exe) => absolute(exe)?,
         None => std::env::current_exe()
@@ -278,6 +364,7 @@ fn spec(config: &Config, args: &UnitArgs) -> anyhow::Result<ServiceSpec> {
         scope: scope(&args.target),
         account: args.account.clone(),
         env,
+        windows: args.windows.options()?,
     };
     Ok(ServiceSpec::from_config(config, opts))
 }
@@ -303,6 +390,7 @@ pub(super) fn user_dirs() -> UserDirs {
         home: abs("HOME"),
         xdg_config_home: abs("XDG_CONFIG_HOME"),
         xdg_data_home: abs("XDG_DATA_HOME"),
+        program_data: abs("ProgramData"),
     }
 }
 

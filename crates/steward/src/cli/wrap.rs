@@ -8,6 +8,7 @@
 //! - Linux: `/var/lib/steward/wrap/NAME`, --user `$XDG_DATA_HOME/steward/wrap/NAME`
 //!   (default `~/.local/share/steward/wrap/NAME`)
 //! - macOS: `/Library/Application Support/steward/wrap/NAME`, --user the same under `~`
+//! - Windows: `%ProgramData%\steward\wrap\NAME` (services there are machine-wide: no --user)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use steward_core::render::wrap::{config_toml, WrapSpec};
 use steward_core::render::{self, Init, Scope};
 use steward_core::units;
 
-use super::service::{self as service_cli, TargetArgs, UnitArgs};
+use super::service::{self as service_cli, TargetArgs, UnitArgs, WindowsArgs};
 use super::Cli;
 use crate::service::{self, ServiceError};
 
@@ -40,7 +41,7 @@ pub enum WrapVerb {
     /// `steward service install` (enabled, not started: `steward service start --name NAME`
     /// starts it). Installing again replaces both.
     #[command(after_help = WRAP_HELP)]
-    Install(WrapInstallArgs),
+    Install(Box<WrapInstallArgs>),
     /// Print the generated config of a wrapped program.
     Show(WrapTargetArgs),
     /// Uninstall the service and delete its wrap folder
@@ -57,7 +58,8 @@ Examples:
 The program is made absolute when installing (a bare name is looked up on PATH now,
 since services run with a minimal PATH); its working directory defaults to the current one.
 Wrap folder: Linux /var/lib/steward/wrap/NAME (--user ~/.local/share/steward/wrap/NAME),
-             macOS /Library/Application Support/steward/wrap/NAME (--user the same under ~)";
+             macOS /Library/Application Support/steward/wrap/NAME (--user the same under ~),
+             Windows %ProgramData%\\steward\\wrap\\NAME";
 
 #[derive(Debug, clap::Args)]
 pub struct WrapTargetArgs {
@@ -138,6 +140,8 @@ pub struct WrapInstallArgs {
     /// and --cwd are then paths inside the image, taken as given.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub windows: WindowsArgs,
 
     /// The program and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "PROGRAM ARGS")]
@@ -245,6 +249,7 @@ fn install(a: &WrapInstallArgs) -> anyhow::Result<ExitCode> {
         exe: a.exe.clone(),
         description: Some(format!("steward wrap: {} ({})", a.name, spec.command[0])),
         root: a.root.clone(),
+        windows: a.windows.clone(),
     };
     if let Err(e) = service_cli::install(manager, &config, &unit) {
         // Leave nothing behind from a wrap that did not get installed.

@@ -3,8 +3,11 @@
 //! - Installing: a backend per service manager writes the file `steward_core::render`
 //!   produced and drives the manager's own tool: [`systemd`] (`systemctl`, Linux) and
 //!   [`launchd`] (`launchctl`, macOS). Both are compiled on every Unix, so the compiler checks
-//!   the macOS code on Linux too; [`native`] picks the one this OS uses. Windows services come
-//!   with the Service Control Manager backend; until then [`native`] says so.
+//!   the macOS code on Linux too; [`native`] picks the one this OS uses. On Windows, `windows`
+//!   registers the settings `render::windows` decided with the Service Control Manager's API,
+//!   and `windows_host` is steward running as that service (`steward service host`).
+//! - [`eventlog`]: what a Windows service writes to the Event Log (pure, tested everywhere);
+//!   `eventlog_windows` writes it and registers the source.
 //! - [`sdnotify`]: steward telling systemd that it is ready, stopping, or alive (watchdog).
 //! - [`notify_socket`]: the same protocol the other way round, for programs with
 //!   `ready = "notify"` (Unix only).
@@ -25,6 +28,15 @@ pub mod sdnotify;
 #[cfg(unix)]
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub mod systemd;
+// Platform code, chosen once here.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub mod eventlog;
+#[cfg(windows)]
+pub mod eventlog_windows;
+#[cfg(windows)]
+pub mod windows;
+#[cfg(windows)]
+pub mod windows_host;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -67,6 +79,8 @@ pub struct ServiceStatus {
     pub pid: Option<u32>,
     /// steward's last `STATUS=` line, as systemd keeps it.
     pub status_text: Option<String>,
+    /// The command line the manager runs, as it stored it (Windows).
+    pub command: Option<String>,
 }
 
 /// One service manager.
@@ -90,10 +104,7 @@ pub fn native() -> Result<&'static dyn Manager, ServiceError> {
     #[cfg(target_os = "macos")]
     return Ok(&launchd::Launchd);
     #[cfg(windows)]
-    return Err(ServiceError::Unsupported(
-        "Windows services come with the Service Control Manager backend, which this build does not have yet"
-            .into(),
-    ));
+    return Ok(&windows::Scm);
     #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
     return Err(ServiceError::Unsupported(format!(
         "steward knows no service manager on {}; `steward service render --init systemd|launchd` prints a \
@@ -129,6 +140,14 @@ pub enum ServiceError {
     Render(#[from] RenderError),
     #[error("{0}")]
     Unsupported(String),
+    /// A call into the OS's service manager failed (Windows: the SCM's API).
+    #[error("cannot {what}; {hint}")]
+    Os {
+        what: String,
+        hint: String,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl ServiceError {
@@ -142,6 +161,21 @@ impl ServiceError {
             _ => "check the path and its permissions".to_owned(),
         };
         ServiceError::Io { what, path: path.to_path_buf(), hint, source }
+    }
+}
+
+/// `steward service host`: run as the Windows service `name` (the SCM starts this), with the
+/// variables `env` set first. Returns the process's exit code.
+pub fn host(name: &str, config: &Path, env: &[(String, String)]) -> anyhow::Result<std::process::ExitCode> {
+    #[cfg(windows)]
+    return windows_host::run(name, config, env);
+    #[cfg(not(windows))]
+    {
+        let _ = (name, config, env);
+        anyhow::bail!(
+            "`steward service host` is what the Windows Service Control Manager runs; on {} use `steward run -c FILE`",
+            std::env::consts::OS
+        )
     }
 }
 

@@ -14,6 +14,11 @@
 //! Without `NOTIFY_SOCKET` every call returns at once and no watchdog task exists, so steward
 //! run by hand or by another init pays nothing. Programs never inherit these variables (see
 //! [`super::notify_socket::child_env`]).
+//!
+//! On Windows the same moments go to the Service Control Manager instead, when steward runs
+//! as a service: `READY=1` is when the service reports RUNNING, `STATUS=` changes advance
+//! its START_PENDING checkpoint, and `STOPPING=1` is STOP_PENDING (see `windows_host.rs`).
+//! There is no watchdog there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,7 +28,7 @@ use tokio::task::JoinHandle;
 
 /// One assignment of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Msg<'a> {
+pub(crate) enum Msg<'a> {
     Ready,
     Stopping,
     Status(&'a str),
@@ -47,10 +52,10 @@ impl Notifier {
     /// Reads the environment once. Must be called inside the supervisor's tokio runtime (it
     /// starts the watchdog task when systemd asked for one).
     pub fn new(config: &Config) -> Notifier {
-        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some();
+        let enabled = manager_listening();
         let watchdog = if enabled { watchdog_period() } else { None };
         match (config.supervisor.watchdog, enabled, watchdog) {
-            (Some(_), true, None) => tracing::warn!(
+            (Some(_), true, None) if cfg!(unix) => tracing::warn!(
                 event = "watchdog",
                 "`watchdog` is set in the config, but this unit has no WatchdogSec; install the service \
                  again (`steward service install`) so that systemd watches steward"
@@ -159,6 +164,17 @@ fn summary(states: &BTreeMap<String, State>) -> String {
     }
 }
 
+/// Whether a service manager listens: systemd passed `NOTIFY_SOCKET`, or (Windows) steward
+/// runs as a service of the SCM.
+fn manager_listening() -> bool {
+    #[cfg(unix)]
+    return std::env::var_os("NOTIFY_SOCKET").is_some();
+    #[cfg(windows)]
+    return super::windows_host::hosted();
+    #[cfg(not(any(unix, windows)))]
+    return false;
+}
+
 /// Half the watchdog timeout systemd set for this process, as systemd's documentation
 /// advises.
 fn watchdog_period() -> Option<std::time::Duration> {
@@ -195,7 +211,12 @@ fn send(msgs: &[Msg<'_>]) {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn send(msgs: &[Msg<'_>]) {
+    super::windows_host::notify(msgs);
+}
+
+#[cfg(not(any(unix, windows)))]
 fn send(_: &[Msg<'_>]) {}
 
 #[cfg(test)]

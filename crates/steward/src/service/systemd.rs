@@ -240,6 +240,7 @@ mod tests {
                 state: "active (running)".into(),
                 pid: Some(4242),
                 status_text: Some("3 running".into()),
+                command: None,
             }
         );
         let missing = "LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\nUnitFileState=\n\

@@ -6,13 +6,18 @@
 //!   `continue` or `control`. Prints the state the service reported.
 //! - `alive PID`: exit 0 if process PID runs, 1 if it does not; Wine 8's `tasklist` prints
 //!   nothing.
+//! - `ctrl-c PID`: send Ctrl+C to the console of process PID (leave our console, attach to
+//!   its, generate the event for that whole console). A process of its own, because the
+//!   sender gets a copy of the event too, and under Wine a process that does not handle it
+//!   ends (with exit code 0); a test process must not be that one.
 //!
 //! Exit codes: 0 done (or alive), 1 failed (or gone), 2 bad command line.
 
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: steward-scmctl control NAME pause|continue|paramchange\n       steward-scmctl alive PID";
+const USAGE: &str = "usage: steward-scmctl control NAME pause|continue|paramchange
+       steward-scmctl alive PID
+       steward-scmctl ctrl-c PID";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +25,12 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["alive", pid] => match pid.parse::<u32>() {
             Ok(pid) if testkit::pid_alive(pid) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::from(1),
+            Err(_) => usage(),
+        },
+        ["ctrl-c", pid] => match pid.parse::<u32>() {
+            // Our own console is gone once this returns: nothing to print to.
+            Ok(pid) if scm::ctrl_c(pid) => ExitCode::SUCCESS,
             Ok(_) => ExitCode::from(1),
             Err(_) => usage(),
         },
@@ -45,6 +56,19 @@ fn usage() -> ExitCode {
 #[cfg(windows)]
 mod scm {
     use windows_service::service::{ServiceAccess, ServiceStatus};
+    use windows_sys::Win32::System::Console::{
+        AttachConsole, FreeConsole, GenerateConsoleCtrlEvent, SetConsoleCtrlHandler, CTRL_C_EVENT,
+    };
+
+    /// Ctrl+C to every process on the console of `pid`; false if it could not be sent.
+    pub fn ctrl_c(pid: u32) -> bool {
+        // SAFETY: plain calls. Our own copy of the event is to be ignored (NULL handler, TRUE).
+        unsafe {
+            SetConsoleCtrlHandler(None, 1);
+            FreeConsole();
+            AttachConsole(pid) != 0 && GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0) != 0
+        }
+    }
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
     use windows_sys::Win32::System::Services::{ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS};
 
@@ -77,5 +101,9 @@ mod scm {
 mod scm {
     pub fn control(_name: &str, _what: &str) -> Result<String, String> {
         Err("the Service Control Manager exists only on Windows".into())
+    }
+
+    pub fn ctrl_c(_pid: u32) -> bool {
+        false
     }
 }

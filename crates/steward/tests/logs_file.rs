@@ -290,32 +290,39 @@ fn open_reports_the_path_it_could_not_open() {
 mod write_failure {
     use std::io;
     use std::path::PathBuf;
-    use std::sync::{Arc, Mutex};
 
     use super::*;
 
     /// Captures what `tracing` prints while `f` runs.
+    /// What `f` logs on this thread. One global subscriber writes into a per-thread
+    /// buffer: a scoped `with_default` subscriber can miss events when another test thread
+    /// hits the same callsite with no subscriber and tracing caches "not interested".
     fn capture_tracing<R>(f: impl FnOnce() -> R) -> (R, String) {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl io::Write for Buf {
+        thread_local! {
+            static CAPTURED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        struct ThreadBuf;
+        impl io::Write for ThreadBuf {
             fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
+                CAPTURED.with(|c| c.borrow_mut().extend_from_slice(b));
                 Ok(b.len())
             }
             fn flush(&mut self) -> io::Result<()> {
                 Ok(())
             }
         }
-        let buf = Buf::default();
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        let result = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        static INIT: std::sync::Once = std::sync::Once::new();
+        INIT.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(|| ThreadBuf)
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        });
+        CAPTURED.with(|c| c.borrow_mut().clear());
+        let result = f();
+        let text = CAPTURED.with(|c| String::from_utf8(c.borrow().clone()).unwrap());
         (result, text)
     }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use steward::logs::{history, pump, LogFile, SharedLog};
+use steward::logs::{history, pump, pump_opening, LogFile, SharedLog};
 use steward_core::config::LogSpec;
 use tokio::net::unix::pipe;
 
@@ -204,4 +204,40 @@ fn a_long_line_cut_by_another_writer_is_ended_not_glued() {
     });
     drop(log);
     assert_eq!(fs::read_to_string(&path).unwrap(), format!("{piece}\nB line\nA tail\n"));
+}
+
+#[test]
+fn a_silent_stream_opens_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quiet.out.log");
+    let captured = runtime().block_on(async {
+        let (reader, writer) = os_pipe();
+        drop(writer);
+        pump_opening(reader, || -> std::io::Result<SharedLog> { panic!("opened a file for no output") })
+            .await
+            .unwrap()
+    });
+    assert_eq!(captured, 0);
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_file_that_cannot_be_opened_does_not_block_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where the file should be: opening fails.
+    let path = dir.path().join("taken.out.log");
+    fs::create_dir(&path).unwrap();
+    // More than a pipe holds: the writer finishes only if the pump keeps reading.
+    let data: Vec<u8> = (1..=100_000).flat_map(|i| numbered("", i).into_bytes()).collect();
+    let len = data.len() as u64;
+    let captured = runtime().block_on(async {
+        let (reader, writer) = os_pipe();
+        let feeder = feed(writer, data, &[65_536]);
+        let captured = pump_opening(reader, || Ok(LogFile::open(path.clone(), LogSpec::default())?.shared()))
+            .await
+            .unwrap();
+        feeder.join().unwrap();
+        captured
+    });
+    assert_eq!(captured, len);
 }

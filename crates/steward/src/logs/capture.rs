@@ -13,10 +13,15 @@ use super::SharedLog;
 /// Size of [`pump`]'s read buffer, the most it holds of one stream at a time.
 ///
 /// Big enough that a program writing flat out is copied with about as few syscalls as
-/// `cat` makes (64 KiB measured ~20% slower). A zeroed allocation this big usually comes
-/// straight from the OS, which makes pages resident only when first touched, so a program
-/// that writes short bursts costs little more than the first pages.
+/// `cat` makes (64 KiB measured ~20% slower). It is allocated at the stream's first
+/// output, not before: a zeroed allocation this big does not always come untouched from
+/// the OS (the allocator clears memory it reuses), and 500 silent programs cost ~85 MiB
+/// of resident memory when each pump allocated it up front (docs/benchmarks.md).
 pub const READ_BUFFER: usize = 128 * 1024;
+
+/// What a pump reads into until the stream's first output: a program that never writes
+/// costs this much (in the pump's task) instead of [`READ_BUFFER`].
+const FIRST_READ: usize = 256;
 
 /// Copies `reader` into `log` until end of file; returns the number of bytes read.
 ///
@@ -32,17 +37,66 @@ pub const READ_BUFFER: usize = 128 * 1024;
 /// The file is written from the task that runs this future; when it is slower than the
 /// program, fewer reads happen, the pipe fills and the program blocks in `write`:
 /// backpressure, with memory bounded by the buffer.
-pub async fn pump<R: AsyncRead + Unpin>(mut reader: R, log: SharedLog) -> io::Result<u64> {
+pub async fn pump<R: AsyncRead + Unpin>(reader: R, log: SharedLog) -> io::Result<u64> {
+    pump_opening(reader, move || Ok(log)).await
+}
+
+/// [`pump`], with the log file opened by `open` at the stream's first output: a stream
+/// that stays silent creates no file and costs no file descriptor, and starting 500
+/// programs no longer creates (and lists the folder for) 1000 files
+/// (docs/benchmarks.md).
+///
+/// If `open` fails, the error is logged and the stream is read to its end and discarded,
+/// so that the program never blocks on a full pipe.
+pub async fn pump_opening<R, F>(mut reader: R, open: F) -> io::Result<u64>
+where
+    R: AsyncRead + Unpin,
+    F: FnOnce() -> io::Result<SharedLog>,
+{
     let writer = WriterId::new();
+    // Wait for the first output before allocating the buffer (and opening the file).
+    let mut first = [0u8; FIRST_READ];
+    let n = loop {
+        match reader.read(&mut first).await {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    if n == 0 {
+        return Ok(0);
+    }
+    let log = match open() {
+        Ok(log) => log,
+        Err(e) => {
+            tracing::warn!(event = "log-open-failed", "{e:#}; this run's output on that stream is discarded");
+            let mut total = n as u64;
+            loop {
+                match reader.read(&mut first).await {
+                    Ok(0) => return Ok(total),
+                    Ok(n) => total += n as u64,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    };
     let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
+    buf[..n].copy_from_slice(&first[..n]);
     // buf[..held] is the start of a line not finished yet. Always `held < buf.len()`, so a
     // read always has room and 0 always means end of file.
     let mut held = 0;
     // A piece of the current line already went to the file.
     let mut mid_line = false;
     let mut total = 0u64;
+    // The first output is handled as if just read.
+    let mut pending = Some(n);
     loop {
-        let n = match reader.read(&mut buf[held..]).await {
+        let n = match pending.take() {
+            Some(n) => Ok(n),
+            None => reader.read(&mut buf[held..]).await,
+        };
+        let n = match n {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

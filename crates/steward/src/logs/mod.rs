@@ -3,13 +3,15 @@
 //! Each program's stdout and stderr go to a file of their own, `<log_dir>/NAME.out.log`
 //! and `NAME.err.log` (the runtime picks the paths). The parts:
 //!
-//! - [`pump`] (`capture.rs`) reads one pipe into a fixed 128 KiB buffer and hands whole
-//!   lines to a [`SharedLog`], one write per read.
+//! - [`pump`] (`capture.rs`) reads one pipe into a fixed 128 KiB buffer (allocated at the
+//!   stream's first output) and hands whole lines to a [`SharedLog`], one write per read;
+//!   [`pump_opening`] also opens the file only then.
 //! - [`LogFile`] (`file.rs`) appends them, rotating where the pure decisions of
 //!   [`steward_core::rotation`] say, deletes the rotated files beyond `keep`, and rides out
 //!   write failures.
 //! - [`compress`] gzips rotated files on one background thread.
-//! - `tune_pipe` (Linux only) makes a pipe 1 MiB big.
+//! - `tune_pipe` (Linux only) makes a pipe 1 MiB big; `grow_pipe` does so within a budget
+//!   for all programs (the child's stdout and stderr, see `process`).
 //! - [`history`] reads a log back, rotated files first.
 //!
 //! A [`SharedLog`] outlives one child: every run of a program appends to the same file, and
@@ -69,10 +71,10 @@ pub mod tail;
 
 use std::sync::{Arc, Mutex};
 
-pub use capture::pump;
+pub use capture::{pump, pump_opening};
 pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
 #[cfg(target_os = "linux")]
-pub use pipe_linux::{tune_pipe, PIPE_SIZE};
+pub use pipe_linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};
 
 /// A log file shared by the pumps that write to it (a std mutex: it is held only for one
 /// synchronous write, never across an await).

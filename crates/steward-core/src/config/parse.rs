@@ -909,6 +909,23 @@ impl Ctx<'_> {
         Some(self.dir.join(text))
     }
 
+    /// A path key whose file is read at load (`env_file`, `token_file`): its path and text,
+    /// or an error at the key saying why it cannot be read.
+    fn file_text(&mut self, f: &Field<'_, '_>) -> Option<(PathBuf, String)> {
+        let path = self.path(f)?;
+        match self.env.read_file(&path) {
+            Ok(text) => Some((path, text)),
+            Err(e) => {
+                self.error(
+                    f.span(),
+                    format!("cannot read {} `{}`: {e}", f.name, path.display()),
+                    "create the file or fix the path; a relative path is resolved from the config file's folder",
+                );
+                None
+            }
+        }
+    }
+
     /// `command`: an array of strings, or one string split like a POSIX shell splits words.
     fn command(&mut self, f: &Field<'_, '_>) -> Option<Vec<String>> {
         let empty_hint = format!("give the program to run and its arguments, for example: `{}`", f.example);
@@ -995,18 +1012,7 @@ impl Ctx<'_> {
 
     /// `env_file`: read through [`Env::read_file`] and parsed as dotenv.
     fn env_file(&mut self, f: &Field<'_, '_>) -> Option<BTreeMap<String, String>> {
-        let path = self.path(f)?;
-        let text = match self.env.read_file(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                self.error(
-                    f.span(),
-                    format!("cannot read env_file `{}`: {e}", path.display()),
-                    "create the file or fix the path; a relative path is resolved from the config file's folder",
-                );
-                return None;
-            }
-        };
+        let (path, text) = self.file_text(f)?;
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {

@@ -342,18 +342,7 @@ impl Ctx<'_> {
 
     /// `token_file`: the token is the file's text without surrounding whitespace.
     fn token_file(&mut self, f: &Field<'_, '_>) -> Option<[u8; 32]> {
-        let path = self.path(f)?;
-        let text = match self.env.read_file(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                self.error(
-                    f.span(),
-                    format!("cannot read token_file `{}`: {e}", path.display()),
-                    "create the file or fix the path; a relative path is resolved from the config file's folder",
-                );
-                return None;
-            }
-        };
+        let (path, text) = self.file_text(f)?;
         let token = text.trim();
         if token.chars().count() < MIN_TOKEN_LEN {
             self.error(

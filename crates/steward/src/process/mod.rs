@@ -17,6 +17,9 @@ use steward_core::fsm::ExitStatus;
 #[cfg_attr(windows, path = "windows.rs")]
 mod platform;
 
+#[cfg(windows)]
+pub(crate) use platform::job_process_ids;
+
 /// The Windows backend's pure decisions (stop signal mapping, creation flags), compiled on
 /// every OS so that their tests run everywhere.
 #[cfg_attr(not(windows), allow(dead_code))]

@@ -246,36 +246,10 @@ impl Tree {
 
     /// The ids of the processes in the job right now (empty once all have exited).
     fn process_ids(&self) -> io::Result<Vec<u32>> {
-        // The list is a header (two u32) followed by ULONG_PTR ids; a Vec<usize> keeps it aligned.
-        let header = offset_of!(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) / size_of::<usize>();
-        let mut room = 32;
-        loop {
-            let mut buf = vec![0usize; header + room];
-            // SAFETY: `buf` is writable for the length passed and aligned for the struct.
-            let ok = unsafe {
-                QueryInformationJobObject(
-                    self.job_handle(),
-                    JobObjectBasicProcessIdList,
-                    buf.as_mut_ptr().cast(),
-                    (buf.len() * size_of::<usize>()) as u32,
-                    ptr::null_mut(),
-                )
-            };
-            // SAFETY: `buf` starts with the header and is at least that large.
-            let list = unsafe { &*buf.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>() };
-            let (assigned, listed) =
-                (list.NumberOfAssignedProcesses as usize, list.NumberOfProcessIdsInList as usize);
-            if ok == FALSE && unsafe { GetLastError() } != ERROR_MORE_DATA {
-                return Err(last_error(format!(
-                    "cannot list the processes in the Job Object of process {}",
-                    self.pid
-                )));
-            }
-            if ok != FALSE && listed >= assigned {
-                return Ok(buf[header..header + listed].iter().map(|&id| id as u32).collect());
-            }
-            room = assigned.max(room * 2); // processes came in between: try again, larger
-        }
+        job_process_ids(self.job_handle()).map_err(|source| {
+            let what = format!("cannot list the processes in the Job Object of process {}", self.pid);
+            io::Error::new(source.kind(), CallFailed { what, source })
+        })
     }
 
     /// Post `WM_CLOSE` to every top-level window of every process in the job.
@@ -633,6 +607,38 @@ struct CallFailed {
 }
 
 /// The last OS error, wrapped with what was being done.
+/// The ids of the processes in `job` now. Also used by resource sampling.
+pub(crate) fn job_process_ids(job: HANDLE) -> io::Result<Vec<u32>> {
+    // The list is a header (two u32) followed by ULONG_PTR ids; a Vec<usize> keeps it aligned.
+    let header = offset_of!(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) / size_of::<usize>();
+    let mut room = 32;
+    loop {
+        let mut buf = vec![0usize; header + room];
+        // SAFETY: `buf` is writable for the length passed and aligned for the struct.
+        let ok = unsafe {
+            QueryInformationJobObject(
+                job,
+                JobObjectBasicProcessIdList,
+                buf.as_mut_ptr().cast(),
+                (buf.len() * size_of::<usize>()) as u32,
+                ptr::null_mut(),
+            )
+        };
+        // SAFETY: `buf` starts with the header and is at least that large.
+        let list = unsafe { &*buf.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>() };
+        let (assigned, listed) =
+            (list.NumberOfAssignedProcesses as usize, list.NumberOfProcessIdsInList as usize);
+        // SAFETY: reads the calling thread's last error.
+        if ok == FALSE && unsafe { GetLastError() } != ERROR_MORE_DATA {
+            return Err(io::Error::last_os_error());
+        }
+        if ok != FALSE && listed >= assigned {
+            return Ok(buf[header..header + listed].iter().map(|&id| id as u32).collect());
+        }
+        room = assigned.max(room * 2); // processes came in between: try again, larger
+    }
+}
+
 fn last_error(what: impl Into<String>) -> io::Error {
     let source = io::Error::last_os_error();
     io::Error::new(source.kind(), CallFailed { what: what.into(), source })

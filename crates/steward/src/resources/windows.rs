@@ -10,13 +10,12 @@
 //! `hard_memory_limit` is set elsewhere (`process::ProcessTree::limit_memory`).
 
 use std::io;
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 use std::ptr;
 
-use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, ERROR_MORE_DATA, FALSE, FILETIME, HANDLE};
+use windows_sys::Win32::Foundation::{CloseHandle, FALSE, FILETIME, HANDLE};
 use windows_sys::Win32::System::JobObjects::{
-    JobObjectBasicAccountingInformation, JobObjectBasicProcessIdList, QueryInformationJobObject,
-    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_BASIC_PROCESS_ID_LIST,
+    JobObjectBasicAccountingInformation, QueryInformationJobObject, JOBOBJECT_BASIC_ACCOUNTING_INFORMATION,
 };
 use windows_sys::Win32::System::ProcessStatus::{K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::Threading::{
@@ -24,7 +23,7 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use super::Usage;
-use crate::process::TreeRef;
+use crate::process::{job_process_ids, TreeRef};
 
 pub const SUPPORTED: bool = true;
 
@@ -94,36 +93,4 @@ fn working_set(process: HANDLE) -> Option<u64> {
     // SAFETY: `counters` is writable for the size given in `cb`.
     let ok = unsafe { K32GetProcessMemoryInfo(process, &mut counters, size) };
     (ok != FALSE).then_some(counters.WorkingSetSize as u64)
-}
-
-/// The ids of the processes in the job now.
-fn job_process_ids(job: HANDLE) -> io::Result<Vec<u32>> {
-    // A header (two u32) then ULONG_PTR ids; a Vec<usize> keeps it aligned.
-    let header = offset_of!(JOBOBJECT_BASIC_PROCESS_ID_LIST, ProcessIdList) / size_of::<usize>();
-    let mut room = 16;
-    loop {
-        let mut buf = vec![0usize; header + room];
-        // SAFETY: `buf` is writable for the length passed and aligned for the struct.
-        let ok = unsafe {
-            QueryInformationJobObject(
-                job,
-                JobObjectBasicProcessIdList,
-                buf.as_mut_ptr().cast(),
-                (buf.len() * size_of::<usize>()) as u32,
-                ptr::null_mut(),
-            )
-        };
-        // SAFETY: `buf` starts with the header and is at least that large.
-        let list = unsafe { &*buf.as_ptr().cast::<JOBOBJECT_BASIC_PROCESS_ID_LIST>() };
-        let (assigned, listed) =
-            (list.NumberOfAssignedProcesses as usize, list.NumberOfProcessIdsInList as usize);
-        // SAFETY: reads the calling thread's last error.
-        if ok == FALSE && unsafe { GetLastError() } != ERROR_MORE_DATA {
-            return Err(io::Error::last_os_error());
-        }
-        if ok != FALSE && listed >= assigned {
-            return Ok(buf[header..header + listed].iter().map(|&id| id as u32).collect());
-        }
-        room = assigned.max(room * 2);
-    }
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The link order of steward's hot functions (crates/steward/startup.order).
+#
+#   scripts/startup-order.sh          # profile the release binary, rewrite the order file
+#   scripts/startup-order.sh check    # build release, fail if the file has gone stale
+#
+# Why: a file-backed page fault maps up to 16 neighbouring pages of the binary ("fault
+# around"), so the ~0.7 MB of functions that starting, supervising and answering `status`
+# run were spread over ~3.5 MB of resident text, most of steward's idle memory
+# (docs/benchmarks.md). crates/steward/build.rs hands this file to the linker
+# (--symbol-ordering-file), which puts these functions next to each other.
+#
+# The file lists symbol names, which stay the same across edits of function bodies but
+# change with the toolchain, dependency versions and renames. A stale entry is skipped by
+# the linker, so staleness only costs memory; `check` (run by CI) catches it. Regenerate
+# after upgrading Rust or dependencies, or after large changes on the startup path.
+#
+# How: run the daemon under callgrind (instruction-level, so nothing run is missed) through
+# start, output capture, a crash and restart, `status`, and shutdown, plus the `status`
+# client itself; every function of steward's binary that ran goes in the file, those of
+# starting and idling first.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+order=$repo/crates/steward/startup.order
+say() { printf '[startup-order] %s\n' "$*" >&2; }
+
+cd "$repo"
+cargo build --release --locked --bin steward >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+bin=$target_dir/release/steward
+
+if [ "${1:-}" = check ]; then
+    total=$(grep -c . "$order")
+    found=$(nm "$bin" | awk '{print $NF}' | sort -u | comm -12 - <(sort -u "$order") | wc -l)
+    say "$found of $total symbols in crates/steward/startup.order are in the release binary"
+    if [ $((found * 100)) -lt $((total * 90)) ]; then
+        say "stale (under 90%): run scripts/startup-order.sh to regenerate it and commit the file"
+        exit 1
+    fi
+    exit 0
+fi
+
+command -v valgrind >/dev/null || { say "valgrind is needed: apt-get install valgrind"; exit 2; }
+work=$(mktemp -d /tmp/steward-order.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+{
+    echo '[supervisor]'
+    echo "state_dir = \"$work/state\""
+    echo "log_dir = \"$work/logs\""
+    for i in $(seq 1 10); do
+        echo "[programs.idle$i]"
+        echo 'command = ["sleep", "100000"]'
+    done
+    echo '[programs.crashy]'
+    echo "command = [\"sh\", \"-c\", \"echo out; echo err >&2; exec sleep 0.3\"]"
+    echo 'autostart = false'
+    echo 'restart = "always"'
+    echo 'restart_delay = "0ms"'
+} > "$work/steward.toml"
+
+wait_for() {   # SECONDS CONDITION...
+    local deadline=$((SECONDS + $1)); shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || { say "timed out waiting for: $*"; cat "$work/daemon.log" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+sleepers() { [ "$(pgrep -P "$daemon" -x sleep | wc -l)" -ge 10 ]; }
+restarted() { [ "$(cat "$work/logs/crashy.out.log"* 2>/dev/null | grep -c '^out')" -ge 3 ]; }
+cg() { valgrind -q --tool=callgrind --demangle=no --callgrind-out-file="$1" "${@:2}"; }
+
+# Three phases, in the order their functions are laid out: (1) start and sit idle with
+# programs running, which is what every steward pays for; (2) output capture, crash and
+# restart, the API and shutdown; (3) the `status` client.
+say "profiling the daemon under callgrind"
+valgrind -q --tool=callgrind --demangle=no --callgrind-out-file="$work/daemon.cg" \
+    "$bin" run -c "$work/steward.toml" >"$work/daemon.log" 2>&1 &
+daemon=$!
+trap 'kill "$daemon" 2>/dev/null; rm -rf "$work"' EXIT
+wait_for 120 test -S "$work/state/steward.sock"
+wait_for 120 sleepers
+callgrind_control -d "$daemon" >/dev/null     # phase 1 -> daemon.cg.1
+"$bin" -c "$work/steward.toml" start crashy >/dev/null
+wait_for 120 restarted
+cg "$work/status.cg" "$bin" -c "$work/steward.toml" status >/dev/null
+"$bin" -c "$work/steward.toml" shutdown >/dev/null
+wait "$daemon"                                 # phase 2 -> daemon.cg
+
+# The functions of steward's own binary that ran, phase by phase, each listed once.
+fns() {
+    callgrind_annotate --threshold=100 --auto=no "$1" 2>/dev/null \
+        | grep -F "[$bin]" \
+        | sed -E 's/^ *[0-9,]+ +\([ 0-9.]+%\) +//; s/ \[.*\]$//; s/^[^:]*://; s/'"'"'[0-9]+$//' \
+        | grep -v -e '^0x' -e '^(below main)$' || true
+}
+{ fns "$work/daemon.cg.1"; fns "$work/daemon.cg"; fns "$work/status.cg"; } | awk '!seen[$0]++' > "$order"
+say "wrote $(wc -l < "$order") functions to crates/steward/startup.order"

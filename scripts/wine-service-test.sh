@@ -77,6 +77,11 @@ unset DISPLAY WAYLAND_DISPLAY
 wineserver -k >/dev/null 2>&1 || true
 rm -rf "$WINEPREFIX"
 cleanup() {
+    # On a failure, what the services logged goes into the CI log before the prefix goes.
+    if [ "${fails:-0}" -gt 0 ] && [ -d "${C:-}" ]; then
+        find "$C/ProgramData/steward" "$C/wrap data" -type f \( -name '*.log' -o -name starts \) 2>/dev/null |
+            while read -r f; do printf '\n--- %s (last 40 lines)\n' "${f#"$C"/}"; tail -n 40 "$f"; done
+    fi
     wineserver -k >/dev/null 2>&1 || true
     if [ "${KEEP_PREFIX:-0}" = 1 ]; then echo "prefix kept at $WINEPREFIX"; else rm -rf "$WINEPREFIX"; fi
 }

@@ -4,6 +4,9 @@
 //! - `unix.rs`: each program leads its own session (so its own process group); graceful stop
 //!   signals the group, kill is SIGKILL to the group; on Linux the child also gets
 //!   PR_SET_PDEATHSIG so a supervisor killed with -9 takes it down.
+//! - `linux_spawn.rs`: on Linux, programs are started by steward itself with a vfork-style
+//!   clone instead of through tokio's `Command` (which has to fork for the setsid and
+//!   PR_SET_PDEATHSIG above); the module doc says why and how.
 //! - `windows.rs`: each program runs in its own Job Object with KILL_ON_JOB_CLOSE; graceful
 //!   stop is a console control event or WM_CLOSE; kill terminates the job.
 
@@ -20,6 +23,9 @@ mod platform;
 
 #[cfg(windows)]
 pub(crate) use platform::job_process_ids;
+
+#[cfg(target_os = "linux")]
+mod linux_spawn;
 
 /// The Windows backend's pure decisions (stop signal mapping, creation flags), compiled on
 /// every OS so that their tests run everywhere.
@@ -49,8 +55,11 @@ pub type Output = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// How a child's exit is awaited, by how it was started.
 enum Exit {
-    /// By tokio's `Command`.
+    /// By tokio's `Command` (`spawn_command`, and programs where `linux_spawn` is not used).
     Tokio(tokio::process::Child),
+    /// By `linux_spawn`: through a pidfd.
+    #[cfg(target_os = "linux")]
+    Pidfd(linux_spawn::Exit),
 }
 
 impl Child {
@@ -71,6 +80,8 @@ impl Child {
     pub async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
         match &mut self.exit {
             Exit::Tokio(child) => child.wait().await,
+            #[cfg(target_os = "linux")]
+            Exit::Pidfd(exit) => exit.wait().await,
         }
     }
 }
@@ -126,7 +137,13 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     Ok(spawned)
 }
 
+/// Linux starts programs itself when the kernel has pidfds (`linux_spawn`); other systems,
+/// and older kernels, go through tokio's `Command`.
 fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
+    #[cfg(target_os = "linux")]
+    if linux_spawn::available() {
+        return linux_spawn::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
+    }
     let (program, args) = spec
         .command
         .split_first()

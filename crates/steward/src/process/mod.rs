@@ -4,9 +4,13 @@
 //! - `unix.rs`: each program leads its own session (so its own process group); graceful stop
 //!   signals the group, kill is SIGKILL to the group; on Linux the child also gets
 //!   PR_SET_PDEATHSIG so a supervisor killed with -9 takes it down.
+//! - `linux_spawn.rs`: on Linux, programs are started by steward itself with a vfork-style
+//!   clone instead of through tokio's `Command` (which has to fork for the setsid and
+//!   PR_SET_PDEATHSIG above); the module doc says why and how.
 //! - `windows.rs`: each program runs in its own Job Object with KILL_ON_JOB_CLOSE; graceful
 //!   stop is a console control event or WM_CLOSE; kill terminates the job.
 
+use std::ffi::OsString;
 use std::io;
 use std::process::Stdio;
 
@@ -20,16 +24,66 @@ mod platform;
 #[cfg(windows)]
 pub(crate) use platform::job_process_ids;
 
+#[cfg(target_os = "linux")]
+mod linux_spawn;
+
 /// The Windows backend's pure decisions (stop signal mapping, creation flags), compiled on
 /// every OS so that their tests run everywhere.
 #[cfg_attr(not(windows), allow(dead_code))]
 mod windows_stop;
 
-/// A started program: the tokio child (for its exit status and pipes) and a handle on its
+/// A started program: the child (for its pid, exit status and pipes) and a handle on its
 /// whole process tree (process group / Job Object).
 pub struct Spawned {
-    pub child: tokio::process::Child,
+    pub child: Child,
     pub tree: ProcessTree,
+}
+
+/// A started process. Dropping it does not kill the process (unless its tokio `Command` asked
+/// for `kill_on_drop`); a dropped child is reaped in the background once it exits.
+pub struct Child {
+    pid: u32,
+    exit: Exit,
+    /// The process's stdout, when it was piped.
+    pub stdout: Option<Output>,
+    /// The process's stderr, when it was piped.
+    pub stderr: Option<Output>,
+}
+
+/// One of a child's output pipes.
+pub type Output = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// How a child's exit is awaited, by how it was started.
+enum Exit {
+    /// By tokio's `Command` (`spawn_command`, and programs where `linux_spawn` is not used).
+    Tokio(tokio::process::Child),
+    /// By `linux_spawn`: through a pidfd.
+    #[cfg(target_os = "linux")]
+    Pidfd(linux_spawn::Exit),
+}
+
+impl Child {
+    fn from_tokio(mut child: tokio::process::Child) -> io::Result<Child> {
+        let pid = child.id().ok_or_else(|| io::Error::other("the child was reaped before it was adopted"))?;
+        let stdout = child.stdout.take().map(|pipe| Box::new(pipe) as Output);
+        let stderr = child.stderr.take().map(|pipe| Box::new(pipe) as Output);
+        Ok(Child { pid, exit: Exit::Tokio(child), stdout, stderr })
+    }
+
+    /// The process id. It stays valid until the child has been waited for.
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Wait for the process to exit (reaping it), then return its status; again the same
+    /// status after that. Cancel-safe: dropping the future before it is ready loses nothing.
+    pub async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        match &mut self.exit {
+            Exit::Tokio(child) => child.wait().await,
+            #[cfg(target_os = "linux")]
+            Exit::Pidfd(exit) => exit.wait().await,
+        }
+    }
 }
 
 /// Handle on a program's whole process tree. Dropping it does not kill anything on Unix;
@@ -66,10 +120,30 @@ impl ProcessTree {
 #[derive(Clone, Debug)]
 pub struct TreeRef(pub(crate) platform::TreeRef);
 
+/// Variables to set (`Some`) or remove (`None`) on top of a program's `env`.
+pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
+
 /// Start `spec.command` with its cwd and env, stdin from the null device and stdout and
 /// stderr on pipes, in a tree of its own. `extra_env` applies after `spec.env`: a value sets
 /// a variable, `None` removes an inherited one (see `service::notify_socket::child_env`).
-pub fn spawn(spec: &ProgramSpec, extra_env: &[(&str, Option<std::ffi::OsString>)]) -> io::Result<Spawned> {
+pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
+    let spawned = spawn_program(spec, extra_env)?;
+    if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
+        if let Err(e) = spawned.tree.limit_memory(bytes) {
+            let _ = spawned.tree.kill();
+            return Err(io::Error::new(e.kind(), format!("cannot set hard_memory_limit: {e}")));
+        }
+    }
+    Ok(spawned)
+}
+
+/// Linux starts programs itself when the kernel has pidfds (`linux_spawn`); other systems,
+/// and older kernels, go through tokio's `Command`.
+fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
+    #[cfg(target_os = "linux")]
+    if linux_spawn::available() {
+        return linux_spawn::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
+    }
     let (program, args) = spec
         .command
         .split_first()
@@ -88,14 +162,7 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &[(&str, Option<std::ffi::OsString>)
             None => cmd.env_remove(name),
         };
     }
-    let spawned = spawn_command(cmd)?;
-    if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
-        if let Err(e) = spawned.tree.limit_memory(bytes) {
-            let _ = spawned.tree.kill();
-            return Err(io::Error::new(e.kind(), format!("cannot set hard_memory_limit: {e}")));
-        }
-    }
-    Ok(spawned)
+    spawn_command(cmd)
 }
 
 /// Start an already configured command in a tree of its own, as programs are (health-check
@@ -104,7 +171,7 @@ pub fn spawn_command(mut cmd: tokio::process::Command) -> io::Result<Spawned> {
     platform::prepare(&mut cmd);
     let child = cmd.spawn()?;
     let tree = platform::Tree::adopt(&child)?;
-    Ok(Spawned { child, tree: ProcessTree(tree) })
+    Ok(Spawned { child: Child::from_tokio(child)?, tree: ProcessTree(tree) })
 }
 
 /// The portable form of how a process ended.

@@ -1,6 +1,7 @@
 //! Unix process control.
 //!
-//! - Each program is made a session leader (`setsid` between fork and exec), so it leads its
+//! - Each program is made a session leader (`setsid` between fork and exec: in `prepare` for a
+//!   tokio `Command`, in the child of `linux_spawn` for programs on Linux), so it leads its
 //!   own process group whose id is its pid. Everything it forks stays in that group unless it
 //!   deliberately calls setsid/setpgid itself, so signalling the group reaches the whole tree.
 //! - On Linux the child also asks for `PR_SET_PDEATHSIG = SIGKILL`: if the supervisor dies,
@@ -60,22 +61,22 @@ pub(super) struct Tree {
 
 impl Tree {
     pub(super) fn adopt(child: &tokio::process::Child) -> io::Result<Tree> {
+        use std::os::fd::AsRawFd;
         let pid =
             child.id().ok_or_else(|| io::Error::other("the child exited before it could be adopted"))?;
-        #[cfg(target_os = "linux")]
-        let _pipes = {
-            use std::os::fd::AsRawFd;
-            let grow = |fd: Option<std::os::fd::RawFd>| fd.and_then(crate::logs::grow_pipe);
-            [
-                grow(child.stdout.as_ref().map(AsRawFd::as_raw_fd)),
-                grow(child.stderr.as_ref().map(AsRawFd::as_raw_fd)),
-            ]
-        };
-        Ok(Tree {
+        let pipes =
+            [child.stdout.as_ref().map(AsRawFd::as_raw_fd), child.stderr.as_ref().map(AsRawFd::as_raw_fd)];
+        Ok(Tree::new(pid, pipes))
+    }
+
+    /// The tree of `pid`, a session leader, whose stdout and stderr are on `pipes` (our ends).
+    #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+    pub(super) fn new(pid: u32, pipes: [Option<std::os::fd::RawFd>; 2]) -> Tree {
+        Tree {
             pgid: pid as libc::pid_t,
             #[cfg(target_os = "linux")]
-            _pipes,
-        })
+            _pipes: pipes.map(|fd| fd.and_then(crate::logs::grow_pipe)),
+        }
     }
 
     pub(super) fn signal(&self, signal: StopSignal) -> io::Result<()> {

@@ -1,0 +1,622 @@
+//! Starting programs on Linux without fork.
+//!
+//! A program must lead its own session and get `PR_SET_PDEATHSIG` (see `unix.rs`). With
+//! tokio's `Command` that takes a `pre_exec` closure, which makes std `fork()` (copying
+//! steward's page tables) and then wait on a pipe until the child has exec'd; posix_spawn,
+//! which std uses otherwise, cannot ask for either. So steward does what glibc's posix_spawn
+//! does, plus those two calls: `clone(CLONE_VM | CLONE_VFORK)`. The child runs on a stack of
+//! its own in steward's memory while the calling thread is suspended, until the child has
+//! exec'd or exited. That cut the restart gap by about a sixth (docs/benchmarks.md).
+//!
+//! Because the child shares steward's memory:
+//! - Everything it needs (argv, envp, the paths to try, cwd, the three fds) is prepared
+//!   before the clone. The child makes only raw system calls: no allocation, no locks, no
+//!   panics. A failure is reported by storing errno in the shared `ChildArgs` and
+//!   `_exit(127)`; the parent reads it after the clone returns.
+//! - All signals are blocked in the calling thread around the clone, so none of steward's
+//!   handlers can run in the child. The child resets every handled signal (and the SIGPIPE
+//!   that Rust ignores) to its default before it unblocks them: exec would reset handlers,
+//!   but a signal could arrive before that.
+//! - The fd table is not shared (no CLONE_FILES): the child's dup2 calls touch only its own.
+//!
+//! PR_SET_PDEATHSIG fires when the *thread* that cloned exits, hence programs are started from
+//! the supervisor's single runtime thread.
+//!
+//! The exit is awaited on a pidfd (`pidfd_open`, Linux 5.3) and reaped with `waitpid` on the
+//! pid, which the unreaped child keeps reserved. Without pidfds, `process::spawn` falls back
+//! to tokio; `available` decides that once.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::ptr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
+
+use libc::{c_char, c_int, c_void, pid_t};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::unix::pipe;
+
+use super::{platform::Tree, Child, ExtraEnv, ProcessTree, Spawned};
+
+/// The child's stack. It only runs a few system call wrappers.
+const STACK_SIZE: usize = 64 << 10;
+
+/// The shell that runs an executable without a `#!` line, as `execvp` does.
+const SHELL: &std::ffi::CStr = c"/bin/sh";
+
+/// Whether this kernel has pidfds (and lets us use them): asked once.
+pub(super) fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    // SAFETY: getpid has no preconditions.
+    *AVAILABLE.get_or_init(|| pidfd_open(unsafe { libc::getpid() }).is_ok())
+}
+
+/// Start `command` in `cwd` with steward's environment changed by `env` and then `extra_env`,
+/// stdin from /dev/null and stdout and stderr on pipes, as the leader of a new session.
+pub(super) fn spawn(
+    command: &[String],
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    extra_env: &ExtraEnv,
+) -> io::Result<Spawned> {
+    let plan = Plan::new(command, cwd, env, extra_env)?;
+    let stdin = open_null()?;
+    let (stdout, stdout_w) = pipe()?;
+    let (stderr, stderr_w) = pipe()?;
+    let fds = [above_stdio(stdin)?, above_stdio(stdout_w)?, above_stdio(stderr_w)?];
+    let pipes = [Some(stdout.as_raw_fd()), Some(stderr.as_raw_fd())];
+    let stdout = receiver(stdout)?;
+    let stderr = receiver(stderr)?;
+    let pid = clone_exec(&plan, &fds)?;
+    // The child has its copies: close ours now, or the pipes would never report EOF.
+    drop(fds);
+    let exit = Exit::new(pid).inspect_err(|_| abandon(pid))?;
+    let tree = Tree::new(pid as u32, pipes);
+    let child = Child {
+        pid: pid as u32,
+        exit: super::Exit::Pidfd(exit),
+        stdout: Some(Box::new(stdout)),
+        stderr: Some(Box::new(stderr)),
+    };
+    Ok(Spawned { child, tree: ProcessTree(tree) })
+}
+
+/// Everything the child needs, prepared by the parent. The pointer arrays point into the
+/// `CString`s kept alongside, and end with a null pointer where exec wants one.
+struct Plan {
+    _strings: Vec<CString>,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    /// The paths to exec, in order: the program itself when it has a slash, else the
+    /// program in each PATH entry.
+    candidates: Vec<*const c_char>,
+    /// `/bin/sh <candidate> argv[1..]`, for a file without `#!`; slot 1 is filled in by
+    /// the child.
+    script_argv: Vec<*const c_char>,
+    cwd: CString,
+}
+
+impl Plan {
+    fn new(
+        command: &[String],
+        cwd: &Path,
+        env: &BTreeMap<String, String>,
+        extra_env: &ExtraEnv,
+    ) -> io::Result<Plan> {
+        let program = command.first().ok_or_else(|| invalid("empty command"))?;
+        if program.is_empty() {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        // The environment as std builds it: inherited, then the changes, sorted by name.
+        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        for (name, value) in env {
+            vars.insert(name.into(), value.into());
+        }
+        for (name, value) in extra_env {
+            match value {
+                Some(value) => vars.insert(name.into(), value.clone()),
+                None => vars.remove(OsStr::new(name)),
+            };
+        }
+        let candidates: Vec<CString> = if program.contains('/') {
+            vec![cstring(program.as_bytes().to_vec())?]
+        } else {
+            // An unset PATH means glibc's default, as for execvp; an empty entry is the cwd.
+            let path = vars.get(OsStr::new("PATH")).map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
+            path.split(|&b| b == b':')
+                .map(|dir| {
+                    let dir = if dir.is_empty() { &b"."[..] } else { dir };
+                    cstring([dir, b"/", program.as_bytes()].concat())
+                })
+                .collect::<io::Result<_>>()?
+        };
+        let args: Vec<CString> =
+            command.iter().map(|a| cstring(a.as_bytes().to_vec())).collect::<io::Result<_>>()?;
+        let envs: Vec<CString> = vars
+            .into_iter()
+            .map(|(name, value)| {
+                let mut pair = name.into_vec();
+                pair.push(b'=');
+                pair.extend(value.into_vec());
+                cstring(pair)
+            })
+            .collect::<io::Result<_>>()?;
+        let with_null =
+            |strings: &[CString]| strings.iter().map(|s| s.as_ptr()).chain([ptr::null()]).collect::<Vec<_>>();
+        let argv = with_null(&args);
+        let envp = with_null(&envs);
+        let mut script_argv = vec![SHELL.as_ptr(), ptr::null()];
+        script_argv.extend_from_slice(&argv[1..]);
+        let candidates_ptrs = candidates.iter().map(|c| c.as_ptr()).collect();
+        // Moving a CString does not move its heap bytes, so the pointers stay valid.
+        let _strings = args.into_iter().chain(envs).chain(candidates).collect();
+        Ok(Plan {
+            _strings,
+            argv,
+            envp,
+            candidates: candidates_ptrs,
+            script_argv,
+            cwd: cstring(cwd.as_os_str().as_bytes().to_vec())?,
+        })
+    }
+}
+
+/// What the child reads, and where it writes its errno. Shared with it (CLONE_VM).
+struct ChildArgs {
+    parent: pid_t,
+    fds: [RawFd; 3],
+    cwd: *const c_char,
+    candidates: *const *const c_char,
+    candidates_len: usize,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+    script_argv: *mut *const c_char,
+    /// 0 until the child fails before or at exec.
+    errno: AtomicI32,
+}
+
+/// Clone the child and let it exec; the calling thread is suspended meanwhile. Returns the
+/// pid of a child that has exec'd (it may have exited since), or the error that stopped it.
+fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3]) -> io::Result<pid_t> {
+    let mut script_argv = plan.script_argv.clone();
+    let args = ChildArgs {
+        // SAFETY: getpid has no preconditions.
+        parent: unsafe { libc::getpid() },
+        fds: [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()],
+        cwd: plan.cwd.as_ptr(),
+        candidates: plan.candidates.as_ptr(),
+        candidates_len: plan.candidates.len(),
+        argv: plan.argv.as_ptr(),
+        envp: plan.envp.as_ptr(),
+        script_argv: script_argv.as_mut_ptr(),
+        errno: AtomicI32::new(0),
+    };
+    // u128 makes the top 16-byte aligned, as the ABI wants. Never read from Rust, so it
+    // need not be initialised.
+    let mut stack: Vec<MaybeUninit<u128>> = Vec::with_capacity(STACK_SIZE / 16);
+    // SAFETY: one past the end of the allocation; the stack grows down from there.
+    let stack_top = unsafe { stack.as_mut_ptr().add(stack.capacity()) }.cast::<c_void>();
+    // SAFETY: sigset_t is plain data, filled by sigfillset; the masks are this thread's.
+    let pid = unsafe {
+        let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+        let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
+        // SAFETY: `child_main` only reads `args` (and the plan it points into) and stores
+        // into `args.errno`; all of it outlives the call, since CLONE_VFORK returns only once
+        // the child has exec'd or exited. The stack is ours alone.
+        let pid = libc::clone(
+            child_main,
+            stack_top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            ptr::from_ref(&args).cast_mut().cast(),
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut());
+        if pid == -1 {
+            return Err(clone_error);
+        }
+        pid
+    };
+    drop(stack);
+    match args.errno.load(Ordering::Acquire) {
+        0 => Ok(pid),
+        errno => {
+            reap(pid);
+            Err(io::Error::from_raw_os_error(errno))
+        }
+    }
+}
+
+/// The child, on its own stack in the parent's memory: set up, then exec.
+extern "C" fn child_main(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `ChildArgs` of `clone_exec`, alive until we exec or exit.
+    let args = unsafe { &*arg.cast::<ChildArgs>() };
+    // SAFETY: as documented on `child_exec`; we are the vfork child.
+    let errno = unsafe { child_exec(args) };
+    args.errno.store(errno, Ordering::Release);
+    // SAFETY: ends the child without running anything of the parent's (no atexit, no flush).
+    unsafe { libc::_exit(127) }
+}
+
+/// Set the child up and exec the program; returns the errno that stopped it.
+///
+/// # Safety
+/// Only in the vfork child of `clone_exec`, with `args` as it built it. Everything here is a
+/// system call wrapper: async-signal-safe, no allocation, nothing that can panic.
+unsafe fn child_exec(args: &ChildArgs) -> c_int {
+    if libc::setsid() == -1 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+        return errno();
+    }
+    // If the supervisor died before prctl, nobody would ever send the death signal.
+    if libc::getppid() != args.parent {
+        return libc::ESRCH;
+    }
+    // The parent made every source fd >= 3, so no dup2 can overwrite a later source.
+    for (target, &fd) in (0..).zip(&args.fds) {
+        if libc::dup2(fd, target) == -1 {
+            return errno();
+        }
+    }
+    if libc::chdir(args.cwd) == -1 {
+        return errno();
+    }
+    reset_signals();
+    // Try each candidate as execvp does: go on while the file is missing or not ours to run,
+    // report EACCES if any said so, else the last error; stop at any other error.
+    let mut eacces = false;
+    let mut last = libc::ENOENT;
+    for i in 0..args.candidates_len {
+        let path = *args.candidates.add(i);
+        libc::execve(path, args.argv, args.envp);
+        last = errno();
+        if last == libc::ENOEXEC {
+            *args.script_argv.add(1) = path;
+            libc::execve(SHELL.as_ptr(), args.script_argv, args.envp);
+            last = errno();
+        }
+        match last {
+            libc::EACCES => eacces = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            _ => return last,
+        }
+    }
+    if eacces {
+        libc::EACCES
+    } else {
+        last
+    }
+}
+
+/// Give every signal that has a handler its default action back, and SIGPIPE too (Rust
+/// ignores it; std resets it for children), then unblock all signals. glibc's two internal
+/// signals cannot be changed through its `sigaction`; they are only ever sent to a thread
+/// of steward, never to the child.
+///
+/// # Safety
+/// As `child_exec`.
+unsafe fn reset_signals() {
+    let mut default: libc::sigaction = std::mem::zeroed();
+    default.sa_sigaction = libc::SIG_DFL;
+    let mut current: libc::sigaction = std::mem::zeroed();
+    for sig in 1..65 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        if libc::sigaction(sig, ptr::null(), &mut current) == 0
+            && current.sa_sigaction != libc::SIG_DFL
+            && (current.sa_sigaction != libc::SIG_IGN || sig == libc::SIGPIPE)
+        {
+            libc::sigaction(sig, &default, ptr::null_mut());
+        }
+    }
+    let empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
+}
+
+fn errno() -> c_int {
+    // SAFETY: the calling thread's errno; in the child that is the parent thread's slot,
+    // which the suspended parent does not use.
+    unsafe { *libc::__errno_location() }
+}
+
+/// The exit of a child started here: its pidfd until it is reaped, then its status.
+pub(super) struct Exit {
+    pid: pid_t,
+    /// Closed once the child is reaped.
+    pidfd: Option<AsyncFd<OwnedFd>>,
+    status: Option<ExitStatus>,
+}
+
+impl Exit {
+    fn new(pid: pid_t) -> io::Result<Exit> {
+        // SAFETY: the OwnedFd is open and stays so, unchanged, for as long as it is wrapped.
+        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd_open(pid)?, Interest::READABLE) }?;
+        Ok(Exit { pid, pidfd: Some(pidfd), status: None })
+    }
+
+    /// See `process::Child::wait`. A pidfd turns readable when its process has exited.
+    pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.status {
+                return Ok(status);
+            }
+            let Some(pidfd) = &self.pidfd else {
+                return Err(io::Error::other("the child's pidfd is gone"));
+            };
+            let mut ready = pidfd.readable().await?;
+            match try_reap(self.pid)? {
+                Some(status) => {
+                    self.status = Some(status);
+                    self.pidfd = None;
+                }
+                None => ready.clear_ready(),
+            }
+        }
+    }
+}
+
+impl Drop for Exit {
+    /// The supervisor always waits, but should a running child be dropped, a task reaps it
+    /// when it exits (as tokio does for its own children), so it does not stay a zombie.
+    fn drop(&mut self) {
+        if self.status.is_some() {
+            return;
+        }
+        let (Some(pidfd), Ok(runtime)) = (self.pidfd.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let pid = self.pid;
+        runtime.spawn(async move {
+            loop {
+                let Ok(mut ready) = pidfd.readable().await else { return };
+                match try_reap(pid) {
+                    Ok(None) => ready.clear_ready(),
+                    Ok(Some(_)) | Err(_) => return,
+                }
+            }
+        });
+    }
+}
+
+/// Reap `pid` if it has exited.
+fn try_reap(pid: pid_t) -> io::Result<Option<ExitStatus>> {
+    let mut status = 0;
+    // SAFETY: `pid` is our unreaped child (its pidfd or the caller holds it).
+    match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
+        0 => Ok(None),
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(Some(ExitStatus::from_raw(status))),
+    }
+}
+
+/// Wait for a child that has exited or is about to.
+fn reap(pid: pid_t) {
+    let mut status = 0;
+    // SAFETY: `pid` is our child; no signal can interrupt for long (EINTR is retried).
+    while unsafe { libc::waitpid(pid, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+}
+
+/// Kill and reap a child we could not take charge of.
+fn abandon(pid: pid_t) {
+    // SAFETY: `pid` is our unreaped child, so the pid is still its.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    reap(pid);
+}
+
+fn pidfd_open(pid: pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn open_null() -> io::Result<OwnedFd> {
+    // SAFETY: a NUL-terminated path and plain flags.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A new pipe, both ends close-on-exec: (read end, write end).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: two new fds that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// `fd`, moved to a number of 3 or more if it is 0, 1 or 2 (steward itself started with
+/// some of those closed), so that the child's dup2 onto 0, 1 and 2 cannot clobber it.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: duplicates an open fd into a new one that nothing else owns.
+    let moved = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if moved == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+/// Our end of an output pipe, non-blocking, for the runtime to read.
+fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+    // SAFETY: plain fcntl on an open fd (only our end: the child's stays blocking).
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // It is the read end of a pipe, as `from_owned_fd_unchecked` asks.
+    pipe::Receiver::from_owned_fd_unchecked(fd)
+}
+
+fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| invalid("nul byte found in provided data"))
+}
+
+fn invalid(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    fn start(
+        command: &[&str],
+        cwd: &Path,
+        env: &[(&str, &str)],
+        extra_env: &ExtraEnv,
+    ) -> io::Result<Spawned> {
+        let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        spawn(&command, cwd, &env, extra_env)
+    }
+
+    fn run(command: &[&str]) -> io::Result<Spawned> {
+        start(command, Path::new("/"), &[], &[])
+    }
+
+    /// Wait for the child and return (status, stdout, stderr).
+    async fn finish(mut spawned: Spawned) -> (ExitStatus, String, String) {
+        let mut out = spawned.child.stdout.take().unwrap();
+        let mut err = spawned.child.stderr.take().unwrap();
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let (status, r1, r2) =
+            tokio::join!(spawned.child.wait(), out.read_to_end(&mut o), err.read_to_end(&mut e));
+        r1.unwrap();
+        r2.unwrap();
+        (status.unwrap(), String::from_utf8(o).unwrap(), String::from_utf8(e).unwrap())
+    }
+
+    #[tokio::test]
+    async fn exit_codes_and_output_come_back() {
+        let (status, out, err) =
+            finish(run(&["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]).unwrap()).await;
+        assert_eq!((status.code(), out.as_str(), err.as_str()), (Some(3), "out\n", "err\n"));
+        let mut spawned = run(&["/bin/sh", "-c", "kill -TERM $$"]).unwrap();
+        let status = spawned.child.wait().await.unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        // Asking again gives the same status.
+        assert_eq!(spawned.child.wait().await.unwrap(), status);
+    }
+
+    #[tokio::test]
+    async fn the_child_leads_its_own_session_and_its_tree_can_be_killed() {
+        let mut spawned = run(&["sleep", "1000"]).unwrap();
+        let pid = spawned.child.id() as pid_t;
+        // SAFETY: plain system call.
+        assert_eq!(unsafe { libc::getsid(pid) }, pid);
+        spawned.tree.kill().unwrap();
+        assert_eq!(spawned.child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    }
+
+    #[tokio::test]
+    async fn signals_are_unblocked_and_sigpipe_is_not_ignored() {
+        // Exec'd directly, so its status shows what it inherited from the spawn.
+        let (status, out, _) = finish(run(&["cat", "/proc/self/status"]).unwrap()).await;
+        assert!(status.success());
+        let field = |name: &str| {
+            let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {out}"));
+            u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+        };
+        assert_eq!(field("SigBlk:"), 0, "{out}");
+        assert_eq!(field("SigCgt:"), 0, "{out}");
+        assert_eq!(field("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{out}");
+    }
+
+    #[test]
+    fn the_child_dies_with_the_thread_that_started_it() {
+        // PR_SET_PDEATHSIG fires when the thread that cloned exits.
+        let pid = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let spawned = runtime.block_on(async { run(&["sleep", "1000"]) }).unwrap();
+            let pid = spawned.child.id() as pid_t;
+            drop(runtime);
+            // Outside a runtime, dropping the child closes its pidfd and leaves it to us.
+            drop(spawned);
+            pid
+        })
+        .join()
+        .unwrap();
+        let status =
+            testkit::wait_until(testkit::DEADLINE, "the child to be killed", || try_reap(pid).unwrap());
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+    }
+
+    #[tokio::test]
+    async fn the_environment_is_inherited_then_changed() {
+        let (_, out, _) = finish(
+            start(
+                &["/bin/sh", "-c", r#"echo "$A-$B-${HOME-unset}-${PATH:+path}""#],
+                Path::new("/"),
+                &[("A", "1"), ("B", "overridden")],
+                &[("B", Some("2".into())), ("HOME", None)],
+            )
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(out, "1-2-unset-path\n");
+    }
+
+    #[tokio::test]
+    async fn a_bare_name_is_looked_up_on_the_childs_path() {
+        let (status, out, _) = finish(run(&["sh", "-c", "echo found"]).unwrap()).await;
+        assert_eq!((status.code(), out.as_str()), (Some(0), "found\n"));
+        // An empty PATH entry is the cwd, and a file without `#!` runs with /bin/sh.
+        let dir = testkit::tempfile::tempdir().unwrap();
+        let script = dir.path().join("script");
+        std::fs::write(&script, "echo script ran in \"$PWD\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = Some(":/no/such/dir".into());
+        let (status, out, _) = finish(start(&["script"], dir.path(), &[], &[("PATH", path)]).unwrap()).await;
+        assert_eq!(status.code(), Some(0));
+        assert_eq!(out, format!("script ran in {}\n", dir.path().display()));
+        // The PATH searched is the child's: without a usable entry, nothing is found.
+        let path = Some("/no/such/dir".into());
+        let err = start(&["sh"], Path::new("/"), &[], &[("PATH", path)]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn spawn_errors_keep_their_kind() {
+        let err = run(&["/no/such/program"]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        let err = run(&["no-such-program-anywhere"]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        let dir = testkit::tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-executable");
+        std::fs::write(&file, "echo no\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = run(&[file.to_str().unwrap()]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        let err = start(&["sh", "-c", "true"], &dir.path().join("missing"), &[], &[]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        let err = run(&["sh", "-c", "a\0b"]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        let err = run(&[]).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    }
+}

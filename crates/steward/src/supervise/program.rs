@@ -102,7 +102,7 @@ impl ProgramHandle {
             tree: Arc::default(),
         };
         let tree = task.tree.clone();
-        let task = tokio::spawn(task.run(rx));
+        let task = tokio::spawn(Box::new(task).run(rx));
         ProgramHandle { spec, generation, logs, commands, status, tree, task }
     }
 
@@ -234,7 +234,10 @@ struct ProgramTask {
 }
 
 impl ProgramTask {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Event>) {
+    /// Boxed: an async fn keeps its by-value arguments in its state beside the locals they
+    /// move into, so a `ProgramTask` taken by value made every program's task 2.1 KB instead
+    /// of 0.8 KB (measured with size_of_val).
+    async fn run(mut self: Box<Self>, mut commands: mpsc::UnboundedReceiver<Event>) {
         let mut open = true;
         loop {
             let event = tokio::select! {

@@ -23,8 +23,9 @@
 //! the supervisor's single runtime thread.
 //!
 //! The exit is awaited on a pidfd (`pidfd_open`, Linux 5.3) and reaped with `waitpid` on the
-//! pid, which the unreaped child keeps reserved. Without pidfds, `process::spawn` falls back
-//! to tokio; `available` decides that once.
+//! pid, which the unreaped child keeps reserved. Where there are no pidfds (kernels before
+//! 5.3, such as RHEL 8's 4.18, and valgrind), each SIGCHLD makes every waiting child try to
+//! reap its own pid instead; `pidfds` decides which, once.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -43,6 +44,7 @@ use libc::{c_char, c_int, c_void, pid_t};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::net::unix::pipe;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use super::{platform::Tree, Child, ExtraEnv, ProcessTree, Spawned};
 
@@ -53,10 +55,10 @@ const STACK_SIZE: usize = 64 << 10;
 const SHELL: &std::ffi::CStr = c"/bin/sh";
 
 /// Whether this kernel has pidfds (and lets us use them): asked once.
-pub(super) fn available() -> bool {
-    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+fn pidfds() -> bool {
+    static PIDFDS: OnceLock<bool> = OnceLock::new();
     // SAFETY: getpid has no preconditions.
-    *AVAILABLE.get_or_init(|| pidfd_open(unsafe { libc::getpid() }).is_ok())
+    *PIDFDS.get_or_init(|| pidfd_open(unsafe { libc::getpid() }).is_ok())
 }
 
 /// Start `command` in `cwd` with steward's environment changed by `env` and then `extra_env`,
@@ -67,7 +69,20 @@ pub(super) fn spawn(
     env: &BTreeMap<String, String>,
     extra_env: &ExtraEnv,
 ) -> io::Result<Spawned> {
+    spawn_watched(command, cwd, env, extra_env, pidfds())
+}
+
+/// `spawn`, its exit noticed through a pidfd or, without `pidfd`, through SIGCHLD.
+fn spawn_watched(
+    command: &[String],
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    extra_env: &ExtraEnv,
+    pidfd: bool,
+) -> io::Result<Spawned> {
     let plan = Plan::new(command, cwd, env, extra_env)?;
+    // Listening before the clone, so that no SIGCHLD of this child can be missed.
+    let sigchld = if pidfd { None } else { Some(signal(SignalKind::child())?) };
     let stdin = open_null()?;
     let (stdout, stdout_w) = pipe()?;
     let (stderr, stderr_w) = pipe()?;
@@ -78,11 +93,11 @@ pub(super) fn spawn(
     let pid = clone_exec(&plan, &fds)?;
     // The child has its copies: close ours now, or the pipes would never report EOF.
     drop(fds);
-    let exit = Exit::new(pid).inspect_err(|_| abandon(pid))?;
+    let exit = Exit::new(pid, sigchld).inspect_err(|_| abandon(pid))?;
     let tree = Tree::new(pid as u32, pipes);
     let child = Child {
         pid: pid as u32,
-        exit: super::Exit::Pidfd(exit),
+        exit: super::Exit::LinuxSpawn(exit),
         stdout: Some(Box::new(stdout)),
         stderr: Some(Box::new(stderr)),
     };
@@ -328,37 +343,68 @@ fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
-/// The exit of a child started here: its pidfd until it is reaped, then its status.
+/// The exit of a child started here: watched until it is reaped, then its status.
 pub(super) struct Exit {
     pid: pid_t,
-    /// Closed once the child is reaped.
-    pidfd: Option<AsyncFd<OwnedFd>>,
+    /// Dropped once the child is reaped.
+    watch: Option<Watch>,
     status: Option<ExitStatus>,
 }
 
+/// What tells that a child may have exited.
+enum Watch {
+    /// Its pidfd, which turns readable when it has exited.
+    Pidfd(AsyncFd<OwnedFd>),
+    /// Any SIGCHLD, without pidfds: the child may or may not be the one that exited.
+    Sigchld(Signal),
+}
+
+impl Watch {
+    /// Wait for the next sign that the child may have exited.
+    async fn changed(&mut self) -> io::Result<()> {
+        match self {
+            Watch::Pidfd(pidfd) => {
+                // Cleared, not returned: a pidfd stays readable once its process has exited,
+                // and the caller reaps before it waits again.
+                pidfd.readable().await?.clear_ready();
+                Ok(())
+            }
+            Watch::Sigchld(signal) => match signal.recv().await {
+                Some(()) => Ok(()),
+                None => Err(io::Error::other("the SIGCHLD stream ended")),
+            },
+        }
+    }
+}
+
 impl Exit {
-    fn new(pid: pid_t) -> io::Result<Exit> {
-        // SAFETY: the OwnedFd is open and stays so, unchanged, for as long as it is wrapped.
-        let pidfd = unsafe { AsyncFd::register_with_interest(pidfd_open(pid)?, Interest::READABLE) }?;
-        Ok(Exit { pid, pidfd: Some(pidfd), status: None })
+    fn new(pid: pid_t, sigchld: Option<Signal>) -> io::Result<Exit> {
+        let watch = match sigchld {
+            Some(signal) => Watch::Sigchld(signal),
+            // SAFETY: the OwnedFd is open and stays so, unchanged, for as long as it is wrapped.
+            None => Watch::Pidfd(unsafe {
+                AsyncFd::register_with_interest(pidfd_open(pid)?, Interest::READABLE)
+            }?),
+        };
+        Ok(Exit { pid, watch: Some(watch), status: None })
     }
 
-    /// See `process::Child::wait`. A pidfd turns readable when its process has exited.
+    /// See `process::Child::wait`: reap if the child has exited, else wait for a sign that
+    /// it may have, and try again. Cancel-safe, as both waits are.
     pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
         loop {
             if let Some(status) = self.status {
                 return Ok(status);
             }
-            let Some(pidfd) = &self.pidfd else {
-                return Err(io::Error::other("the child's pidfd is gone"));
+            let Some(watch) = &mut self.watch else {
+                return Err(io::Error::other("the child is no longer watched"));
             };
-            let mut ready = pidfd.readable().await?;
             match try_reap(self.pid)? {
                 Some(status) => {
                     self.status = Some(status);
-                    self.pidfd = None;
+                    self.watch = None;
                 }
-                None => ready.clear_ready(),
+                None => watch.changed().await?,
             }
         }
     }
@@ -371,16 +417,15 @@ impl Drop for Exit {
         if self.status.is_some() {
             return;
         }
-        let (Some(pidfd), Ok(runtime)) = (self.pidfd.take(), tokio::runtime::Handle::try_current()) else {
+        let (Some(mut watch), Ok(runtime)) = (self.watch.take(), tokio::runtime::Handle::try_current())
+        else {
             return;
         };
         let pid = self.pid;
         runtime.spawn(async move {
-            loop {
-                let Ok(mut ready) = pidfd.readable().await else { return };
-                match try_reap(pid) {
-                    Ok(None) => ready.clear_ready(),
-                    Ok(Some(_)) | Err(_) => return,
+            while let Ok(None) = try_reap(pid) {
+                if watch.changed().await.is_err() {
+                    return;
                 }
             }
         });
@@ -521,6 +566,31 @@ mod tests {
         assert_eq!(status.signal(), Some(libc::SIGTERM));
         // Asking again gives the same status.
         assert_eq!(spawned.child.wait().await.unwrap(), status);
+    }
+
+    /// Without pidfds (old kernels, valgrind), every SIGCHLD wakes every waiting child and
+    /// each reaps only its own pid: a child that is still running when another exits keeps
+    /// waiting, and gets its own status later.
+    #[tokio::test]
+    async fn without_pidfds_each_child_gets_its_own_exit_through_sigchld() {
+        let start = |script: &str| {
+            let command = ["/bin/sh".to_string(), "-c".into(), script.into()];
+            spawn_watched(&command, Path::new("/"), &BTreeMap::new(), &[], false).unwrap()
+        };
+        let mut long = start("exec sleep 1000");
+        let mut short = start("exit 3");
+        assert!(matches!(
+            &long.child.exit,
+            super::super::Exit::LinuxSpawn(Exit { watch: Some(Watch::Sigchld(_)), .. })
+        ));
+        let tree = &long.tree;
+        let (long_status, short_status) = tokio::join!(long.child.wait(), async {
+            let status = short.child.wait().await.unwrap();
+            tree.kill().unwrap();
+            status
+        });
+        assert_eq!(short_status.code(), Some(3));
+        assert_eq!(long_status.unwrap().signal(), Some(libc::SIGKILL));
     }
 
     #[tokio::test]

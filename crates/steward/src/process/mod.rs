@@ -12,7 +12,6 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::process::Stdio;
 
 use steward_core::config::{ProgramSpec, StopSignal};
 use steward_core::fsm::ExitStatus;
@@ -57,9 +56,9 @@ pub type Output = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 enum Exit {
     /// By tokio's `Command` (`spawn_command`, and programs where `linux_spawn` is not used).
     Tokio(tokio::process::Child),
-    /// By `linux_spawn`: through a pidfd.
+    /// By `linux_spawn`: through a pidfd, or SIGCHLD where there are none.
     #[cfg(target_os = "linux")]
-    Pidfd(linux_spawn::Exit),
+    LinuxSpawn(linux_spawn::Exit),
 }
 
 impl Child {
@@ -81,7 +80,7 @@ impl Child {
         match &mut self.exit {
             Exit::Tokio(child) => child.wait().await,
             #[cfg(target_os = "linux")]
-            Exit::Pidfd(exit) => exit.wait().await,
+            Exit::LinuxSpawn(exit) => exit.wait().await,
         }
     }
 }
@@ -137,13 +136,17 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     Ok(spawned)
 }
 
-/// Linux starts programs itself when the kernel has pidfds (`linux_spawn`); other systems,
-/// and older kernels, go through tokio's `Command`.
+/// Linux starts programs itself (`linux_spawn`); other systems go through tokio's `Command`.
 fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     #[cfg(target_os = "linux")]
-    if linux_spawn::available() {
-        return linux_spawn::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
-    }
+    return linux_spawn::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
+    #[cfg(not(target_os = "linux"))]
+    return spawn_with_tokio(spec, extra_env);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn spawn_with_tokio(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
+    use std::process::Stdio;
     let (program, args) = spec
         .command
         .split_first()

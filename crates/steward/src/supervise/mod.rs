@@ -7,6 +7,7 @@
 //! that must wait for a state ("start returns once running") get `watch` receivers and
 //! wait on their own side ([`control::wait_for`]).
 
+mod commands;
 pub mod control;
 mod observe;
 pub mod program;

@@ -14,6 +14,7 @@ use steward_core::config::{ProgramSpec, Readiness};
 use steward_core::fsm::{Action, Change, Event, ExitStatus, Machine, Policy, State};
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::commands;
 use super::control::LogAccess;
 use tokio::task::JoinHandle;
 
@@ -62,7 +63,7 @@ pub struct ProgramHandle {
     pub spec: Arc<ProgramSpec>,
     generation: u64,
     logs: Arc<ProgramLogs>,
-    commands: mpsc::UnboundedSender<Event>,
+    commands: commands::Sender,
     status: watch::Receiver<Status>,
     /// The running process's tree, for resource sampling (`resources`).
     tree: Arc<std::sync::Mutex<Option<process::TreeRef>>>,
@@ -80,7 +81,7 @@ impl ProgramHandle {
         let spec = Arc::new(spec);
         let machine = Machine::new(Policy::from_spec(&spec));
         let (status_tx, status) = watch::channel(Status::of(&machine, None));
-        let (commands, rx) = mpsc::unbounded_channel();
+        let (commands, rx) = commands::queue();
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let logs = Arc::new(ProgramLogs::new(log_dir, &spec));
@@ -124,7 +125,7 @@ impl ProgramHandle {
 
     /// Send a command (Start, Stop, Restart). Ignored if the task has ended.
     pub fn send(&self, event: Event) {
-        let _ = self.commands.send(event);
+        self.commands.send(event);
     }
 
     /// The tree of the process running now, if any.
@@ -237,7 +238,7 @@ impl ProgramTask {
     /// Boxed: an async fn keeps its by-value arguments in its state beside the locals they
     /// move into, so a `ProgramTask` taken by value made every program's task 2.1 KB instead
     /// of 0.8 KB (measured with size_of_val).
-    async fn run(mut self: Box<Self>, mut commands: mpsc::UnboundedReceiver<Event>) {
+    async fn run(mut self: Box<Self>, mut commands: commands::Receiver) {
         let mut open = true;
         loop {
             let event = tokio::select! {

@@ -18,7 +18,8 @@
 # How: run the daemon under callgrind (instruction-level, so nothing run is missed) through
 # start, output capture, a crash and restart, `status`, and shutdown, plus the `status`
 # client itself; every function of steward's binary that ran goes in the file, those of
-# starting and idling first.
+# starting and idling first. (valgrind 3.19 has no pidfd_open, so there steward watches its
+# children through SIGCHLD; the rest of the spawn path is the same.)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 order=$repo/crates/steward/startup.order
@@ -94,18 +95,5 @@ fns() {
         | sed -E 's/^ *[0-9,]+ +\([ 0-9.]+%\) +//; s/ \[.*\]$//; s/^[^:]*://; s/'"'"'[0-9]+$//' \
         | grep -v -e '^0x' -e '^(below main)$' || true
 }
-# valgrind 3.19 (Debian 12) lacks pidfd_open, so under it steward starts programs through
-# its fallback, tokio's Command (process/linux_spawn.rs). Put the Linux spawn's own
-# functions first and the fallback's at the end, where a real run has them.
-{ fns "$work/daemon.cg.1"; fns "$work/daemon.cg"; fns "$work/status.cg"; } | awk '!seen[$0]++' \
-    | python3 -c '
-import re, subprocess, sys
-names = [line.strip() for line in sys.stdin]
-binary = subprocess.run(["nm", "--defined-only", sys.argv[1]], capture_output=True, text=True).stdout
-spawn = [line.split()[-1] for line in binary.splitlines() if "linux_spawn" in line]
-fallback = re.compile(r"tokio\.\.process|5tokio7process|std\.\.process|3std7process|3sys7process|spawn_command")
-late = [n for n in names if fallback.search(n)]
-rest = [n for n in names if not fallback.search(n) and n not in spawn]
-print("\n".join(spawn + rest + late))
-' "$bin" > "$order"
+{ fns "$work/daemon.cg.1"; fns "$work/daemon.cg"; fns "$work/status.cg"; } | awk '!seen[$0]++' > "$order"
 say "wrote $(wc -l < "$order") functions to crates/steward/startup.order"

@@ -54,7 +54,7 @@ pub type Output = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// How a child's exit is awaited, by how it was started.
 enum Exit {
-    /// By tokio's `Command` (`spawn_command`, and programs where `linux_spawn` is not used).
+    /// By tokio's `Command`: `spawn_command`, and programs on systems other than Linux.
     Tokio(tokio::process::Child),
     /// By `linux_spawn`: through a pidfd, or SIGCHLD where there are none.
     #[cfg(target_os = "linux")]

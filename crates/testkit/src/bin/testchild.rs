@@ -169,6 +169,15 @@ fn spawn_grandchild(spec: &Grandchild) -> Result<u32, String> {
     let mut cmd = Command::new(exe);
     cmd.args(["--sleep", "1h"]).stdin(Stdio::null());
     if let Some(path) = &spec.pidfile {
+        // A previous run's file would be read (so held open) while the grandchild renames its
+        // own over it, and Wine refuses to replace a file that is open ("Access denied"): the
+        // grandchild would exit and we would wait out GRANDCHILD_DEADLINE.
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(format!("--grandchild-pidfile {}: {e}", path.display()))
+            }
+            _ => {}
+        }
         cmd.arg("--pidfile").arg(path);
     }
     if spec.new_group {

@@ -112,6 +112,11 @@ pidfile() { tr -d '\r\n ' <"$1" 2>/dev/null || true; }
 count_lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 at_least_lines() { [ "$(count_lines "$1")" -ge "$2" ]; }
 has_file() { [ -s "$1" ]; }
+# fresh_pidfiles FILE...: remove a run's pidfiles before the program is started again, so that
+# only the new run's can be read afterwards. (A stale grandchild pidfile also made the new run
+# fail now and then under Wine, which cannot rename over a file that is open; the test child
+# now removes it itself, see spawn_grandchild in testchild.rs.)
+fresh_pidfiles() { rm -f "$@"; }
 EVENT_SOURCE='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\steward'
 source_registered() { wine reg query "$EVENT_SOURCE" >/dev/null 2>&1; }
 
@@ -178,6 +183,8 @@ say "A. Pause, Continue, ParamChange"
 w "$SCMCTL" control stw-one pause || true
 within 30 "Pause: stw-one is PAUSED" is_state stw-one PAUSED
 within 10 "Pause: its worker is down" gone "$worker"
+# Only the next run's pidfiles are read after Continue.
+fresh_pidfiles "$one/worker.pid" "$one/grandchild.pid"
 w "$SCMCTL" control stw-one continue || true
 within 30 "Continue: stw-one is RUNNING" is_state stw-one RUNNING
 # Counted by starts, not by pid: Wine hands out freed pids again.
@@ -232,6 +239,7 @@ within 20 "the wrapped program and its grandchild are up" eval 'has_file "$wrapd
 main=$(pidfile "$wrapdata/main.pid")
 gc=$(pidfile "$wrapdata/gc.pid")
 check "program $main and grandchild $gc run" eval 'alive "$main" && alive "$gc"'
+fresh_pidfiles "$wrapdata/main.pid" "$wrapdata/gc.pid" # the new run's, not this run's, are read below
 w taskkill /F /PID "$main" || true
 within 10 "the crashed run's grandchild was cleaned up" gone "$gc"
 within 20 "the killed program comes back" at_least_lines "$wrapdata/starts" 2

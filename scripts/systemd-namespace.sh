@@ -157,6 +157,7 @@ cleanup() {
     for ((i = 0; i < 20; i++)); do [ -z "$(procs "$cg/enter")" ] && break; sleep 0.1; done
     kill_cgroup "$cg/enter"
     [ -n "$cmd_pid" ] && { wait "$cmd_pid" 2>/dev/null || true; }
+    [ -z "$pid1" ] && [ -s "$dir/pid1" ] && pid1=$(cat "$dir/pid1")
     if [ -n "$pid1" ] && kill -0 "$pid1" 2>/dev/null; then
         kill -s SIGRTMIN+4 "$pid1" 2>/dev/null || true # systemd: poweroff
         if ! wait_gone 200 "$pid1"; then
@@ -246,10 +247,14 @@ esac
 # In the background, so that a signal to this script runs the cleanup at once; <&0 keeps our
 # stdin (bash gives a background job /dev/null otherwise).
 set +e
+started=$SECONDS
 inside "$cmd_timeout" "$@" <&0 &
 cmd_pid=$!
 wait "$cmd_pid"
 rc=$?
-cmd_pid=
+cmd_pid=''
+if [ $rc -eq 137 ] && ((SECONDS - started >= cmd_timeout)); then
+    note "the command was killed after ${cmd_timeout}s (SYSTEMD_NS_TIMEOUT)"
+fi
 set -e
 exit "$rc"

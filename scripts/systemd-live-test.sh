@@ -12,8 +12,8 @@
 #      (steward's journal fields) and, when steward exits, no process of theirs is left in
 #      the unit's cgroup (grandchild included); `service uninstall` removes the unit.
 #   B. the same for `wrap install NAME -- PROGRAM`, then `wrap uninstall`.
-#   C. the same for a `--user` service, under a user manager (user@UID.service) of a user
-#      made for the test.
+#   C. the same for a `--user` service and `wrap install --user`, under a user manager
+#      (user@UID.service) of a user made for the test.
 #   D. the watchdog: with `[supervisor] watchdog`, a steward stopped with SIGSTOP is killed
 #      and restarted by systemd (UNIT_RESULT=watchdog, a new MainPID, NRestarts up), and its
 #      program runs again.
@@ -172,7 +172,7 @@ start_and_check() { # start_and_check MIN_SECONDS PROGRAM_READY PROGRAMS..
         if [ -z "$started" ] || [ -z "$finished" ] || [ -z "$ready" ] || ((started < ready || started > finished)); then ok=0; fi
     done
     if ((ok)) && ((ready < finished)); then
-        pass "$name: journal order: $first got ready (its READY=1), then $* were running, then systemd finished the start job (steward's READY=1)"
+        pass "$name: journal order: $first ready (its own READY=1) < running: $* < systemd's start job done (steward's READY=1)"
     else
         fail "$name: journal order wrong or incomplete (want $first ready < $* running < start job done):"
         show "$(cat "$log")"
@@ -333,36 +333,46 @@ section_config() {
 
 section_wrap() {
     echo "=== B. wrap install NAME -- PROGRAM (system)"
-    scope=system name=steward-wrap probe=$run/steward-wrap.probe dump=dump_unit
-    local pids=$run/wrap folder=/var/lib/steward/wrap/steward-wrap out
-    mkdir -p "$pids"
-    if out=$(cd /tmp && steward wrap install "$name" --ready notify -- steward-testchild --spawn-grandchild \
-        --grandchild-pidfile "$pids/grandchild.pid" --pidfile "$pids/main.pid" --trap-term \
-        --notify-ready-after 2s --sleep 1h 2>&1) && [ -f "$folder/steward.toml" ] &&
-        [ "$(systemctl is-enabled "$name.service")" = enabled ]; then
-        pass "$name: wrap install wrote $folder/steward.toml and the enabled unit"
+    scope=system
+    wrap_service steward-wrap /etc/systemd/system /var/lib/steward/wrap/steward-wrap /tmp
+}
+
+# wrap_service NAME UNIT_DIR WRAP_FOLDER CWD: one program, ready by notify after 2 s, with a
+# grandchild; installed from CWD with the program given by bare name (resolved on PATH).
+wrap_service() {
+    name=$1 probe=$run/$1.probe dump=dump_unit
+    local unit_dir=$2 folder=$3 cwd=$4 pids=$run/$1 out user_flag=() verb=wrap
+    [ "$scope" = user ] && user_flag=(--user)
+    [ "$scope" = user ] && verb="wrap --user"
+    mkdir -p "$pids" && touch "$probe"
+    [ "$scope" = user ] && chown "$user" "$pids" "$probe"
+    if out=$(cd "$cwd" && as_scope steward wrap install "${user_flag[@]}" "$name" --ready notify -- \
+        steward-testchild --spawn-grandchild --grandchild-pidfile "$pids/grandchild.pid" \
+        --pidfile "$pids/main.pid" --trap-term --notify-ready-after 2s --sleep 1h 2>&1) &&
+        [ -f "$folder/steward.toml" ] && [ "$(sctl is-enabled "$name.service")" = enabled ]; then
+        pass "$name: $verb install wrote $folder/steward.toml and the enabled unit"
     else
-        fail "$name: wrap install:"
+        fail "$name: $verb install:"
         show "$out"
         return
     fi
-    out=$(steward wrap show "$name" 2>&1)
+    out=$(cd "$cwd" && as_scope steward wrap show "${user_flag[@]}" "$name" 2>&1)
     check "$name: wrap show prints the config with the program resolved to $child" grep -qF "\"$child\"" <<<"$out"
-    stop_probe /etc/systemd/system
-    systemctl daemon-reload
+    stop_probe "$unit_dir"
+    sctl daemon-reload
 
     start_and_check 2 "$name" "$name"
     programs_in_cgroup "$pids/main.pid" "$pids/grandchild.pid"
     journal_fields "$name"
     stop_and_check "" "$pids/main.pid" "$pids/grandchild.pid"
-    if out=$(steward wrap uninstall "$name" 2>&1) && [ ! -e "/etc/systemd/system/$name.service" ] && [ ! -e "$folder" ] &&
-        [ "$(prop "$name" LoadState)" = not-found ]; then
-        pass "$name: wrap uninstall removed the unit and $folder"
+    if out=$(cd "$cwd" && as_scope steward wrap uninstall "${user_flag[@]}" "$name" 2>&1) &&
+        [ ! -e "$unit_dir/$name.service" ] && [ ! -e "$folder" ] && [ "$(prop "$name" LoadState)" = not-found ]; then
+        pass "$name: $verb uninstall removed the unit and $folder"
     else
-        fail "$name: wrap uninstall:"
+        fail "$name: $verb uninstall:"
         show "$out"
     fi
-    rm -rf "/etc/systemd/system/$name.service.d"
+    rm -rf "${unit_dir:?}/$name.service.d"
 }
 
 section_user() {
@@ -404,7 +414,7 @@ section_user() {
         show "$out"
         return
     fi
-    as_scope bash -c "$(declare -f stop_probe); name=$name probe=$probe; stop_probe $home/.config/systemd/user"
+    stop_probe "$home/.config/systemd/user"
     sctl daemon-reload
 
     start_and_check 2 db db web
@@ -418,6 +428,10 @@ section_user() {
         fail "$name: uninstall --user:"
         show "$out"
     fi
+    rm -rf "$home/.config/systemd/user/$name.service.d"
+
+    echo "=== C2. wrap install --user"
+    wrap_service steward-uwrap "$home/.config/systemd/user" "$home/.local/share/steward/wrap/steward-uwrap" "$home"
     systemctl stop "user@$uid.service"
 }
 

@@ -505,6 +505,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 steward=${1:-${STEWARD:-$repo/target/debug/steward}}
 child=${STEWARD_TESTCHILD:-$(dirname "$steward")/steward-testchild}
 [ -x "$child" ] || child=$repo/target/debug/steward-testchild
+if [ "$(id -u)" -ne 0 ]; then
+    echo "systemd-live-test: must run as root (it boots systemd in namespaces: scripts/systemd-namespace.sh)" >&2
+    exit 2
+fi
 if [ ! -x "$steward" ]; then
     echo "systemd-live-test: no steward binary at $steward; build it (cargo build -p steward --bin steward) or pass its path" >&2
     exit 2

@@ -72,8 +72,11 @@ within() { # within SECONDS DESCRIPTION COMMAND..: COMMAND until it succeeds, bo
     pass "$what"
 }
 quiet() { "$@" >/dev/null 2>&1; }
-alive() { kill -0 "$1" 2>/dev/null; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
+alive() { # a process that runs: exists and is not a zombie waiting to be reaped
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ "${state%% *}" != Z ]
+}
+gone() { ! alive "$1"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 at_least() { awk -v x="$1" -v min="$2" 'BEGIN { exit !(x >= min) }'; }
@@ -485,7 +488,7 @@ EOF
             fail "$name: no UNIT_RESULT=watchdog entry:"
             show "$(entries "$name" "$cursor")"
         fi
-        check "$name: the old steward (pid $main) and its program (pid $web) are gone" sh -c "! kill -0 $main 2>/dev/null && ! kill -0 $web 2>/dev/null"
+        check "$name: the old steward (pid $main) and its program (pid $web) are gone" eval "gone $main && gone $web"
         new_web() { local p; p=$(cat "$pids/web.pid" 2>/dev/null) && [ "$p" != "$web" ] && alive "$p"; }
         within 10 "$name: web runs again under the new steward" new_web && show "web is now pid $(cat "$pids/web.pid")"
     fi

@@ -530,7 +530,8 @@ trap 'rm -rf "$work"' EXIT
 cp "$steward" "$work/steward"
 cp "$child" "$work/steward-testchild"
 cp "${BASH_SOURCE[0]}" "$work/systemd-live-test.sh"
-units_before=$(ls /etc/systemd/system)
+leftovers() { ls -d /tmp/systemd-ns.* /sys/fs/cgroup/systemd-ns.* /sys/fs/cgroup/unified/systemd-ns.* 2>/dev/null; }
+units_before=$(ls /etc/systemd/system) leftovers_before=$(leftovers)
 
 SYSTEMD_NS_BIND=$work SYSTEMD_NS_TIMEOUT=300 bash "$repo/scripts/systemd-namespace.sh" \
     bash "$work/systemd-live-test.sh" __inside "$work"
@@ -544,11 +545,11 @@ else
     failed=$((failed + 1))
 fi
 echo "=== the host"
-if [ "$units_before" = "$(ls /etc/systemd/system)" ] && [ -z "$(ls -d /tmp/systemd-ns.* 2>/dev/null)" ]; then
-    echo "PASS  nothing left on the host: /etc/systemd/system unchanged, no /tmp/systemd-ns.*"
+if [ "$units_before" = "$(ls /etc/systemd/system)" ] && [ "$leftovers_before" = "$(leftovers)" ]; then
+    echo "PASS  nothing left on the host: /etc/systemd/system unchanged, no new systemd-ns temp dir or cgroup"
     passed=$((passed + 1))
 else
-    echo "FAIL  the host changed: $(ls -d /tmp/systemd-ns.* 2>/dev/null)"
+    echo "FAIL  the host changed: /etc/systemd/system differs, or left behind: $(leftovers | tr '\n' ' ')"
     failed=$((failed + 1))
 fi
 echo "systemd: $passed passed, $failed failed"

@@ -15,27 +15,21 @@ max_restarts = 100
         cmd = child_cmd(&["--append-start", "starts.txt", "--exit", "3"])
     );
     let s = start(&cfg);
-    // The delays double from restart_delay up to restart_max_delay.
-    // The delay is in the words of the event only ("exited with exit code 3, restarting in 20ms").
-    let exits = s.wait_for_event("five exits into backoff", |e| {
-        e.is("crashy", "exited")
-            && e.to.as_deref() == Some("backoff")
-            && e.message.contains("restarting in 80ms")
-    });
-    assert_eq!(exits.exit_code.as_deref(), Some("exit code 3"), "{exits:?}");
-    let delays: Vec<String> = s
-        .events_of("crashy", "exited")
-        .iter()
-        .map(|e| e.message.rsplit("restarting in ").next().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(delays[..3], ["20ms", "40ms", "80ms"], "{}", s.log());
+    // The delays double from restart_delay up to restart_max_delay. Each exit's event gives
+    // its delay in words only: "exited with exit code 3; restarting in 20ms".
+    let delays = || -> Vec<String> {
+        let exits = s.events_of("crashy", "exited");
+        exits
+            .iter()
+            .map(|e| e.message.rsplit("restarting in ").next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let third = s.wait_for_nth("crashy", "exited", 3);
+    assert_eq!((third.exit_code.as_deref(), third.to.as_deref()), (Some("exit code 3"), Some("backoff")));
+    assert_eq!(delays()[..3], ["20ms", "40ms", "80ms"], "{}", s.log());
     let starts = s.path("starts.txt");
     wait_until(DEADLINE, "five starts", || (line_count(&starts) >= 5).then_some(()));
-    let delays: Vec<String> = s
-        .events_of("crashy", "exited")
-        .iter()
-        .map(|e| e.message.rsplit("restarting in ").next().unwrap_or_default().to_owned())
-        .collect();
+    let delays = delays();
     assert!(delays[3..].iter().all(|d| d == "80ms"), "delay above the max: {delays:?}");
     s.shutdown();
 }

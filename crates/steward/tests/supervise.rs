@@ -83,7 +83,9 @@ stop_timeout = "300ms"
     });
     let pid = s.wait_started("stubborn");
     s.shutdown();
-    // Killed once stop_timeout had passed since the stop was asked for: the stop was ignored.
+    // Killed once stop_timeout (300ms) had passed since the stop was asked for, not at once: the
+    // stop was ignored. The bound leaves a margin: the stop's event is stamped a little after
+    // its timer was armed (under Wine, 296ms were seen).
     let stopping = s
         .events()
         .into_iter()
@@ -91,7 +93,7 @@ stop_timeout = "300ms"
     let stopped = s.events_of("stubborn", "stopped");
     let (stopping, stopped) = (stopping.expect("a stopping event"), &stopped[0]);
     let waited = time_between(&stopping, stopped);
-    assert!(waited >= std::time::Duration::from_millis(300), "stopped after {waited:?}\n{}", s.log());
+    assert!(waited >= std::time::Duration::from_millis(250), "stopped after {waited:?}\n{}", s.log());
     assert_ne!(stopped.exit_code.as_deref(), Some("exit code 0"), "{stopped:?}");
     assert!(!pid_alive(pid));
 }

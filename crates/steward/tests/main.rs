@@ -30,7 +30,7 @@ mod signals;
 // Memory of process trees, read from /proc.
 #[cfg(target_os = "linux")]
 mod memory_limit;
-// /metrics values after memory samples (from /proc), and promtool.
+// /metrics after memory samples (from /proc), and on the API's Unix socket.
 #[cfg(target_os = "linux")]
 mod metrics;
 // Resource sampling of process trees, from /proc.

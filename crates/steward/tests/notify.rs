@@ -53,11 +53,19 @@ depends_on = ["db"]
     );
 
     // db got a socket of its own under the state dir; web got none.
-    let db_out = std::fs::read_to_string(s.log_dir().join("db.out.log")).unwrap();
+    // The child prints "sent READY=1" after sending it: it may reach the file after web starts.
+    let db_log = s.log_dir().join("db.out.log");
+    let db_out = wait_until(DEADLINE, "db's `sent READY=1` in its log", || {
+        std::fs::read_to_string(&db_log).ok().filter(|out| out.contains("sent READY=1"))
+    });
     let socket = s.path(".steward/notify/db.sock");
     assert!(db_out.contains(&format!("env NOTIFY_SOCKET={}", socket.display())), "{db_out}");
     assert!(db_out.contains("sent READY=1"), "{db_out}");
-    let web_out = std::fs::read_to_string(s.log_dir().join("web.out.log")).unwrap();
+    // web's log file is opened at its first output, which may come after its start event.
+    let web_log = s.log_dir().join("web.out.log");
+    let web_out = wait_until(DEADLINE, "web's first output", || {
+        std::fs::read_to_string(&web_log).ok().filter(|out| out.contains("env NOTIFY_SOCKET"))
+    });
     assert!(web_out.contains("env NOTIFY_SOCKET unset"), "{web_out}");
     s.shutdown();
     // The socket goes with the process.
@@ -184,7 +192,10 @@ depends_on = ["db"]
     assert!(first.elapsed() < Duration::from_secs(10));
 
     // The programs do not see steward's variables.
-    let web_out = std::fs::read_to_string(s.log_dir().join("web.out.log")).unwrap();
+    let web_log = s.log_dir().join("web.out.log");
+    let web_out = wait_until(DEADLINE, "web's output", || {
+        std::fs::read_to_string(&web_log).ok().filter(|out| out.contains("env WATCHDOG_USEC"))
+    });
     assert!(
         web_out.contains("env NOTIFY_SOCKET unset") && web_out.contains("env WATCHDOG_USEC unset"),
         "{web_out}"

@@ -3,10 +3,6 @@
 use crate::common::*;
 use crate::http_server::TestServer;
 
-fn status(s: &Steward, name: &str) -> serde_json::Value {
-    s.program(name)
-}
-
 /// Whether `e` says the health of `program` turned `to`.
 fn health(e: &LogEvent, program: &str, to: &str) -> bool {
     e.is(program, "health") && e.to.as_deref() == Some(to)
@@ -34,9 +30,7 @@ on_unhealthy = "restart"
     let first = s.wait_started("web");
     let healthy = s.wait_for_event("web to be healthy", |e| health(e, "web", "healthy"));
     assert!(healthy.message.contains("HTTP 200"), "{healthy:?}");
-    wait_until(DEADLINE, "status to say healthy", || {
-        (status(&s, "web")["health"] == "healthy").then_some(())
-    });
+    wait_until(DEADLINE, "status to say healthy", || (s.program("web")["health"] == "healthy").then_some(()));
     assert_eq!(server.received()[0].path, "/healthz");
 
     server.set_status(503);
@@ -49,7 +43,7 @@ on_unhealthy = "restart"
     let second = s.wait_for_nth("web", "started", 2).pid.unwrap();
     assert_ne!(first, second);
     wait_until(DEADLINE, "healthy after the restart", || {
-        let st = status(&s, "web");
+        let st = s.program("web");
         (st["health"] == "healthy" && st["pid"] == second && st["restarts"] == 1).then_some(())
     });
     let kinds: Vec<(String, String)> = s
@@ -88,7 +82,7 @@ health = {{ tcp = "{addr}", interval = "100ms", retries = 1 }}
     let line = s.wait_for_event("db to be unhealthy", |e| health(e, "db", "unhealthy")).message;
     assert!(line.contains("1 failed probes in a row"), "{line}");
     assert!(line.contains(&format!("connect to {addr}")), "{line}");
-    let st = status(&s, "db");
+    let st = s.program("db");
     assert_eq!(
         (st["health"].as_str(), st["state"].as_str(), st["pid"].as_u64()),
         (Some("unhealthy"), Some("running"), Some(pid.into()))
@@ -121,7 +115,7 @@ health = {{ exec = [{probe}, "--pidfile", "probe.pid", "--sleep", "1h"], timeout
     let probe_pid = wait_pidfile(&s.path("probe.pid"));
     wait_gone(probe_pid, "the hung exec probe");
     // The supervisor kept answering meanwhile.
-    assert_eq!(status(&s, "good")["health"], "healthy");
+    assert_eq!(s.program("good")["health"], "healthy");
     s.shutdown();
 }
 
@@ -145,10 +139,10 @@ health = {{ http = "{url}", interval = "50ms", retries = 100 }}
     s.wait_for("db", "started");
     // db runs and is probed, but is not healthy: web waits for it.
     wait_until(DEADLINE, "three probes of db", || (server.hits() >= 3).then_some(()));
-    let web = status(&s, "web");
+    let web = s.program("web");
     assert_eq!(web["state"], "stopped", "{web}");
     assert_eq!(web["waiting_for"], serde_json::json!(["db"]), "{web}");
-    assert_eq!(status(&s, "db")["health"], "unknown");
+    assert_eq!(s.program("db")["health"], "unknown");
     assert_eq!(s.events_of("web", "started").len(), 0, "{}", s.log());
 
     server.set_status(200);

@@ -66,7 +66,7 @@ export CARGO_TARGET_DIR=${STEWARD_WINDOWS_TARGET_DIR:-$repo/target-windows}
 cd "$repo"
 say "build steward.exe, steward-testchild.exe, steward-scmctl.exe and the console test"
 cargo build -p steward -p testkit --bins --target "$TARGET"
-cargo test --no-run -p steward --test windows_console --target "$TARGET"
+cargo test --no-run -p steward --test integration --target "$TARGET"
 bin=$CARGO_TARGET_DIR/$TARGET/debug
 
 # --- a private, headless Wine prefix -----------------------------------------------------------
@@ -256,7 +256,7 @@ check "wrap uninstall removed the wrap folder" test ! -e "$wrapdir"
 
 # --- C: steward run in a console, Ctrl+C -------------------------------------------------------
 say "C. steward run in a console: the CLI over the pipe, Ctrl+C"
-if cargo test -p steward --test windows_console --target "$TARGET" -- --nocapture; then
+if cargo test -p steward --test integration --target "$TARGET" -- windows_console --nocapture; then
     pass "steward run: steward status over the pipe; Ctrl+C stops the programs and grandchild, exit 0"
 else
     fail "steward run under a console and Ctrl+C (crates/steward/tests/windows_console.rs)"

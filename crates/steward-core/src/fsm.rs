@@ -535,52 +535,116 @@ mod tests {
         m
     }
 
-    /// The whole transition table: (from, event) -> (to, actions).
+    /// Which of the nine kinds of event `e` is. No wildcard: a new kind of event does not
+    /// compile until it has a number here, and then the table misses its rows.
+    fn kind(e: &Event) -> usize {
+        match e {
+            Event::Start => 0,
+            Event::Stop => 1,
+            Event::Restart => 2,
+            Event::AutoRestart { .. } => 3,
+            Event::Spawned { .. } => 4,
+            Event::SpawnFailed { .. } => 5,
+            Event::Ready => 6,
+            Event::Exited(_) => 7,
+            Event::TimerFired => 8,
+        }
+    }
+    const KINDS: usize = 9;
+
+    /// The whole transition table: (from, event) -> (to, actions), for the policy of
+    /// [`policy`] (restart on failure, no readiness gate), at `now`, from a machine set up by
+    /// [`machine_in`] at `t0`. Every (state, kind of event) pair has a row: see
+    /// `the_transition_table_covers_every_state_and_event`.
+    fn table(now: Instant) -> Vec<(State, Event, State, Vec<Action>)> {
+        let stop_deadline = now + Duration::from_secs(5);
+        let backoff_deadline = now + ms(100);
+        let stop = || vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)];
+        let code = |c| Event::Exited(ExitStatus::Code(c));
+        let auto = || Event::AutoRestart { cause: "memory limit".into() };
+        let spawned = || Event::Spawned { pid: 7 };
+        let failed = || Event::SpawnFailed { reason: "nope".into() };
+        #[rustfmt::skip]
+        let table = vec![
+            // Down by hand: only a start (or a restart) does anything.
+            (Stopped,  Event::Start,      Starting, vec![Spawn]),
+            (Stopped,  Event::Stop,       Stopped,  vec![]),
+            (Stopped,  Event::Restart,    Starting, vec![Spawn]),
+            (Stopped,  auto(),            Stopped,  vec![]),
+            (Stopped,  spawned(),         Stopped,  vec![]),
+            (Stopped,  failed(),          Stopped,  vec![]),
+            (Stopped,  Event::Ready,      Stopped,  vec![]),
+            (Stopped,  code(1),           Stopped,  vec![]),
+            (Stopped,  Event::TimerFired, Stopped,  vec![]),
+            // Spawning: the spawn's answer, a stop, or an early exit.
+            (Starting, Event::Start,      Starting, vec![]),
+            (Starting, Event::Stop,       Stopping, stop()),
+            (Starting, Event::Restart,    Stopping, stop()),
+            (Starting, auto(),            Stopping, stop()),
+            (Starting, spawned(),         Running,  vec![]),
+            (Starting, failed(),          Backoff,  vec![ArmTimer(backoff_deadline)]),
+            (Starting, Event::Ready,      Running,  vec![]),
+            (Starting, code(1),           Backoff,  vec![KillTree, ArmTimer(backoff_deadline)]),
+            (Starting, Event::TimerFired, Starting, vec![]),
+            // Up: stops, restarts and exits; a second start or a stale timer change nothing.
+            (Running,  Event::Start,      Running,  vec![]),
+            (Running,  Event::Stop,       Stopping, stop()),
+            (Running,  Event::Restart,    Stopping, stop()),
+            (Running,  auto(),            Stopping, stop()),
+            (Running,  spawned(),         Running,  vec![]),
+            (Running,  failed(),          Running,  vec![]),
+            (Running,  Event::Ready,      Running,  vec![]),
+            (Running,  code(1),           Backoff,  vec![KillTree, ArmTimer(backoff_deadline)]),
+            (Running,  Event::TimerFired, Running,  vec![]),
+            // Waiting to restart: a command cuts the wait short, the timer ends it.
+            (Backoff,  Event::Start,      Starting, vec![DisarmTimer, Spawn]),
+            (Backoff,  Event::Stop,       Stopped,  vec![DisarmTimer]),
+            (Backoff,  Event::Restart,    Starting, vec![DisarmTimer, Spawn]),
+            (Backoff,  auto(),            Backoff,  vec![]),
+            (Backoff,  spawned(),         Backoff,  vec![]),
+            (Backoff,  failed(),          Backoff,  vec![]),
+            (Backoff,  Event::Ready,      Backoff,  vec![]),
+            (Backoff,  code(1),           Backoff,  vec![]),
+            (Backoff,  Event::TimerFired, Starting, vec![Spawn]),
+            // Stopping: only the exit or the stop timeout move it; starts are remembered.
+            (Stopping, Event::Start,      Stopping, vec![]),
+            (Stopping, Event::Stop,       Stopping, vec![]),
+            (Stopping, Event::Restart,    Stopping, vec![]),
+            (Stopping, auto(),            Stopping, vec![]),
+            (Stopping, spawned(),         Stopping, vec![]),
+            (Stopping, failed(),          Stopping, vec![]),
+            (Stopping, Event::Ready,      Stopping, vec![]),
+            (Stopping, code(143),         Stopped,  vec![DisarmTimer, KillTree]),
+            (Stopping, Event::TimerFired, Stopping, vec![KillTree]),
+            // Down on its own: a start starts it, a stop makes "down" explicit.
+            (Exited,   Event::Start,      Starting, vec![Spawn]),
+            (Exited,   Event::Stop,       Stopped,  vec![]),
+            (Exited,   Event::Restart,    Starting, vec![Spawn]),
+            (Exited,   auto(),            Exited,   vec![]),
+            (Exited,   spawned(),         Exited,   vec![]),
+            (Exited,   failed(),          Exited,   vec![]),
+            (Exited,   Event::Ready,      Exited,   vec![]),
+            (Exited,   code(1),           Exited,   vec![]),
+            (Exited,   Event::TimerFired, Exited,   vec![]),
+            // Gave up: the same as Exited.
+            (Fatal,    Event::Start,      Starting, vec![Spawn]),
+            (Fatal,    Event::Stop,       Stopped,  vec![]),
+            (Fatal,    Event::Restart,    Starting, vec![Spawn]),
+            (Fatal,    auto(),            Fatal,    vec![]),
+            (Fatal,    spawned(),         Fatal,    vec![]),
+            (Fatal,    failed(),          Fatal,    vec![]),
+            (Fatal,    Event::Ready,      Fatal,    vec![]),
+            (Fatal,    code(1),           Fatal,    vec![]),
+            (Fatal,    Event::TimerFired, Fatal,    vec![]),
+        ];
+        table
+    }
+
     #[test]
     fn transition_table() {
         let t0 = Instant::now();
         let now = t0 + ms(50);
-        let stop_deadline = now + Duration::from_secs(5);
-        let backoff_deadline = now + ms(100);
-        let code = |c| Event::Exited(ExitStatus::Code(c));
-        let auto = || Event::AutoRestart { cause: "memory limit".into() };
-        #[rustfmt::skip]
-        let table: Vec<(State, Event, State, Vec<Action>)> = vec![
-            (Stopped,  Event::Start,             Starting, vec![Spawn]),
-            (Stopped,  Event::Restart,           Starting, vec![Spawn]),
-            (Stopped,  Event::Stop,              Stopped,  vec![]),
-            (Stopped,  code(1),                  Stopped,  vec![]),
-            (Stopped,  Event::TimerFired,        Stopped,  vec![]),
-            (Starting, Event::Spawned { pid: 7 }, Running, vec![]),
-            (Starting, Event::SpawnFailed { reason: "nope".into() }, Backoff, vec![ArmTimer(backoff_deadline)]),
-            (Starting, Event::Stop,              Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
-            (Starting, code(1),                  Backoff,  vec![KillTree, ArmTimer(backoff_deadline)]),
-            (Running,  code(1),                  Backoff,  vec![KillTree, ArmTimer(backoff_deadline)]),
-            (Running,  Event::Exited(ExitStatus::Signal(9)), Backoff, vec![KillTree, ArmTimer(backoff_deadline)]),
-            (Running,  code(0),                  Exited,   vec![KillTree]),
-            (Running,  Event::Stop,              Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
-            (Running,  Event::Restart,           Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
-            (Running,  auto(),                   Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
-            (Starting, auto(),                   Stopping, vec![Signal(StopSignal::Term), ArmTimer(stop_deadline)]),
-            (Backoff,  auto(),                   Backoff,  vec![]),
-            (Stopping, auto(),                   Stopping, vec![]),
-            (Stopped,  auto(),                   Stopped,  vec![]),
-            (Fatal,    auto(),                   Fatal,    vec![]),
-            (Running,  Event::Start,             Running,  vec![]),
-            (Running,  Event::TimerFired,        Running,  vec![]),
-            (Backoff,  Event::TimerFired,        Starting, vec![Spawn]),
-            (Backoff,  Event::Stop,              Stopped,  vec![DisarmTimer]),
-            (Backoff,  Event::Start,             Starting, vec![DisarmTimer, Spawn]),
-            (Stopping, Event::TimerFired,        Stopping, vec![KillTree]),
-            (Stopping, code(143),                Stopped,  vec![DisarmTimer, KillTree]),
-            (Stopping, Event::Stop,              Stopping, vec![]),
-            (Exited,   Event::Start,             Starting, vec![Spawn]),
-            (Exited,   Event::Stop,              Stopped,  vec![]),
-            (Fatal,    Event::Start,             Starting, vec![Spawn]),
-            (Fatal,    Event::Stop,              Stopped,  vec![]),
-            (Fatal,    Event::TimerFired,        Fatal,    vec![]),
-        ];
-        for (from, event, to, actions) in table {
+        for (from, event, to, actions) in table(now) {
             let mut m = machine_in(from, policy(), t0);
             let step = m.handle(event.clone(), now);
             assert_eq!(m.state(), to, "{from} + {event:?}");
@@ -590,6 +654,37 @@ mod tests {
                 None => assert_eq!(from, to, "{from} + {event:?}: a change must be reported"),
             }
         }
+    }
+
+    /// The table has exactly one row per (state, kind of event): 7 x 9.
+    #[test]
+    fn the_transition_table_covers_every_state_and_event() {
+        let rows = table(Instant::now());
+        let mut missing = Vec::new();
+        for state in State::ALL {
+            for k in 0..KINDS {
+                match rows.iter().filter(|(s, e, ..)| *s == state && kind(e) == k).count() {
+                    1 => {}
+                    0 => missing.push(format!("{state} + event kind {k}")),
+                    n => panic!("{n} rows for {state} + event kind {k}"),
+                }
+            }
+        }
+        assert!(missing.is_empty(), "the transition table has no row for: {missing:?}");
+        assert_eq!(rows.len(), State::ALL.len() * KINDS);
+    }
+
+    /// More than one exit for the states an exit can come in: signals and successes.
+    #[test]
+    fn exits_by_signal_and_success_while_running() {
+        let t0 = Instant::now();
+        let now = t0 + ms(50);
+        let mut m = machine_in(Running, policy(), t0);
+        let step = m.handle(Event::Exited(ExitStatus::Signal(9)), now);
+        assert_eq!((m.state(), step.actions), (Backoff, vec![KillTree, ArmTimer(now + ms(100))]));
+        let mut m = machine_in(Running, policy(), t0);
+        let step = m.handle(Event::Exited(ExitStatus::Code(0)), now);
+        assert_eq!((m.state(), step.actions), (Exited, vec![KillTree]));
     }
 
     #[test]

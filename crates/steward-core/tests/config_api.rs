@@ -1,11 +1,9 @@
 //! `[api]` and `[[api.tokens]]`: what a valid table resolves to, and every mistake at its
 //! line:col.
 
-mod support;
-
+use crate::support::{dir, errors_with, hint, parse_with, single_error, FakeEnv};
 use std::net::SocketAddr;
 use steward_core::config::{ApiRole, TlsFiles};
-use support::{dir, errors_with, hint, parse_with, single_error, FakeEnv};
 
 const HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // sha256("test")
 const PROGRAM: &str = "[programs.web]\ncommand = \"x\"\n";

@@ -1,14 +1,12 @@
 //! `[programs.NAME.health]`, the memory keys, `[metrics]` and `[[alerts]]`: what they parse
 //! to, and every mistake at its line:col.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{errors, hint, parse, single_error, FakeEnv};
 use steward_core::alerts::Condition;
 use steward_core::config::{HealthSpec, HttpUrl, MetricsSettings, OnUnhealthy, Probe};
 use steward_core::fsm::State;
-use support::{errors, hint, parse, single_error, FakeEnv};
 
 fn none() -> FakeEnv {
     FakeEnv::new()

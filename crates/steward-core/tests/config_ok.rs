@@ -1,14 +1,12 @@
 //! Valid config files resolve to the model: defaults, interpolation, env precedence, paths.
 
-mod support;
-
+use crate::support::{dir, origin, parse, parse_with, FakeEnv};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use steward_core::config::{
     defaults, load, LogSpec, ProgramSpec, Readiness, RestartPolicy, RotateEvery, StopSignal,
     SupervisorSettings,
 };
-use support::{dir, origin, parse, parse_with, FakeEnv};
 
 fn env_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -2,19 +2,17 @@
 //! checked by systemd's own `systemd-analyze verify` where it is installed.
 //!
 //! After a deliberate change to a renderer, rewrite the golden files with
-//! `UPDATE_GOLDEN=1 cargo test -p steward-core --test render` and review the diff.
-
-mod support;
+//! `UPDATE_GOLDEN=1 cargo test -p steward-core --test integration render` and review the diff.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::FakeEnv;
 use steward_core::config::{parse_str, Readiness, RestartPolicy, RotateEvery, StopSignal};
 use steward_core::render::windows::{self as win, StartType, WindowsOptions};
 use steward_core::render::wrap::{config_toml, WrapSpec};
 use steward_core::render::{self, launchd, systemd, Init, RenderError, Scope, ServiceOptions, ServiceSpec};
-use support::FakeEnv;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -257,12 +255,12 @@ stop_timeout = "1m"
 command = "web"
 depends_on = ["db"]
 "#;
-    let origin = support::origin();
+    let origin = crate::support::origin();
     let config = parse_str(src, &origin, &FakeEnv::new()).unwrap_or_else(|d| panic!("{d}"));
     let opts = ServiceOptions { name: "app".into(), exe: "/usr/bin/steward".into(), ..Default::default() };
     let spec = ServiceSpec::from_config(&config, opts);
     assert_eq!(spec.config, origin);
-    assert_eq!(spec.working_dir, support::dir());
+    assert_eq!(spec.working_dir, crate::support::dir());
     assert_eq!(spec.watchdog, Some(Duration::from_secs(20)));
     // web (10s default) stops before db (1m), plus the margin.
     assert_eq!(spec.stop_timeout, Duration::from_secs(70) + render::STOP_MARGIN);

@@ -1,12 +1,8 @@
 //! End to end: an alert fires and resolves against a local webhook receiver (which fails
 //! once, so the retry is exercised), and runs its command each time.
-#![cfg(unix)]
 
-mod common;
-mod http_server;
-
-use common::*;
-use http_server::TestServer;
+use crate::common::*;
+use crate::http_server::TestServer;
 
 #[test]
 fn an_alert_fires_and_resolves_with_webhook_retries_and_a_command() {
@@ -36,13 +32,17 @@ programs = ["crashy", "steady"]
         hook = receiver.url("/hooks/steward"),
         command = child_cmd(&["--append-start", "alert-runs.txt"]),
     );
-    let s = Steward::start(&cfg);
+    let s = start(&cfg);
 
     // Two restarts within 2 s: firing. The restarts stop there (the budget is spent), so
     // 2 s after the first one the count drops to 1: resolved.
-    let fired = s.wait_log_line(&["crashy", "alert flapping firing"]);
-    assert!(fired.contains("restarts > 1 within 2s: 2 restarts in the last 2s"), "{fired}");
-    s.wait_log_line(&["crashy", "alert flapping resolved"]);
+    let to = |e: &serde_json::Value, status: &str| {
+        e["kind"] == "alert" && e["program"] == "crashy" && e["to"] == status
+    };
+    let fired = s.wait_for_api_event("the alert to fire", |e| to(e, "firing"));
+    let message = fired["message"].as_str().unwrap_or_default();
+    assert!(message.contains("restarts > 1 within 2s: 2 restarts in the last 2s"), "{fired}");
+    s.wait_for_api_event("the alert to resolve", |e| to(e, "resolved"));
 
     let payloads = wait_until(DEADLINE, "the firing and the resolved payloads", || {
         let got: Vec<serde_json::Value> = receiver
@@ -75,14 +75,16 @@ programs = ["crashy", "steady"]
         (line_count(&s.path("alert-runs.txt")) == 2).then_some(())
     });
     // Both are in steward's log and in the event stream.
-    assert_eq!(s.count_log_lines(&["alert flapping"]), 2, "{}", s.log());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_steward"))
-        .args(["-c", &s.path("steward.toml").to_string_lossy(), "events", "--json"])
-        .output()
-        .unwrap();
-    let alerts: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let logged: Vec<LogEvent> =
+        s.events().into_iter().filter(|e| e.event.as_deref() == Some("alert")).collect();
+    assert!(
+        logged.len() == 2
+            && logged.iter().all(|e| e.is("crashy", "alert") && e.alert.as_deref() == Some("flapping")),
+        "{logged:?}"
+    );
+    let alerts: Vec<String> = s
+        .api_events()
+        .into_iter()
         .filter(|e| e["kind"] == "alert")
         .map(|e| format!("{} {}", e["program"].as_str().unwrap(), e["to"].as_str().unwrap()))
         .collect();

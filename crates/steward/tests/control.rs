@@ -1,46 +1,24 @@
 //! End to end: every control verb as a real CLI process against a real daemon.
-#![cfg(unix)]
-
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::supervise::order_of;
 
-/// `steward -c <cfg> ARGS...` as its own process.
+use crate::common::*;
+
 fn cli(s: &Steward, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .arg("-c")
-        .arg(s.path("steward.toml"))
-        .args(args)
-        .output()
-        .expect("run the steward CLI")
+    s.cli(args)
 }
 
 #[track_caller]
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", testkit::describe(out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn status_json(s: &Steward) -> serde_json::Value {
-    serde_json::from_str(&ok(&cli(s, &["status", "--json"]))).expect("status --json is JSON")
 }
 
 fn program<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     status["programs"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()
-}
-
-/// Waits until the daemon answers on its socket.
-fn wait_api(s: &Steward) {
-    s.wait_log_line(&["control API on"]);
 }
 
 fn sleeper_config() -> String {
@@ -64,9 +42,9 @@ restart = "never"
 
 #[test]
 fn status_start_stop_restart_round_trip() {
-    let s = Steward::start(&sleeper_config());
-    wait_api(&s);
-    s.wait_log_line(&["program=web", "started"]);
+    let s = start(&sleeper_config());
+    s.wait_api();
+    s.wait_for("web", "started");
 
     let table = ok(&cli(&s, &["status"]));
     let lines: Vec<&str> = table.lines().collect();
@@ -77,7 +55,7 @@ fn status_start_stop_restart_round_trip() {
     assert!(table.lines().any(|l| l.starts_with("web") && l.contains("running")), "{table}");
     assert!(table.lines().any(|l| l.starts_with("batch") && l.contains("stopped")), "{table}");
 
-    let st = status_json(&s);
+    let st = s.status();
     let web_pid = program(&st, "web")["pid"].as_u64().unwrap() as u32;
     assert_eq!(program(&st, "web")["state"], "running");
     assert!(program(&st, "web")["uptime_secs"].as_f64().is_some());
@@ -86,17 +64,17 @@ fn status_start_stop_restart_round_trip() {
     let out = ok(&cli(&s, &["stop", "web"]));
     assert!(out.contains("web: stopped"), "{out}");
     assert!(!pid_alive(web_pid));
-    assert_eq!(program(&status_json(&s), "web")["state"], "stopped");
+    assert_eq!(program(&s.status(), "web")["state"], "stopped");
 
     // start returns once it runs, with its new pid.
     let out = ok(&cli(&s, &["start", "web"]));
     assert!(out.contains("web: running (pid "), "{out}");
-    let new_pid = program(&status_json(&s), "web")["pid"].as_u64().unwrap() as u32;
+    let new_pid = program(&s.status(), "web")["pid"].as_u64().unwrap() as u32;
     assert_ne!(new_pid, web_pid);
 
     // restart: a new process.
     ok(&cli(&s, &["restart", "web"]));
-    let restarted = program(&status_json(&s), "web")["pid"].as_u64().unwrap() as u32;
+    let restarted = program(&s.status(), "web")["pid"].as_u64().unwrap() as u32;
     assert_ne!(restarted, new_pid);
     assert!(!pid_alive(new_pid));
 
@@ -115,20 +93,23 @@ fn status_start_stop_restart_round_trip() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no program named \"nope\""));
 
     // stop --all goes in reverse dependency order.
+    let before = s.events().len();
     ok(&cli(&s, &["stop", "--all"]));
-    let st = status_json(&s);
+    let st = s.status();
     for p in st["programs"].as_array().unwrap() {
         assert!(["stopped", "exited"].contains(&p["state"].as_str().unwrap()), "{p}");
     }
-    let log = s.log();
-    let web = log.lines().position(|l| l.contains("program=web") && l.contains("stopped (")).unwrap();
-    let db = log.lines().position(|l| l.contains("program=db") && l.contains("stopped (")).unwrap();
-    assert!(web < db, "web must stop before db\n{log}");
+    assert_eq!(
+        order_of(&s.events()[before..], "stopped"),
+        ["web", "db"],
+        "web must stop before db\n{}",
+        s.log()
+    );
 
     // shutdown returns once steward is gone.
     let out = ok(&cli(&s, &["shutdown"]));
     assert!(out.contains("steward stopped"));
-    assert!(s.daemon.wait_exit(DEADLINE).success());
+    assert!(s.daemon().wait_exit(DEADLINE).success(), "{}", s.daemon().dump());
 }
 
 #[test]
@@ -136,11 +117,12 @@ fn a_cli_without_a_daemon_says_so_and_exits_3() {
     let dir = testkit::tempfile::tempdir().unwrap();
     let cfg = dir.path().join("steward.toml");
     std::fs::write(&cfg, "[programs.a]\ncommand = \"sleep 1\"\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_steward")).arg("-c").arg(&cfg).arg("status").output().unwrap();
+    let out = Command::new(STEWARD).arg("-c").arg(&cfg).arg("status").output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("no steward is running") && err.contains("steward.sock"), "{err}");
+    // It names the endpoint it tried: a socket in the state dir, or a pipe named after it.
+    assert!(err.contains("no steward is running") && err.contains("steward"), "{err}");
 }
 
 #[test]
@@ -158,12 +140,12 @@ command = {keep}
 command = {keep}
 "#
     );
-    let s = Steward::start(&before);
-    wait_api(&s);
+    let s = start(&before);
+    s.wait_api();
     for n in ["keep", "edit", "gone"] {
-        s.wait_log_line(&[&format!("program={n}"), "started"]);
+        s.wait_for(n, "started");
     }
-    let st = status_json(&s);
+    let st = s.status();
     let pid = |st: &serde_json::Value, n: &str| program(st, n)["pid"].as_u64().unwrap();
     let (keep_pid, edit_pid, gone_pid) = (pid(&st, "keep"), pid(&st, "edit"), pid(&st, "gone"));
 
@@ -188,9 +170,9 @@ command = {keep}
     assert_eq!(r["changed"], serde_json::json!(["edit"]));
     assert_eq!(r["unchanged"], serde_json::json!(["keep"]));
 
-    s.wait_log_line(&["program=fresh", "started"]);
+    s.wait_for("fresh", "started");
     let st = wait_until(DEADLINE, "edit to run again", || {
-        let st = status_json(&s);
+        let st = s.status();
         (program(&st, "edit")["state"] == "running").then_some(st)
     });
     assert_eq!(pid(&st, "keep"), keep_pid, "an unchanged program keeps its pid");
@@ -203,10 +185,9 @@ command = {keep}
 
 #[test]
 fn a_broken_config_is_rejected_and_nothing_changes() {
-    let s = Steward::start(&format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"])));
-    wait_api(&s);
-    let line = s.wait_log_line(&["program=a", "started"]);
-    let pid = pid_in(&line);
+    let s = start(&format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"])));
+    s.wait_api();
+    let pid = s.wait_started("a");
     std::fs::write(s.path("steward.toml"), "[programs.a]\ncomand = \"sleep 1\"\nrestart = \"sometimes\"\n")
         .unwrap();
     let out = cli(&s, &["reload"]);
@@ -215,26 +196,10 @@ fn a_broken_config_is_rejected_and_nothing_changes() {
     // Every error, with file:line:col.
     assert!(err.contains("steward.toml:2:1") && err.contains("comand"), "{err}");
     assert!(err.contains("steward.toml:3:11") && err.contains("sometimes"), "{err}");
-    assert!(s.log().contains("the new config is invalid; nothing was changed"));
-    let st = status_json(&s);
+    assert!(s.events().iter().any(|e| e.is_daemon("reload-rejected")), "{}", s.log());
+    let st = s.status();
     assert_eq!(program(&st, "a")["pid"].as_u64(), Some(pid as u64));
     assert!(pid_alive(pid));
-    s.shutdown();
-}
-
-#[test]
-fn sighup_reloads() {
-    let s = Steward::start(&format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"])));
-    wait_api(&s);
-    s.wait_log_line(&["program=a", "started"]);
-    let more = format!(
-        "[programs.a]\ncommand = {c}\n[programs.b]\ncommand = {c}\n",
-        c = child_cmd(&["--sleep", "1h"])
-    );
-    std::fs::write(s.path("steward.toml"), more).unwrap();
-    s.daemon.signal(libc::SIGHUP);
-    s.wait_log_line(&["program=b", "started"]);
-    assert!(s.log().contains("reload requested (SIGHUP)"));
     s.shutdown();
 }
 
@@ -246,21 +211,21 @@ fn watch_config_reloads_when_the_file_changes() {
             c = child_cmd(&["--sleep", "1h"])
         )
     };
-    let s = Steward::start(&body(""));
-    wait_api(&s);
-    s.wait_log_line(&["program=a", "started"]);
+    let s = start(&body(""));
+    s.wait_api();
+    s.wait_for("a", "started");
     let extra = format!("[programs.b]\ncommand = {}\n", child_cmd(&["--sleep", "1h"]));
     std::fs::write(s.path("steward.toml"), body(&extra)).unwrap();
-    s.wait_log_line(&["program=b", "started"]);
+    s.wait_for("b", "started");
     s.shutdown();
 }
 
 #[test]
 fn a_second_instance_is_refused_and_a_stale_lock_is_taken_over() {
     let cfg = format!("[programs.a]\ncommand = {}\n", child_cmd(&["--sleep", "1h"]));
-    let s = Steward::start(&cfg);
-    wait_api(&s);
-    let second = Command::new(env!("CARGO_BIN_EXE_steward"))
+    let s = start(&cfg);
+    s.wait_api();
+    let second = Command::new(STEWARD)
         .args(["run", "-c"])
         .arg(s.path("steward.toml"))
         .stderr(Stdio::piped())
@@ -268,22 +233,21 @@ fn a_second_instance_is_refused_and_a_stale_lock_is_taken_over() {
         .unwrap();
     assert_eq!(second.status.code(), Some(1));
     let err = String::from_utf8_lossy(&second.stderr);
-    assert!(err.contains(&format!("pid {}", s.daemon.pid())) && err.contains("already running"), "{err}");
+    assert!(err.contains(&format!("pid {}", s.daemon().pid())) && err.contains("already running"), "{err}");
 
-    // Killed hard: the lock and socket are left behind. The next run takes them over.
-    s.daemon.signal(libc::SIGKILL);
-    s.daemon.wait_exit(DEADLINE);
-    let again = Daemon::start(
-        env!("CARGO_BIN_EXE_steward"),
-        [std::ffi::OsStr::new("run"), "-c".as_ref(), s.path("steward.toml").as_os_str()],
-        s.dir.path(),
+    // Killed hard: the lock (and on Unix the socket) is left behind. The next run takes it over.
+    s.daemon().kill();
+    s.daemon().wait_exit(DEADLINE);
+    let again = s.run_again();
+    again.wait_for_output(
+        "the new steward to take over the lock",
+        |out| testkit::parse_events(out).iter().any(|e| e.is_daemon("lock")),
+        DEADLINE,
     );
-    again.wait_for_text("took over the lock", DEADLINE);
-    again.wait_for_text("control API on", DEADLINE);
-    let st: serde_json::Value = serde_json::from_str(&ok(&cli(&s, &["status", "--json"]))).unwrap();
-    assert_eq!(st["programs"][0]["name"], "a");
-    again.signal(libc::SIGTERM);
-    assert!(again.wait_exit(DEADLINE).success());
+    s.wait_api();
+    assert_eq!(s.status()["programs"][0]["name"], "a");
+    ok(&cli(&s, &["shutdown"]));
+    assert!(again.wait_exit(DEADLINE).success(), "{}", again.dump());
 }
 
 #[test]
@@ -302,16 +266,16 @@ keep = 100
 "#,
         c = child_cmd(&["--print-ready", "--write-lines", "300", "--line-len", "100"])
     );
-    let s = Steward::start(&cfg);
-    wait_api(&s);
+    let s = start(&cfg);
+    s.wait_api();
     let first = cli(&s, &["start", "talker"]);
     assert!(first.status.code() == Some(0) || first.status.code() == Some(1));
-    s.wait_log_line(&["program=talker", "exit code 0"]);
+    assert_eq!(s.wait_for("talker", "exited").exit_code.as_deref(), Some("exit code 0"));
     // The tail of the finished log comes from the live file and the rotated ones.
     let out = ok(&cli(&s, &["logs", "talker", "-n", "2"]));
     assert_eq!(testkit::lines::check_lines(out.as_bytes(), 100).unwrap(), vec![299, 300]);
 
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_steward"))
+    let mut follow = Command::new(STEWARD)
         .arg("-c")
         .arg(s.path("steward.toml"))
         .args(["logs", "talker", "-f", "-n", "1"])
@@ -348,12 +312,9 @@ keep = 100
 
 #[test]
 fn events_show_state_changes_as_lines_or_json() {
-    let s = Steward::start(&format!(
-        "[programs.a]\ncommand = {}\nrestart = \"never\"\n",
-        child_cmd(&["--exit", "6"])
-    ));
-    wait_api(&s);
-    s.wait_log_line(&["program=a", "exit code 6"]);
+    let s = start(&format!("[programs.a]\ncommand = {}\nrestart = \"never\"\n", child_cmd(&["--exit", "6"])));
+    s.wait_api();
+    assert_eq!(s.wait_for("a", "exited").exit_code.as_deref(), Some("exit code 6"));
     let out = ok(&cli(&s, &["events"]));
     assert!(out.lines().any(|l| l.contains("running -> exited") && l.contains("exit code 6")), "{out}");
     let json = ok(&cli(&s, &["events", "--json"]));

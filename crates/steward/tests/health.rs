@@ -1,35 +1,11 @@
 //! End to end: health checks with real probes against real local servers.
-#![cfg(unix)]
 
-mod common;
-mod http_server;
+use crate::common::*;
+use crate::http_server::TestServer;
 
-use std::process::{Command, Output};
-
-use common::*;
-use http_server::TestServer;
-
-fn cli(s: &Steward, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
-        .arg("-c")
-        .arg(s.path("steward.toml"))
-        .args(args)
-        .output()
-        .expect("run the steward CLI")
-}
-
-fn status(s: &Steward, name: &str) -> serde_json::Value {
-    let out = cli(s, &["status", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
-    all["programs"].as_array().unwrap().iter().find(|p| p["name"] == name).cloned().unwrap()
-}
-
-/// The events so far, as JSON values.
-fn events(s: &Steward) -> Vec<serde_json::Value> {
-    let out = cli(s, &["events", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+/// Whether `e` says the health of `program` turned `to`.
+fn health(e: &LogEvent, program: &str, to: &str) -> bool {
+    e.is(program, "health") && e.to.as_deref() == Some(to)
 }
 
 #[test]
@@ -50,35 +26,28 @@ on_unhealthy = "restart"
         cmd = child_cmd(&["--trap-term", "--sleep", "1h"]),
         url = server.url("/healthz"),
     );
-    let s = Steward::start(&cfg);
-    let first = pid_in(&s.wait_log_line(&["web", "started"]));
-    s.wait_log_line(&["web", "healthy: HTTP 200"]);
-    wait_until(DEADLINE, "status to say healthy", || {
-        (status(&s, "web")["health"] == "healthy").then_some(())
-    });
+    let s = start(&cfg);
+    let first = s.wait_started("web");
+    let healthy = s.wait_for_event("web to be healthy", |e| health(e, "web", "healthy"));
+    assert!(healthy.message.contains("HTTP 200"), "{healthy:?}");
+    wait_until(DEADLINE, "status to say healthy", || (s.program("web")["health"] == "healthy").then_some(()));
     assert_eq!(server.received()[0].path, "/healthz");
 
     server.set_status(503);
-    let line = s.wait_log_line(&["web", "unhealthy: 2 failed probes in a row, the last: HTTP 503"]);
+    let unhealthy = s.wait_for_event("web to be unhealthy", |e| health(e, "web", "unhealthy"));
+    let line = &unhealthy.message;
+    assert!(line.contains("2 failed probes in a row, the last: HTTP 503"), "{line}");
     assert!(line.contains("restarting (on_unhealthy)"), "{line}");
-    s.wait_log_line(&["web", "restarting: unhealthy"]);
     server.set_status(200);
     // A new process, healthy again, and the restart counted.
-    let second = wait_until(DEADLINE, "a second start", || {
-        let log = s.log();
-        let pids: Vec<u32> = log
-            .lines()
-            .filter(|l| l.contains("program=web") && l.contains("started (pid"))
-            .map(pid_in)
-            .collect();
-        pids.get(1).copied()
-    });
+    let second = s.wait_for_nth("web", "started", 2).pid.unwrap();
     assert_ne!(first, second);
     wait_until(DEADLINE, "healthy after the restart", || {
-        let st = status(&s, "web");
+        let st = s.program("web");
         (st["health"] == "healthy" && st["pid"] == second && st["restarts"] == 1).then_some(())
     });
-    let kinds: Vec<(String, String)> = events(&s)
+    let kinds: Vec<(String, String)> = s
+        .api_events()
         .iter()
         .filter(|e| e["kind"] == "health")
         .map(|e| (e["from"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()))
@@ -104,14 +73,16 @@ health = {{ tcp = "{addr}", interval = "100ms", retries = 1 }}
 "#,
         cmd = child_cmd(&["--trap-term", "--sleep", "1h"]),
     );
-    let s = Steward::start(&cfg);
-    let pid = pid_in(&s.wait_log_line(&["db", "started"]));
-    s.wait_log_line(&["db", "healthy: connected"]);
+    let s = start(&cfg);
+    let pid = s.wait_started("db");
+    let healthy = s.wait_for_event("db to be healthy", |e| health(e, "db", "healthy"));
+    assert!(healthy.message.contains("connected"), "{healthy:?}");
     // The port closes: unhealthy, and with on_unhealthy = "none" it keeps running.
     drop(listener);
-    let line = s.wait_log_line(&["db", "unhealthy: 1 failed probes in a row"]);
+    let line = s.wait_for_event("db to be unhealthy", |e| health(e, "db", "unhealthy")).message;
+    assert!(line.contains("1 failed probes in a row"), "{line}");
     assert!(line.contains(&format!("connect to {addr}")), "{line}");
-    let st = status(&s, "db");
+    let st = s.program("db");
     assert_eq!(
         (st["health"].as_str(), st["state"].as_str(), st["pid"].as_u64()),
         (Some("unhealthy"), Some("running"), Some(pid.into()))
@@ -135,15 +106,16 @@ health = {{ exec = [{probe}, "--pidfile", "probe.pid", "--sleep", "1h"], timeout
         cmd = child_cmd(&["--trap-term", "--sleep", "1h"]),
         probe = q(probe.to_string_lossy()),
     );
-    let s = Steward::start(&cfg);
-    s.wait_log_line(&["good", "healthy: exit code 0"]);
-    let line = s.wait_log_line(&["stuck", "unhealthy"]);
+    let s = start(&cfg);
+    let good = s.wait_for_event("good to be healthy", |e| health(e, "good", "healthy"));
+    assert!(good.message.contains("exit code 0"), "{good:?}");
+    let line = s.wait_for_event("stuck to be unhealthy", |e| health(e, "stuck", "unhealthy")).message;
     assert!(line.contains("timed out after 300ms"), "{line}");
     // The hung check (started in the program's folder) was killed with its tree.
     let probe_pid = wait_pidfile(&s.path("probe.pid"));
     wait_gone(probe_pid, "the hung exec probe");
     // The supervisor kept answering meanwhile.
-    assert_eq!(status(&s, "good")["health"], "healthy");
+    assert_eq!(s.program("good")["health"], "healthy");
     s.shutdown();
 }
 
@@ -163,20 +135,20 @@ health = {{ http = "{url}", interval = "50ms", retries = 100 }}
         cmd = child_cmd(&["--trap-term", "--sleep", "1h"]),
         url = server.url("/ready"),
     );
-    let s = Steward::start(&cfg);
-    s.wait_log_line(&["db", "started"]);
+    let s = start(&cfg);
+    s.wait_for("db", "started");
     // db runs and is probed, but is not healthy: web waits for it.
     wait_until(DEADLINE, "three probes of db", || (server.hits() >= 3).then_some(()));
-    let web = status(&s, "web");
+    let web = s.program("web");
     assert_eq!(web["state"], "stopped", "{web}");
     assert_eq!(web["waiting_for"], serde_json::json!(["db"]), "{web}");
-    assert_eq!(status(&s, "db")["health"], "unknown");
-    assert_eq!(s.count_log_lines(&["program=web", "started"]), 0, "{}", s.log());
+    assert_eq!(s.program("db")["health"], "unknown");
+    assert_eq!(s.events_of("web", "started").len(), 0, "{}", s.log());
 
     server.set_status(200);
-    s.wait_log_line(&["web", "started"]);
-    let log = s.log();
-    let at = |parts: &[&str]| log.lines().position(|l| parts.iter().all(|p| l.contains(p))).unwrap();
-    assert!(at(&["db", "healthy: HTTP 200"]) < at(&["program=web", "started"]), "{log}");
+    s.wait_for("web", "started");
+    let events = s.events();
+    let at = |pred: &dyn Fn(&LogEvent) -> bool| events.iter().position(pred).unwrap();
+    assert!(at(&|e| health(e, "db", "healthy")) < at(&|e| e.is("web", "started")), "{}", s.log());
     s.shutdown();
 }

@@ -4,14 +4,12 @@
 //! pump from a real child process, on every platform.)
 //!
 //! Unix only: std's anonymous pipes are handed to tokio's Unix pipe type.
-#![cfg(unix)]
 
 use std::fs;
 use std::io::{PipeWriter, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use steward::logs::{history, pump, pump_opening, LogFile, SharedLog};
 use steward_core::config::LogSpec;
@@ -49,12 +47,12 @@ fn feed(mut pipe: PipeWriter, data: Vec<u8>, sizes: &'static [usize]) -> thread:
     })
 }
 
-/// Polls `what` until it holds or 10 s have passed.
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
+/// testkit's `wait_until` on a blocking thread, so that the runtime's tasks (the pumps) go on
+/// meanwhile.
+async fn wait_until(what: &'static str, condition: impl Fn() -> bool + Send + 'static) {
+    let wait = move || testkit::wait_until(testkit::DEADLINE, what, || condition().then_some(()));
+    if let Err(e) = tokio::task::spawn_blocking(wait).await {
+        std::panic::resume_unwind(e.into_panic());
     }
 }
 
@@ -187,8 +185,9 @@ fn a_long_line_cut_by_another_writer_is_ended_not_glued() {
             writer_a.write_all(piece_for_a.as_bytes()).unwrap();
             writer_a
         });
-        wait_until("the first piece of A's line is in the file", || {
-            fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == piece.len() as u64
+        let (file, size) = (path.clone(), piece.len() as u64);
+        wait_until("the first piece of A's line is in the file", move || {
+            fs::metadata(&file).map(|m| m.len()).unwrap_or(0) == size
         })
         .await;
         let mut writer_a = writing_a.join().unwrap();

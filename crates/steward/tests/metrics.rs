@@ -1,15 +1,11 @@
 //! End to end: `GET /metrics` on its own listener and on the API socket, checked by
 //! `promtool check metrics` and by values after known restarts.
-#![cfg(target_os = "linux")]
-
-mod common;
-mod http_server;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::*;
-use http_server::{get, read_reply};
+use crate::common::*;
+use crate::http_server::{get, read_reply};
 
 /// The value of the sample `series` (name and labels exactly as exposed).
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -38,13 +34,18 @@ restart_window = "1h"
         crashy = child_cmd(&["--exit", "3"]),
         addr = target.local_addr().unwrap(),
     );
-    let s = Steward::start(&cfg);
-    let line = s.wait_log_line(&["metrics on http://"]);
-    let after = line.split("http://").nth(1).unwrap();
-    let addr: std::net::SocketAddr =
-        after[..after.find("/metrics").unwrap()].parse().unwrap_or_else(|e| panic!("{e}: {line}"));
-    s.wait_log_line(&["crashy", "gave up"]);
-    s.wait_log_line(&["steady", "healthy"]);
+    let s = start(&cfg);
+    let listening = s.wait_for_event("the metrics listener", |e| e.is_daemon("metrics"));
+    let url = url_in(&listening).unwrap_or_else(|| panic!("no URL in {listening:?}"));
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/metrics"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("not http://ADDR/metrics: {url}"));
+    s.wait_for("crashy", "fatal");
+    s.wait_for_event("steady to be healthy", |e| {
+        e.is("steady", "health") && e.to.as_deref() == Some("healthy")
+    });
     wait_until(DEADLINE, "steady to have allocated its memory", || {
         let out = std::fs::read_to_string(s.log_dir().join("steady.out.log")).unwrap_or_default();
         out.contains("allocated 8 MiB").then_some(())
@@ -97,7 +98,7 @@ restart_window = "1h"
 
     // A rejected reload counts.
     std::fs::write(s.path("steward.toml"), "[programs.broken]\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_steward"))
+    let out = Command::new(STEWARD)
         .args(["-c", &s.path("steward.toml").to_string_lossy(), "reload"])
         .output()
         .unwrap();

@@ -6,35 +6,12 @@
 //!   `READY=1` once its programs are up, `WATCHDOG=1` pings when `WATCHDOG_USEC` is set, and
 //!   `STOPPING=1` at shutdown. The socket is a real Unix datagram socket bound by the test,
 //!   exactly what systemd provides; systemd itself is not involved.
-#![cfg(unix)]
-
-mod common;
 
 use std::os::unix::net::UnixDatagram;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
-
-/// Seconds since midnight (UTC) of a log line's timestamp (`2026-01-02T03:04:05.678901Z ...`).
-#[track_caller]
-fn time_of(line: &str) -> f64 {
-    let t = line
-        .split('T')
-        .nth(1)
-        .and_then(|rest| rest.split('Z').next())
-        .unwrap_or_else(|| panic!("no time in {line:?}"));
-    let mut parts = t.split(':');
-    let mut field =
-        || parts.next().and_then(|p| p.parse::<f64>().ok()).unwrap_or_else(|| panic!("bad time in {line:?}"));
-    let (h, m, s) = (field(), field(), field());
-    h * 3600.0 + m * 60.0 + s
-}
-
-/// Seconds from line `a` to line `b`, across midnight if need be.
-fn seconds_between(a: &str, b: &str) -> f64 {
-    (time_of(b) - time_of(a)).rem_euclid(86_400.0)
-}
+use crate::common::*;
+use crate::supervise::time_between;
 
 #[test]
 fn a_dependent_starts_only_after_its_dependency_sends_ready() {
@@ -51,27 +28,44 @@ depends_on = ["db"]
         db = child_cmd(&["--env", "NOTIFY_SOCKET", "--notify-ready-after", "700ms", "--sleep", "1h"]),
         web = child_cmd(&["--env", "NOTIFY_SOCKET", "--sleep", "1h"]),
     );
-    let s = Steward::start(&cfg);
-    let web_started = s.wait_log_line(&["program=web", "started (pid"]);
-    let log = s.log();
-    let line =
-        |parts: &[&str]| find_line(&log, parts).unwrap_or_else(|| panic!("no line with {parts:?}\n{log}"));
-    let db_spawned = line(&["program=db", "waiting for READY=1"]);
-    let db_ready = line(&["program=db", "ready"]);
-    let pos = |l: &str| log.lines().position(|x| x == l).unwrap();
-    assert!(pos(&db_spawned) < pos(&db_ready) && pos(&db_ready) < pos(&web_started), "order\n{log}");
+    let s = start(&cfg);
+    s.wait_for("web", "started");
+    let (events, log) = (s.events(), s.log());
+    let at = |pred: &dyn Fn(&LogEvent) -> bool| {
+        events.iter().position(pred).unwrap_or_else(|| panic!("an event is missing\n{log}"))
+    };
+    // Spawned (and waiting), then ready (starting -> running), then its dependent started.
+    let spawned = at(&|e| e.is("db", "spawned"));
+    let ready = at(&|e| e.program.as_deref() == Some("db") && e.to.as_deref() == Some("running"));
+    let web = at(&|e| e.is("web", "started"));
+    assert!(spawned < ready && ready < web, "order\n{log}");
+    let (db_spawned, db_ready, web_started) = (&events[spawned], &events[ready], &events[web]);
     // db was held in `starting` through the delay (700ms, counted by the child from its own
     // start; the bound leaves room for a loaded machine), and web waited for it.
-    let held = seconds_between(&db_spawned, &db_ready);
-    assert!(held >= 0.5, "db was ready {held}s after its start, before it sent READY=1\n{log}");
-    assert!(seconds_between(&db_spawned, &web_started) >= 0.5, "web started too early\n{log}");
+    let held = time_between(db_spawned, db_ready);
+    assert!(
+        held >= Duration::from_millis(500),
+        "db was ready {held:?} after its start, before it sent READY=1\n{log}"
+    );
+    assert!(
+        time_between(db_spawned, web_started) >= Duration::from_millis(500),
+        "web started too early\n{log}"
+    );
 
     // db got a socket of its own under the state dir; web got none.
-    let db_out = std::fs::read_to_string(s.log_dir().join("db.out.log")).unwrap();
+    // The child prints "sent READY=1" after sending it: it may reach the file after web starts.
+    let db_log = s.log_dir().join("db.out.log");
+    let db_out = wait_until(DEADLINE, "db's `sent READY=1` in its log", || {
+        std::fs::read_to_string(&db_log).ok().filter(|out| out.contains("sent READY=1"))
+    });
     let socket = s.path(".steward/notify/db.sock");
     assert!(db_out.contains(&format!("env NOTIFY_SOCKET={}", socket.display())), "{db_out}");
     assert!(db_out.contains("sent READY=1"), "{db_out}");
-    let web_out = std::fs::read_to_string(s.log_dir().join("web.out.log")).unwrap();
+    // web's log file is opened at its first output, which may come after its start event.
+    let web_log = s.log_dir().join("web.out.log");
+    let web_out = wait_until(DEADLINE, "web's first output", || {
+        std::fs::read_to_string(&web_log).ok().filter(|out| out.contains("env NOTIFY_SOCKET"))
+    });
     assert!(web_out.contains("env NOTIFY_SOCKET unset"), "{web_out}");
     s.shutdown();
     // The socket goes with the process.
@@ -97,18 +91,18 @@ command = {witness}
         after = child_cmd(&["--sleep", "1h"]),
         witness = child_cmd(&["--print-ready", "--sleep", "1h"]),
     );
-    let s = Steward::start(&cfg);
+    let s = start(&cfg);
     // Both independent programs are up and printing; still nothing from `after`.
-    s.wait_log_line(&["program=witness", "started (pid"]);
-    s.wait_log_line(&["program=mute", "waiting for READY=1"]);
+    s.wait_for("witness", "started");
+    s.wait_for("mute", "spawned");
     wait_until(DEADLINE, "mute's ready line in its log", || {
         std::fs::read_to_string(s.log_dir().join("mute.out.log"))
             .ok()
             .filter(|o| o.contains("ready pid="))
             .map(drop)
     });
-    assert_eq!(s.count_log_lines(&["program=after", "started"]), 0, "{}", s.log());
-    assert_eq!(s.count_log_lines(&["program=mute", "ready"]), 0, "{}", s.log());
+    assert_eq!(s.events_of("after", "started").len(), 0, "{}", s.log());
+    assert_eq!(s.program("mute")["state"], "starting", "{}", s.log());
     s.shutdown();
 }
 
@@ -135,7 +129,7 @@ impl FakeManagerSocket {
                 !left.is_zero(),
                 "no {what} within {DEADLINE:?}; got {:?}\n{}",
                 self.messages,
-                s.daemon.dump()
+                s.daemon().dump()
             );
             self.socket.set_read_timeout(Some(left)).unwrap();
             match self.socket.recv(&mut buf) {
@@ -156,7 +150,6 @@ impl FakeManagerSocket {
 
 #[test]
 fn steward_tells_its_service_manager_ready_watchdog_and_stopping() {
-    let dir = testkit::tempfile::tempdir().unwrap();
     let cfg = format!(
         r#"
 [supervisor]
@@ -173,25 +166,19 @@ depends_on = ["db"]
         db = child_cmd(&["--notify-ready-after", "300ms", "--sleep", "1h"]),
         web = child_cmd(&["--env", "NOTIFY_SOCKET", "--env", "WATCHDOG_USEC", "--sleep", "1h"]),
     );
-    let cfg_path = dir.path().join("steward.toml");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let socket_path = dir.path().join("manager.sock");
+    let manager_dir = testkit::tempfile::tempdir().unwrap();
+    let socket_path = manager_dir.path().join("manager.sock");
     let mut manager = FakeManagerSocket::bind(&socket_path);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-    cmd.arg("run").arg("-c").arg(&cfg_path);
-    // What systemd sets for a Type=notify unit with WatchdogSec=200ms (WATCHDOG_PID is
-    // optional; without it the variable is for whoever reads it).
-    cmd.env("NOTIFY_SOCKET", &socket_path).env("WATCHDOG_USEC", "200000").env_remove("WATCHDOG_PID");
-    let s = Steward { daemon: Daemon::from_command(cmd, dir.path()), dir };
+    let s = Steward::start_command(STEWARD, &cfg, &[], |cmd| {
+        // What systemd sets for a Type=notify unit with WatchdogSec=200ms (WATCHDOG_PID is
+        // optional; without it the variable is for whoever reads it).
+        cmd.env("NOTIFY_SOCKET", &socket_path).env("WATCHDOG_USEC", "200000").env_remove("WATCHDOG_PID");
+    });
 
     let ready = manager.wait_for("READY=1", |m| m.lines().any(|l| l == "READY=1"), &s);
     // Sent once both programs were up, with the summary as its status.
     assert!(ready.lines().any(|l| l == "STATUS=2 running"), "{ready}");
-    assert!(
-        s.count_log_lines(&["program=web", "started (pid"]) == 1,
-        "READY=1 came before web started\n{}",
-        s.log()
-    );
+    assert_eq!(s.events_of("web", "started").len(), 1, "READY=1 came before web started\n{}", s.log());
     // Nothing claimed readiness before.
     let before: Vec<&String> =
         manager.messages[..manager.messages.len() - 1].iter().filter(|m| m.trim() != "WATCHDOG=1").collect();
@@ -205,21 +192,23 @@ depends_on = ["db"]
     assert!(first.elapsed() < Duration::from_secs(10));
 
     // The programs do not see steward's variables.
-    let web_out = std::fs::read_to_string(s.log_dir().join("web.out.log")).unwrap();
+    let web_log = s.log_dir().join("web.out.log");
+    let web_out = wait_until(DEADLINE, "web's output", || {
+        std::fs::read_to_string(&web_log).ok().filter(|out| out.contains("env WATCHDOG_USEC"))
+    });
     assert!(
         web_out.contains("env NOTIFY_SOCKET unset") && web_out.contains("env WATCHDOG_USEC unset"),
         "{web_out}"
     );
 
-    s.daemon.signal(libc::SIGTERM);
+    s.daemon().signal(libc::SIGTERM);
     manager.wait_for("STOPPING=1", |m| m.lines().any(|l| l == "STOPPING=1"), &s);
-    let status = s.daemon.wait_exit(DEADLINE);
-    assert!(status.success(), "{status}\n{}", s.daemon.dump());
+    let status = s.daemon().wait_exit(DEADLINE);
+    assert!(status.success(), "{status}\n{}", s.daemon().dump());
 }
 
 #[test]
 fn without_a_notify_socket_steward_sends_nothing_and_the_watchdog_is_idle() {
-    let dir = testkit::tempfile::tempdir().unwrap();
     let cfg = format!(
         r#"
 [supervisor]
@@ -230,17 +219,18 @@ command = {p}
 "#,
         p = child_cmd(&["--sleep", "1h"]),
     );
-    let cfg_path = dir.path().join("steward.toml");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-    cmd.arg("run").arg("-c").arg(&cfg_path).env("STEWARD_LOG", "debug");
-    // As if run by hand, even when the tests themselves run under systemd.
-    for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
-        cmd.env_remove(var);
-    }
-    let s = Steward { daemon: Daemon::from_command(cmd, dir.path()), dir };
-    s.wait_log_line(&["program=p", "started"]);
-    s.wait_log_line(&["`watchdog` has no effect: steward is not running as a systemd service"]);
-    assert_eq!(s.count_log_lines(&["sending WATCHDOG=1"]), 0, "{}", s.log());
+    let s = Steward::start_command(STEWARD, &cfg, &[], |cmd| {
+        cmd.env("STEWARD_LOG", "debug");
+        // As if run by hand, even when the tests themselves run under systemd.
+        for var in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+            cmd.env_remove(var);
+        }
+    });
+    s.wait_for("p", "started");
+    // One watchdog event, which says it is idle; none for a ping.
+    let idle = s.wait_for_event("the watchdog's event", |e| e.is_daemon("watchdog"));
+    assert!(idle.message.contains("has no effect: steward is not running as a systemd service"), "{idle:?}");
+    let watchdog: Vec<LogEvent> = s.events().into_iter().filter(|e| e.is_daemon("watchdog")).collect();
+    assert_eq!(watchdog.len(), 1, "{watchdog:?}");
     s.shutdown();
 }

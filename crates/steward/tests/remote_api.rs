@@ -1,15 +1,12 @@
 //! End to end: the remote API of a real daemon, over real TLS with a certificate made for
 //! the test, with real tokens; the CLI with `--remote`; the audit log.
-#![cfg(unix)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http_body_util::{BodyExt as _, Full};
 use hyper::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::{Method, Request, StatusCode};
@@ -110,9 +107,9 @@ token_file = {admin_file}
 
 /// The URL the daemon logged for its remote API (it listens on port 0).
 fn remote_url(s: &Steward) -> String {
-    let line = s.wait_log_line(&["remote API on "]);
-    let after = line.split("remote API on ").nth(1).unwrap();
-    after.split_whitespace().next().unwrap().to_owned()
+    let listening =
+        s.wait_for_event("the remote API's address", |e| e.is_daemon("api") && url_in(e).is_some());
+    url_in(&listening).unwrap()
 }
 
 fn host_port(url: &str) -> String {
@@ -199,7 +196,7 @@ where
 
 /// `steward ARGS...` as its own process, without a token file from the environment.
 fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steward"))
+    Command::new(STEWARD)
         .args(args)
         .current_dir(dir)
         .env_remove("STEWARD_TOKEN_FILE")
@@ -245,7 +242,7 @@ fn wait_state(addr: &str, tls: &rustls::ClientConfig, name: &str, state: &str) {
 #[test]
 fn tls_tokens_roles_and_the_audit_log() {
     let secrets = Secrets::new();
-    let s = Steward::start(&config(&secrets, true));
+    let s = start(&config(&secrets, true));
     let url = remote_url(&s);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let addr = host_port(&url);
@@ -282,7 +279,7 @@ fn tls_tokens_roles_and_the_audit_log() {
     assert!(r.body.contains("needs the admin role"), "{r:?}");
 
     // The CLI, trusting the test certificate.
-    let dir = s.dir.path();
+    let dir = s.dir();
     let remote = |role: &str, args: &[&str]| {
         let token = secrets.token(role);
         let cert = secrets.cert().to_string_lossy().into_owned();
@@ -333,8 +330,8 @@ fn tls_tokens_roles_and_the_audit_log() {
     // The admin shuts steward down, over the CLI (it follows the event stream until the end).
     let out = ok(&remote("admin", &["shutdown"]));
     assert!(out.contains("steward stopped"), "{out}");
-    let status = s.daemon.wait_exit(DEADLINE);
-    assert!(status.success(), "steward exited with {status}\n{}", s.daemon.dump());
+    let status = s.daemon().wait_exit(DEADLINE);
+    assert!(status.success(), "steward exited with {status}\n{}", s.daemon().dump());
 
     // Every control action, allowed or not, with who and how it ended; reads are not there.
     let lines = audit(&s);
@@ -368,11 +365,11 @@ fn tls_tokens_roles_and_the_audit_log() {
 #[test]
 fn plain_http_on_loopback_and_the_local_socket_is_audited_too() {
     let secrets = Secrets::new();
-    let s = Steward::start(&config(&secrets, false));
+    let s = start(&config(&secrets, false));
     let url = remote_url(&s);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let addr = host_port(&url);
-    s.wait_log_line(&["program=web", "started"]);
+    s.wait_for("web", "started");
 
     let r = call(&addr, None, Method::GET, "/v1/status", None, "").unwrap();
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -380,7 +377,7 @@ fn plain_http_on_loopback_and_the_local_socket_is_audited_too() {
     let r = call(&addr, None, Method::GET, "/v1/version", Some(ADMIN), "").unwrap();
     assert_eq!(r.status, StatusCode::OK, "{r:?}");
 
-    let dir = s.dir.path();
+    let dir = s.dir();
     let token = secrets.token("operator");
     let out = ok(&cli(dir, &["--remote", &url, "--token-file", &token, "status", "--json"]));
     assert!(out.contains("\"web\""), "{out}");
@@ -418,11 +415,11 @@ fn a_taken_port_stops_steward_with_the_address_in_the_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let cfg = config(&secrets, false).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let s = Steward::start(&cfg);
-    let status = s.daemon.wait_exit(DEADLINE);
-    assert_eq!(status.code(), Some(1), "{}", s.daemon.dump());
+    let s = start(&cfg);
+    let status = s.daemon().wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(1), "{}", s.daemon().dump());
     let log = s.log();
     assert!(log.contains(&format!("cannot listen on 127.0.0.1:{port} for the remote API")), "{log}");
     // Nothing was started.
-    assert_eq!(s.count_log_lines(&["program=web", "started"]), 0, "{log}");
+    assert_eq!(s.events_of("web", "started").len(), 0, "{log}");
 }

@@ -1,6 +1,5 @@
 //! Resource sampling of real process trees. What sampling 500 programs costs is measured by
 //! `benches/resource_sampling.rs`.
-#![cfg(target_os = "linux")]
 
 use std::process::Stdio;
 

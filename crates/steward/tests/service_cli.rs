@@ -9,7 +9,6 @@
 //! (`systemctl daemon-reload`, `enable`, `start`) need systemd as PID 1 and change the
 //! machine, and launchctl needs macOS. Those are not faked: the tests that would need them
 //! do not exist, and docs/services.md says what to check by hand.
-#![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -7,31 +7,13 @@
 //! console. A helper process does that (`steward-scmctl ctrl-c PID`, built with `cargo build -p
 //! testkit --bins`), since the sender gets a copy of the event too. Wine 8 supports exactly this
 //! path (Ctrl+Break to a process group it does not; `process/windows.rs` checks that).
-#![cfg(windows)]
 
-use std::fs::File;
 use std::os::windows::process::CommandExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use testkit::{pid_alive, read_pidfile, testchild, wait_until_or_dump, DEADLINE};
+use testkit::{pid_alive, read_pidfile, testchild, wait_until_or_dump, Daemon, DEADLINE};
 use windows_sys::Win32::System::Threading::CREATE_NO_WINDOW;
-
-/// steward, killed if a failed test leaves it running.
-struct Steward(Child);
-
-/// What steward printed, for failure messages.
-fn output(dir: &Path) -> String {
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-    format!("--- steward stdout\n{}--- steward stderr\n{}", read("stdout.txt"), read("stderr.txt"))
-}
-
-impl Drop for Steward {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn toml_path(p: &Path) -> String {
     format!("'{}'", p.display())
@@ -72,16 +54,14 @@ fn run_in_a_console_answers_the_cli_and_stops_in_order_on_ctrl_c() {
     )
     .unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-    cmd.args(["run", "-c"])
+    cmd.args(["run", "--log-format", "json", "-c"])
         .arg(&config)
         .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(File::create(dir.join("stdout.txt")).unwrap())
-        .stderr(File::create(dir.join("stderr.txt")).unwrap())
         // A console of its own, without a window, as a program gets from steward.
         .creation_flags(CREATE_NO_WINDOW);
-    let mut steward = Steward(cmd.spawn().expect("start steward"));
-    let dump = || output(&dir);
+    // Killed with its tree on drop if the test fails half-way.
+    let steward = Daemon::from_command(cmd, &dir);
+    let dump = || steward.dump();
 
     let pids =
         wait_until_or_dump(DEADLINE, "the worker and its grandchild to write their pid files", dump, || {
@@ -98,12 +78,15 @@ fn run_in_a_console_answers_the_cli_and_stops_in_order_on_ctrl_c() {
     });
     assert!(status.contains("worker"), "{status}");
 
-    ctrl_c_to_console_of(steward.0.id());
-    let exit =
-        wait_until_or_dump(DEADLINE, "steward to exit after Ctrl+C", dump, || steward.0.try_wait().unwrap());
+    ctrl_c_to_console_of(steward.pid());
+    let exit = steward.wait_exit(DEADLINE);
     let output = dump();
     assert_eq!(exit.code(), Some(0), "{output}");
-    assert!(output.contains("got Ctrl+C") && output.contains("all programs stopped"), "{output}");
+    let events = testkit::parse_events(&steward.stderr());
+    let signal =
+        events.iter().find(|e| e.is_daemon("signal")).unwrap_or_else(|| panic!("no signal event\n{output}"));
+    assert!(signal.message.contains("Ctrl+C"), "{signal:?}");
+    assert!(events.iter().any(|e| e.is_daemon("exit")), "{output}");
     for pid in [pids.0, pids.1] {
         assert!(!pid_alive(pid), "process {pid} survived steward's orderly stop\n{output}");
     }

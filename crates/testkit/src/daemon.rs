@@ -184,6 +184,17 @@ impl Daemon {
         wait::wait_until_or_dump(deadline, &what, || self.dump(), || self.try_status())
     }
 
+    /// Kills the daemon process alone, at once (Unix: SIGKILL; Windows: TerminateProcess), as a
+    /// crash would; what it started is left to what the daemon arranged for its death. Does not
+    /// reap it: see [`Daemon::wait_exit`].
+    ///
+    /// # Panics
+    /// If it cannot be killed.
+    #[track_caller]
+    pub fn kill(&self) {
+        self.child().kill().unwrap_or_else(|e| panic!("cannot kill pid {}: {e}", self.pid));
+    }
+
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the daemon process alone.
     ///
     /// # Panics

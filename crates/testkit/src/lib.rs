@@ -7,6 +7,9 @@
 //!   which do not run on Windows.
 //! - [`Daemon`]: runs a binary with its output in files, in its own process group, and kills the
 //!   whole tree and reaps it on `Drop`, so a failed test leaves nothing running.
+//! - [`Steward`]: a `steward run` in its own temp dir, stopped through its API, watched through
+//!   its JSON log events ([`Steward::wait_for_event`]) and `GET /v1/events`; with
+//!   [`child_cmd`] and [`toml_str`] to write its config.
 //! - [`wait_until`] / [`wait_until_or_dump`]: the one way to wait for a condition, with a
 //!   deadline and a failure message that says what was awaited (and the daemon's output).
 //! - [`pid_alive`], [`read_pidfile`], [`write_pidfile`]: process and pidfile checks.
@@ -20,6 +23,7 @@ mod daemon;
 pub mod lines;
 mod locate;
 mod pidfile;
+mod steward;
 mod wait;
 
 // Platform code is chosen once, here: `sys/unix.rs` uses process groups, `waitid` and
@@ -33,6 +37,7 @@ use std::time::Duration;
 pub use daemon::Daemon;
 pub use locate::testchild;
 pub use pidfile::{read_pidfile, write_pidfile};
+pub use steward::{child_cmd, describe, parse_events, toml_str, LogEvent, Steward};
 pub use sys::pid_alive;
 pub use wait::{wait_until, wait_until_or_dump};
 

@@ -100,3 +100,40 @@ fn starting_a_missing_program_panics_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     Daemon::start(dir.path().join("no-such-program"), ["x"], dir.path());
 }
+
+#[test]
+fn kill_ends_the_daemon_alone_and_the_status_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(testchild(), ["--trap-term", "--print-ready", "--sleep", "1h"], dir.path());
+    daemon.wait_for_text("ready", DEADLINE);
+    daemon.kill();
+    let status = daemon.wait_exit(DEADLINE);
+    // Not the orderly exit 0 of a trapped stop: killed.
+    assert!(!status.success(), "{status}");
+    assert!(!daemon.output().contains("got "), "{}", daemon.dump());
+}
+
+#[test]
+fn log_events_are_read_from_json_lines_and_other_lines_are_skipped() {
+    let log = concat!(
+        r#"{"timestamp":"2026-12-03T12:17:16.137928Z","level":"INFO","message":"started (pid 15519)","program":"a","event":"started","from":"starting","to":"running","pid":15519}"#,
+        "\nthread 'main' panicked: not JSON\n",
+        r#"{"timestamp":"2026-12-03T12:17:19.125849Z","level":"INFO","message":"all programs stopped","event":"exit"}"#,
+        "\n"
+    );
+    let events = testkit::parse_events(log);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[0].is("a", "started") && !events[0].is_daemon("started"));
+    assert_eq!((events[0].pid, events[0].to.as_deref()), (Some(15519), Some("running")));
+    assert!(events[1].is_daemon("exit") && events[1].program.is_none() && events[1].exit_code.is_none());
+}
+
+#[test]
+fn toml_strings_and_child_commands_are_quoted() {
+    assert_eq!(testkit::toml_str(r#"C:\a "b""#), r#""C:\\a \"b\"""#);
+    let cmd = testkit::child_cmd(&["--exit", "3"]);
+    assert!(cmd.starts_with('[') && cmd.ends_with(r#", "--exit", "3"]"#), "{cmd}");
+    let parsed: Vec<String> =
+        cmd[1..cmd.len() - 1].split(", ").map(|s| s.trim_matches('"').replace("\\\\", "\\")).collect();
+    assert_eq!(std::path::Path::new(&parsed[0]), testchild());
+}

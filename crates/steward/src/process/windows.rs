@@ -646,8 +646,8 @@ fn last_error(what: impl Into<String>) -> io::Error {
 
 #[cfg(test)]
 mod tests {
-    //! These run on Windows, and under Wine through `scripts/ci-windows.sh test`. The test
-    //! exe is its own fake child: `child_entry` below, selected by STEWARD_TEST_CHILD.
+    //! These run on Windows, and under Wine through `scripts/ci-windows.sh test`, with the
+    //! test kit's fake child (`steward-testchild`, built by its `build` step).
 
     use std::process::Stdio;
 
@@ -660,21 +660,18 @@ mod tests {
 
     use super::*;
 
-    const CHILD_MODE: &str = "STEWARD_TEST_CHILD";
-    const PATIENCE: Duration = Duration::from_secs(20);
-    /// Exit code of a child whose console control handler got event `code`: 100 + code.
-    const EXIT_ON_CTRL: i32 = 100;
+    const PATIENCE: Duration = testkit::DEADLINE;
+    /// The fake child waiting for a console control event: it prints `got ctrl N`, exits 0.
+    const WAIT_CTRL: &[&str] = &["--trap-term", "--print-ready", "--sleep", "1h"];
+    /// The fake child with a grandchild: it prints `grandchild pid=N`, then `ready pid=M`.
+    const GRANDPARENT: &[&str] = &["--spawn-grandchild", "--print-ready", "--sleep", "1h"];
 
-    /// Start this test exe as a child in `mode`, the way `process::spawn` starts programs.
-    fn start(mode: &str) -> (Child, Tree, BufReader<ChildStdout>) {
-        let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args(["child_entry", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(CHILD_MODE, mode)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+    /// Start the fake child with `args`, the way `process::spawn` starts programs.
+    fn start(args: &[&str]) -> (Child, Tree, BufReader<ChildStdout>) {
+        let mut cmd = tokio::process::Command::new(testkit::testchild());
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         prepare(&mut cmd);
-        let mut child = cmd.spawn().expect("spawn the test exe as a child");
+        let mut child = cmd.spawn().expect("spawn the fake child");
         let tree = Tree::adopt(&child).expect("adopt the child");
         let stdout = BufReader::new(child.stdout.take().unwrap());
         (child, tree, stdout)
@@ -721,8 +718,8 @@ mod tests {
 
     #[tokio::test]
     async fn kill_takes_the_grandchildren_too() {
-        let (mut child, tree, mut stdout) = start("grandparent");
-        let grandchild: u32 = wait_for_line(&mut stdout, "grandchild").await.parse().unwrap();
+        let (mut child, tree, mut stdout) = start(GRANDPARENT);
+        let grandchild: u32 = wait_for_line(&mut stdout, "grandchild pid=").await.parse().unwrap();
         wait_for_line(&mut stdout, "ready").await;
         let members = tree.process_ids().unwrap();
         assert!(
@@ -737,8 +734,8 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_tree_kills_it() {
-        let (mut child, tree, mut stdout) = start("grandparent");
-        let grandchild: u32 = wait_for_line(&mut stdout, "grandchild").await.parse().unwrap();
+        let (mut child, tree, mut stdout) = start(GRANDPARENT);
+        let grandchild: u32 = wait_for_line(&mut stdout, "grandchild pid=").await.parse().unwrap();
         wait_for_line(&mut stdout, "ready").await;
         drop(tree);
         assert!(exit_code(&mut child).await.is_some());
@@ -747,10 +744,11 @@ mod tests {
 
     #[tokio::test]
     async fn term_is_ctrl_c_and_steward_survives_its_own_copy() {
-        let (mut child, tree, mut stdout) = start("wait-ctrl");
+        let (mut child, tree, mut stdout) = start(WAIT_CTRL);
         wait_for_line(&mut stdout, "ready").await;
         tree.signal(StopSignal::Term).expect("send Ctrl+C");
-        assert_eq!(exit_code(&mut child).await, Some(EXIT_ON_CTRL + CtrlEvent::CtrlC.code() as i32));
+        assert_eq!(wait_for_line(&mut stdout, "got ctrl").await, CtrlEvent::CtrlC.code().to_string());
+        assert_eq!(exit_code(&mut child).await, Some(0));
         // This test process was on the child's console too: its copy must have been swallowed
         // (otherwise the default handler would have ended it) and no longer be expected.
         assert!(!lock(&OWN_EVENTS).is_expected(CtrlEvent::CtrlC, Instant::now()), "own copy never arrived");
@@ -758,7 +756,7 @@ mod tests {
 
     #[tokio::test]
     async fn ctrl_break_reaches_the_program() {
-        let (mut child, tree, mut stdout) = start("wait-ctrl");
+        let (mut child, tree, mut stdout) = start(WAIT_CTRL);
         wait_for_line(&mut stdout, "ready").await;
         let sent = tree.signal(StopSignal::CtrlBreak);
         if under_wine() {
@@ -770,7 +768,8 @@ mod tests {
             return;
         }
         sent.expect("send Ctrl+Break");
-        assert_eq!(exit_code(&mut child).await, Some(EXIT_ON_CTRL + CtrlEvent::CtrlBreak.code() as i32));
+        assert_eq!(wait_for_line(&mut stdout, "got ctrl").await, CtrlEvent::CtrlBreak.code().to_string());
+        assert_eq!(exit_code(&mut child).await, Some(0));
     }
 
     /// Whether this runs under Wine: its ntdll exports `wine_get_version`.
@@ -785,7 +784,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_without_windows_says_so_and_none_sends_nothing() {
-        let (mut child, tree, mut stdout) = start("wait-ctrl");
+        let (mut child, tree, mut stdout) = start(WAIT_CTRL);
         wait_for_line(&mut stdout, "ready").await;
         let error = tree.signal(StopSignal::Close).expect_err("a console program has no window");
         assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
@@ -797,43 +796,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_child_that_exits_at_once_is_adopted() {
-        let (mut child, _tree, _stdout) = start("exit-3");
+        let (mut child, _tree, _stdout) = start(&["--exit", "3"]);
         assert_eq!(exit_code(&mut child).await, Some(3));
-    }
-
-    unsafe extern "system" fn exit_on_ctrl(code: u32) -> BOOL {
-        std::process::exit(EXIT_ON_CTRL + code as i32)
-    }
-
-    /// The fake child. Not a test: it only runs when started by `start`.
-    #[test]
-    #[ignore = "the fake child of the other tests"]
-    fn child_entry() {
-        let Ok(mode) = std::env::var(CHILD_MODE) else { return };
-        // Each on a line of its own: libtest has printed "test child_entry ... " without one.
-        let ready = || println!("\nready");
-        match mode.as_str() {
-            "wait-ctrl" => {
-                // SAFETY: registering a plain function.
-                assert!(unsafe { SetConsoleCtrlHandler(Some(exit_on_ctrl), TRUE) } != FALSE);
-                ready();
-            }
-            "grandparent" => {
-                let grandchild = std::process::Command::new(std::env::current_exe().unwrap())
-                    .args(["child_entry", "--ignored", "--nocapture", "--test-threads=1"])
-                    .env(CHILD_MODE, "sleep")
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .unwrap();
-                println!("\ngrandchild {}", grandchild.id());
-                ready();
-            }
-            "sleep" => {}
-            "exit-3" => std::process::exit(3),
-            other => panic!("unknown {CHILD_MODE} {other}"),
-        }
-        std::thread::sleep(Duration::from_secs(60));
-        std::process::exit(1);
     }
 }

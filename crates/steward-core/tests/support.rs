@@ -1,5 +1,4 @@
 //! A fake environment for config tests, so they never depend on the machine they run on.
-#![allow(dead_code)] // each test file uses its own part of this
 
 use std::collections::HashMap;
 use std::io;

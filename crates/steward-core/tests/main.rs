@@ -1,0 +1,10 @@
+//! steward-core's integration tests: one test binary (one link), a module per area.
+#![allow(dead_code)] // each module uses its own part of `support`
+
+mod support;
+
+mod config_api;
+mod config_errors;
+mod config_health_alerts;
+mod config_ok;
+mod render;

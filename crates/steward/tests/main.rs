@@ -1,0 +1,42 @@
+//! steward's integration and end-to-end tests: one test binary (one link, which is what costs
+//! on a two-core CI machine), a module per area. Every module runs on every OS, on Windows under
+//! Wine in CI (`scripts/ci-windows.sh test`), unless gated here with the reason.
+#![allow(dead_code)] // each module uses a different part of the shared helpers
+
+mod common;
+mod http_server;
+
+mod alerts;
+mod control;
+mod health;
+mod logs_child;
+mod logs_file;
+mod remote_api;
+mod supervise;
+
+// std's anonymous pipes handed to tokio's Unix pipe type.
+#[cfg(unix)]
+mod logs_pump;
+// sd_notify: Unix datagram sockets in systemd's place.
+#[cfg(unix)]
+mod notify;
+// `systemctl --root` into an offline image.
+#[cfg(unix)]
+mod service_cli;
+// SIGTERM, SIGHUP and SIGKILL to steward, and what follows.
+#[cfg(unix)]
+mod signals;
+
+// Memory of process trees, read from /proc.
+#[cfg(target_os = "linux")]
+mod memory_limit;
+// /metrics after memory samples (from /proc), and on the API's Unix socket.
+#[cfg(target_os = "linux")]
+mod metrics;
+// Resource sampling of process trees, from /proc.
+#[cfg(target_os = "linux")]
+mod resources;
+
+// A Windows console and Ctrl+C.
+#[cfg(windows)]
+mod windows_console;

@@ -135,14 +135,14 @@ fn comment(out: &mut String, lines: &[&str]) {
 /// Refuses the characters that XML 1.0 cannot carry even as a reference and that
 /// [`check_text`] lets through (it refuses the control characters): U+FFFE and U+FFFF.
 fn check_xml_chars(what: &str, value: &str) -> Result<(), RenderError> {
-    match value.chars().any(|c| matches!(c, '\u{FFFE}' | '\u{FFFF}')) {
-        false => Ok(()),
-        true => Err(RenderError::BadValue {
-            what: what.to_owned(),
-            value: value.to_owned(),
-            found: "a character XML cannot carry (U+FFFE or U+FFFF)",
-        }),
+    if !value.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return Ok(());
     }
+    Err(RenderError::BadValue {
+        what: what.to_owned(),
+        value: value.to_owned(),
+        found: "a character XML cannot carry (U+FFFE or U+FFFF)",
+    })
 }
 
 /// XML character data: the five predefined entities. Control characters were refused

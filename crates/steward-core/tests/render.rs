@@ -1,5 +1,6 @@
-//! Rendered service files against golden files in `tests/golden/`, and the systemd units
-//! checked by systemd's own `systemd-analyze verify` where it is installed.
+//! Rendered service files against golden files in `tests/golden/`, the systemd units
+//! checked by systemd's own `systemd-analyze verify` where it is installed, and every launchd
+//! plist read back by real parsers (strict XML, then a property list) on every OS.
 //!
 //! After a deliberate change to a renderer, rewrite the golden files with
 //! `UPDATE_GOLDEN=1 cargo test -p steward-core --test integration render` and review the diff.
@@ -111,8 +112,97 @@ fn systemd_units_match_the_golden_files() {
 #[test]
 fn launchd_plists_match_the_golden_files() {
     for (name, spec) in specs() {
-        golden(&format!("launchd-{name}.plist"), &launchd::plist(&spec).unwrap());
+        let text = launchd::plist(&spec).unwrap();
+        golden(&format!("launchd-{name}.plist"), &text);
+        assert_plist_carries(&spec, &parse_plist(&format!("launchd-{name}.plist"), &text));
     }
+}
+
+/// Reads a rendered plist back, or fails the test with the parser's complaint.
+#[track_caller]
+fn parse_plist(name: &str, text: &str) -> plist::Dictionary {
+    read_plist(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"))
+}
+
+/// Reads a plist strictly: first as XML with every well-formedness check quick-xml
+/// has (a comment must not hold `--`: the plist crate lets that through, strict parsers such
+/// as Python's `plistlib` do not), then as a property list whose top level is a dictionary.
+fn read_plist(text: &str) -> Result<plist::Dictionary, String> {
+    let mut xml = quick_xml::Reader::from_str(text);
+    xml.config_mut().enable_all_checks(true);
+    loop {
+        match xml.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("not well-formed XML at byte {}: {e}", xml.error_position())),
+        }
+    }
+    let value =
+        plist::Value::from_reader_xml(text.as_bytes()).map_err(|e| format!("not a property list: {e}"))?;
+    value.into_dictionary().ok_or_else(|| "the top level is not a <dict>".to_owned())
+}
+
+/// What launchd reads from the plist is exactly what the spec says, character for character.
+#[track_caller]
+fn assert_plist_carries(spec: &ServiceSpec, plist: &plist::Dictionary) {
+    let string = |key: &str| plist.get(key).and_then(plist::Value::as_string).map(str::to_owned);
+    let path = |p: &Path| Some(p.to_str().unwrap().to_owned());
+    assert_eq!(string("Label"), Some(spec.name.clone()));
+    let args: Option<Vec<&str>> = plist
+        .get("ProgramArguments")
+        .and_then(plist::Value::as_array)
+        .map(|a| a.iter().filter_map(plist::Value::as_string).collect());
+    assert_eq!(args, Some(vec![spec.exe.to_str().unwrap(), "run", "-c", spec.config.to_str().unwrap()]));
+    assert_eq!(string("WorkingDirectory"), path(&spec.working_dir));
+    assert_eq!(string("UserName"), spec.account.clone());
+    let env: BTreeMap<String, String> = plist
+        .get("EnvironmentVariables")
+        .and_then(plist::Value::as_dictionary)
+        .map(|d| {
+            d.iter().map(|(k, v)| (k.clone(), v.as_string().unwrap_or("<not a string>").to_owned())).collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(env, spec.env);
+    assert_eq!(string("StandardOutPath"), path(&spec.log_file));
+    assert_eq!(string("StandardErrorPath"), path(&spec.log_file));
+    let secs = plist.get("ExitTimeOut").and_then(plist::Value::as_unsigned_integer);
+    assert_eq!(secs, Some(spec.stop_timeout.as_secs_f64().ceil().max(1.0) as u64));
+    assert_eq!(plist.get("RunAtLoad").and_then(plist::Value::as_boolean), Some(true));
+}
+
+/// Text that XML or a plist could mistake for markup, everywhere a user can put text: `--`
+/// and a trailing `-` for the comment, the five XML specials, a CDATA end, an entity that
+/// must stay literal, and characters beyond ASCII.
+#[test]
+fn launchd_plists_carry_any_text_through_a_real_parser() {
+    let hostile = ServiceSpec {
+        name: "a--b-".into(),
+        description: "--init launchd --> <!-- x --> & ends with -".into(),
+        exe: "/opt/st--ew/bin/steward".into(),
+        config: "/srv/--/<app> & \"co\" 'x'/steward.toml-".into(),
+        account: Some("svc--api".into()),
+        working_dir: "/srv/]]>/café 🚀".into(),
+        env: env(&[("DASHES", "--- a -- b -"), ("MARKUP", "<a href=\"x\">&amp;</a> ]]>"), ("EMPTY", "")]),
+        log_file: "/var/log/--/steward.log".into(),
+        ..full()
+    };
+    let text = launchd::plist(&hostile).unwrap();
+    assert_plist_carries(&hostile, &parse_plist("the plist of hostile text", &text));
+    // The description lands in the comment, with its `--` broken up but nothing else lost.
+    assert!(text.contains("<!-- - -init launchd - -> <!- - x - -> & ends with -\n"), "{text}");
+}
+
+/// The parser check above fails for what this renderer used to write (the command line
+/// `steward service render --init launchd` in the comment), so it would catch it again.
+#[test]
+fn the_plist_check_rejects_a_double_hyphen_in_a_comment() {
+    let text = launchd::plist(&minimal()).unwrap().replacen(
+        "Generated by",
+        "`steward service render --init launchd` prints this. Generated by",
+        1,
+    );
+    let err = read_plist(&text).expect_err("a comment holding `--` was accepted");
+    assert!(err.contains("not well-formed XML"), "{err}");
 }
 
 /// A Windows service with nothing optional set.
@@ -237,6 +327,12 @@ fn values_no_file_can_carry_are_refused() {
     let user_with_account = ServiceSpec { account: Some("bob".into()), ..user() };
     assert_eq!(systemd::unit(&user_with_account), Err(RenderError::AccountForUserService));
     assert_eq!(launchd::plist(&user_with_account), Err(RenderError::AccountForUserService));
+    for bad in ["\u{FFFE}", "x\u{FFFF}"] {
+        let description = ServiceSpec { description: bad.into(), ..minimal() };
+        assert!(matches!(launchd::plist(&description), Err(RenderError::BadValue { .. })), "{bad:?}");
+        let env_value = ServiceSpec { env: env(&[("A", bad)]), ..minimal() };
+        assert!(matches!(launchd::plist(&env_value), Err(RenderError::BadValue { .. })), "{bad:?}");
+    }
     let bad_name = ServiceSpec { name: "my app".into(), ..minimal() };
     assert!(matches!(systemd::unit(&bad_name), Err(RenderError::BadName { .. })));
 }

@@ -22,6 +22,10 @@ mod platform;
 
 #[cfg(windows)]
 pub(crate) use platform::job_process_ids;
+/// A weak reference to a program's process tree, for sampling its resources (`resources`)
+/// from elsewhere: its process group on Unix, its Job Object on Windows (held weakly, so it
+/// does not keep the job open). The tree may be gone by the time it is used.
+pub use platform::TreeRef;
 
 #[cfg(target_os = "linux")]
 mod linux_spawn;
@@ -103,7 +107,7 @@ impl ProcessTree {
     /// A reference for sampling the tree's resources from elsewhere (`resources`). It does
     /// not keep the tree alive.
     pub fn reference(&self) -> TreeRef {
-        TreeRef(self.0.reference())
+        self.0.reference()
     }
 
     /// Make `bytes` a hard limit on the tree's memory, enforced by the OS: the Job Object's
@@ -113,11 +117,6 @@ impl ProcessTree {
         self.0.limit_memory(bytes)
     }
 }
-
-/// A weak reference to a program's process tree: its process group on Unix, its Job Object
-/// on Windows (which it does not keep open). The tree may be gone by the time it is used.
-#[derive(Clone, Debug)]
-pub struct TreeRef(pub(crate) platform::TreeRef);
 
 /// Variables to set (`Some`) or remove (`None`) on top of a program's `env`.
 pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];

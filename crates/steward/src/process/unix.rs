@@ -50,7 +50,7 @@ pub(super) fn prepare(cmd: &mut tokio::process::Command) {
 }
 
 pub(super) struct Tree {
-    pgid: libc::pid_t,
+    group: TreeRef,
     /// The child's stdout and stderr pipes, enlarged (Linux) so that a program writing
     /// flat out is not held up by the 64 KiB default pipe while its log is written
     /// (docs/benchmarks.md: it cut capture CPU by ~15%). Holding these keeps their share
@@ -73,7 +73,7 @@ impl Tree {
     #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
     pub(super) fn new(pid: u32, pipes: [Option<std::os::fd::RawFd>; 2]) -> Tree {
         Tree {
-            pgid: pid as libc::pid_t,
+            group: TreeRef { pgid: pid as libc::pid_t },
             #[cfg(target_os = "linux")]
             _pipes: pipes.map(|fd| fd.and_then(crate::logs::grow_pipe)),
         }
@@ -81,19 +81,19 @@ impl Tree {
 
     pub(super) fn signal(&self, signal: StopSignal) -> io::Result<()> {
         let Some(signo) = signal_number(signal) else { return Ok(()) };
-        killpg(self.pgid, signo)?;
+        killpg(self.group.pgid(), signo)?;
         if signo != libc::SIGKILL {
-            killpg(self.pgid, libc::SIGCONT)?;
+            killpg(self.group.pgid(), libc::SIGCONT)?;
         }
         Ok(())
     }
 
     pub(super) fn kill(&self) -> io::Result<()> {
-        killpg(self.pgid, libc::SIGKILL)
+        killpg(self.group.pgid(), libc::SIGKILL)
     }
 
     pub(super) fn reference(&self) -> TreeRef {
-        TreeRef { pgid: self.pgid }
+        self.group.clone()
     }
 
     /// No OS limit for a process group outside cgroups: `max_memory` (sampled) is the guard.
@@ -102,10 +102,19 @@ impl Tree {
     }
 }
 
-/// A process group, by id. The group may have ended since.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TreeRef {
-    pub(crate) pgid: libc::pid_t,
+/// A program's process group, by id: what its tree is on Unix. The group may have ended
+/// since. Not `Copy`, like the Windows one (which holds a handle), so that callers are
+/// written the same way for every OS.
+#[derive(Clone, Debug)]
+pub struct TreeRef {
+    pgid: libc::pid_t,
+}
+
+impl TreeRef {
+    /// The group's id: the pid of the program, which leads its own session.
+    pub(crate) fn pgid(&self) -> libc::pid_t {
+        self.pgid
+    }
 }
 
 /// The Unix signal for a stop request. The Windows mechanisms map to their nearest meaning:

@@ -319,7 +319,7 @@ impl Tree {
 
 /// A program's Job Object, held weakly: the tree still dies when [`Tree`] drops.
 #[derive(Clone, Debug)]
-pub(crate) struct TreeRef {
+pub struct TreeRef {
     job: Weak<OwnedHandle>,
 }
 

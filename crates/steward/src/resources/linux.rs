@@ -23,7 +23,7 @@ pub const SUPPORTED: bool = true;
 pub fn sample(trees: &[TreeRef]) -> Vec<Option<Usage>> {
     let mut out = vec![None; trees.len()];
     let by_group: HashMap<libc::pid_t, usize> =
-        trees.iter().enumerate().map(|(i, t)| (t.0.pgid, i)).collect();
+        trees.iter().enumerate().map(|(i, t)| (t.pgid(), i)).collect();
     if by_group.is_empty() {
         return out;
     }

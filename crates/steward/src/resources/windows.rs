@@ -31,7 +31,7 @@ pub const SUPPORTED: bool = true;
 const TICKS_PER_SECOND: f64 = 10_000_000.0;
 
 pub fn sample(trees: &[TreeRef]) -> Vec<Option<Usage>> {
-    trees.iter().map(|t| t.0.with_job(job_usage).and_then(Result::ok)).collect()
+    trees.iter().map(|t| t.with_job(job_usage).and_then(Result::ok)).collect()
 }
 
 pub fn own() -> Option<Usage> {

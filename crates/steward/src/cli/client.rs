@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::remote::Remote;
 use super::Cli;
 use crate::api;
-use crate::api::types::ErrorReply;
+use crate::protocol::ErrorReply;
 
 /// No daemon answered: the CLI exits 3 with this one line.
 #[derive(Debug, thiserror::Error)]

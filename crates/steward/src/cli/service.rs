@@ -246,7 +246,7 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Status(a) => status(service::native()?, &target(a, None)?),
-        ServiceVerb::Host(a) => service::host(&a.name, &cli.config, &a.env),
+        ServiceVerb::Host(a) => crate::host::run(&a.name, &cli.config, &a.env),
     }
 }
 

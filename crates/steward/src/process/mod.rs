@@ -124,7 +124,8 @@ pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 
 /// Start `spec.command` with its cwd and env, stdin from the null device and stdout and
 /// stderr on pipes, in a tree of its own. `extra_env` applies after `spec.env`: a value sets
-/// a variable, `None` removes an inherited one (see `service::notify_socket::child_env`).
+/// a variable, `None` removes an inherited one (the program task removes the service
+/// manager's variables this way).
 pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     let spawned = spawn_program(spec, extra_env)?;
     if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {

@@ -28,11 +28,71 @@ use std::time::Duration;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
-/// Where the parser gets the outside world from: variables for interpolation and the
-/// text of env files. Tests pass a fake; [`OsEnv`] is the real one.
+/// Where the parser gets the outside world from: variables for interpolation, the text of
+/// env files, and the platform the config is for. Tests pass a fake; [`OsEnv`] is the real
+/// one, and [`OnPlatform`] names the platform.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
     fn read_file(&self, path: &Path) -> std::io::Result<String>;
+    /// The platform the config will run on: some keys need what only some platforms have.
+    /// `None` (the default): no particular platform, and no key is refused for it. The core
+    /// never asks which OS it runs on; the binary says it (or the one the user names).
+    fn platform(&self) -> Option<Platform> {
+        None
+    }
+}
+
+/// A platform steward runs on, as far as the config is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Platform {
+    Linux,
+    MacOs,
+    Windows,
+    /// A Unix other than Linux and macOS (the BSDs).
+    OtherUnix,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 4] = [Platform::Linux, Platform::MacOs, Platform::Windows, Platform::OtherUnix];
+
+    /// As people write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Linux => "Linux",
+            Platform::MacOs => "macOS",
+            Platform::Windows => "Windows",
+            Platform::OtherUnix => "this Unix",
+        }
+    }
+
+    /// Unix datagram sockets, which `ready = "notify"` needs.
+    pub fn has_unix_sockets(self) -> bool {
+        self != Platform::Windows
+    }
+
+    /// steward reads the memory of process trees (`max_memory`, `memory >` alerts): from
+    /// `/proc` on Linux, from Job Objects on Windows.
+    pub fn reads_tree_memory(self) -> bool {
+        matches!(self, Platform::Linux | Platform::Windows)
+    }
+}
+
+/// `env` for a config that runs on `platform`.
+pub struct OnPlatform<E> {
+    pub env: E,
+    pub platform: Platform,
+}
+
+impl<E: Env> Env for OnPlatform<E> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.env.var(name)
+    }
+    fn read_file(&self, path: &Path) -> std::io::Result<String> {
+        self.env.read_file(path)
+    }
+    fn platform(&self) -> Option<Platform> {
+        Some(self.platform)
+    }
 }
 
 /// The supervisor's own environment and file system.
@@ -62,8 +122,13 @@ impl Env for OsEnv {
 }
 
 /// Reads the config file at `path` (made absolute first, without resolving links) and
-/// parses it against the real environment.
+/// parses it against the real environment, for no particular platform ([`Env::platform`]).
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    load_with(path, &OsEnv)
+}
+
+/// [`load`] with the environment `env` (such as [`OsEnv`] [`OnPlatform`]).
+pub fn load_with(path: &Path, env: &dyn Env) -> Result<Config, Diagnostics> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let src = std::fs::read_to_string(&path).map_err(|e| {
         let hint = match e.kind() {
@@ -74,7 +139,7 @@ pub fn load(path: &Path) -> Result<Config, Diagnostics> {
         };
         Diagnostic::whole_file(&path, format!("cannot read the config file: {e}"), hint)
     })?;
-    parse_str(&src, &path, &OsEnv)
+    parse_str(&src, &path, env)
 }
 
 /// Parses config text. `origin` is the file it came from: it names the file in diagnostics
@@ -395,7 +460,7 @@ const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         example: "ready = \"notify\"",
         set: |c, f, d| {
             if let Some(r) = c.choice(f, Readiness::from_name, Readiness::NAMES) {
-                if r == Readiness::Notify && cfg!(not(unix)) {
+                if r == Readiness::Notify && !c.platform_has(Platform::has_unix_sockets) {
                     c.error(
                         f.span(),
                         "`ready = \"notify\"` needs Unix datagram sockets (sd_notify), which Windows lacks",
@@ -587,6 +652,16 @@ fn check_dependencies(ctx: &mut Ctx<'_>, programs: &BTreeMap<String, ProgramDraf
 // ---------------------------------------------------------------------------------------
 
 impl Ctx<'_> {
+    /// Whether the platform the config is for has `what` (with no platform named: yes).
+    fn platform_has(&self, what: fn(Platform) -> bool) -> bool {
+        self.env.platform().is_none_or(what)
+    }
+
+    /// The platform's name for a hint, or "this OS".
+    fn platform_name(&self) -> &'static str {
+        self.env.platform().map_or("this OS", Platform::name)
+    }
+
     fn error(&mut self, span: Span, message: impl Into<String>, hint: impl Into<String>) {
         self.diags.push(Diagnostic::at(self.file, self.src, span, message, Some(hint.into())));
     }
@@ -1141,6 +1216,48 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One config that asks for everything some platforms lack.
+    const NEEDS_PLATFORM: &str = r#"
+[programs.web]
+command = ["web"]
+ready = "notify"
+max_memory = "512MB"
+
+[[alerts]]
+name = "big"
+when = "memory > 1GB"
+command = ["notify-me"]
+"#;
+
+    /// The messages of the errors `NEEDS_PLATFORM` gets on `platform`.
+    fn errors_on(platform: Option<Platform>) -> Vec<String> {
+        let origin = Path::new("/srv/steward.toml");
+        let result = match platform {
+            Some(platform) => parse_str(NEEDS_PLATFORM, origin, &OnPlatform { env: EmptyEnv, platform }),
+            None => parse_str(NEEDS_PLATFORM, origin, &EmptyEnv),
+        };
+        match result {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn each_platform_gets_its_own_answer() {
+        assert_eq!(errors_on(None), Vec::<String>::new(), "no platform named: nothing refused");
+        assert_eq!(errors_on(Some(Platform::Linux)), Vec::<String>::new());
+        let windows = errors_on(Some(Platform::Windows));
+        assert_eq!(windows.len(), 1, "{windows:#?}");
+        assert!(windows[0].contains("`ready = \"notify\"` needs Unix datagram sockets"), "{windows:#?}");
+        for unix in [Platform::MacOs, Platform::OtherUnix] {
+            let errors = errors_on(Some(unix));
+            assert_eq!(errors.len(), 2, "{unix:?}: {errors:#?}");
+            assert!(errors[0].contains("`max_memory` needs the memory of process trees"), "{errors:#?}");
+            assert!(errors[0].contains(&format!("remove `max_memory` on {}", unix.name())), "{errors:#?}");
+            assert!(errors[1].contains("`memory >` needs the memory of process trees"), "{errors:#?}");
+        }
+    }
 
     #[test]
     fn edit_distances() {

@@ -129,7 +129,7 @@ async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> anyhow::Res
 /// `state_dir` of a config: from the full parse when it validates, else from a plain TOML
 /// read of `[supervisor] state_dir`, else the default beside the file.
 fn state_dir_of(config: &Path) -> PathBuf {
-    if let Ok(c) = steward_core::config::load(config) {
+    if let Ok(c) = steward_core::config::load_with(config, &crate::process::host_env()) {
         return c.supervisor.state_dir;
     }
     let abs = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());

@@ -210,7 +210,7 @@ fn serve(args: &HostArgs) -> u32 {
     });
     host.reporter.enter(ServiceState::StartPending);
 
-    let config = match config::load(&args.config) {
+    let config = match config::load_with(&args.config, &crate::process::host_env()) {
         Ok(config) => config,
         Err(diags) => {
             let why = format!("the config {} is invalid:\n{diags}", args.config.display());

@@ -13,7 +13,8 @@
 use std::ffi::OsString;
 use std::io;
 
-use steward_core::config::{ProgramSpec, StopSignal};
+use steward_core::config::parse::OsEnv;
+use steward_core::config::{OnPlatform, Platform, ProgramSpec, StopSignal};
 use steward_core::fsm::ExitStatus;
 
 #[cfg_attr(unix, path = "unix.rs")]
@@ -118,6 +119,23 @@ impl ProcessTree {
 /// on Windows (which it does not keep open). The tree may be gone by the time it is used.
 #[derive(Clone, Debug)]
 pub struct TreeRef(pub(crate) platform::TreeRef);
+
+/// The platform this binary runs on: the config parser checks a config against it (the
+/// pure core never asks the OS; `steward check --os` names another one).
+pub const HOST_PLATFORM: Platform = if cfg!(target_os = "linux") {
+    Platform::Linux
+} else if cfg!(target_os = "macos") {
+    Platform::MacOs
+} else if cfg!(windows) {
+    Platform::Windows
+} else {
+    Platform::OtherUnix
+};
+
+/// The parser's environment on this machine: its variables, its files, this platform.
+pub fn host_env() -> OnPlatform<OsEnv> {
+    OnPlatform { env: OsEnv, platform: HOST_PLATFORM }
+}
 
 /// Variables to set (`Some`) or remove (`None`) on top of a program's `env`.
 pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];

@@ -37,7 +37,7 @@ impl Supervisor {
             return;
         }
         let path = self.config.source.clone();
-        let config = match steward_core::config::load(&path) {
+        let config = match steward_core::config::load_with(&path, &crate::process::host_env()) {
             Ok(c) => c,
             Err(diags) => {
                 tracing::error!(

@@ -1,5 +1,5 @@
 //! The CLI's side of the API: one HTTP/1.1 request per call over the local socket, or over
-//! TCP (with TLS) to a remote steward with `--remote` (see [`super::remote`]).
+//! TCP (with TLS) to a remote steward with `--remote` (see `cli/remote.rs`).
 //!
 //! The local endpoint comes from `STEWARD_SOCKET`, or from the config's `state_dir`. Finding it
 //! must not depend on the config being valid (it may be half-edited while the daemon runs

@@ -1,5 +1,5 @@
 //! steward telling its service manager how it is doing: the supervisor's status sink
-//! ([`supervise::StatusSink`]), which `daemon` hands to the supervisor.
+//! ([`crate::supervise::StatusSink`]), which `daemon` hands to the supervisor.
 //!
 //! Under systemd it speaks the sd_notify protocol (`Type=notify` units). systemd passes `NOTIFY_SOCKET` (and, with `WatchdogSec=`, `WATCHDOG_USEC` and
 //! `WATCHDOG_PID`) to the service. steward then sends:

@@ -1,6 +1,6 @@
 //! What a steward service writes to the Windows Event Log, decided without calling Windows:
 //! which supervisor events become entries, with which severity, event id and text. Pure, so it
-//! is compiled and unit-tested on every OS; [`windows`] (`eventlog/windows.rs`) writes the
+//! is compiled and unit-tested on every OS; `eventlog/windows.rs` writes the
 //! entries (`ReportEventW`) and registers the source.
 //!
 //! The entries come from the supervisor's typed event stream (the one `steward events`

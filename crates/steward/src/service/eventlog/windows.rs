@@ -91,6 +91,7 @@ pub struct EventLog(HANDLE);
 
 // SAFETY: an event log handle may be used from any thread; ReportEventW is thread-safe.
 unsafe impl Send for EventLog {}
+// SAFETY: as above: ReportEventW may be called on one handle from several threads at once.
 unsafe impl Sync for EventLog {}
 
 impl EventLog {

@@ -26,7 +26,7 @@
 #     calls succeed is checked (steward.log says so); the texts are unit-tested
 #   - the named pipe's ACL (owner + Administrators): Wine runs everything as one user and does
 #     not enforce it; Preshutdown and Shutdown (no system shutdown here); accounts and passwords
-#   - Ctrl+Break to a process group (Wine 8 does not deliver it; process/windows.rs says so)
+#   - Ctrl+Break to a process group (Wine 8 does not deliver it; process/windows/mod.rs says so)
 #
 # Wine 8 tools used around their gaps: `sc` has no pause/continue/control (steward-scmctl sends
 # them), `tasklist` prints nothing (steward-scmctl alive PID asks GetExitCodeProcess), `sc query`

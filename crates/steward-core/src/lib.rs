@@ -6,6 +6,9 @@
 //! The one exception is [`config::load`], which reads the config file and its env files
 //! before handing the text to the pure parser.
 
+// Pure code has no reason for `unsafe`.
+#![forbid(unsafe_code)]
+
 pub mod alerts;
 pub mod config;
 pub mod deps;

@@ -1,17 +1,33 @@
 //! steward: run any program as a supervised background service.
 //!
-//! The binary (`main.rs`) is a thin shell over this library: [`cli`] parses the command
-//! line, [`supervise`] runs the programs of a config, [`process`] starts and stops process
-//! trees per platform, and [`logs`] captures their output.
+//! The binary (`main.rs`) is a thin shell over this library. Its modules, bottom up (each
+//! uses only modules below it; `layers.rs` has the floors and the test that keeps them):
+//!
+//! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
+//!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files.
+//! - [`process`]: starting and stopping process trees, per platform.
+//! - [`resources`]: memory and CPU of process trees; [`health`]: health probes.
+//! - [`alerts`]: delivering alert notifications (webhook, command).
+//! - [`supervise`]: the supervisor: one task per program around the pure state machine, the
+//!   dependency scheduler, the control handle, typed events and snapshots.
+//! - [`metrics`]: a snapshot as Prometheus metrics.
+//! - [`api`]: the HTTP API (local socket, remote listener, `/metrics`); [`service`]:
+//!   installing steward as a native service, and the status sink for the service manager.
+//! - [`daemon`]: a running steward composed: lock, API, supervisor, reload triggers.
+//! - [`host`]: steward run by the Windows Service Control Manager; [`cli`]: the verbs.
 
 pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod health;
+pub mod host;
+#[cfg(test)]
+mod layers;
 pub mod logs;
 pub mod metrics;
 pub mod process;
+pub mod protocol;
 pub mod resources;
 pub mod service;
 pub mod signals;

@@ -1,10 +1,8 @@
-//! `GET /metrics`: Prometheus metrics, encoded with the prometheus-client crate.
-//!
-//! Served on the API listeners (the local socket, and the remote API when configured) and,
-//! with `[metrics] listen`, on a plain-HTTP listener of its own ([`router`]).
+//! Prometheus metrics, encoded with the prometheus-client crate: the exposition of a
+//! supervisor [`Snapshot`]. The API serves it as `GET /metrics` (`api::metrics`).
 //!
 //! Nothing is collected between scrapes: a scrape asks the supervisor for a [`Snapshot`] of
-//! its programs, samples their process trees right then (`resources`, on a blocking thread)
+//! its programs, samples their process trees right then ([`collect`], on a blocking thread)
 //! and builds a fresh registry. So metrics cost nothing while nobody scrapes, and an idle
 //! steward has no timer for them.
 //!
@@ -18,12 +16,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -32,95 +24,27 @@ use prometheus_client::registry::Registry;
 use steward_core::fsm::{ExitStatus, State as ProgramState};
 use steward_core::health::Health;
 
-use crate::api::ApiError;
 use crate::process::TreeRef;
 use crate::resources::{self, Usage};
-use crate::supervise::Control;
-
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// What the supervisor knows at the moment of a scrape.
-#[derive(Clone, Debug)]
-pub struct Snapshot {
-    pub programs: Vec<ProgramSample>,
-    /// When this steward started.
-    pub started_at: SystemTime,
-    pub reloads_applied: u64,
-    pub reloads_rejected: u64,
-    /// (alert, program) of every alert firing now.
-    pub alerts_firing: Vec<(String, String)>,
-}
-
-/// One program in a [`Snapshot`].
-#[derive(Clone, Debug)]
-pub struct ProgramSample {
-    pub name: String,
-    pub state: ProgramState,
-    /// When the current process started.
-    pub since: Option<SystemTime>,
-    pub restarts: u64,
-    pub last_exit: Option<ExitStatus>,
-    /// `None` when the program has no health check.
-    pub health: Option<Health>,
-    /// The running process's tree, to sample.
-    pub tree: Option<TreeRef>,
-}
+use crate::supervise::Snapshot;
 
 /// API requests by status code (all API listeners of this process).
 static API_REQUESTS: Mutex<BTreeMap<u16, u64>> = Mutex::new(BTreeMap::new());
 
-/// Middleware for the API router: counts each request by the status of its reply.
-pub async fn count_api_requests(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+/// Count one API request by the status code of its reply.
+pub fn count_api_request(code: u16) {
     let mut counts = API_REQUESTS.lock().unwrap_or_else(|e| e.into_inner());
-    *counts.entry(response.status().as_u16()).or_default() += 1;
-    response
+    *counts.entry(code).or_default() += 1;
 }
 
-/// `GET /metrics` alone, for the `[metrics] listen` listener.
-pub fn router(control: Control) -> Router {
-    Router::new()
-        .route("/metrics", get(serve))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
-        .with_state(control)
-}
-
-/// Serve [`router`] on `listener` until `stop` completes.
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    control: Control,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) {
-    if let Err(e) = axum::serve(listener, router(control)).with_graceful_shutdown(stop).await {
-        tracing::error!(event = "metrics", "the metrics listener failed: {e}");
-    }
-}
-
-/// `GET /metrics`.
-pub async fn serve(State(control): State<Control>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let snapshot = control.metrics().await?;
-    let openmetrics = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/openmetrics-text"));
-    let text = tokio::task::spawn_blocking(move || {
-        let trees: Vec<TreeRef> = snapshot.programs.iter().filter_map(|p| p.tree.clone()).collect();
-        let mut sampled = resources::sample(&trees).into_iter();
-        let usage: Vec<Option<Usage>> = snapshot
-            .programs
-            .iter()
-            .map(|p| p.tree.as_ref().and_then(|_| sampled.next().flatten()))
-            .collect();
-        render(&snapshot, &usage, resources::own(), openmetrics)
-    })
-    .await
-    .map_err(|e| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("collecting metrics failed: {e}"))
-    })?;
-    let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
-    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+/// Sample the process trees of `snapshot` now and render the exposition. Blocking: it reads
+/// `/proc` (or the Job Objects), so call it on a blocking thread.
+pub fn collect(snapshot: &Snapshot, openmetrics: bool) -> String {
+    let trees: Vec<TreeRef> = snapshot.programs.iter().filter_map(|p| p.tree.clone()).collect();
+    let mut sampled = resources::sample(&trees).into_iter();
+    let usage: Vec<Option<Usage>> =
+        snapshot.programs.iter().map(|p| p.tree.as_ref().and_then(|_| sampled.next().flatten())).collect();
+    render(snapshot, &usage, resources::own(), openmetrics)
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -142,13 +66,14 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
     let rss = Family::<Labels, Gauge>::default();
     let health = Family::<Labels, Gauge>::default();
     for (p, usage) in snapshot.programs.iter().zip(usage) {
-        up.get_or_create(&program(&p.name)).set(i64::from(p.state == ProgramState::Running));
+        let status = &p.status;
+        up.get_or_create(&program(&p.name)).set(i64::from(status.state == ProgramState::Running));
         for s in ProgramState::ALL {
             let labels = vec![("program", p.name.clone()), ("state", s.name().to_owned())];
-            state.get_or_create(&labels).set(i64::from(p.state == s));
+            state.get_or_create(&labels).set(i64::from(status.state == s));
         }
-        restarts.get_or_create(&program(&p.name)).inc_by(p.restarts);
-        if let Some(exit) = p.last_exit {
+        restarts.get_or_create(&program(&p.name)).inc_by(status.restarts);
+        if let Some(exit) = status.last_exit {
             let code = match exit {
                 ExitStatus::Code(c) => i64::from(c),
                 // As shells report it.
@@ -156,7 +81,7 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
             };
             last_exit.get_or_create(&program(&p.name)).set(code);
         }
-        if let Some(since) = p.since {
+        if let Some(since) = status.since {
             start_time.get_or_create(&program(&p.name)).set(unix_seconds(since));
         }
         if let Some(u) = usage {
@@ -275,16 +200,22 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervise::{ProgramSnapshot, Status};
     use std::time::Duration;
 
-    fn sample(name: &str, state: ProgramState) -> ProgramSample {
-        ProgramSample {
+    fn sample(name: &str, state: ProgramState) -> ProgramSnapshot {
+        ProgramSnapshot {
             name: name.into(),
-            state,
-            since: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            restarts: 3,
-            last_exit: Some(ExitStatus::Signal(9)),
+            status: Status {
+                state,
+                pid: None,
+                since: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+                restarts: 3,
+                last_exit: Some(ExitStatus::Signal(9)),
+                last_error: None,
+            },
             health: Some(Health::Healthy),
+            waiting_for: Vec::new(),
             tree: None,
         }
     }

@@ -12,7 +12,7 @@ const MAX_PAUSE: Duration = Duration::from_millis(50);
 ///
 /// Checks at once, then after pauses growing from 1 ms to 50 ms, and a last time at the
 /// deadline. Panics after `deadline` with a message naming `what` ("timed out after 20s
-/// waiting for <what>"), pointing at the caller's line.
+/// waiting for &lt;what&gt;"), pointing at the caller's line.
 #[track_caller]
 pub fn wait_until<T>(deadline: Duration, what: &str, f: impl FnMut() -> Option<T>) -> T {
     wait_until_or_dump(deadline, what, String::new, f)

@@ -9,4 +9,4 @@ pub mod parse;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::*;
-pub use parse::{load, parse_str, Env};
+pub use parse::{load, load_with, parse_str, Env, OnPlatform, Platform};

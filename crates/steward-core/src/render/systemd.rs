@@ -1,7 +1,7 @@
 //! The systemd unit that runs `steward run -c CONFIG` as a service.
 //!
 //! - `Type=notify`: systemd considers the service started when steward sends `READY=1`,
-//!   which it does once its autostart programs are up (see `steward::service::sdnotify`).
+//!   which it does once its autostart programs are up (see `steward::service::status`).
 //! - `KillMode=mixed`: on stop, systemd sends SIGTERM to steward alone, and steward stops
 //!   its programs in reverse dependency order with their own stop signals. Only if that takes
 //!   longer than `TimeoutStopSec` (derived from the programs' `stop_timeout`s, see

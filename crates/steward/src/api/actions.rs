@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::types::{ActionReply, ActionRequest, ActionResult, ReloadReply};
 use super::ApiError;
+use crate::protocol::{ActionReply, ActionRequest, ActionResult, ReloadReply};
 use crate::supervise::control::wait_for;
 use crate::supervise::{Control, Verb};
 
@@ -76,7 +76,14 @@ async fn act(
 }
 
 pub async fn reload(State(control): State<Control>) -> Result<Json<ReloadReply>, ApiError> {
-    Ok(Json(control.reload().await?))
+    let diff = control.reload().await?;
+    Ok(Json(ReloadReply {
+        added: diff.added,
+        removed: diff.removed,
+        changed: diff.changed,
+        unchanged: diff.unchanged,
+        needs_restart: diff.needs_restart,
+    }))
 }
 
 pub async fn shutdown(State(control): State<Control>) -> Result<StatusCode, ApiError> {

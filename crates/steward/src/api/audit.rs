@@ -31,8 +31,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::types::{ActionReply, ActionRequest, ErrorReply};
 use super::ApiError;
+use crate::protocol::{ActionReply, ActionRequest, ErrorReply};
 
 /// A control request body (or its reply) larger than this is refused: a real one is a few
 /// hundred bytes.

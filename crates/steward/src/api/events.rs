@@ -10,9 +10,9 @@ use futures_util::stream::{self, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::types::EventRecord;
 use super::ApiError;
-use crate::supervise::Control;
+use crate::protocol::{EventRecord, ExitInfo};
+use crate::supervise::{Control, Event, EventKind};
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -45,8 +45,36 @@ pub async fn events(State(control): State<Control>, Query(p): Query<Params>) -> 
         .expect("static headers are valid"))
 }
 
-fn line(r: &EventRecord) -> Bytes {
-    let mut v = serde_json::to_vec(r).expect("event records serialize");
+fn line(e: &Event) -> Bytes {
+    let mut v = serde_json::to_vec(&record(e)).expect("event records serialize");
     v.push(b'\n');
     Bytes::from(v)
+}
+
+/// A supervisor event as the API shows it (docs/api.md).
+pub fn record(e: &Event) -> EventRecord {
+    let name = |s: &str| Some(s.to_owned());
+    let (kind, from, to, message) = match &e.kind {
+        EventKind::State { change, .. } => {
+            ("state", name(change.from.name()), name(change.to.name()), change.reason.to_string())
+        }
+        EventKind::Health { from, to, message } => {
+            ("health", name(from.name()), name(to.name()), message.clone())
+        }
+        EventKind::Limit { message } => ("limit", None, None, message.clone()),
+        EventKind::Alert { status, message } => ("alert", None, name(status.name()), message.clone()),
+    };
+    EventRecord {
+        time: humantime::format_rfc3339_millis(e.time).to_string(),
+        program: e.program.to_string(),
+        kind: kind.to_owned(),
+        from,
+        to,
+        message,
+        pid: match e.kind {
+            EventKind::State { pid, .. } => pid,
+            _ => None,
+        },
+        exit: e.exit().map(ExitInfo::from),
+    }
 }

@@ -5,12 +5,12 @@
 //! |---|---|---|
 //! | GET  | /v1/version | version, pid, config path (also the CLI's liveness probe) |
 //! | GET  | /v1/status | every program |
-//! | POST | /v1/start, /v1/stop, /v1/restart | an [`types::ActionRequest`]; waits for the state |
+//! | POST | /v1/start, /v1/stop, /v1/restart | an [`crate::protocol::ActionRequest`]; waits for the state |
 //! | POST | /v1/reload | re-read the config file, apply the difference |
 //! | POST | /v1/shutdown | stop everything and exit |
 //! | GET  | /v1/events | recent state changes, then live ones with `?follow=true` (NDJSON) |
 //! | GET  | /v1/logs/{name} | `?stderr=true&lines=N&follow=true`: the tail, then live lines |
-//! | GET  | /metrics | Prometheus metrics ([`crate::metrics`]) |
+//! | GET  | /metrics | Prometheus metrics ([`metrics`], encoded by [`crate::metrics`]) |
 //!
 //! Over the remote transport ([`remote`]) each route needs a token with a role
 //! ([`auth`]); on both, control actions are written to the audit log ([`audit`]).
@@ -21,19 +21,20 @@ pub mod auth;
 mod events;
 pub mod local;
 mod logs;
+pub mod metrics;
 pub mod remote;
 mod status;
-pub mod types;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::protocol::{ErrorReply, VersionReply};
 use crate::supervise::{Control, ControlError};
 
 /// The API's routes, served over whatever transport.
-pub fn router(control: Control, info: types::VersionReply) -> Router {
+pub fn router(control: Control, info: VersionReply) -> Router {
     Router::new()
         .route("/v1/version", get(move || async move { Json(info.clone()) }))
         .route("/v1/status", get(status::status))
@@ -44,9 +45,9 @@ pub fn router(control: Control, info: types::VersionReply) -> Router {
         .route("/v1/shutdown", post(actions::shutdown))
         .route("/v1/events", get(events::events))
         .route("/v1/logs/{name}", get(logs::logs))
-        .route("/metrics", get(crate::metrics::serve))
+        .route("/metrics", get(metrics::serve))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/api.md") })
-        .layer(axum::middleware::from_fn(crate::metrics::count_api_requests))
+        .layer(axum::middleware::from_fn(metrics::count_requests))
         .with_state(control)
 }
 
@@ -54,12 +55,12 @@ pub fn router(control: Control, info: types::VersionReply) -> Router {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: types::ErrorReply,
+    body: ErrorReply,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, error: impl Into<String>) -> Self {
-        ApiError { status, body: types::ErrorReply { error: error.into(), details: None } }
+        ApiError { status, body: ErrorReply { error: error.into(), details: None } }
     }
 }
 
@@ -77,7 +78,7 @@ impl From<ControlError> for ApiError {
             ControlError::InvalidConfig(d) => Some(d.clone()),
             _ => None,
         };
-        ApiError { status, body: types::ErrorReply { error: e.to_string(), details } }
+        ApiError { status, body: ErrorReply { error: e.to_string(), details } }
     }
 }
 

@@ -1,12 +1,38 @@
 //! `GET /v1/status`
 
+use std::time::SystemTime;
+
 use axum::extract::State;
 use axum::Json;
 
-use super::types::StatusReply;
 use super::ApiError;
-use crate::supervise::Control;
+use crate::protocol::{ProgramInfo, StatusReply};
+use crate::supervise::{Control, Snapshot};
 
 pub async fn status(State(control): State<Control>) -> Result<Json<StatusReply>, ApiError> {
-    Ok(Json(control.status().await?))
+    Ok(Json(reply(control.snapshot().await?, SystemTime::now())))
+}
+
+/// The supervisor's snapshot as `status` shows it, with uptimes as of `now`.
+fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
+    let programs = snapshot
+        .programs
+        .into_iter()
+        .map(|p| {
+            let s = p.status;
+            ProgramInfo {
+                name: p.name,
+                state: s.state.name().into(),
+                pid: s.pid,
+                started_at: s.since.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                uptime_secs: s.since.and_then(|t| now.duration_since(t).ok()).map(|d| d.as_secs_f64()),
+                restarts: s.restarts,
+                last_exit: s.last_exit.map(Into::into),
+                last_error: s.last_error,
+                health: p.health.map(|h| h.name().into()),
+                waiting_for: p.waiting_for,
+            }
+        })
+        .collect();
+    StatusReply { programs }
 }

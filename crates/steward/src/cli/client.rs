@@ -1,5 +1,5 @@
 //! The CLI's side of the API: one HTTP/1.1 request per call over the local socket, or over
-//! TCP (with TLS) to a remote steward with `--remote` (see [`super::remote`]).
+//! TCP (with TLS) to a remote steward with `--remote` (see `cli/remote.rs`).
 //!
 //! The local endpoint comes from `STEWARD_SOCKET`, or from the config's `state_dir`. Finding it
 //! must not depend on the config being valid (it may be half-edited while the daemon runs
@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::remote::Remote;
 use super::Cli;
 use crate::api;
-use crate::api::types::ErrorReply;
+use crate::protocol::ErrorReply;
 
 /// No daemon answered: the CLI exits 3 with this one line.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +129,7 @@ async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> anyhow::Res
 /// `state_dir` of a config: from the full parse when it validates, else from a plain TOML
 /// read of `[supervisor] state_dir`, else the default beside the file.
 fn state_dir_of(config: &Path) -> PathBuf {
-    if let Ok(c) = steward_core::config::load(config) {
+    if let Ok(c) = steward_core::config::load_with(config, &crate::process::host_env()) {
         return c.supervisor.state_dir;
     }
     let abs = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::client::Client;
-use crate::api::types::{ActionReply, ActionRequest};
+use crate::protocol::{ActionReply, ActionRequest};
 
 #[derive(Debug, clap::Args)]
 pub struct CtlArgs {

@@ -6,7 +6,7 @@ use http_body_util::BodyExt as _;
 use hyper::Method;
 
 use super::client::Client;
-use crate::api::types::ReloadReply;
+use crate::protocol::ReloadReply;
 
 #[derive(Debug, clap::Args)]
 pub struct ReloadArgs {

@@ -8,7 +8,7 @@ use http_body_util::BodyExt as _;
 use hyper::Method;
 
 use super::client::Client;
-use crate::api::types::EventRecord;
+use crate::protocol::EventRecord;
 
 #[derive(Debug, clap::Args)]
 pub struct EventsArgs {

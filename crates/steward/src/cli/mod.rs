@@ -75,7 +75,7 @@ pub enum Command {
     Run(run::RunArgs),
     /// Validate the config file: print every error with file:line:col, exit 1 if there is
     /// any, 0 if the file is valid.
-    Check,
+    Check(check::CheckArgs),
     /// Show each program: state, pid, uptime, restarts, last exit and health.
     Status(status::StatusArgs),
     /// Start programs (and what they depend on); returns once they are running.
@@ -112,7 +112,7 @@ pub fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Run(args) => run::run(&cli, args),
-        Command::Check => check::check(&cli),
+        Command::Check(args) => check::check(&cli, args),
         Command::Service(args) => service::service(&cli, args),
         Command::Wrap(args) => wrap::wrap(&cli, args),
         control => run_client(&cli, control),
@@ -144,7 +144,7 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Reload(a) => daemonctl::reload(&client, a).await,
             Command::Shutdown => daemonctl::shutdown(&client).await,
             Command::Events(a) => events::events(&client, a).await,
-            Command::Run(_) | Command::Check | Command::Service(_) | Command::Wrap(_) => {
+            Command::Run(_) | Command::Check(_) | Command::Service(_) | Command::Wrap(_) => {
                 unreachable!("handled by main")
             }
         }

@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::client::open;
-use crate::api::types::ErrorReply;
+use crate::protocol::ErrorReply;
 
 /// How long to wait for the TCP connection and the TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -49,8 +49,8 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
 fn load(cli: &Cli, args: &RunArgs) -> Result<Config, config::Diagnostics> {
     if args.demo {
         let here = std::env::current_dir().unwrap_or_else(|_| ".".into());
-        config::parse_str(DEMO, &here.join("steward-demo.toml"), &config::parse::OsEnv)
+        config::parse_str(DEMO, &here.join("steward-demo.toml"), &crate::process::host_env())
     } else {
-        config::load(&cli.config)
+        config::load_with(&cli.config, &crate::process::host_env())
     }
 }

@@ -13,11 +13,13 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::builder::TypedValueParser as _;
 use clap::{Subcommand, ValueEnum};
-use steward_core::config::{self, Config};
+use steward_core::config::parse::OsEnv;
+use steward_core::config::{self, Config, OnPlatform, Platform};
 use steward_core::render::windows::{StartType, WindowsOptions};
 use steward_core::render::{self, Init, Scope, ServiceOptions, ServiceSpec, UserDirs};
 
 use super::Cli;
+use crate::process::HOST_PLATFORM;
 use crate::service::{self, Manager, ServiceError, Target};
 
 #[derive(Debug, clap::Args)]
@@ -220,7 +222,7 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
         ServiceVerb::Render(a) => render_verb(cli, a),
         ServiceVerb::Install(a) => {
             let manager = service::native()?;
-            match load_config(&cli.config, a.unit.root.as_deref())? {
+            match load_config(&cli.config, a.unit.root.as_deref(), HOST_PLATFORM)? {
                 Ok(config) => install(manager, &config, &a.unit).map(|()| ExitCode::SUCCESS),
                 Err(code) => Ok(code),
             }
@@ -246,13 +248,15 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Status(a) => status(service::native()?, &target(a, None)?),
-        ServiceVerb::Host(a) => service::host(&a.name, &cli.config, &a.env),
+        ServiceVerb::Host(a) => crate::host::run(&a.name, &cli.config, &a.env),
     }
 }
 
 fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let init = args.init.map(Init::from).unwrap_or_else(native_init);
-    let config = match load_config(&cli.config, args.unit.root.as_deref())? {
+    // The config is checked for the OS the file is rendered for.
+    let platform = args.init.map_or(HOST_PLATFORM, platform_of);
+    let config = match load_config(&cli.config, args.unit.root.as_deref(), platform)? {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
@@ -260,6 +264,15 @@ fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let text = render::render(init, &spec)?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The platform an init system runs on.
+fn platform_of(init: InitArg) -> Platform {
+    match init {
+        InitArg::Systemd => Platform::Linux,
+        InitArg::Launchd => Platform::MacOs,
+        InitArg::Windows => Platform::Windows,
+    }
 }
 
 /// The init system of this OS, for `render` without `--init`.
@@ -398,12 +411,16 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))
 }
 
-/// Loads the config for a service: the path made absolute (the service starts elsewhere),
-/// or, with `root`, the file inside that image. An invalid config prints its errors and
-/// gives exit code 1 (the `Err` side of the inner result).
-pub(super) fn load_config(path: &Path, root: Option<&Path>) -> anyhow::Result<Result<Config, ExitCode>> {
+/// Loads the config for a service on `platform`: the path made absolute (the service starts
+/// elsewhere), or, with `root`, the file inside that image. An invalid config prints its
+/// errors and gives exit code 1 (the `Err` side of the inner result).
+pub(super) fn load_config(
+    path: &Path,
+    root: Option<&Path>,
+    platform: Platform,
+) -> anyhow::Result<Result<Config, ExitCode>> {
     let result = match root {
-        None => config::load(&absolute(path)?),
+        None => config::load_with(&absolute(path)?, &OnPlatform { env: OsEnv, platform }),
         Some(root) => {
             if !path.is_absolute() {
                 anyhow::bail!(
@@ -416,7 +433,7 @@ pub(super) fn load_config(path: &Path, root: Option<&Path>) -> anyhow::Result<Re
             let on_host = env.host_path(path);
             let text = std::fs::read_to_string(&on_host)
                 .with_context(|| format!("cannot read the config {} (from --root)", on_host.display()))?;
-            config::parse_str(&text, path, &env)
+            config::parse_str(&text, path, &OnPlatform { env, platform })
         }
     };
     match result {

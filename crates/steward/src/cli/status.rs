@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::client::Client;
-use crate::api::types::{ProgramInfo, StatusReply};
+use crate::protocol::{ProgramInfo, StatusReply};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {

@@ -232,7 +232,7 @@ fn install(a: &WrapInstallArgs) -> anyhow::Result<ExitCode> {
     };
     let text = config_toml(&spec);
     let config_in_service = dir.join("steward.toml");
-    let config = match config::parse_str(&text, &config_in_service, &config::parse::OsEnv) {
+    let config = match config::parse_str(&text, &config_in_service, &crate::process::host_env()) {
         Ok(config) => config,
         Err(diags) => {
             eprint!("{diags}");

@@ -1,5 +1,6 @@
 //! A running steward: the single-instance lock, the local API, the remote API (with
-//! `[api]`), the audit log, the supervisor, and what triggers a reload, composed. `cli::run`
+//! `[api]`), the audit log, the supervisor with its status sink, and what triggers a
+//! reload, composed. `cli::run`
 //! calls [`run`] with a shutdown future; so does the Windows service host.
 
 pub mod lock;
@@ -11,18 +12,23 @@ use anyhow::Context as _;
 use steward_core::config::Config;
 
 use crate::api;
-use crate::supervise;
+use crate::service::status::Notifier;
+use crate::supervise::{self, StatusSink};
 
-/// Run `config` until `shutdown` completes or `steward shutdown` is asked for.
+/// Run `config` until `shutdown` completes or `steward shutdown` is asked for. The status
+/// goes to systemd when it started steward (`NOTIFY_SOCKET`), else nowhere.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    run_with(config, supervise::control::channel(), shutdown).await
+    let status = Box::new(Notifier::from_env(&config));
+    run_with(config, supervise::control::channel(), status, shutdown).await
 }
 
-/// [`run`] with a control channel made by the caller, who keeps a [`supervise::Control`]
-/// clone to drive the supervisor too (the Windows service host: Pause, Continue, ParamChange).
+/// [`run`] with a control channel and a status sink made by the caller, who keeps a
+/// [`supervise::Control`] clone to drive the supervisor too (the Windows service host:
+/// Pause, Continue, ParamChange, and the SCM as the sink).
 pub async fn run_with(
     config: Config,
     (control, control_rx): (supervise::Control, supervise::ControlReceiver),
+    status: Box<dyn StatusSink>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let state_dir = config.supervisor.state_dir.clone();
@@ -35,7 +41,7 @@ pub async fn run_with(
     }
 
     let endpoint = api::local::endpoint(&state_dir);
-    let info = api::types::VersionReply {
+    let info = crate::protocol::VersionReply {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         config: config.source.display().to_string(),
@@ -88,7 +94,7 @@ pub async fn run_with(
                 .await
                 .with_context(|| format!("cannot listen on {addr} for [metrics]; is the port taken?"))?;
             tracing::info!(event = "metrics", "metrics on http://{}/metrics", listener.local_addr()?);
-            Some(tokio::spawn(crate::metrics::serve_on(listener, control.clone(), async {
+            Some(tokio::spawn(api::metrics::serve_on(listener, control.clone(), async {
                 let _ = metrics_stopped.await;
             })))
         }
@@ -96,7 +102,7 @@ pub async fn run_with(
     };
 
     let triggers = triggers::spawn(&config, control.clone());
-    let result = supervise::run(config, control_rx, shutdown).await;
+    let result = supervise::run(config, control_rx, status, shutdown).await;
     triggers.abort();
 
     let _ = metrics_stop.send(());

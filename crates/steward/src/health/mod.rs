@@ -5,7 +5,7 @@
 //! Resources stay bounded however many programs have checks:
 //! - a probe always ends by its `timeout` (`tokio::time::timeout` around the whole probe,
 //!   connection and DNS included); an exec probe that overstays is killed with its whole
-//!   process tree ([`exec`]);
+//!   process tree (`exec.rs`);
 //! - at most [`MAX_CONCURRENT_PROBES`] probes run at once (a semaphore); a probe waiting for a
 //!   slot has not started, so its timeout has not started either;
 //! - the next probe is scheduled `interval` after the previous one *ended*, so a slow target

@@ -66,7 +66,7 @@ pub mod compress;
 mod file;
 pub mod history;
 #[cfg(target_os = "linux")]
-mod pipe_linux;
+mod linux;
 pub mod tail;
 
 use std::sync::{Arc, Mutex};
@@ -74,7 +74,7 @@ use std::sync::{Arc, Mutex};
 pub use capture::{pump, pump_opening};
 pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
 #[cfg(target_os = "linux")]
-pub use pipe_linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};
+pub use linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};
 
 /// A log file shared by the pumps that write to it (a std mutex: it is held only for one
 /// synchronous write, never across an await).

@@ -4,20 +4,22 @@
 //! - `unix.rs`: each program leads its own session (so its own process group); graceful stop
 //!   signals the group, kill is SIGKILL to the group; on Linux the child also gets
 //!   PR_SET_PDEATHSIG so a supervisor killed with -9 takes it down.
-//! - `linux_spawn.rs`: on Linux, programs are started by steward itself with a vfork-style
+//! - `linux.rs`: on Linux, programs are started by steward itself with a vfork-style
 //!   clone instead of through tokio's `Command` (which has to fork for the setsid and
 //!   PR_SET_PDEATHSIG above); the module doc says why and how.
-//! - `windows.rs`: each program runs in its own Job Object with KILL_ON_JOB_CLOSE; graceful
-//!   stop is a console control event or WM_CLOSE; kill terminates the job.
+//! - `windows/`: each program runs in its own Job Object with KILL_ON_JOB_CLOSE (`mod.rs`);
+//!   graceful stop is a console control event (`console.rs`) or WM_CLOSE; kill terminates
+//!   the job. `windows/stop.rs` holds the pure decisions, compiled on every OS.
 
 use std::ffi::OsString;
 use std::io;
 
-use steward_core::config::{ProgramSpec, StopSignal};
+use steward_core::config::parse::OsEnv;
+use steward_core::config::{OnPlatform, Platform, ProgramSpec, StopSignal};
 use steward_core::fsm::ExitStatus;
 
 #[cfg_attr(unix, path = "unix.rs")]
-#[cfg_attr(windows, path = "windows.rs")]
+#[cfg_attr(windows, path = "windows/mod.rs")]
 mod platform;
 
 #[cfg(windows)]
@@ -28,11 +30,12 @@ pub(crate) use platform::job_process_ids;
 pub use platform::TreeRef;
 
 #[cfg(target_os = "linux")]
-mod linux_spawn;
+mod linux;
 
 /// The Windows backend's pure decisions (stop signal mapping, creation flags), compiled on
 /// every OS so that their tests run everywhere.
 #[cfg_attr(not(windows), allow(dead_code))]
+#[path = "windows/stop.rs"]
 mod windows_stop;
 
 /// A started program: the child (for its pid, exit status and pipes) and a handle on its
@@ -60,9 +63,9 @@ pub type Output = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 enum Exit {
     /// By tokio's `Command`: `spawn_command`, and programs on systems other than Linux.
     Tokio(tokio::process::Child),
-    /// By `linux_spawn`: through a pidfd, or SIGCHLD where there are none.
+    /// By `linux.rs`: through a pidfd, or SIGCHLD where there are none.
     #[cfg(target_os = "linux")]
-    LinuxSpawn(linux_spawn::Exit),
+    LinuxSpawn(linux::Exit),
 }
 
 impl Child {
@@ -118,12 +121,30 @@ impl ProcessTree {
     }
 }
 
+/// The platform this binary runs on: the config parser checks a config against it (the
+/// pure core never asks the OS; `steward check --os` names another one).
+pub const HOST_PLATFORM: Platform = if cfg!(target_os = "linux") {
+    Platform::Linux
+} else if cfg!(target_os = "macos") {
+    Platform::MacOs
+} else if cfg!(windows) {
+    Platform::Windows
+} else {
+    Platform::OtherUnix
+};
+
+/// The parser's environment on this machine: its variables, its files, this platform.
+pub fn host_env() -> OnPlatform<OsEnv> {
+    OnPlatform { env: OsEnv, platform: HOST_PLATFORM }
+}
+
 /// Variables to set (`Some`) or remove (`None`) on top of a program's `env`.
 pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 
 /// Start `spec.command` with its cwd and env, stdin from the null device and stdout and
 /// stderr on pipes, in a tree of its own. `extra_env` applies after `spec.env`: a value sets
-/// a variable, `None` removes an inherited one (see `service::notify_socket::child_env`).
+/// a variable, `None` removes an inherited one (the program task removes the service
+/// manager's variables this way).
 pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     let spawned = spawn_program(spec, extra_env)?;
     if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
@@ -135,10 +156,10 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     Ok(spawned)
 }
 
-/// Linux starts programs itself (`linux_spawn`); other systems go through tokio's `Command`.
+/// Linux starts programs itself (`linux.rs`); other systems go through tokio's `Command`.
 fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     #[cfg(target_os = "linux")]
-    return linux_spawn::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
+    return linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
     #[cfg(not(target_os = "linux"))]
     return spawn_with_tokio(spec, extra_env);
 }

@@ -1,7 +1,7 @@
 //! Unix process control.
 //!
 //! - Each program is made a session leader (`setsid` between fork and exec: in `prepare` for a
-//!   tokio `Command`, in the child of `linux_spawn` for programs on Linux), so it leads its
+//!   tokio `Command`, in the child of `linux.rs` for programs on Linux), so it leads its
 //!   own process group whose id is its pid. Everything it forks stays in that group unless it
 //!   deliberately calls setsid/setpgid itself, so signalling the group reaches the whole tree.
 //! - On Linux the child also asks for `PR_SET_PDEATHSIG = SIGKILL`: if the supervisor dies,

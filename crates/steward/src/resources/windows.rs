@@ -1,4 +1,4 @@
-//! Windows: each program's Job Object (`process/windows.rs`).
+//! Windows: each program's Job Object (`process/windows/mod.rs`).
 //!
 //! - CPU: `JobObjectBasicAccountingInformation`, the user and kernel time of every process
 //!   that has run in the job, including those that have exited.

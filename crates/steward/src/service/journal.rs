@@ -31,8 +31,10 @@ fn parse_stream(value: &str) -> Option<(u64, u64)> {
 /// Whether `fd` is the stream `JOURNAL_STREAM` names.
 fn fd_is_stream(fd: std::os::fd::RawFd, value: &str) -> bool {
     let Some((dev, ino)) = parse_stream(value) else { return false };
-    // SAFETY: fstat writes into a zeroed stat buffer that we own; fd is only read.
+    // SAFETY: `stat` is plain data, for which all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into the stat buffer that we own; fd is only read (a closed fd
+    // just makes it fail).
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return false;
     }

@@ -4,14 +4,16 @@
 //!   produced and drives the manager's own tool: [`systemd`] (`systemctl`, Linux) and
 //!   [`launchd`] (`launchctl`, macOS). Both are compiled on every Unix, so the compiler checks
 //!   the macOS code on Linux too; [`native`] picks the one this OS uses. On Windows, `windows`
-//!   registers the settings `render::windows` decided with the Service Control Manager's API,
-//!   and `windows_host` is steward running as that service (`steward service host`).
+//!   registers the settings `render::windows` decided with the Service Control Manager's API.
+//!   steward running as that service is `crate::host`, one floor up.
 //! - [`eventlog`]: what a Windows service writes to the Event Log (pure, tested everywhere);
-//!   `eventlog_windows` writes it and registers the source.
-//! - [`sdnotify`]: steward telling systemd that it is ready, stopping, or alive (watchdog).
-//! - [`notify_socket`]: the same protocol the other way round, for programs with
-//!   `ready = "notify"` (Unix only).
+//!   `eventlog::windows` writes it and registers the source.
+//! - [`status`]: the supervisor's status sink, telling systemd (or the SCM, through the host)
+//!   that steward is ready, stopping, or alive (watchdog).
 //! - [`journal`]: steward's own log to journald, with structured fields, under systemd.
+//!
+//! This module sits above `supervise` (it reads its events and states) and below `daemon`,
+//! which hands the status sink to the supervisor.
 //!
 //! The errors of `systemctl` and `launchctl` are passed on verbatim, with a hint that says
 //! what to do next ([`ServiceError::Tool`]).
@@ -21,10 +23,7 @@ pub mod journal;
 #[cfg(unix)]
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub mod launchd;
-#[cfg_attr(unix, path = "notify_socket.rs")]
-#[cfg_attr(not(unix), path = "notify_socket_unsupported.rs")]
-pub mod notify_socket;
-pub mod sdnotify;
+pub mod status;
 #[cfg(unix)]
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub mod systemd;
@@ -32,11 +31,7 @@ pub mod systemd;
 #[cfg_attr(not(windows), allow(dead_code))]
 pub mod eventlog;
 #[cfg(windows)]
-pub mod eventlog_windows;
-#[cfg(windows)]
 pub mod windows;
-#[cfg(windows)]
-pub mod windows_host;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -161,21 +156,6 @@ impl ServiceError {
             _ => "check the path and its permissions".to_owned(),
         };
         ServiceError::Io { what, path: path.to_path_buf(), hint, source }
-    }
-}
-
-/// `steward service host`: run as the Windows service `name` (the SCM starts this), with the
-/// variables `env` set first. Returns the process's exit code.
-pub fn host(name: &str, config: &Path, env: &[(String, String)]) -> anyhow::Result<std::process::ExitCode> {
-    #[cfg(windows)]
-    return windows_host::run(name, config, env);
-    #[cfg(not(windows))]
-    {
-        let _ = (name, config, env);
-        anyhow::bail!(
-            "`steward service host` is what the Windows Service Control Manager runs; on {} use `steward run -c FILE`",
-            std::env::consts::OS
-        )
     }
 }
 

@@ -7,7 +7,7 @@
 //!   `"STEWARD.EXE" service host --name NAME -c CONFIG` (see `steward_core::render::windows`
 //!   for every value, and for the quoting); the SCM starts that process as the account, with
 //!   `C:\Windows\System32` as its working directory, and `service host` reports to the SCM
-//!   (`windows_host.rs`). Install checks afterwards that what the SCM stored
+//!   (`host/windows.rs`). Install checks afterwards that what the SCM stored
 //!   (`QueryServiceConfigW`) is exactly the rendered command line.
 //! - Description, delayed auto-start, failure actions and the preshutdown timeout are
 //!   separate calls (`ChangeServiceConfig2W`). An SCM that refuses one of them (Wine returns
@@ -41,7 +41,8 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::System::Threading::{OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE};
 
-use super::{eventlog_windows, Manager, ServiceError, ServiceStatus, Target};
+use super::eventlog::windows as eventlog_windows;
+use super::{Manager, ServiceError, ServiceStatus, Target};
 
 // The pure renderer spells out SDK values so that it compiles everywhere; check them here.
 const _: () = {
@@ -53,7 +54,7 @@ const _: () = {
 };
 
 /// The longest a start may take: steward reports RUNNING after at most
-/// `windows_host::START_BUDGET`; this leaves room for the process to come up.
+/// `host::windows::START_BUDGET`; this leaves room for the process to come up.
 const START_DEADLINE: Duration = Duration::from_secs(150);
 
 /// How long a deleted service may take to disappear, and a stopped one's process to exit.

@@ -10,8 +10,11 @@ use std::time::Duration;
 use steward_core::fsm::State;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use steward_core::reload::Diff;
+
+use super::event::Event;
 use super::program::Status;
-use crate::api::types::{EventRecord, ReloadReply, StatusReply};
+use super::snapshot::Snapshot;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verb {
@@ -66,17 +69,16 @@ pub struct LogAccess {
 }
 
 pub(crate) enum Request {
-    Status(oneshot::Sender<StatusReply>),
+    Snapshot(oneshot::Sender<Snapshot>),
     Action {
         verb: Verb,
         names: Vec<String>,
         all: bool,
         reply: oneshot::Sender<Result<Vec<Target>, ControlError>>,
     },
-    Reload(oneshot::Sender<Result<ReloadReply, ControlError>>),
+    Reload(oneshot::Sender<Result<Diff, ControlError>>),
     Shutdown(oneshot::Sender<()>),
-    Events(oneshot::Sender<(Vec<EventRecord>, broadcast::Receiver<EventRecord>)>),
-    Metrics(oneshot::Sender<crate::metrics::Snapshot>),
+    Events(oneshot::Sender<(Vec<Event>, broadcast::Receiver<Event>)>),
     Logs {
         name: String,
         stderr: bool,
@@ -109,8 +111,9 @@ impl Control {
         rx.await.map_err(|_| ControlError::ShuttingDown)
     }
 
-    pub async fn status(&self) -> Result<StatusReply, ControlError> {
-        self.ask(Request::Status).await
+    /// Every program's status, and what `/metrics` reports about steward itself.
+    pub async fn snapshot(&self) -> Result<Snapshot, ControlError> {
+        self.ask(Request::Snapshot).await
     }
 
     /// Send `verb` to the programs; returns at once with what to wait on.
@@ -124,7 +127,7 @@ impl Control {
     }
 
     /// Re-read the config file and apply the difference.
-    pub async fn reload(&self) -> Result<ReloadReply, ControlError> {
+    pub async fn reload(&self) -> Result<Diff, ControlError> {
         self.ask(Request::Reload).await?
     }
 
@@ -132,13 +135,8 @@ impl Control {
         self.ask(Request::Shutdown).await
     }
 
-    /// What `/metrics` needs from the supervisor (the caller samples the trees).
-    pub async fn metrics(&self) -> Result<crate::metrics::Snapshot, ControlError> {
-        self.ask(Request::Metrics).await
-    }
-
     /// Recent events and a subscription to the next ones, with nothing lost in between.
-    pub async fn events(&self) -> Result<(Vec<EventRecord>, broadcast::Receiver<EventRecord>), ControlError> {
+    pub async fn events(&self) -> Result<(Vec<Event>, broadcast::Receiver<Event>), ControlError> {
         self.ask(Request::Events).await
     }
 

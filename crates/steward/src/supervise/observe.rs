@@ -17,6 +17,7 @@
 //!   window, `unhealthy for` reaching its length, a `repeat_every` falling due).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use steward_core::alerts::{AlertStatus, Condition, Evaluator, Notification, Observation};
@@ -28,11 +29,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::event::{Event, EventKind};
 use super::program::{Notice, ProgramHandle};
+use super::snapshot::{ProgramSnapshot, Snapshot};
 use crate::alerts::Notifier;
-use crate::api::types::EventRecord;
 use crate::health::{ProbeReport, Probes};
-use crate::metrics::{ProgramSample, Snapshot};
 use crate::resources::{self, Usage};
 
 /// Bounds of the sampling interval.
@@ -46,7 +47,7 @@ type Samples = Vec<(String, Option<Usage>)>;
 #[derive(Debug)]
 pub(super) enum Effect {
     /// Publish this event (and it has been logged already).
-    Event(EventRecord),
+    Event(Event),
     /// Restart the program, an automatic restart for `cause`.
     Restart { program: String, cause: String },
     /// A program became ready or stopped being ready: see what may start now.
@@ -256,21 +257,21 @@ impl Observers {
         fx
     }
 
-    /// What `/metrics` shows.
-    pub(super) fn snapshot(&self, programs: &BTreeMap<String, ProgramHandle>) -> Snapshot {
+    /// Every program's status with its health, and steward's own counters.
+    /// `waiting_for(name)` is what the program waits for before it can start.
+    pub(super) fn snapshot(
+        &self,
+        programs: &BTreeMap<String, ProgramHandle>,
+        mut waiting_for: impl FnMut(&str) -> Vec<String>,
+    ) -> Snapshot {
         let programs = programs
             .iter()
-            .map(|(name, p)| {
-                let s = p.status();
-                ProgramSample {
-                    name: name.clone(),
-                    state: s.state,
-                    since: s.since,
-                    restarts: s.restarts,
-                    last_exit: s.last_exit,
-                    health: self.health(name),
-                    tree: p.tree(),
-                }
+            .map(|(name, p)| ProgramSnapshot {
+                name: name.clone(),
+                status: p.status(),
+                health: self.health(name),
+                waiting_for: waiting_for(name),
+                tree: p.tree(),
             })
             .collect();
         Snapshot {
@@ -330,7 +331,8 @@ impl Observers {
             Health::Unhealthy => tracing::warn!(program = %name, event = "health", from, to, "{message}"),
             _ => tracing::info!(program = %name, event = "health", from, to, "{message}"),
         }
-        fx.push(Effect::Event(record(name, "health", Some(from), Some(to), message)));
+        let kind = EventKind::Health { from: change.from, to: change.to, message };
+        fx.push(Effect::Event(Event::now(Arc::from(name), kind)));
         fx.push(Effect::Readiness);
         notes.extend(self.alerts.observe(name, Observation::Health(change.to), now_std()));
     }
@@ -391,7 +393,7 @@ impl Observers {
                     if self.over.remove(&name) {
                         let message = format!("memory {used} is back under max_memory {limit}");
                         tracing::info!(program = %name, event = "limit", "{message}");
-                        fx.push(Effect::Event(record(&name, "limit", None, None, message)));
+                        fx.push(Effect::Event(limit_event(&name, message)));
                     }
                 }
                 MemoryVerdict::Over { .. } => {
@@ -400,7 +402,7 @@ impl Observers {
                             "memory {used} is above max_memory {limit}; restarting if it stays above for {grace}"
                         );
                         tracing::warn!(program = %name, event = "limit", "{message}");
-                        fx.push(Effect::Event(record(&name, "limit", None, None, message)));
+                        fx.push(Effect::Event(limit_event(&name, message)));
                     }
                 }
                 MemoryVerdict::Restart { .. } => {
@@ -409,7 +411,7 @@ impl Observers {
                         "memory limit: {used} has stayed above max_memory {limit} for {grace}; restarting"
                     );
                     tracing::warn!(program = %name, event = "limit", "{message}");
-                    fx.push(Effect::Event(record(&name, "limit", None, None, message)));
+                    fx.push(Effect::Event(limit_event(&name, message)));
                     fx.push(Effect::Restart { program: name.clone(), cause: "memory limit".into() });
                 }
             }
@@ -439,7 +441,8 @@ impl Observers {
                     tracing::info!(program = %n.program, event = "alert", alert = %n.alert, "{message}")
                 }
             }
-            fx.push(Effect::Event(record(&n.program, "alert", None, Some(status), message)));
+            let kind = EventKind::Alert { status: n.status, message };
+            fx.push(Effect::Event(Event::now(Arc::from(n.program.as_str()), kind)));
             self.notifier.send(&n, condition);
         }
         let now = now_std();
@@ -472,7 +475,7 @@ impl super::Supervisor {
         if readiness {
             self.dispatch();
             if !self.shutting_down {
-                self.sd_notify.update(&self.states);
+                self.status.update(&self.states);
             }
         }
     }
@@ -492,18 +495,9 @@ pub(super) fn ready_view(states: &BTreeMap<String, State>, observe: &Observers, 
     }
 }
 
-/// An event of a kind other than "state".
-fn record(program: &str, kind: &str, from: Option<&str>, to: Option<&str>, message: String) -> EventRecord {
-    EventRecord {
-        time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
-        program: program.to_owned(),
-        kind: kind.to_owned(),
-        from: from.map(str::to_owned),
-        to: to.map(str::to_owned),
-        message,
-        pid: None,
-        exit: None,
-    }
+/// A note about a program's memory limit.
+fn limit_event(program: &str, message: String) -> Event {
+    Event::now(Arc::from(program), EventKind::Limit { message })
 }
 
 /// How often to sample, if anything ever needs it.

@@ -14,13 +14,13 @@ use steward_core::config::{ProgramSpec, Readiness};
 use steward_core::fsm::{Action, Change, Event, ExitStatus, Machine, Policy, State};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::commands;
-use super::control::LogAccess;
 use tokio::task::JoinHandle;
 
+use super::commands;
+use super::control::LogAccess;
+use super::notify::{self as notify_socket, NotifySocket};
 use crate::logs::{self, SharedLog};
 use crate::process::{self, ProcessTree};
-use crate::service::notify_socket::{self, NotifySocket};
 
 /// What a program looks like from outside, kept current in a `watch` channel.
 #[derive(Clone, Debug, PartialEq)]

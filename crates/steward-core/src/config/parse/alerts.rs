@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{suggest, walk, Ctx, Field, Key, ProgramDraft, Span};
+use super::{suggest, walk, Ctx, Field, Key, Platform, ProgramDraft, Span};
 use crate::alerts::{self, Condition};
 use crate::config::model::{AlertSpec, HttpUrl, MetricsSettings};
 
@@ -182,10 +182,10 @@ impl Ctx<'_> {
                         "add a [programs.NAME.health] table to the programs it is for",
                     )
                 }
-                Condition::MemoryAbove(_) if !cfg!(any(target_os = "linux", windows)) => self.error(
+                Condition::MemoryAbove(_) if !self.platform_has(Platform::reads_tree_memory) => self.error(
                     span.clone(),
                     "`memory >` needs the memory of process trees, which steward reads on Linux and Windows only",
-                    "remove this alert on this OS",
+                    format!("remove this alert on {}", self.platform_name()),
                 ),
                 _ => {}
             }

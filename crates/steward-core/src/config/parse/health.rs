@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{walk, Ctx, Field, Key, ProgramDraft, Span};
+use super::{walk, Ctx, Field, Key, Platform, ProgramDraft, Span};
 use crate::config::model::{defaults, split_host_port, HealthSpec, HttpUrl, OnUnhealthy, Probe};
 
 /// The health table as far as it has been checked.
@@ -127,11 +127,12 @@ pub(super) fn set_max_memory(c: &mut Ctx<'_>, f: &Field<'_, '_>, d: &mut Program
         Some(v) => d.spec.max_memory = Some(v),
         None => {}
     }
-    if !cfg!(any(target_os = "linux", windows)) {
+    if !c.platform_has(Platform::reads_tree_memory) {
+        let hint = format!("remove `max_memory` on {}", c.platform_name());
         c.error(
             f.span(),
             "`max_memory` needs the memory of process trees, which steward reads on Linux and Windows only",
-            "remove `max_memory` on this OS",
+            hint,
         );
     }
 }

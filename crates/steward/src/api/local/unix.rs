@@ -23,6 +23,7 @@ pub fn bind(path: &Path) -> io::Result<Listener> {
     // runtime thread, so no other file is being created meanwhile.
     let old = unsafe { libc::umask(0o177) };
     let bound = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above; this puts back the mask that was in force.
     unsafe { libc::umask(old) };
     let listener = bound.map_err(|e| {
         if path.as_os_str().len() >= 104 {

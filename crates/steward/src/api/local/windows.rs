@@ -182,6 +182,7 @@ struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
 
 // SAFETY: the descriptor is memory owned by this value (LocalAlloc'd), only read after creation.
 unsafe impl Send for SecurityDescriptor {}
+// SAFETY: as above: after creation nothing writes to it, so shared reads are fine.
 unsafe impl Sync for SecurityDescriptor {}
 
 impl SecurityDescriptor {

@@ -1,5 +1,7 @@
-//! The JSON the API speaks, shared by the daemon and the CLI. This is the stable
-//! `--json` output: fields may be added, never renamed or removed (docs/api.md).
+//! The JSON of the API (`/v1/...`): the wire types the daemon's API serves and the CLI reads.
+//! A leaf: it imports nothing of the crate, so both sides share it without importing each
+//! other. This is the stable `--json` output: fields may be added, never renamed or removed
+//! (docs/api.md).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,10 +1,10 @@
 //! What a steward service writes to the Windows Event Log, decided without calling Windows:
 //! which supervisor events become entries, with which severity, event id and text. Pure, so it
-//! is compiled and unit-tested on every OS; `eventlog_windows.rs` writes the entries
-//! (`ReportEventW`) and registers the source.
+//! is compiled and unit-tested on every OS; `eventlog/windows.rs` writes the
+//! entries (`ReportEventW`) and registers the source.
 //!
-//! The entries come from the supervisor's event stream (the one `steward events` shows), so
-//! they are exactly the state changes, not a re-reading of log lines:
+//! The entries come from the supervisor's typed event stream (the one `steward events`
+//! shows), so they are exactly the state changes, not a re-reading of log lines:
 //!
 //! | change | severity | id | example |
 //! |---|---|---|---|
@@ -18,7 +18,13 @@
 //! Every text ends with the service's name, so side-by-side services sharing the source
 //! `steward` can be told apart. The service's own start, stop and failure use ids 1 to 4.
 
-use crate::api::types::EventRecord;
+#[cfg(windows)]
+pub mod windows;
+
+use steward_core::fsm::State;
+
+use crate::protocol::ExitInfo;
+use crate::supervise::{Event, EventKind};
 
 /// How bad an entry is: the Event Log's event types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +46,7 @@ impl Severity {
 }
 
 // From the Windows SDK (winnt.h), repeated so this file compiles everywhere; checked against
-// windows-sys in `eventlog_windows.rs`.
+// windows-sys in `eventlog/windows.rs`.
 pub(crate) const EVENTLOG_ERROR_TYPE: u16 = 0x0001;
 pub(crate) const EVENTLOG_WARNING_TYPE: u16 = 0x0002;
 pub(crate) const EVENTLOG_INFORMATION_TYPE: u16 = 0x0004;
@@ -76,37 +82,36 @@ impl Entry {
 }
 
 /// The entry for a supervisor event of service `service`, if it gets one (see the module doc).
-pub fn program_entry(service: &str, r: &EventRecord) -> Option<Entry> {
-    if r.kind != "state" {
-        return None;
-    }
-    let (from, to) = (r.from.as_deref().unwrap_or(""), r.to.as_deref()?);
-    let p = &r.program;
+pub fn program_entry(service: &str, e: &Event) -> Option<Entry> {
+    let EventKind::State { change, pid } = &e.kind else { return None };
+    let p = &e.program;
     let on = format!("(service {service})");
-    let entry = match to {
-        "running" => {
-            let pid = r.pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+    // The exit as the API shows it ("code 3", "signal 9").
+    let exit = e.exit().map(ExitInfo::from);
+    let entry = match change.to {
+        State::Running => {
+            let pid = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
             Entry::new(Severity::Information, id::PROGRAM_RUNNING, format!("{p} is running{pid} {on}"))
         }
-        "backoff" => {
-            Entry::new(Severity::Error, id::PROGRAM_CRASHED, format!("{p} crashed: {} {on}", r.message))
+        State::Backoff => {
+            Entry::new(Severity::Error, id::PROGRAM_CRASHED, format!("{p} crashed: {} {on}", change.reason))
         }
-        "starting" if from == "backoff" => {
+        State::Starting if change.from == State::Backoff => {
             Entry::new(Severity::Warning, id::PROGRAM_RESTARTING, format!("{p} is restarting {on}"))
         }
-        "fatal" => Entry::new(Severity::Error, id::PROGRAM_FATAL, format!("{p} {} {on}", r.message)),
-        "exited" => {
-            let clean = r.exit.is_some_and(|e| e.code == Some(0));
+        State::Fatal => Entry::new(Severity::Error, id::PROGRAM_FATAL, format!("{p} {} {on}", change.reason)),
+        State::Exited => {
+            let clean = exit.is_some_and(|e| e.code == Some(0));
             let severity = if clean { Severity::Information } else { Severity::Error };
-            let how = r.exit.map(|e| format!(" with {e}")).unwrap_or_default();
+            let how = exit.map(|e| format!(" with {e}")).unwrap_or_default();
             Entry::new(
                 severity,
                 id::PROGRAM_EXITED,
                 format!("{p} exited{how} and is not restarted (restart policy) {on}"),
             )
         }
-        "stopped" if from == "stopping" || from == "backoff" => {
-            let how = r.exit.map(|e| format!(" ({e})")).unwrap_or_default();
+        State::Stopped if matches!(change.from, State::Stopping | State::Backoff) => {
+            let how = exit.map(|e| format!(" ({e})")).unwrap_or_default();
             Entry::new(Severity::Information, id::PROGRAM_STOPPED, format!("{p} stopped{how} {on}"))
         }
         _ => return None,
@@ -197,58 +202,41 @@ pub fn parse_multi_sz(data: &[u16]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::types::ExitInfo;
+    use std::time::{Duration, SystemTime};
+    use steward_core::fsm::{Change, ExitStatus, Reason};
 
-    fn record(from: &str, to: &str, message: &str, exit: Option<i32>, pid: Option<u32>) -> EventRecord {
-        EventRecord {
-            time: "2026-01-01T00:00:00.000Z".into(),
-            program: "web".into(),
-            kind: "state".into(),
-            from: Some(from.into()),
-            to: Some(to.into()),
-            message: message.into(),
-            pid,
-            exit: exit.map(|c| ExitInfo { code: Some(c), signal: None }),
-        }
+    fn state(from: State, to: State, reason: Reason, pid: Option<u32>) -> Event {
+        let change = Change { from, to, reason };
+        Event { time: SystemTime::UNIX_EPOCH, program: "web".into(), kind: EventKind::State { change, pid } }
     }
 
-    fn entry(
-        from: &str,
-        to: &str,
-        message: &str,
-        exit: Option<i32>,
-        pid: Option<u32>,
-    ) -> Option<(Severity, u32, String)> {
-        program_entry("svc", &record(from, to, message, exit, pid)).map(|e| (e.severity, e.id, e.message))
+    fn entry(from: State, to: State, reason: Reason, pid: Option<u32>) -> Option<(Severity, u32, String)> {
+        program_entry("svc", &state(from, to, reason, pid)).map(|e| (e.severity, e.id, e.message))
     }
 
     #[test]
     fn program_events_by_severity() {
         use Severity::*;
+        use State::*;
+        let exited = |code, restart_in| Reason::Exited { status: ExitStatus::Code(code), restart_in };
         assert_eq!(
-            entry("starting", "running", "spawned pid 42", None, Some(42)),
+            entry(Starting, Running, Reason::Spawned { pid: 42 }, Some(42)),
             Some((Information, 100, "web is running (pid 42) (service svc)".into()))
         );
         assert_eq!(
-            entry("running", "backoff", "exited with exit code 3, restarting in 1s", Some(3), None),
+            entry(Running, Backoff, exited(3, Some(Duration::from_secs(1))), None),
             Some((Error, 101, "web crashed: exited with exit code 3, restarting in 1s (service svc)".into()))
         );
         assert_eq!(
-            entry("starting", "backoff", "could not start: not found", None, None).map(|e| e.0),
+            entry(Starting, Backoff, Reason::SpawnFailed { reason: "not found".into() }, None).map(|e| e.0),
             Some(Error)
         );
         assert_eq!(
-            entry("backoff", "starting", "restarting", None, None),
+            entry(Backoff, Starting, Reason::BackoffOver, None),
             Some((Warning, 102, "web is restarting (service svc)".into()))
         );
         assert_eq!(
-            entry(
-                "running",
-                "fatal",
-                "gave up: 10 restarts within 60s; start it again by hand",
-                Some(3),
-                None
-            ),
+            entry(Running, Fatal, Reason::GaveUp { restarts: 10, window: Duration::from_secs(60) }, None),
             Some((
                 Error,
                 103,
@@ -256,29 +244,28 @@ mod tests {
             ))
         );
         assert_eq!(
-            entry("running", "exited", "exited with exit code 0", Some(0), None),
+            entry(Running, Exited, exited(0, None), None),
             Some((
                 Information,
                 104,
                 "web exited with code 0 and is not restarted (restart policy) (service svc)".into()
             ))
         );
+        assert_eq!(entry(Running, Exited, exited(2, None), None).map(|e| e.0), Some(Error));
         assert_eq!(
-            entry("running", "exited", "exited with exit code 2", Some(2), None).map(|e| e.0),
-            Some(Error)
-        );
-        assert_eq!(
-            entry("stopping", "stopped", "stopped (exit code 1)", Some(1), None),
+            entry(Stopping, Stopped, Reason::StoppedWith(ExitStatus::Code(1)), None),
             Some((Information, 105, "web stopped (code 1) (service svc)".into()))
         );
     }
 
     #[test]
     fn routine_steps_are_not_written() {
-        assert_eq!(entry("stopped", "starting", "start requested", None, None), None);
-        assert_eq!(entry("running", "stopping", "stop requested", None, None), None);
-        let mut health = record("running", "running", "unhealthy", None, None);
-        health.kind = "health".into();
+        use steward_core::health::Health;
+        assert_eq!(entry(State::Stopped, State::Starting, Reason::StartRequested, None), None);
+        assert_eq!(entry(State::Running, State::Stopping, Reason::StopRequested, None), None);
+        let kind =
+            EventKind::Health { from: Health::Healthy, to: Health::Unhealthy, message: "unhealthy".into() };
+        let health = Event { time: SystemTime::UNIX_EPOCH, program: "web".into(), kind };
         assert_eq!(program_entry("svc", &health), None);
     }
 

@@ -69,10 +69,6 @@ impl NotifySocket {
         Ok(NotifySocket { socket, path })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Waits for a datagram with `READY=1`, logging `STATUS=` lines on the way. Cancel-safe:
     /// a datagram is either taken whole and handled before the next await, or left queued.
     pub async fn ready(&self, program: &str) {
@@ -171,7 +167,7 @@ mod tests {
     async fn ready_after_a_status_and_the_file_goes_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let sock = NotifySocket::bind(dir.path(), "p").unwrap();
-        let path = sock.path().to_path_buf();
+        let path = sock.path.clone();
         assert_eq!(path, dir.path().join("notify/p.sock"));
         let env = child_env(Some(&sock));
         assert_eq!(env[0], ("NOTIFY_SOCKET", Some(path.clone().into_os_string())));

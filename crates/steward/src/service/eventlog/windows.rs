@@ -1,6 +1,6 @@
 //! The Windows Event Log: the source `steward` in the Application log, registered by
 //! `service install` and removed by the last `service uninstall`, and the handle the service
-//! host writes its entries with (the entries themselves are decided in [`super::eventlog`]).
+//! host writes its entries with (the entries themselves are decided in [`super`]).
 //!
 //! How Windows does it:
 //! - A source is a registry key, `HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application
@@ -28,7 +28,7 @@ use windows_sys::Win32::System::Registry::{
     KEY_ALL_ACCESS, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_OPTION_NON_VOLATILE,
 };
 
-use super::eventlog::{self, Entry};
+use super::{self as eventlog, Entry};
 use steward_core::render::windows::EVENT_SOURCE;
 
 // The pure module spells out SDK values so that it compiles everywhere; check them here.
@@ -91,6 +91,7 @@ pub struct EventLog(HANDLE);
 
 // SAFETY: an event log handle may be used from any thread; ReportEventW is thread-safe.
 unsafe impl Send for EventLog {}
+// SAFETY: as above: ReportEventW may be called on one handle from several threads at once.
 unsafe impl Sync for EventLog {}
 
 impl EventLog {

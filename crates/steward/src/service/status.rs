@@ -1,6 +1,7 @@
-//! steward telling systemd how it is doing, with the sd_notify protocol (`Type=notify` units).
+//! steward telling its service manager how it is doing: the supervisor's status sink
+//! ([`crate::supervise::StatusSink`]), which `daemon` hands to the supervisor.
 //!
-//! systemd passes `NOTIFY_SOCKET` (and, with `WatchdogSec=`, `WATCHDOG_USEC` and
+//! Under systemd it speaks the sd_notify protocol (`Type=notify` units). systemd passes `NOTIFY_SOCKET` (and, with `WatchdogSec=`, `WATCHDOG_USEC` and
 //! `WATCHDOG_PID`) to the service. steward then sends:
 //! - `READY=1`, once every autostart program has come up (reached `running` once), or has
 //!   settled without coming up: it exited for good, went fatal, or waits on a dependency that
@@ -12,13 +13,13 @@
 //!   runtime thread: if that thread hangs, the pings stop and systemd restarts steward.
 //!
 //! Without `NOTIFY_SOCKET` every call returns at once and no watchdog task exists, so steward
-//! run by hand or by another init pays nothing. Programs never inherit these variables (see
-//! [`super::notify_socket::child_env`]).
+//! run by hand or by another init pays nothing. Programs never inherit these variables (the
+//! program task removes them from each program's environment).
 //!
 //! On Windows the same moments go to the Service Control Manager instead, when steward runs
-//! as a service: `READY=1` is when the service reports RUNNING, `STATUS=` changes advance
-//! its START_PENDING checkpoint, and `STOPPING=1` is STOP_PENDING (see `windows_host.rs`).
-//! There is no watchdog there.
+//! as a service: the service host (`host/windows.rs`) makes a [`Notifier`] with itself as the
+//! [`Manager`]. `READY=1` is when the service reports RUNNING, `STATUS=` changes advance its
+//! START_PENDING checkpoint, and `STOPPING=1` is STOP_PENDING. There is no watchdog there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,19 +27,27 @@ use steward_core::config::Config;
 use steward_core::fsm::State;
 use tokio::task::JoinHandle;
 
+use crate::supervise::StatusSink;
+
 /// One assignment of the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Msg<'a> {
+pub enum Msg<'a> {
     Ready,
     Stopping,
     Status(&'a str),
     Watchdog,
 }
 
+/// A service manager that listens: it is told each batch of assignments.
+pub trait Manager: Send + Sync {
+    fn send(&self, msgs: &[Msg<'_>]);
+}
+
 /// steward's side of the protocol, owned by the supervisor loop.
 pub struct Notifier {
-    /// `NOTIFY_SOCKET` was set when steward started.
-    enabled: bool,
+    /// Who listens: systemd (`NOTIFY_SOCKET` was set when steward started), the SCM, or
+    /// nobody.
+    manager: Option<std::sync::Arc<dyn Manager>>,
     /// Until `READY=1` is sent: the autostart programs still on their way up.
     startup: Option<BTreeSet<String>>,
     deps: BTreeMap<String, Vec<String>>,
@@ -49,13 +58,14 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Reads the environment once. Must be called inside the supervisor's tokio runtime (it
-    /// starts the watchdog task when systemd asked for one).
-    pub fn new(config: &Config) -> Notifier {
-        let enabled = manager_listening();
-        let watchdog = if enabled { watchdog_period() } else { None };
-        match (config.supervisor.watchdog, enabled, watchdog) {
-            (Some(_), true, None) if cfg!(unix) => tracing::warn!(
+    /// systemd, if it passed `NOTIFY_SOCKET` (read once, here); otherwise nobody. Must be
+    /// called inside the supervisor's tokio runtime (it starts the watchdog task when systemd
+    /// asked for one).
+    pub fn from_env(config: &Config) -> Notifier {
+        let systemd = systemd();
+        let watchdog = if systemd.is_some() { watchdog_period() } else { None };
+        match (config.supervisor.watchdog, systemd.is_some(), watchdog) {
+            (Some(_), true, None) => tracing::warn!(
                 event = "watchdog",
                 "`watchdog` is set in the config, but this unit has no WatchdogSec; install the service \
                  again (`steward service install`) so that systemd watches steward"
@@ -66,20 +76,37 @@ impl Notifier {
             ),
             _ => {}
         }
+        let mut notifier = Notifier::new(config, systemd);
+        if let (Some(period), Some(manager)) = (watchdog, &notifier.manager) {
+            notifier.watchdog = Some(tokio::spawn(ping(period, manager.clone())));
+        }
+        notifier
+    }
+
+    /// Report to `manager` (nobody with `None`), without a watchdog.
+    pub fn new(config: &Config, manager: Option<std::sync::Arc<dyn Manager>>) -> Notifier {
         let startup = config.programs.values().filter(|p| p.autostart).map(|p| p.name.clone()).collect();
         Notifier {
-            enabled,
+            manager,
             startup: Some(startup),
             deps: config.programs.iter().map(|(n, p)| (n.clone(), p.depends_on.clone())).collect(),
             last_status: String::new(),
-            watchdog: watchdog.map(|period| tokio::spawn(ping(period))),
+            watchdog: None,
         }
     }
 
+    fn send(&self, msgs: &[Msg<'_>]) {
+        if let Some(manager) = &self.manager {
+            manager.send(msgs);
+        }
+    }
+}
+
+impl StatusSink for Notifier {
     /// After every state change: `READY=1` once startup has settled, `STATUS=` when the
     /// summary changed.
-    pub fn update(&mut self, states: &BTreeMap<String, State>) {
-        if !self.enabled {
+    fn update(&mut self, states: &BTreeMap<String, State>) {
+        if self.manager.is_none() {
             return;
         }
         if let Some(waiting) = &mut self.startup {
@@ -89,7 +116,7 @@ impl Notifier {
                 self.startup = None;
                 let summary = summary(states);
                 tracing::debug!(event = "sd-notify", "READY=1 ({summary})");
-                send(&[Msg::Ready, Msg::Status(&summary)]);
+                self.send(&[Msg::Ready, Msg::Status(&summary)]);
                 self.last_status = summary;
                 return;
             }
@@ -99,15 +126,15 @@ impl Notifier {
             None => summary(states),
         };
         if summary != self.last_status {
-            send(&[Msg::Status(&summary)]);
+            self.send(&[Msg::Status(&summary)]);
             self.last_status = summary;
         }
     }
 
     /// Shutdown has begun.
-    pub fn stopping(&mut self) {
-        if self.enabled {
-            send(&[Msg::Stopping, Msg::Status("stopping all programs")]);
+    fn stopping(&mut self) {
+        if self.manager.is_some() {
+            self.send(&[Msg::Stopping, Msg::Status("stopping all programs")]);
             self.last_status = "stopping all programs".into();
         }
     }
@@ -164,15 +191,13 @@ fn summary(states: &BTreeMap<String, State>) -> String {
     }
 }
 
-/// Whether a service manager listens: systemd passed `NOTIFY_SOCKET`, or (Windows) steward
-/// runs as a service of the SCM.
-fn manager_listening() -> bool {
+/// systemd, when it passed `NOTIFY_SOCKET`.
+fn systemd() -> Option<std::sync::Arc<dyn Manager>> {
     #[cfg(unix)]
-    return std::env::var_os("NOTIFY_SOCKET").is_some();
-    #[cfg(windows)]
-    return super::windows_host::hosted();
-    #[cfg(not(any(unix, windows)))]
-    return false;
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        return Some(std::sync::Arc::new(Systemd));
+    }
+    None
 }
 
 /// Half the watchdog timeout systemd set for this process, as systemd's documentation
@@ -184,40 +209,38 @@ fn watchdog_period() -> Option<std::time::Duration> {
     return None;
 }
 
-async fn ping(period: std::time::Duration) {
+async fn ping(period: std::time::Duration, manager: std::sync::Arc<dyn Manager>) {
     tracing::debug!(event = "watchdog", "sending WATCHDOG=1 every {period:?}");
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        send(&[Msg::Watchdog]);
+        manager.send(&[Msg::Watchdog]);
     }
 }
+
+/// systemd, over `NOTIFY_SOCKET`.
+#[cfg(unix)]
+struct Systemd;
 
 #[cfg(unix)]
-fn send(msgs: &[Msg<'_>]) {
-    use sd_notify::NotifyState;
-    let states: Vec<NotifyState<'_>> = msgs
-        .iter()
-        .map(|m| match *m {
-            Msg::Ready => NotifyState::Ready,
-            Msg::Stopping => NotifyState::Stopping,
-            Msg::Status(s) => NotifyState::Status(s),
-            Msg::Watchdog => NotifyState::Watchdog,
-        })
-        .collect();
-    if let Err(e) = sd_notify::notify(&states) {
-        tracing::debug!(event = "sd-notify", "cannot notify the service manager: {e}");
+impl Manager for Systemd {
+    fn send(&self, msgs: &[Msg<'_>]) {
+        use sd_notify::NotifyState;
+        let states: Vec<NotifyState<'_>> = msgs
+            .iter()
+            .map(|m| match *m {
+                Msg::Ready => NotifyState::Ready,
+                Msg::Stopping => NotifyState::Stopping,
+                Msg::Status(s) => NotifyState::Status(s),
+                Msg::Watchdog => NotifyState::Watchdog,
+            })
+            .collect();
+        if let Err(e) = sd_notify::notify(&states) {
+            tracing::debug!(event = "sd-notify", "cannot notify the service manager: {e}");
+        }
     }
 }
-
-#[cfg(windows)]
-fn send(msgs: &[Msg<'_>]) {
-    super::windows_host::notify(msgs);
-}
-
-#[cfg(not(any(unix, windows)))]
-fn send(_: &[Msg<'_>]) {}
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@
 //! - There is no console and no stderr. steward's own log goes to `<log_dir>\steward.log`
 //!   (appended), and the supervisor's events (a program started, crashed, restarted, gave up,
 //!   stopped) and the service's own start, stop and failure go to the Event Log
-//!   (`eventlog.rs` decides the entries).
+//!   (`service/eventlog` decides the entries).
 //!
 //! The controls and what they do:
 //!
@@ -52,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use steward_core::config::{self, Config};
+use steward_core::fsm::State;
 use steward_core::render;
 use tokio::sync::{mpsc, oneshot, Notify};
 use windows_service::service::{
@@ -60,9 +61,9 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult, ServiceStatusHandle};
 use windows_service::{define_windows_service, service_dispatcher};
 
-use super::eventlog::{self, Entry};
-use super::eventlog_windows::EventLog;
-use super::sdnotify::Msg;
+use crate::service::eventlog::windows::EventLog;
+use crate::service::eventlog::{self, Entry};
+use crate::service::status::{Manager, Msg, Notifier};
 use crate::supervise::{self, control, Control, Verb};
 
 /// How long starting may take before steward reports RUNNING anyway (with a warning): a
@@ -118,14 +119,17 @@ pub fn run(name: &str, config: &Path, env: &[(String, String)]) -> anyhow::Resul
     Ok(ExitCode::from(code.map_or(EXIT_FAILED, |c| c.min(255)) as u8))
 }
 
-/// Whether this process is a steward service (its supervisor then reports to the SCM).
-pub(crate) fn hosted() -> bool {
-    HOST.get().is_some()
+/// The SCM as the supervisor's service manager: its readiness moments (see
+/// `service/status.rs`), told to the SCM.
+struct Scm(&'static Host);
+
+impl Manager for Scm {
+    fn send(&self, msgs: &[Msg<'_>]) {
+        notify(self.0, msgs);
+    }
 }
 
-/// The supervisor's readiness moments (see `sdnotify.rs`), told to the SCM.
-pub(crate) fn notify(msgs: &[Msg<'_>]) {
-    let Some(host) = HOST.get() else { return };
+fn notify(host: &Host, msgs: &[Msg<'_>]) {
     let summary = msgs.iter().find_map(|m| match m {
         Msg::Status(s) => Some(*s),
         _ => None,
@@ -206,7 +210,7 @@ fn serve(args: &HostArgs) -> u32 {
     });
     host.reporter.enter(ServiceState::StartPending);
 
-    let config = match config::load(&args.config) {
+    let config = match config::load_with(&args.config, &crate::process::host_env()) {
         Ok(config) => config,
         Err(diags) => {
             let why = format!("the config {} is invalid:\n{diags}", args.config.display());
@@ -288,7 +292,8 @@ async fn supervise_as_service(
         let _ = stopped.await;
         tracing::info!(event = "service", "the SCM asked steward to stop");
     };
-    let result = crate::daemon::run_with(config, (control, control_rx), shutdown).await;
+    let status = Box::new(Notifier::new(&config, Some(std::sync::Arc::new(Scm(host)))));
+    let result = crate::daemon::run_with(config, (control, control_rx), status, shutdown).await;
     requests.abort();
     heartbeat.abort();
     // The supervisor is gone, so the event stream has ended: let the feed write what is left.
@@ -349,11 +354,11 @@ async fn handle_requests(
 /// Stop every program (in reverse dependency order) and wait until they are down. Returns
 /// the ones that were not down before.
 async fn pause(control: &Control) -> Vec<String> {
-    let up = match control.status().await {
-        Ok(status) => status
+    let up = match control.snapshot().await {
+        Ok(snapshot) => snapshot
             .programs
             .into_iter()
-            .filter(|p| !matches!(p.state.as_str(), "stopped" | "exited" | "fatal"))
+            .filter(|p| !matches!(p.status.state, State::Stopped | State::Exited | State::Fatal))
             .map(|p| p.name)
             .collect(),
         Err(e) => {

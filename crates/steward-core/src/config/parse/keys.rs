@@ -1,0 +1,394 @@
+//! The sections of the config and their keys. Each `*_KEYS` table is the whole list of keys
+//! that section accepts; each section has a draft that its keys fill in, checked as a whole
+//! once walked (`ProgramDraft::finish`, `check_dependencies`).
+
+use super::*;
+
+#[derive(Default)]
+pub(super) struct DocumentDraft {
+    pub(super) supervisor: SupervisorDraft,
+    pub(super) programs: BTreeMap<String, ProgramDraft>,
+    pub(super) api: Option<api::ApiDraft>,
+    pub(super) metrics: MetricsSettings,
+    pub(super) alerts: Vec<alerts::AlertDraft>,
+}
+
+pub(super) const ROOT_KEYS: &[Key<DocumentDraft>] = &[
+    Key {
+        name: "supervisor",
+        example: "[supervisor]",
+        set: |c, f, d| c.section(f, SUPERVISOR_KEYS, &mut d.supervisor),
+    },
+    Key { name: "programs", example: "[programs.web]", set: |c, f, d| c.programs(f, &mut d.programs) },
+    Key { name: "api", example: "[api]", set: |c, f, d| d.api = c.api(f) },
+    Key { name: "metrics", example: "[metrics]", set: |c, f, d| d.metrics = c.metrics(f) },
+    Key { name: "alerts", example: "[[alerts]]", set: |c, f, d| d.alerts = c.alerts(f) },
+];
+
+#[derive(Default)]
+pub(super) struct SupervisorDraft {
+    pub(super) state_dir: Option<PathBuf>,
+    pub(super) log_dir: Option<PathBuf>,
+    pub(super) watchdog: Option<Duration>,
+    pub(super) watch_config: Option<bool>,
+}
+
+pub(super) const SUPERVISOR_KEYS: &[Key<SupervisorDraft>] = &[
+    Key { name: "watch_config", example: "watch_config = true", set: |c, f, d| d.watch_config = c.bool(f) },
+    Key {
+        name: "state_dir",
+        example: "state_dir = \"/var/lib/steward\"",
+        set: |c, f, d| d.state_dir = c.path(f),
+    },
+    Key { name: "log_dir", example: "log_dir = \"/var/log/steward\"", set: |c, f, d| d.log_dir = c.path(f) },
+    Key {
+        name: "watchdog",
+        example: "watchdog = \"30s\"",
+        set: |c, f, d| {
+            d.watchdog = c.duration(f).filter(|w| {
+                let ok = !w.is_zero();
+                if !ok {
+                    c.error(
+                        f.span(),
+                        "`watchdog` must be longer than 0",
+                        "remove the key to turn the watchdog off",
+                    );
+                }
+                ok
+            })
+        },
+    },
+];
+
+/// A program as far as it has been checked. `spec` starts with every default filled in.
+pub(super) struct ProgramDraft {
+    pub(super) spec: ProgramSpec,
+    /// Where the program's name is written (`[programs.NAME]`), for program-wide errors.
+    pub(super) name_span: Span,
+    pub(super) has_command: bool,
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) env_file: BTreeMap<String, String>,
+    pub(super) restart_delay_span: Option<Span>,
+    pub(super) restart_max_delay_span: Option<Span>,
+    pub(super) depends_on: Vec<(String, Span)>,
+    pub(super) limit_spans: health::LimitSpans,
+}
+
+pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
+    Key {
+        name: "command",
+        example: "command = [\"python3\", \"app.py\", \"--port\", \"8080\"]",
+        set: |c, f, d| {
+            d.has_command = true;
+            if let Some(argv) = c.command(f) {
+                d.spec.command = argv;
+            }
+        },
+    },
+    Key {
+        name: "cwd",
+        example: "cwd = \"app\"",
+        set: |c, f, d| {
+            if let Some(p) = c.path(f) {
+                d.spec.cwd = p;
+            }
+        },
+    },
+    Key {
+        name: "env",
+        example: "env = { RUST_LOG = \"info\", PORT = \"8080\" }",
+        set: |c, f, d| d.env = c.env_table(f).unwrap_or_default(),
+    },
+    Key {
+        name: "env_file",
+        example: "env_file = \".env\"",
+        set: |c, f, d| d.env_file = c.env_file(f).unwrap_or_default(),
+    },
+    Key {
+        name: "autostart",
+        example: "autostart = false",
+        set: |c, f, d| {
+            if let Some(b) = c.bool(f) {
+                d.spec.autostart = b;
+            }
+        },
+    },
+    Key {
+        name: "restart",
+        example: "restart = \"always\"",
+        set: |c, f, d| {
+            if let Some(r) = c.choice(f, RestartPolicy::from_name, RestartPolicy::NAMES) {
+                d.spec.restart = r;
+            }
+        },
+    },
+    Key {
+        name: "success_exit_codes",
+        example: "success_exit_codes = [0, 2]",
+        set: |c, f, d| {
+            if let Some(codes) = c.exit_codes(f) {
+                d.spec.success_exit_codes = codes;
+            }
+        },
+    },
+    Key {
+        name: "restart_delay",
+        example: "restart_delay = \"500ms\"",
+        set: |c, f, d| {
+            d.restart_delay_span = Some(f.span());
+            if let Some(v) = c.duration(f) {
+                d.spec.restart_delay = v;
+            }
+        },
+    },
+    Key {
+        name: "restart_max_delay",
+        example: "restart_max_delay = \"1m\"",
+        set: |c, f, d| {
+            d.restart_max_delay_span = Some(f.span());
+            if let Some(v) = c.duration(f) {
+                d.spec.restart_max_delay = v;
+            }
+        },
+    },
+    Key {
+        name: "stable_after",
+        example: "stable_after = \"30s\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.spec.stable_after = v;
+            }
+        },
+    },
+    Key {
+        name: "max_restarts",
+        example: "max_restarts = 5",
+        set: |c, f, d| {
+            if let Some(v) = c.u32(f) {
+                d.spec.max_restarts = v;
+            }
+        },
+    },
+    Key {
+        name: "restart_window",
+        example: "restart_window = \"5m\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.spec.restart_window = v;
+            }
+        },
+    },
+    Key {
+        name: "stop_signal",
+        example: "stop_signal = \"INT\"",
+        set: |c, f, d| {
+            if let Some(s) = c.choice(f, StopSignal::from_name, StopSignal::NAMES) {
+                d.spec.stop_signal = s;
+            }
+        },
+    },
+    Key {
+        name: "stop_timeout",
+        example: "stop_timeout = \"30s\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.spec.stop_timeout = v;
+            }
+        },
+    },
+    Key {
+        name: "depends_on",
+        example: "depends_on = [\"db\", \"cache\"]",
+        set: |c, f, d| d.depends_on = c.depends_on(f).unwrap_or_default(),
+    },
+    Key {
+        name: "ready",
+        example: "ready = \"notify\"",
+        set: |c, f, d| {
+            if let Some(r) = c.choice(f, Readiness::from_name, Readiness::NAMES) {
+                if r == Readiness::Notify && !c.platform_has(Platform::has_unix_sockets) {
+                    c.error(
+                        f.span(),
+                        "`ready = \"notify\"` needs Unix datagram sockets (sd_notify), which Windows lacks",
+                        "remove it, or write `ready = \"up\"`",
+                    );
+                }
+                d.spec.ready = r;
+            }
+        },
+    },
+    Key {
+        name: "log",
+        example: "[programs.web.log]",
+        set: |c, f, d| c.section(f, LOG_KEYS, &mut d.spec.log),
+    },
+    Key { name: "health", example: "[programs.web.health]", set: |c, f, d| d.spec.health = c.health(f) },
+    Key { name: "max_memory", example: "max_memory = \"512MB\"", set: health::set_max_memory },
+    Key {
+        name: "memory_grace",
+        example: "memory_grace = \"1m\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.spec.memory_grace = v;
+            }
+        },
+    },
+    Key {
+        name: "hard_memory_limit",
+        example: "hard_memory_limit = true",
+        set: health::set_hard_memory_limit,
+    },
+];
+
+pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
+    Key {
+        name: "max_size",
+        example: "max_size = \"10MB\"",
+        set: |c, f, d| {
+            if let Some(v) = c.size(f) {
+                d.max_size = v;
+            }
+        },
+    },
+    Key {
+        name: "rotate_every",
+        example: "rotate_every = \"daily\"",
+        set: |c, f, d| {
+            if let Some(v) = c.choice(f, RotateEvery::from_name, RotateEvery::NAMES) {
+                d.rotate_every = Some(v);
+            }
+        },
+    },
+    Key {
+        name: "keep",
+        example: "keep = 5",
+        set: |c, f, d| {
+            if let Some(v) = c.u32(f) {
+                d.keep = v;
+            }
+        },
+    },
+    Key {
+        name: "compress",
+        example: "compress = true",
+        set: |c, f, d| {
+            if let Some(v) = c.bool(f) {
+                d.compress = v;
+            }
+        },
+    },
+];
+
+impl ProgramDraft {
+    pub(super) fn new(name: &str, name_span: Span, dir: &Path) -> Self {
+        let spec = ProgramSpec {
+            name: name.to_owned(),
+            command: Vec::new(),
+            cwd: dir.to_path_buf(),
+            env: BTreeMap::new(),
+            autostart: true,
+            restart: RestartPolicy::default(),
+            success_exit_codes: vec![0],
+            restart_delay: defaults::RESTART_DELAY,
+            restart_max_delay: defaults::RESTART_MAX_DELAY,
+            stable_after: defaults::STABLE_AFTER,
+            max_restarts: defaults::MAX_RESTARTS,
+            restart_window: defaults::RESTART_WINDOW,
+            stop_signal: StopSignal::default(),
+            stop_timeout: defaults::STOP_TIMEOUT,
+            depends_on: Vec::new(),
+            ready: Readiness::default(),
+            log: LogSpec::default(),
+            health: None,
+            max_memory: None,
+            memory_grace: defaults::MEMORY_GRACE,
+            hard_memory_limit: false,
+        };
+        ProgramDraft {
+            spec,
+            name_span,
+            has_command: false,
+            env: BTreeMap::new(),
+            env_file: BTreeMap::new(),
+            restart_delay_span: None,
+            restart_max_delay_span: None,
+            depends_on: Vec::new(),
+            limit_spans: health::LimitSpans::default(),
+        }
+    }
+
+    pub(super) fn into_spec(self) -> ProgramSpec {
+        let mut spec = self.spec;
+        // `env` wins over `env_file`.
+        spec.env = self.env_file;
+        spec.env.extend(self.env);
+        let mut seen = BTreeSet::new();
+        spec.depends_on =
+            self.depends_on.into_iter().map(|(n, _)| n).filter(|n| seen.insert(n.clone())).collect();
+        spec
+    }
+}
+
+impl DocumentDraft {
+    pub(super) fn into_config(self, dir: &Path, origin: &Path) -> Config {
+        let state_dir = self.supervisor.state_dir.unwrap_or_else(|| dir.join(defaults::STATE_DIR));
+        let log_dir = self.supervisor.log_dir.unwrap_or_else(|| state_dir.join(defaults::LOG_SUBDIR));
+        let api = self.api.and_then(|a| a.into_settings(&state_dir));
+        Config {
+            source: origin.to_path_buf(),
+            supervisor: SupervisorSettings {
+                state_dir,
+                log_dir,
+                watchdog: self.supervisor.watchdog,
+                watch_config: self.supervisor.watch_config.unwrap_or(false),
+            },
+            programs: self.programs.into_iter().map(|(name, p)| (name, p.into_spec())).collect(),
+            api,
+            metrics: self.metrics,
+            alerts: self.alerts.into_iter().filter_map(alerts::AlertDraft::into_spec).collect(),
+        }
+    }
+}
+
+/// `depends_on`: every name must be a program, not the program itself, and without cycles.
+pub(super) fn check_dependencies(ctx: &mut Ctx<'_>, programs: &BTreeMap<String, ProgramDraft>) {
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut edge_spans: BTreeMap<(String, String), Span> = BTreeMap::new();
+    for (name, program) in programs {
+        let edges = graph.entry(name.clone()).or_default();
+        for (dep, span) in &program.depends_on {
+            if dep == name {
+                ctx.error(
+                    span.clone(),
+                    format!("program `{name}` depends on itself"),
+                    format!("remove \"{dep}\" from `depends_on` in [programs.{name}]"),
+                );
+            } else if !programs.contains_key(dep) {
+                let hint = match suggest(dep, programs.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None if programs.len() <= 1 => "add a [programs.NAME] section for it".to_owned(),
+                    None => {
+                        format!("the programs are: {}", join_quoted(programs.keys().map(String::as_str), "`"))
+                    }
+                };
+                ctx.error(span.clone(), format!("`depends_on` names an unknown program `{dep}`"), hint);
+            } else if !edges.contains(dep) {
+                edges.push(dep.clone());
+                edge_spans.insert((name.clone(), dep.clone()), span.clone());
+            }
+        }
+    }
+    // Report every cycle: after each one, drop the edge it was reported at and look again.
+    while let Err(cycle) = deps::topo_order(&graph) {
+        let (from, to) = (cycle[0].clone(), cycle[1].clone());
+        let span = edge_spans.get(&(from.clone(), to.clone())).cloned().unwrap_or(0..0);
+        ctx.error(
+            span,
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+            "programs in a cycle could never start; remove one of these `depends_on` entries".to_owned(),
+        );
+        if let Some(edges) = graph.get_mut(&from) {
+            edges.retain(|d| *d != to);
+        }
+    }
+}

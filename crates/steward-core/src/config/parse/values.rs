@@ -1,0 +1,529 @@
+//! Checking single values. Each check reports what was wrong (with the span, a message and a
+//! hint) and returns `None`, so that one bad value does not hide the others.
+
+use super::*;
+
+impl Ctx<'_> {
+    /// Whether the platform the config is for has `what` (with no platform named: yes).
+    pub(super) fn platform_has(&self, what: fn(Platform) -> bool) -> bool {
+        self.env.platform().is_none_or(what)
+    }
+
+    /// The platform's name for a hint, or "this OS".
+    pub(super) fn platform_name(&self) -> &'static str {
+        self.env.platform().map_or("this OS", Platform::name)
+    }
+
+    pub(super) fn error(&mut self, span: Span, message: impl Into<String>, hint: impl Into<String>) {
+        self.diags.push(Diagnostic::at(self.file, self.src, span, message, Some(hint.into())));
+    }
+
+    pub(super) fn finish(&mut self) -> Diagnostics {
+        let mut diags = std::mem::take(&mut self.diags);
+        diags.sort_by_key(|d| (d.line, d.col));
+        Diagnostics(diags)
+    }
+
+    pub(super) fn unknown_key<'n>(
+        &mut self,
+        key: &Spanned<toml::de::DeString<'_>>,
+        value: &Value<'_>,
+        section: &str,
+        known: impl Iterator<Item = &'n str> + Clone,
+    ) {
+        let name: &str = key.get_ref();
+        let message = if !section.is_empty() {
+            format!("unknown key `{name}` in [{section}]")
+        } else if value.get_ref().is_table() {
+            format!("unknown table `[{name}]`")
+        } else {
+            format!("unknown key `{name}` at the top level")
+        };
+        let hint = match suggest(name, known.clone()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if section.is_empty() => {
+                "the file has a [supervisor] table, [programs.NAME] tables, an [api] table, a [metrics] table and [[alerts]]"
+                    .to_owned()
+            }
+            None => format!("the keys of [{section}] are: {}", join_quoted(known, "`")),
+        };
+        self.error(key.span(), message, hint);
+    }
+
+    pub(super) fn wrong_type(&mut self, f: &Field<'_, '_>, expected: &str) {
+        self.error(
+            f.span(),
+            format!("`{}` must be {expected}, found {}", f.name, kind(f.value.get_ref())),
+            format!("for example: `{}`", f.example),
+        );
+    }
+
+    pub(super) fn table<'v, 'i>(&mut self, f: &Field<'v, 'i>) -> Option<&'v DeTable<'i>> {
+        match f.value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => {
+                self.wrong_type(f, "a table");
+                None
+            }
+        }
+    }
+
+    pub(super) fn array<'v, 'i>(&mut self, f: &Field<'v, 'i>, expected: &str) -> Option<&'v DeArray<'i>> {
+        match f.value.get_ref() {
+            DeValue::Array(a) => Some(a),
+            _ => {
+                self.wrong_type(f, expected);
+                None
+            }
+        }
+    }
+
+    /// A sub-table checked against its own key list.
+    pub(super) fn section<T>(&mut self, f: &Field<'_, '_>, keys: &[Key<T>], draft: &mut T) {
+        if let Some(table) = self.table(f) {
+            walk(self, table, &f.table_path(), keys, draft);
+        }
+    }
+
+    /// `[programs.NAME]` tables.
+    pub(super) fn programs(&mut self, f: &Field<'_, '_>, programs: &mut BTreeMap<String, ProgramDraft>) {
+        let Some(table) = self.table(f) else { return };
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            let errors_before = self.diags.len();
+            if let Err(why) = check_program_name(name) {
+                self.error(
+                    key.span(),
+                    format!("invalid program name `{name}`: {why}"),
+                    "use letters, digits, `_`, `-` and `.`, not starting with `.`; the name becomes a file name",
+                );
+            }
+            let field = Field {
+                section: "programs".to_owned(),
+                name: name.to_owned(),
+                example: "[programs.web]",
+                value,
+            };
+            let Some(body) = self.table(&field) else { continue };
+            let mut draft = ProgramDraft::new(name, key.span(), &self.dir);
+            walk(self, body, &field.table_path(), PROGRAM_KEYS, &mut draft);
+            self.check_program(&draft, errors_before);
+            programs.insert(name.to_owned(), draft);
+        }
+    }
+
+    /// Checks that need several keys of one program.
+    pub(super) fn check_program(&mut self, d: &ProgramDraft, errors_before: usize) {
+        self.check_limits(d);
+        let name = d.spec.name.clone();
+        if !d.has_command {
+            self.error(
+                d.name_span.clone(),
+                format!("program `{name}` has no `command`"),
+                format!("add the program to run, for example: `{}`", PROGRAM_KEYS[0].example),
+            );
+        }
+        // Only compare durations that were read without mistakes.
+        if self.diags.len() == errors_before && d.spec.restart_max_delay < d.spec.restart_delay {
+            let (max, delay) = (
+                units::format_duration(d.spec.restart_max_delay),
+                units::format_duration(d.spec.restart_delay),
+            );
+            match d.restart_max_delay_span.clone() {
+                Some(span) => self.error(
+                    span,
+                    format!("`restart_max_delay` ({max}) is shorter than `restart_delay` ({delay})"),
+                    "make `restart_max_delay` at least as long as `restart_delay`",
+                ),
+                None => self.error(
+                    d.restart_delay_span.clone().unwrap_or_else(|| d.name_span.clone()),
+                    format!(
+                        "`restart_delay` ({delay}) is longer than the default `restart_max_delay` ({max})"
+                    ),
+                    format!("also set `restart_max_delay` to at least \"{delay}\""),
+                ),
+            }
+        }
+    }
+
+    /// A string value, with `${...}` expanded.
+    pub(super) fn string(&mut self, f: &Field<'_, '_>) -> Option<String> {
+        match f.value.get_ref() {
+            DeValue::String(s) => self.interpolate(f, s),
+            _ => {
+                self.wrong_type(f, "a string");
+                None
+            }
+        }
+    }
+
+    pub(super) fn interpolate(&mut self, f: &Field<'_, '_>, raw: &str) -> Option<String> {
+        let env = self.env;
+        match interp::expand(raw, &|name| env.var(name)) {
+            Ok(v) => Some(v),
+            Err(errors) => {
+                for e in errors {
+                    let span = self.span_in_string(f.span(), raw, e.offset..e.offset + e.len);
+                    self.error(span, format!("{} (in `{}`)", e.message, f.name), e.hint);
+                }
+                None
+            }
+        }
+    }
+
+    /// Maps a byte range of a string's decoded value to the source, when the source text up to
+    /// there is the same as the value (no escapes before it); otherwise the whole value.
+    pub(super) fn span_in_string(&self, value_span: Span, decoded: &str, inner: Span) -> Span {
+        let raw = &self.src[value_span.clone()];
+        let delim = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3
+        } else if raw.starts_with('"') || raw.starts_with('\'') {
+            1
+        } else {
+            return value_span;
+        };
+        let mut body_start = value_span.start + delim;
+        if delim == 3 {
+            // A newline right after the opening delimiter is not part of the value.
+            let after = &self.src[body_start..];
+            body_start += if after.starts_with("\r\n") { 2 } else { usize::from(after.starts_with('\n')) };
+        }
+        let body = self.src.get(body_start..value_span.end.saturating_sub(delim)).unwrap_or("");
+        if body.get(..inner.end).is_some() && body.get(..inner.end) == decoded.get(..inner.end) {
+            body_start + inner.start..body_start + inner.end
+        } else {
+            value_span
+        }
+    }
+
+    pub(super) fn bool(&mut self, f: &Field<'_, '_>) -> Option<bool> {
+        match f.value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(f, "a boolean");
+                None
+            }
+        }
+    }
+
+    pub(super) fn integer(&mut self, f: &Field<'_, '_>, expected: &str) -> Option<i128> {
+        match f.value.get_ref() {
+            DeValue::Integer(i) => {
+                let parsed = i128::from_str_radix(i.as_str(), i.radix()).ok();
+                if parsed.is_none() {
+                    self.error(
+                        f.span(),
+                        format!("`{}` is not a valid integer", f.name),
+                        format!("for example: `{}`", f.example),
+                    );
+                }
+                parsed
+            }
+            _ => {
+                self.wrong_type(f, expected);
+                None
+            }
+        }
+    }
+
+    pub(super) fn in_range<T: TryFrom<i128> + std::fmt::Display + Copy>(
+        &mut self,
+        f: &Field<'_, '_>,
+        min: T,
+        max: T,
+    ) -> Option<T> {
+        let n = self.integer(f, "an integer")?;
+        let value = T::try_from(n).ok();
+        if value.is_none() {
+            self.error(
+                f.span(),
+                format!("`{}` must be between {min} and {max}, found {n}", f.name),
+                format!("for example: `{}`", f.example),
+            );
+        }
+        value
+    }
+
+    pub(super) fn u32(&mut self, f: &Field<'_, '_>) -> Option<u32> {
+        self.in_range(f, u32::MIN, u32::MAX)
+    }
+
+    pub(super) fn duration(&mut self, f: &Field<'_, '_>) -> Option<Duration> {
+        match f.value.get_ref() {
+            DeValue::String(s) => {
+                let text = self.interpolate(f, s)?;
+                units::parse_duration(&text)
+                    .map_err(|e| {
+                        self.error(
+                            f.span(),
+                            format!("`{}` is not a valid duration: {e}", f.name),
+                            "write a number with a unit, such as \"150ms\", \"10s\", \"5m\" or \"1h30m\"",
+                        )
+                    })
+                    .ok()
+            }
+            DeValue::Integer(i) => {
+                self.error(
+                    f.span(),
+                    format!("`{}` must be a duration string such as \"10s\", found an integer", f.name),
+                    format!("add a unit and quotes: `{} = \"{}s\"`", f.name, i.as_str()),
+                );
+                None
+            }
+            _ => {
+                self.wrong_type(f, "a duration string such as \"10s\"");
+                None
+            }
+        }
+    }
+
+    pub(super) fn size(&mut self, f: &Field<'_, '_>) -> Option<u64> {
+        match f.value.get_ref() {
+            DeValue::String(s) => {
+                let text = self.interpolate(f, s)?;
+                units::parse_size(&text)
+                    .map_err(|e| {
+                        self.error(
+                            f.span(),
+                            format!("`{}` is not a valid size: {e}", f.name),
+                            "write a number of bytes or a size with a unit, such as \"500KB\", \"50MB\" or \"1GiB\"",
+                        )
+                    })
+                    .ok()
+            }
+            DeValue::Integer(_) => self.in_range(f, u64::MIN, u64::MAX),
+            _ => {
+                self.wrong_type(f, "a size such as \"50MB\" or a number of bytes");
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of names (an enum of the model).
+    pub(super) fn choice<E>(
+        &mut self,
+        f: &Field<'_, '_>,
+        from_name: fn(&str) -> Option<E>,
+        names: &[&str],
+    ) -> Option<E> {
+        let text = self.string(f)?;
+        let value = from_name(&text);
+        if value.is_none() {
+            let hint = match suggest(&text, names.iter().copied()) {
+                Some(s) => format!("did you mean \"{s}\"?"),
+                None => format!("for example: `{}`", f.example),
+            };
+            self.error(
+                f.span(),
+                format!(
+                    "`{}` must be one of {}, found \"{text}\"",
+                    f.name,
+                    join_quoted(names.iter().copied(), "\"")
+                ),
+                hint,
+            );
+        }
+        value
+    }
+
+    /// A path, resolved from the config file's folder when relative.
+    pub(super) fn path(&mut self, f: &Field<'_, '_>) -> Option<PathBuf> {
+        let text = self.string(f)?;
+        if text.is_empty() {
+            self.error(f.span(), format!("`{}` is empty", f.name), format!("for example: `{}`", f.example));
+            return None;
+        }
+        Some(self.dir.join(text))
+    }
+
+    /// A path key whose file is read at load (`env_file`, `token_file`): its path and text,
+    /// or an error at the key saying why it cannot be read.
+    pub(super) fn file_text(&mut self, f: &Field<'_, '_>) -> Option<(PathBuf, String)> {
+        let path = self.path(f)?;
+        match self.env.read_file(&path) {
+            Ok(text) => Some((path, text)),
+            Err(e) => {
+                self.error(
+                    f.span(),
+                    format!("cannot read {} `{}`: {e}", f.name, path.display()),
+                    "create the file or fix the path; a relative path is resolved from the config file's folder",
+                );
+                None
+            }
+        }
+    }
+
+    /// `command`: an array of strings, or one string split like a POSIX shell splits words.
+    pub(super) fn command(&mut self, f: &Field<'_, '_>) -> Option<Vec<String>> {
+        let empty_hint = format!("give the program to run and its arguments, for example: `{}`", f.example);
+        match f.value.get_ref() {
+            DeValue::String(s) => {
+                let text = self.interpolate(f, s)?;
+                match shell_words::split(&text) {
+                    Ok(argv) if argv.is_empty() => {
+                        self.error(f.span(), format!("`{}` is empty", f.name), empty_hint);
+                        None
+                    }
+                    Ok(argv) => Some(argv),
+                    Err(_) => {
+                        self.error(
+                            f.span(),
+                            format!("`{}` has an unbalanced quote", f.name),
+                            "close the quote, or write the command as an array: `command = [\"sh\", \"-c\", \"echo 'hi'\"]`",
+                        );
+                        None
+                    }
+                }
+            }
+            DeValue::Array(items) => {
+                if items.is_empty() {
+                    self.error(f.span(), format!("`{}` is empty", f.name), empty_hint);
+                    return None;
+                }
+                let argv: Vec<Option<String>> =
+                    items.iter().enumerate().map(|(i, item)| self.string(&f.element(i, item))).collect();
+                let argv: Vec<String> = argv.into_iter().collect::<Option<_>>()?;
+                if argv[0].is_empty() {
+                    self.error(
+                        items[0].span(),
+                        format!("`{}[0]`, the program to run, is empty", f.name),
+                        empty_hint,
+                    );
+                    return None;
+                }
+                Some(argv)
+            }
+            _ => {
+                self.wrong_type(f, "an array of strings or a string");
+                None
+            }
+        }
+    }
+
+    /// `env`: a table of strings.
+    pub(super) fn env_table(&mut self, f: &Field<'_, '_>) -> Option<BTreeMap<String, String>> {
+        let table = self.table(f)?;
+        let mut vars = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in table.iter() {
+            let name: &str = key.get_ref();
+            if name.is_empty() || name.contains(['=', '\0']) {
+                self.error(
+                    key.span(),
+                    format!("`{name}` cannot be an environment variable name"),
+                    "names must be non-empty and cannot contain `=`",
+                );
+                ok = false;
+                continue;
+            }
+            let entry = f.entry(name, value);
+            if let DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) = value.get_ref() {
+                let raw = &self.src[value.span()];
+                self.error(
+                    value.span(),
+                    format!("`{}` must be a string, found {}", entry.name, kind(value.get_ref())),
+                    format!("quote it: `{name} = \"{raw}\"`"),
+                );
+                ok = false;
+                continue;
+            }
+            match self.string(&entry) {
+                Some(v) => {
+                    vars.insert(name.to_owned(), v);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(vars)
+    }
+
+    /// `env_file`: read through [`Env::read_file`] and parsed as dotenv.
+    pub(super) fn env_file(&mut self, f: &Field<'_, '_>) -> Option<BTreeMap<String, String>> {
+        let (path, text) = self.file_text(f)?;
+        let mut vars = BTreeMap::new();
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            match item {
+                Ok((k, v)) => {
+                    vars.insert(k, v);
+                }
+                Err(e) => {
+                    let what = match e {
+                        dotenvy::Error::LineParse(line, _) => format!("cannot parse the line `{line}`"),
+                        other => other.to_string(),
+                    };
+                    self.error(
+                        f.span(),
+                        format!("env_file `{}`: {what}", path.display()),
+                        "each line must be `NAME=value`; quote values that contain spaces or `#`",
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(vars)
+    }
+
+    /// `success_exit_codes`: integers in the i32 range.
+    pub(super) fn exit_codes(&mut self, f: &Field<'_, '_>) -> Option<Vec<i32>> {
+        let items = self.array(f, "an array of integers")?;
+        let codes: Vec<Option<i32>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.in_range(&f.element(i, item), i32::MIN, i32::MAX))
+            .collect();
+        codes.into_iter().collect()
+    }
+
+    /// `depends_on`: names with their spans; checked against the programs later.
+    pub(super) fn depends_on(&mut self, f: &Field<'_, '_>) -> Option<Vec<(String, Span)>> {
+        let items = self.array(f, "an array of program names")?;
+        let names: Vec<Option<(String, Span)>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.string(&f.element(i, item)).map(|s| (s, item.span())))
+            .collect();
+        names.into_iter().collect()
+    }
+}
+
+/// Program names become file names (logs, state), on every OS.
+pub(super) fn check_program_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        return Err(format!("{c:?} is not allowed"));
+    }
+    if name.starts_with('.') {
+        return Err("it starts with `.`".to_owned());
+    }
+    if name.ends_with('.') {
+        return Err("it ends with `.`, which Windows drops from file names".to_owned());
+    }
+    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && matches!(stem.as_bytes()[3], b'1'..=b'9'));
+    if reserved {
+        return Err(format!("`{stem}` is a reserved device name on Windows"));
+    }
+    Ok(())
+}
+
+/// "a string", "an integer", ... for messages.
+pub(super) fn kind(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+pub(super) fn join_quoted<'n>(names: impl Iterator<Item = &'n str>, quote: &str) -> String {
+    names.map(|n| format!("{quote}{n}{quote}")).collect::<Vec<_>>().join(", ")
+}

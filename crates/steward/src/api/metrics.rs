@@ -1,0 +1,62 @@
+//! `GET /metrics` over HTTP: on the API listeners (the local socket, and the remote API when
+//! configured) and, with `[metrics] listen`, on a plain-HTTP listener of its own
+//! ([`router`]). The exposition itself is `crate::metrics`.
+//!
+//! Formats: the OpenMetrics text format when the scraper asks for it (Prometheus does, in
+//! its `Accept` header), else the Prometheus text format 0.0.4, which `promtool check
+//! metrics` and older scrapers read.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use super::ApiError;
+use crate::supervise::Control;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Middleware for the API router: counts each request by the status of its reply.
+pub async fn count_requests(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    crate::metrics::count_api_request(response.status().as_u16());
+    response
+}
+
+/// `GET /metrics` alone, for the `[metrics] listen` listener.
+pub fn router(control: Control) -> Router {
+    Router::new()
+        .route("/metrics", get(serve))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
+        .with_state(control)
+}
+
+/// Serve [`router`] on `listener` until `stop` completes.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    control: Control,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = axum::serve(listener, router(control)).with_graceful_shutdown(stop).await {
+        tracing::error!(event = "metrics", "the metrics listener failed: {e}");
+    }
+}
+
+/// `GET /metrics`.
+pub async fn serve(State(control): State<Control>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let snapshot = control.snapshot().await?;
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let text =
+        tokio::task::spawn_blocking(move || crate::metrics::collect(&snapshot, openmetrics)).await.map_err(
+            |e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("collecting metrics failed: {e}")),
+        )?;
+    let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
+}

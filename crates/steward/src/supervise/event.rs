@@ -1,0 +1,50 @@
+//! What the supervisor publishes: typed events, kept in a short history and broadcast to
+//! whoever follows them (the API's `/v1/events`, the Windows Event Log feed). Subscribers
+//! turn them into their own form (JSON lines, Event Log entries); the supervisor only records
+//! what happened, so no text is built for an event nobody reads.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use steward_core::alerts::AlertStatus;
+use steward_core::fsm::{Change, ExitStatus, Reason};
+use steward_core::health::Health;
+
+/// Something that happened to one program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Wall-clock time it happened.
+    pub time: SystemTime,
+    pub program: Arc<str>,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// A state change; `pid` is the program's process after it, if one runs.
+    State { change: Change, pid: Option<u32> },
+    /// The result of its health check changed; `message` says why.
+    Health { from: Health, to: Health, message: String },
+    /// Its memory went above or back under `max_memory`, or made it restart.
+    Limit { message: String },
+    /// An alert rule fired or resolved for it.
+    Alert { status: AlertStatus, message: String },
+}
+
+impl Event {
+    /// An event that happens now.
+    pub fn now(program: Arc<str>, kind: EventKind) -> Event {
+        Event { time: SystemTime::now(), program, kind }
+    }
+
+    /// How the process ended, for a state change caused by its exit.
+    pub fn exit(&self) -> Option<ExitStatus> {
+        match &self.kind {
+            EventKind::State { change, .. } => match change.reason {
+                Reason::Exited { status, .. } | Reason::StoppedWith(status) => Some(status),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A reload in two phases: validate the new file and stop what it removes or changes, then,
+//! once those are down, swap the definitions and start what is due. A bad file changes
+//! nothing.
+
+use std::collections::BTreeSet;
+
+use steward_core::config::Config;
+use steward_core::reload::{self, Diff};
+use steward_core::schedule::Scheduler;
+use tokio::sync::oneshot;
+
+use super::control::ControlError;
+use super::{deps_of, Supervisor};
+
+/// A reload between its two phases: the programs it removes or changes are stopping.
+pub(super) struct PendingReload {
+    config: Config,
+    diff: Diff,
+    /// Orders the stops among the programs being replaced (dependents first).
+    pub(super) stops: Scheduler,
+    /// Must be down before phase two.
+    stopping: BTreeSet<String>,
+    /// Changed programs that were running: they start again with their new definition.
+    restart: BTreeSet<String>,
+    pub(super) reply: oneshot::Sender<Result<Diff, ControlError>>,
+}
+
+impl Supervisor {
+    /// Phase one of a reload: validate the new file, then stop what it removes or changes.
+    pub(super) fn begin_reload(&mut self, reply: oneshot::Sender<Result<Diff, ControlError>>) {
+        if self.shutting_down {
+            let _ = reply.send(Err(ControlError::ShuttingDown));
+            return;
+        }
+        if self.reload.is_some() {
+            let _ = reply.send(Err(ControlError::ReloadInProgress));
+            return;
+        }
+        let path = self.config.source.clone();
+        let config = match steward_core::config::load_with(&path, &crate::process::host_env()) {
+            Ok(c) => c,
+            Err(diags) => {
+                tracing::error!(
+                    event = "reload-rejected",
+                    "the new config is invalid; nothing was changed:\n{diags}"
+                );
+                let _ = reply.send(Err(ControlError::InvalidConfig(diags.to_string())));
+                self.observe.reload_rejected();
+                return;
+            }
+        };
+        let diff = reload::diff(&self.config, &config);
+        let replaced: Vec<String> = diff.removed.iter().chain(&diff.changed).cloned().collect();
+        let restart = diff
+            .changed
+            .iter()
+            .filter(|n| !self.states[n.as_str()].is_down())
+            .cloned()
+            .collect::<BTreeSet<_>>();
+        let mut stops = Scheduler::new(reload::subgraph(&deps_of(&self.config), &replaced));
+        for n in &replaced {
+            self.scheduler.cancel(n);
+            stops.want_stopped(n);
+        }
+        tracing::info!(
+            event = "reload",
+            "reloading {}: {} added, {} removed, {} changed, {} unchanged",
+            path.display(),
+            diff.added.len(),
+            diff.removed.len(),
+            diff.changed.len(),
+            diff.unchanged.len()
+        );
+        self.reload = Some(PendingReload {
+            config,
+            diff,
+            stops,
+            stopping: replaced.into_iter().collect(),
+            restart,
+            reply,
+        });
+        self.dispatch();
+        self.advance_reload();
+    }
+
+    /// Phase two, once everything being replaced is down: swap definitions and start.
+    pub(super) fn advance_reload(&mut self) {
+        let ready = match &self.reload {
+            Some(p) => p.stopping.iter().all(|n| self.states.get(n).is_none_or(|s| s.is_down())),
+            None => false,
+        };
+        if !ready {
+            return;
+        }
+        let Some(pending) = self.reload.take() else { return };
+        let PendingReload { config, diff, restart, reply, .. } = pending;
+        // The supervisor settings (state and log dirs) and the remote API stay as they were
+        // until a restart.
+        let supervisor = std::mem::replace(&mut self.config.supervisor, config.supervisor.clone());
+        let api = std::mem::replace(&mut self.config.api, config.api.clone());
+        self.config = Config { supervisor, api, ..config };
+        for name in diff.removed.iter().chain(&diff.changed) {
+            if let Some(handle) = self.programs.remove(name) {
+                self.retired.push(tokio::spawn(handle.finish()));
+            }
+            let effects = self.observe.forget(name);
+            self.apply(effects);
+            self.states.remove(name);
+        }
+        let pending_starts: Vec<String> = self.scheduler.pending_starts().cloned().collect();
+        self.scheduler = Scheduler::new(deps_of(&self.config));
+        for name in diff.changed.iter().chain(&diff.added) {
+            self.add_program(name);
+        }
+        for name in pending_starts.iter().filter(|n| self.programs.contains_key(*n)) {
+            self.scheduler.want_started(name);
+        }
+        for name in &restart {
+            self.scheduler.want_started(name);
+        }
+        for name in diff.added.iter().filter(|n| self.config.programs[n.as_str()].autostart) {
+            self.scheduler.want_started(name);
+        }
+        self.dispatch();
+        if !diff.needs_restart.is_empty() {
+            tracing::warn!(
+                event = "reload",
+                "changes to {} take effect when steward restarts",
+                diff.needs_restart.join(", ")
+            );
+        }
+        let effects = self.observe.reconfigure(&self.config);
+        self.apply(effects);
+        tracing::info!(event = "reloaded", "reload applied");
+        let _ = reply.send(Ok(diff));
+    }
+}

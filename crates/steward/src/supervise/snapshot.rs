@@ -1,0 +1,33 @@
+//! What the supervisor knows at one moment: every program's status, plus what `/metrics`
+//! reports about steward itself. `status` and `/metrics` both read one; they format it.
+
+use std::time::SystemTime;
+
+use steward_core::health::Health;
+
+use super::program::Status;
+use crate::process::TreeRef;
+
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub programs: Vec<ProgramSnapshot>,
+    /// When this steward started.
+    pub started_at: SystemTime,
+    pub reloads_applied: u64,
+    pub reloads_rejected: u64,
+    /// (alert, program) of every alert firing now.
+    pub alerts_firing: Vec<(String, String)>,
+}
+
+/// One program in a [`Snapshot`].
+#[derive(Clone, Debug)]
+pub struct ProgramSnapshot {
+    pub name: String,
+    pub status: Status,
+    /// `None` when the program has no health check.
+    pub health: Option<Health>,
+    /// Programs this one waits for before it can start.
+    pub waiting_for: Vec<String>,
+    /// The running process's tree, to sample.
+    pub tree: Option<TreeRef>,
+}

@@ -14,7 +14,7 @@
 //!   effect here.
 //! - launchd has no description either: the service's goes into the opening XML comment.
 //!   XML forbids `--` inside a comment and a `-` at its end, and strict parsers (Python's
-//!   `plistlib`, for one) refuse such a file, so comment text goes through [`comment`].
+//!   `plistlib`, for one) refuse such a file, so comment text goes through `comment`.
 
 use std::fmt::Write as _;
 

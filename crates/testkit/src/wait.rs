@@ -30,10 +30,11 @@ pub fn wait_until_or_dump<T>(
     let start = Instant::now();
     let mut pause = FIRST_PAUSE;
     loop {
+        // Read the clock before the check, so that the last check starts at the deadline.
+        let elapsed = start.elapsed();
         if let Some(value) = f() {
             return value;
         }
-        let elapsed = start.elapsed();
         if elapsed >= deadline {
             break;
         }

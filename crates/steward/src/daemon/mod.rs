@@ -86,6 +86,7 @@ pub async fn run_with(
         Ok(listener) => {
             tracing::info!(event = "api", "control API on {}", endpoint.display());
             let router = api::audit::audited(api::router(control.clone(), info), audit.clone(), "local");
+            let router = api::metrics::counted(router);
             Some(tokio::spawn(api::local::serve(listener, router, async {
                 let _ = api_stopped.await;
             })))

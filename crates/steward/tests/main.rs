@@ -27,6 +27,9 @@ mod service_cli;
 #[cfg(unix)]
 mod signals;
 
+// RLIMIT_NOFILE set for steward, read back from /proc.
+#[cfg(target_os = "linux")]
+mod api_limits;
 // Memory of process trees, read from /proc.
 #[cfg(target_os = "linux")]
 mod memory_limit;

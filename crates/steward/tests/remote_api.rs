@@ -1,24 +1,28 @@
 //! End to end: the remote API of a real daemon, over real TLS with a certificate made for
-//! the test, with real tokens; the CLI with `--remote`; the audit log.
+//! the test, with real tokens; the CLI with `--remote`; the audit log; what a slow or
+//! guessing client gets.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
-use hyper::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, ServerName};
 use sha2::Digest as _;
 use steward::api::audit::Entry;
+use steward::api::connections::HEADER_TIMEOUT;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-const VIEWER: &str = "viewer-token-0123456789abcdef";
-const OPERATOR: &str = "operator-token-0123456789abcdef";
-const ADMIN: &str = "admin-token-0123456789abcdef";
+pub(crate) const VIEWER: &str = "viewer-token-0123456789abcdef";
+pub(crate) const OPERATOR: &str = "operator-token-0123456789abcdef";
+pub(crate) const ADMIN: &str = "admin-token-0123456789abcdef";
 
 fn sha256_hex(token: &str) -> String {
     sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -26,12 +30,12 @@ fn sha256_hex(token: &str) -> String {
 
 /// Files the daemon needs before it starts (a certificate, a key, token files), in their own
 /// temp dir: the daemon's dir is made by [`Steward::start`].
-struct Secrets {
+pub(crate) struct Secrets {
     dir: testkit::tempfile::TempDir,
 }
 
 impl Secrets {
-    fn new() -> Secrets {
+    pub(crate) fn new() -> Secrets {
         let dir = testkit::tempfile::tempdir().expect("temp dir");
         // A self-signed certificate for the names the tests connect to.
         let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
@@ -54,18 +58,18 @@ impl Secrets {
         self.dir.path().join(name)
     }
 
-    fn cert(&self) -> PathBuf {
+    pub(crate) fn cert(&self) -> PathBuf {
         self.path("cert.pem")
     }
 
-    fn token(&self, role: &str) -> String {
+    pub(crate) fn token(&self, role: &str) -> String {
         self.path(&format!("{role}.token")).to_string_lossy().into_owned()
     }
 }
 
 /// `[api]` with the three roles; `tls` adds the test certificate. The admin's token is given
 /// as a file, the others as hashes.
-fn config(secrets: &Secrets, tls: bool) -> String {
+pub(crate) fn config(secrets: &Secrets, tls: bool) -> String {
     let tls_keys = if tls {
         format!(
             "tls_cert = {}\ntls_key = {}\n",
@@ -106,22 +110,22 @@ token_file = {admin_file}
 }
 
 /// The URL the daemon logged for its remote API (it listens on port 0).
-fn remote_url(s: &Steward) -> String {
+pub(crate) fn remote_url(s: &Steward) -> String {
     let listening =
         s.wait_for_event("the remote API's address", |e| e.is_daemon("api") && url_in(e).is_some());
     url_in(&listening).unwrap()
 }
 
-fn host_port(url: &str) -> String {
+pub(crate) fn host_port(url: &str) -> String {
     url.split("://").nth(1).unwrap().to_owned()
 }
 
 /// What a request got back.
 #[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Reply {
@@ -131,7 +135,7 @@ impl Reply {
 }
 
 /// A TLS client trusting `ca` alone.
-fn tls_client(ca: &Path) -> rustls::ClientConfig {
+pub(crate) fn tls_client(ca: &Path) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -145,7 +149,7 @@ fn tls_client(ca: &Path) -> rustls::ClientConfig {
 
 /// One request to `addr` (HOST:PORT), over TLS when `tls` is given. Err: the connection or
 /// the TLS handshake failed.
-fn call(
+pub(crate) fn call(
     addr: &str,
     tls: Option<&rustls::ClientConfig>,
     method: Method,
@@ -195,7 +199,7 @@ where
 }
 
 /// `steward ARGS...` as its own process, without a token file from the environment.
-fn cli(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn cli(dir: &Path, args: &[&str]) -> Output {
     Command::new(STEWARD)
         .args(args)
         .current_dir(dir)
@@ -204,16 +208,16 @@ fn cli(dir: &Path, args: &[&str]) -> Output {
         .expect("run the steward CLI")
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[track_caller]
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -224,7 +228,7 @@ fn ok(out: &Output) -> String {
     stdout(out)
 }
 
-fn audit(s: &Steward) -> Vec<Entry> {
+pub(crate) fn audit(s: &Steward) -> Vec<Entry> {
     let text = std::fs::read_to_string(s.path(".steward/audit.log")).unwrap_or_default();
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad audit line ({e}): {l}")))
@@ -422,4 +426,157 @@ fn a_taken_port_stops_steward_with_the_address_in_the_error() {
     assert!(log.contains(&format!("cannot listen on 127.0.0.1:{port} for the remote API")), "{log}");
     // Nothing was started.
     assert_eq!(s.events_of("web", "started").len(), 0, "{log}");
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed), 0 if absent.
+fn sample(text: &str, series: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn wrong_tokens_are_throttled_counted_and_summed_up_in_the_audit_log() {
+    let secrets = Secrets::new();
+    let cfg = format!("{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n", config(&secrets, false));
+    let s = start(&cfg);
+    let addr = host_port(&remote_url(&s));
+    let metrics = s.wait_for_event("the metrics listener", |e| e.is_daemon("metrics") && url_in(e).is_some());
+    let metrics = host_port(url_in(&metrics).unwrap().trim_end_matches("/metrics"));
+    s.wait_for("web", "started");
+
+    // 500 guesses as fast as one kept-alive connection goes, each a control action (with no
+    // body: a refused request's body is never read).
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let replies: Vec<(StatusCode, Option<u64>)> = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
+        tokio::spawn(conn);
+        let mut replies = Vec::new();
+        for i in 0..500 {
+            let req = Request::post("/v1/stop")
+                .header("host", &addr)
+                .header(AUTHORIZATION, format!("Bearer guess-{i}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = sender.send_request(req).await.expect("steward answers every guess");
+            let retry = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
+            let status = resp.status();
+            resp.into_body().collect().await.unwrap();
+            replies.push((status, retry));
+        }
+        replies
+    });
+    let elapsed = started.elapsed();
+    let unauthorized = replies.iter().filter(|r| r.0 == StatusCode::UNAUTHORIZED).count();
+    let throttled = replies.iter().filter(|r| r.0 == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(unauthorized + throttled, 500, "{replies:?}");
+    // A burst of 10, then one a second.
+    let most = 10 + elapsed.as_secs() as usize + 1;
+    assert!((10..=most).contains(&unauthorized), "{unauthorized} guesses checked in {elapsed:?}");
+    assert!(
+        replies.iter().filter(|r| r.0 == StatusCode::TOO_MANY_REQUESTS).all(|r| r.1.is_some_and(|s| s >= 1)),
+        "every 429 says when to come back: {replies:?}"
+    );
+
+    // The peer is let through again (after Retry-After), with a right token.
+    let mut polled = 0;
+    wait_until(DEADLINE, "the guessing peer to be let through again", || {
+        let r = call(&addr, None, Method::GET, "/v1/status", Some(VIEWER), "").ok()?;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            polled += 1;
+            return None;
+        }
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+        Some(())
+    });
+
+    // Every refusal is counted, by its code.
+    let r = call(&metrics, None, Method::GET, "/metrics", None, "").unwrap();
+    assert_eq!(
+        sample(&r.body, "steward_api_requests_total{code=\"401\"}"),
+        unauthorized as u64,
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        sample(&r.body, "steward_api_requests_total{code=\"429\"}"),
+        (throttled + polled) as u64,
+        "{}",
+        r.body
+    );
+
+    // The audit log has a line per guess that was checked, and for the ones that were not, a
+    // line each time the peer was let through again (at most once per guess checked, and
+    // once for the right token at the end).
+    let lines = audit(&s);
+    let denied = lines.iter().filter(|e| e.result == "denied" && e.status == 401).count();
+    assert_eq!(denied, unauthorized, "{lines:#?}");
+    let summaries: Vec<&Entry> = lines.iter().filter(|e| e.result == "throttled").collect();
+    assert!((1..=unauthorized).contains(&summaries.len()), "{lines:#?}");
+    let refused: u64 = summaries.iter().map(|e| e.refused.unwrap_or(0)).sum();
+    assert_eq!(refused, (throttled + polled) as u64, "{lines:#?}");
+    assert!(summaries.iter().all(|e| (e.action.as_str(), e.status) == ("authenticate", 429)), "{lines:#?}");
+    assert_eq!(lines.len(), denied + summaries.len(), "{lines:#?}");
+    s.shutdown();
+}
+
+/// How long until the server closes `read`: it is read to the end while `poke` is called
+/// every quarter second (a slow client's next header line), for at most `limit`.
+async fn closed_after(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    poke: &[u8],
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    let mut reader = tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = read.read_to_end(&mut sink).await;
+    });
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = &mut reader => return started.elapsed(),
+            _ = tick.tick() => {
+                assert!(started.elapsed() < limit, "the connection is still open after {limit:?}");
+                if !poke.is_empty() {
+                    let _ = write.write_all(poke).await;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn slow_headers_and_idle_connections_are_closed_at_the_header_timeout() {
+    let secrets = Secrets::new();
+    let s = start(&config(&secrets, false));
+    let addr = host_port(&remote_url(&s));
+    s.wait_for("web", "started");
+    let limit = HEADER_TIMEOUT * 4;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // Slowloris: the headers never end, a line arrives now and then.
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tcp.write_all(b"GET /v1/status HTTP/1.1\r\nHost: steward\r\n").await.unwrap();
+        let (read, write) = tcp.into_split();
+        let after = closed_after(read, write, b"X-Slow: 1\r\n", limit).await;
+        assert!(after >= HEADER_TIMEOUT - Duration::from_millis(500), "closed after {after:?}");
+
+        // Kept alive after a request, then silent.
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request =
+            format!("GET /v1/version HTTP/1.1\r\nHost: steward\r\nAuthorization: Bearer {VIEWER}\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+        let (read, write) = tcp.into_split();
+        let after = closed_after(read, write, b"", limit).await;
+        assert!(after >= HEADER_TIMEOUT - Duration::from_millis(500), "closed after {after:?}");
+    });
+    // Still serving.
+    let r = call(&addr, None, Method::GET, "/v1/version", Some(VIEWER), "").unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    s.shutdown();
 }

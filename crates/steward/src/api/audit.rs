@@ -8,15 +8,20 @@
 //!
 //! `result` is `ok`, `failed` (the request was carried out but a program did not reach its
 //! state, or the request was invalid: see `error`), `denied` (401/403, written by
-//! [`super::auth`]) or `abandoned` (the caller hung up before the answer; the action may still
-//! have been carried out). The token itself is never written, only the name of its entry.
+//! [`super::auth`]), `abandoned` (the caller hung up before the answer; the action may still
+//! have been carried out) or `throttled`: one line, with `"action":"authenticate"`, for all the
+//! requests of a peer refused with 429 after too many failed authentications (`refused` says
+//! how many), written when the peer is let through again. The token itself is never written,
+//! only the name of its entry.
 //!
 //! Lines are appended (`O_APPEND`) with one `write` each, so they never interleave. Control
 //! actions are rare, so the append happens right on the request's task; the file is opened on
-//! the first action and kept open.
+//! the first action and kept open. It is rotated as program logs are (`crate::logs::LogFile`):
+//! at 10 MB, keeping the 5 newest rotated files ([`SPEC`]), so it never takes more than
+//! about 60 MB. Refused requests cannot grow it fast: failed authentications are throttled
+//! per peer, and the requests refused for that are summed up in one line ([`super::auth`]).
 
-use std::fs::File;
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,10 +34,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use steward_core::config::LogSpec;
 
 use super::auth::Caller;
 use super::ApiError;
+use crate::logs::LogFile;
 use crate::protocol::{ActionReply, ActionRequest, ErrorReply};
+
+/// How the audit log is rotated.
+pub const SPEC: LogSpec = LogSpec { max_size: 10_000_000, rotate_every: None, keep: 5, compress: false };
 
 /// A control request body (or its reply) larger than this is refused: a real one is a few
 /// hundred bytes.
@@ -68,6 +78,9 @@ pub struct Entry {
     pub error: Option<String>,
     /// How long the action took, waiting for the programs' states included.
     pub elapsed_ms: u64,
+    /// How many requests a `throttled` line stands for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
 }
 
 impl Entry {
@@ -85,7 +98,18 @@ impl Entry {
             status: 0,
             error: Some("the caller went away before the answer".into()),
             elapsed_ms: 0,
+            refused: None,
         }
+    }
+
+    /// The summary of requests refused with 429 (`action` is `authenticate`): how many there
+    /// were goes in `error`.
+    pub fn throttled(mut self, refused: u64, why: &str) -> Entry {
+        self.result = "throttled".into();
+        self.status = 429;
+        self.refused = Some(refused);
+        self.error = Some(why.to_owned());
+        self
     }
 
     /// A refused request (401, 403).
@@ -115,15 +139,21 @@ pub struct AuditLog {
 
 struct Inner {
     path: PathBuf,
+    spec: LogSpec,
     /// Opened on the first line (or by [`AuditLog::open_now`]) and kept open. The lock makes
     /// each line one `write` with nothing between; appends are atomic on a local file anyway.
-    file: Mutex<Option<File>>,
+    file: Mutex<Option<LogFile>>,
 }
 
 impl AuditLog {
     /// An audit log at `path`; nothing is created until the first line.
     pub fn new(path: PathBuf) -> AuditLog {
-        AuditLog { inner: Arc::new(Inner { path, file: Mutex::new(None) }) }
+        Self::with_spec(path, SPEC)
+    }
+
+    /// An audit log rotated by `spec` instead of [`SPEC`].
+    pub fn with_spec(path: PathBuf, spec: LogSpec) -> AuditLog {
+        AuditLog { inner: Arc::new(Inner { path, spec, file: Mutex::new(None) }) }
     }
 
     pub fn path(&self) -> &Path {
@@ -135,7 +165,7 @@ impl AuditLog {
     pub fn open_now(&self) -> io::Result<()> {
         let mut file = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
         if file.is_none() {
-            *file = Some(open_append(&self.inner.path)?);
+            *file = Some(LogFile::open_private(self.inner.path.clone(), self.inner.spec.clone())?);
         }
         Ok(())
     }
@@ -146,13 +176,12 @@ impl AuditLog {
         let mut line = serde_json::to_vec(entry).expect("audit entries serialize");
         line.push(b'\n');
         let mut file = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
+        // A write that fails once the file is open is reported by the file itself (and
+        // retried), as for program logs.
         let result = match &mut *file {
-            Some(f) => f.write_all(&line),
-            None => open_append(&self.inner.path).and_then(|mut f| {
-                let written = f.write_all(&line);
-                *file = Some(f);
-                written
-            }),
+            Some(f) => f.write_lines(&line, SystemTime::now()),
+            None => LogFile::open_private(self.inner.path.clone(), self.inner.spec.clone())
+                .and_then(|f| file.insert(f).write_lines(&line, SystemTime::now())),
         };
         if let Err(e) = result {
             tracing::error!(
@@ -164,18 +193,6 @@ impl AuditLog {
             );
         }
     }
-}
-
-/// Append-only; on Unix readable by the owner alone (it says who controls what).
-fn open_append(path: &Path) -> io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    options.open(path)
 }
 
 /// `router` with every control action recorded in `log`. `transport` names the way in
@@ -300,6 +317,35 @@ mod tests {
             (lines[1].who.as_str(), lines[1].result.as_str(), lines[1].status),
             ("local", "abandoned", 0)
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn the_log_is_rotated_and_every_live_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let spec = LogSpec { max_size: 2_000, rotate_every: None, keep: 2, compress: false };
+        let log = AuditLog::with_spec(path.clone(), spec);
+        for i in 0..200 {
+            let mut entry = Entry::begin("unauthenticated", "https", None, "stop");
+            entry.targets = vec![format!("web-{i}")];
+            log.record(&entry.denied(StatusCode::UNAUTHORIZED, "no token"));
+        }
+        let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        assert_eq!(files.len(), 3, "the live file and 2 rotated ones: {files:?}");
+        for file in &files {
+            let len = std::fs::metadata(file).unwrap().len();
+            assert!(len <= 2_000, "{} is {len} bytes", file.display());
+            let text = std::fs::read_to_string(file).unwrap();
+            assert!(text.lines().all(|l| serde_json::from_str::<Entry>(l).is_ok()), "{text}");
+        }
+        let last = std::fs::read_to_string(&path).unwrap();
+        assert!(last.contains("web-199"), "{last}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;

@@ -12,22 +12,30 @@
 //! low: 403. Both answers carry the usual JSON error, and a refused control action is
 //! written to the audit log. The local socket does not pass through here: its file
 //! permissions are its authentication.
+//!
+//! Failed authentications are throttled per peer (IP address): after
+//! [`FailureLimit::DEFAULT`]'s burst of 10, one more a second. A peer over that gets 429 with
+//! `Retry-After`, without its token being looked at (a right token too: guessing must not go
+//! on at full speed), and without an audit line; once it is let through again, one audit line
+//! says how many were refused (`"result":"throttled"`). Every answer, 401, 403 and 429
+//! included, is counted in `steward_api_requests_total`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use sha2::{Digest as _, Sha256};
 use steward_core::config::{ApiRole, ApiToken};
+use steward_core::throttle::{Check, FailureLimit, Throttle};
 use subtle::{ConditionallySelectable as _, ConstantTimeEq as _};
 
 use super::audit::{self, AuditLog, Entry};
-use super::remote::Peer;
 use super::ApiError;
 
 /// Who made a remote request: put on the request by [`protect`] for the handlers and the
@@ -93,7 +101,8 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 
 /// `router` behind token checks; refused control actions go to `audit`.
 pub fn protect(router: Router, tokens: Tokens, audit: AuditLog, transport: &'static str) -> Router {
-    let guard = Guard { tokens: Arc::new(tokens), audit, transport };
+    let throttle = Arc::new(Mutex::new(Throttle::new(FailureLimit::DEFAULT)));
+    let guard = Guard { tokens: Arc::new(tokens), audit, transport, throttle };
     router.layer(axum::middleware::from_fn_with_state(guard, authorize))
 }
 
@@ -102,10 +111,49 @@ struct Guard {
     tokens: Arc<Tokens>,
     audit: AuditLog,
     transport: &'static str,
+    /// Failed authentications per peer address.
+    throttle: Arc<Mutex<Throttle<IpAddr>>>,
+}
+
+impl Guard {
+    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle<IpAddr>> {
+        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<Peer>>().map(|c| c.0 .0);
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    if let Some(addr) = peer {
+        let ip = addr.ip().to_canonical();
+        let check = guard.throttle().check(&ip, Instant::now());
+        match check {
+            Check::Refused { retry_after, first } => {
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                if first {
+                    tracing::warn!(
+                        event = "api",
+                        "too many failed authentications from {ip}: refusing its requests (429) for now; one audit line will say how many"
+                    );
+                }
+                let mut reply = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many failed authentications from {ip}; try again in {seconds} s"),
+                )
+                .into_response();
+                reply.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+                return reply;
+            }
+            Check::Allowed { refused_before } if refused_before > 0 => {
+                let why =
+                    format!("{refused_before} requests refused (429) after too many failed authentications");
+                guard.audit.record(
+                    &Entry::begin("unauthenticated", guard.transport, peer, "authenticate")
+                        .throttled(refused_before, &why),
+                );
+            }
+            Check::Allowed { .. } => {}
+        }
+    }
     let needed = required_role(req.method(), req.uri().path());
     let route = format!("{} {}", req.method(), req.uri().path());
     let action = audit::control_action(req.method(), req.uri().path());
@@ -118,8 +166,14 @@ async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> 
         ApiError::new(status, why).into_response()
     };
 
+    let failed = || {
+        if let Some(addr) = peer {
+            guard.throttle().failed(&addr.ip().to_canonical(), Instant::now());
+        }
+    };
     let caller = match bearer(req.headers()) {
         None => {
+            failed();
             let mut reply = deny(
                 "unauthenticated",
                 StatusCode::UNAUTHORIZED,
@@ -133,6 +187,7 @@ async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> 
         Some(token) => match guard.tokens.find(token) {
             Some(entry) => Caller { name: entry.name.clone(), role: entry.role, peer },
             None => {
+                failed();
                 let mut reply = deny(
                     "unauthenticated",
                     StatusCode::UNAUTHORIZED,

@@ -19,8 +19,13 @@ use crate::supervise::Control;
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Middleware for the API router: counts each request by the status of its reply.
-pub async fn count_requests(request: Request, next: Next) -> Response {
+/// `router` with each request counted by the status of its reply
+/// (`steward_api_requests_total`). Put it around everything else, refusals included.
+pub fn counted(router: Router) -> Router {
+    router.layer(axum::middleware::from_fn(count_requests))
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     crate::metrics::count_api_request(response.status().as_u16());
     response
@@ -40,7 +45,9 @@ pub async fn serve_on(
     control: Control,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router(control)).with_graceful_shutdown(stop).await {
+    let listener =
+        super::connections::Limited::new(listener, super::connections::Limits::METRICS, "[metrics]");
+    if let Err(e) = super::connections::serve(listener, router(control), stop).await {
         tracing::error!(event = "metrics", "the metrics listener failed: {e}");
     }
 }

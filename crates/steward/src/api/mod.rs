@@ -13,11 +13,13 @@
 //! | GET  | /metrics | Prometheus metrics ([`metrics`], encoded by [`crate::metrics`]) |
 //!
 //! Over the remote transport ([`remote`]) each route needs a token with a role
-//! ([`auth`]); on both, control actions are written to the audit log ([`audit`]).
+//! ([`auth`]); on both, control actions are written to the audit log ([`audit`]). Every
+//! listener serves through [`connections`]: capped connections, a header timeout.
 
 mod actions;
 pub mod audit;
 pub mod auth;
+pub mod connections;
 mod events;
 pub mod local;
 mod logs;
@@ -33,7 +35,8 @@ use axum::{Json, Router};
 use crate::protocol::{ErrorReply, VersionReply};
 use crate::supervise::{Control, ControlError};
 
-/// The API's routes, served over whatever transport.
+/// The API's routes, served over whatever transport. The transport counts the requests
+/// ([`metrics::counted`]) outside its own checks.
 pub fn router(control: Control, info: VersionReply) -> Router {
     Router::new()
         .route("/v1/version", get(move || async move { Json(info.clone()) }))
@@ -47,7 +50,6 @@ pub fn router(control: Control, info: VersionReply) -> Router {
         .route("/v1/logs/{name}", get(logs::logs))
         .route("/metrics", get(metrics::serve))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/api.md") })
-        .layer(axum::middleware::from_fn(metrics::count_requests))
         .with_state(control)
 }
 

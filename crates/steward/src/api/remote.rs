@@ -4,6 +4,8 @@
 //!
 //! The TLS handshakes run beside the accept loop, never in it: a client that connects and
 //! then says nothing holds only its own connection, for at most [`HANDSHAKE_TIMEOUT`].
+//! Connections are capped, in all and per peer, and their headers must arrive in time
+//! ([`super::connections`]); failed authentications are throttled per peer ([`super::auth`]).
 
 use std::future::Future;
 use std::io;
@@ -13,8 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use axum::Router;
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use rustls_pki_types::pem::PemObject as _;
@@ -26,6 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::audit::{self, AuditLog};
 use super::auth::{self, Tokens};
+use super::connections::{self, Admitted, Limited, Limits};
 
 /// How long a new connection may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,7 +49,7 @@ pub enum SetupError {
 
 /// A bound remote listener, not serving yet.
 pub struct Bound {
-    listener: TcpListener,
+    listener: Limited<TcpListener>,
     tls: Option<TlsAcceptor>,
     tokens: Tokens,
     addr: SocketAddr,
@@ -68,6 +70,7 @@ pub async fn bind(settings: &ApiSettings) -> Result<Bound, SetupError> {
         .await
         .map_err(|source| SetupError::Bind { addr: settings.listen, source })?;
     let addr = listener.local_addr().map_err(|source| SetupError::Bind { addr: settings.listen, source })?;
+    let listener = Limited::new(listener, Limits::REMOTE, "the remote API");
     Ok(Bound { listener, tls, tokens: Tokens::new(settings.tokens.clone()), addr })
 }
 
@@ -109,37 +112,22 @@ pub async fn serve(
     // read), then the audit record around the handler.
     let router = audit::audited(router, audit.clone(), transport);
     let router = auth::protect(router, bound.tokens, audit, transport);
-    let service = router.into_make_service_with_connect_info::<Peer>();
+    // Outermost, so that refusals (401, 403, 429) are counted too.
+    let router = super::metrics::counted(router);
     match bound.tls {
-        None => axum::serve(bound.listener, service).with_graceful_shutdown(shutdown).await,
+        None => connections::serve(bound.listener, router, shutdown).await,
         Some(acceptor) => {
             let listener = TlsListener { tcp: bound.listener, acceptor, handshakes: FuturesUnordered::new() };
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+            connections::serve(listener, router, shutdown).await
         }
     }
 }
 
-/// The address a remote request came from, as the auth and audit layers see it.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-type Handshake = Pin<Box<dyn Future<Output = Option<(TlsStream<TcpStream>, SocketAddr)>> + Send>>;
+type Handshake = Pin<Box<dyn Future<Output = Option<(TlsStream<Admitted<TcpStream>>, SocketAddr)>> + Send>>;
 
 /// A TCP listener that hands out connections once their TLS handshake is done.
 pub struct TlsListener {
-    tcp: TcpListener,
+    tcp: Limited<TcpListener>,
     acceptor: TlsAcceptor,
     /// Handshakes under way. They make progress while `accept` is polled, which axum does
     /// all the time it serves; each ends with a connection, or `None` after logging why not.
@@ -147,7 +135,7 @@ pub struct TlsListener {
 }
 
 impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<Admitted<TcpStream>>;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -39,6 +39,22 @@ pub async fn run_with(
     if let Some(pid) = stale {
         tracing::info!(event = "lock", "took over the lock of a steward (pid {pid}) that is gone");
     }
+    // Room for many programs and connections; the programs themselves get the limit steward
+    // started with.
+    match crate::process::fd_limit::raise() {
+        Ok(Some(raised)) => tracing::debug!(
+            event = "fd_limit",
+            "raised the open-file limit from {} to {}; programs keep {}",
+            raised.from,
+            raised.to,
+            raised.from
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(
+            event = "fd_limit",
+            "cannot raise the open-file limit (RLIMIT_NOFILE): {e}; steward keeps the one it started with"
+        ),
+    }
 
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
@@ -70,6 +86,7 @@ pub async fn run_with(
         Ok(listener) => {
             tracing::info!(event = "api", "control API on {}", endpoint.display());
             let router = api::audit::audited(api::router(control.clone(), info), audit.clone(), "local");
+            let router = api::metrics::counted(router);
             Some(tokio::spawn(api::local::serve(listener, router, async {
                 let _ = api_stopped.await;
             })))

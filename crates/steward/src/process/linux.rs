@@ -194,6 +194,8 @@ struct ChildArgs {
     argv: *const *const c_char,
     envp: *const *const c_char,
     script_argv: *mut *const c_char,
+    /// The open-file limit to give the program (steward's own was raised), if any.
+    nofile: Option<libc::rlimit>,
     /// 0 until the child fails before or at exec.
     errno: AtomicI32,
 }
@@ -212,6 +214,7 @@ fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3]) -> io::Result<pid_t> {
         argv: plan.argv.as_ptr(),
         envp: plan.envp.as_ptr(),
         script_argv: script_argv.as_mut_ptr(),
+        nofile: super::fd_limit::for_children(),
         errno: AtomicI32::new(0),
     };
     // u128 makes the top 16-byte aligned, as the ABI wants. Never read from Rust, so it
@@ -274,6 +277,12 @@ unsafe fn child_exec(args: &ChildArgs) -> c_int {
     // If the supervisor died before prctl, nobody would ever send the death signal.
     if libc::getppid() != args.parent {
         return libc::ESRCH;
+    }
+    // The open-file limit steward started with, not the one it raised for itself.
+    if let Some(limit) = &args.nofile {
+        if libc::setrlimit(libc::RLIMIT_NOFILE, limit) == -1 {
+            return errno();
+        }
     }
     // The parent made every source fd >= 3, so no dup2 can overwrite a later source.
     for (target, &fd) in (0..).zip(&args.fds) {

@@ -32,6 +32,11 @@ pub use platform::TreeRef;
 #[cfg(target_os = "linux")]
 mod linux;
 
+/// steward's own limit on open files: raised at start, given back to its programs.
+#[cfg_attr(unix, path = "fd_limit/unix.rs")]
+#[cfg_attr(not(unix), path = "fd_limit/unsupported.rs")]
+pub mod fd_limit;
+
 /// The Windows backend's pure decisions (stop signal mapping, creation flags), compiled on
 /// every OS so that their tests run everywhere.
 #[cfg_attr(not(windows), allow(dead_code))]

@@ -26,12 +26,19 @@ use steward_core::fsm::ExitStatus;
 pub(super) fn prepare(cmd: &mut tokio::process::Command) {
     #[cfg(target_os = "linux")]
     let parent = std::process::id() as libc::pid_t;
+    let nofile = super::fd_limit::for_children();
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls (setsid, prctl, getppid).
+    // async-signal-safe system calls (setsid, setrlimit, prctl, getppid).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() == -1 {
                 return Err(io::Error::last_os_error());
+            }
+            // The open-file limit steward started with, not the one it raised for itself.
+            if let Some(limit) = &nofile {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, limit) == -1 {
+                    return Err(io::Error::last_os_error());
+                }
             }
             #[cfg(target_os = "linux")]
             {

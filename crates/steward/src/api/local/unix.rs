@@ -46,11 +46,12 @@ pub async fn connect(path: &Path) -> io::Result<Stream> {
     Stream::connect(path).await
 }
 
-/// Serve `router` until `shutdown` completes.
+/// Serve `router` until `shutdown` completes, under the local socket's connection limits.
 pub async fn serve(
     listener: Listener,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    use crate::api::connections::{self, Limited, Limits};
+    connections::serve(Limited::new(listener, Limits::LOCAL, "the local API socket"), router, shutdown).await
 }

@@ -168,13 +168,14 @@ pub async fn connect(path: &Path) -> io::Result<Stream> {
     }
 }
 
-/// Serve `router` until `shutdown` completes.
+/// Serve `router` until `shutdown` completes, under the local pipe's connection limits.
 pub async fn serve(
     listener: Listener,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    use crate::api::connections::{self, Limited, Limits};
+    connections::serve(Limited::new(listener, Limits::LOCAL, "the local API pipe"), router, shutdown).await
 }
 
 /// A self-relative security descriptor made from SDDL; freed on drop.

@@ -388,18 +388,18 @@ impl Evaluator {
                         if let Some(&t) =
                             facts.restarts.iter().find(|&&t| now.saturating_duration_since(t) < within)
                         {
-                            consider(t + within);
+                            consider(units::later(t, within));
                         }
                     }
                     Condition::UnhealthyFor(d) if firing.is_none() => {
                         if let Some(t) = facts.unhealthy_since {
-                            consider(t + d);
+                            consider(units::later(t, d));
                         }
                     }
                     _ => {}
                 }
                 if let (Some(f), Some(every)) = (firing, rule.repeat_every) {
-                    consider(f.last_sent + every);
+                    consider(units::later(f.last_sent, every));
                 }
             }
         }

@@ -27,6 +27,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::config::{ProgramSpec, Readiness, RestartPolicy, StopSignal};
+use crate::units;
 
 /// The states of a program, as users see them in `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -425,7 +426,7 @@ impl Machine {
         } else {
             actions.push(Action::Signal(self.policy.stop_signal));
         }
-        actions.push(Action::ArmTimer(now + self.policy.stop_timeout));
+        actions.push(Action::ArmTimer(units::later(now, self.policy.stop_timeout)));
         Self::step(actions, self.go(State::Stopping, reason))
     }
 
@@ -460,12 +461,13 @@ impl Machine {
             self.next_delay = self.policy.restart_delay;
         }
         let delay = self.next_delay;
-        self.next_delay = (delay * 2).min(self.policy.restart_max_delay).max(self.policy.restart_delay);
+        self.next_delay =
+            delay.saturating_mul(2).min(self.policy.restart_max_delay).max(self.policy.restart_delay);
         let reason = match reason {
             Reason::Exited { status, .. } => Reason::Exited { status, restart_in: Some(delay) },
             other => other,
         };
-        Self::step(vec![Action::ArmTimer(now + delay)], self.go(State::Backoff, reason))
+        Self::step(vec![Action::ArmTimer(units::later(now, delay))], self.go(State::Backoff, reason))
     }
 }
 
@@ -861,5 +863,32 @@ mod tests {
         assert_eq!(m.pid(), Some(9));
         m.handle(Event::Ready, t0);
         assert_eq!(m.state(), Running);
+    }
+
+    /// Durations no config can hold any more (they are capped at parse time), handed to the
+    /// machine directly: arming a timer saturates instead of overflowing the `Instant`, and
+    /// the backoff doubling saturates instead of overflowing the `Duration`.
+    #[test]
+    fn extreme_durations_never_overflow() {
+        let t0 = Instant::now();
+        let huge = Policy {
+            restart_delay: Duration::MAX,
+            restart_max_delay: Duration::MAX,
+            stop_timeout: Duration::MAX,
+            stable_after: Duration::MAX,
+            restart_window: Duration::MAX,
+            max_restarts: u32::MAX,
+            ..policy()
+        };
+        let mut m = machine_in(Running, huge, t0);
+        for _ in 0..3 {
+            let step = m.handle(Event::Exited(ExitStatus::Code(1)), t0);
+            let Some(&ArmTimer(at)) = step.actions.last() else { panic!("{step:?}") };
+            assert!(at > t0 + units::MAX_DURATION);
+            m.handle(Event::TimerFired, at);
+            m.handle(Event::Spawned { pid: 1 }, at);
+        }
+        let step = m.handle(Event::Stop, t0);
+        assert!(matches!(step.actions[..], [Signal(StopSignal::Term), ArmTimer(at)] if at > t0));
     }
 }

@@ -6,10 +6,13 @@
 //! answers go out as values.
 //!
 //! - [`next_step`]: given what is about to be written, write how much, or rotate first?
-//!   Rotation only ever happens at a line boundary: by size, before a line would make the
-//!   file exceed `max_size` (a line bigger than `max_size` goes alone into a file); by time,
-//!   on the first write after a UTC hour/day boundary ([`period_crossed`]). Nothing is
-//!   decided between writes, so an idle program costs no wakeups.
+//!   Rotation happens at a line boundary: by size, before a line would make the file
+//!   exceed `max_size`; by time, on the first write after a UTC hour/day boundary
+//!   ([`period_crossed`]). Nothing is decided between writes, so an idle program costs no
+//!   wakeups. The one exception is a line longer than `max_size` (a `\r`-only progress bar
+//!   never ends its line): it is cut after `max_size` bytes, [`CUT_MARKER`] ends that
+//!   file, and the line goes on in the next one ([`Step::CutLine`]). So no file holds more
+//!   than `max_size` bytes of log, plus the marker when it ends in one.
 //! - [`Stamp`], [`rotated_name`], [`parse_rotated`]: how rotated files are named.
 //! - [`expired`]: which rotated files to delete so that `keep` are left.
 //!
@@ -56,29 +59,49 @@ pub enum Step {
     Write(usize),
     /// Rotate the live file first (then ask again with an empty file).
     Rotate,
+    /// The file is in the middle of a line and holds `max_size` bytes: append
+    /// [`CUT_MARKER`], rotate, then ask again (the rest of the line starts the new file).
+    CutLine,
 }
+
+/// Ends a file where a line longer than `max_size` was cut; the line goes on at the start
+/// of the next file.
+pub const CUT_MARKER: &[u8] = b" [steward: line cut at max_size; it goes on in the next file]\n";
 
 /// Decides how to go on with `pending`, the bytes that are to be appended at `now`.
 ///
 /// `pending` is normally whole lines; a piece of a line longer than the writer's buffer
-/// is fine too: the file is then in the middle of a line and nothing is rotated until that
-/// line has ended. Writing everything the answers say, one after the other, appends all of
-/// `pending`, every byte once and in order. For an empty `pending` the answer is
-/// `Write(0)`.
+/// is fine too: the file is then in the middle of a line, and rotates only at that line's
+/// end, or when the line fills the file ([`Step::CutLine`]). Writing everything the answers
+/// say, one after the other, appends all of `pending`, every byte once and in order (and
+/// [`CUT_MARKER`]s where lines are cut). For an empty `pending` the answer is `Write(0)`.
 pub fn next_step(spec: &LogSpec, file: &FileState, pending: &[u8], now: SystemTime) -> Step {
     let all = pending.len();
     if all == 0 || (spec.max_size == 0 && spec.rotate_every.is_none()) {
         return Step::Write(all);
     }
+    // Bytes that still fit under max_size (all of them with no size limit).
+    let room = if spec.max_size == 0 {
+        all
+    } else {
+        usize::try_from(spec.max_size.saturating_sub(file.len)).unwrap_or(usize::MAX).min(all)
+    };
     if !file.at_line_start {
         // Finish the line the file is in; rotation waits for its end. If what follows
         // would not rotate either, it all goes in one write.
-        let Some(end) = line_end(pending) else { return Step::Write(all) };
-        let after = FileState { len: file.len.saturating_add(end as u64), at_line_start: true, ..*file };
-        return match next_step(spec, &after, &pending[end..], now) {
-            Step::Write(n) if n == all - end => Step::Write(all),
-            _ => Step::Write(end),
-        };
+        match line_end(pending) {
+            Some(end) if end <= room || spec.max_size == 0 => {
+                let after =
+                    FileState { len: file.len.saturating_add(end as u64), at_line_start: true, ..*file };
+                return match next_step(spec, &after, &pending[end..], now) {
+                    Step::Write(n) if n == all - end => Step::Write(all),
+                    _ => Step::Write(end),
+                };
+            }
+            // The line would overflow the file: fill it, then cut.
+            _ if room == 0 => return Step::CutLine,
+            _ => return Step::Write(room),
+        }
     }
     if file.len > 0 {
         if let (Some(every), Some(started)) = (spec.rotate_every, file.started) {
@@ -91,15 +114,14 @@ pub fn next_step(spec: &LogSpec, file: &FileState, pending: &[u8], now: SystemTi
         return Step::Write(all);
     }
     // Not everything fits: the whole lines that end within the room left do.
-    let room = usize::try_from(spec.max_size.saturating_sub(file.len)).unwrap_or(usize::MAX).min(all);
     if let Some(last_newline) = pending[..room].iter().rposition(|&b| b == b'\n') {
         return Step::Write(last_newline + 1);
     }
     if file.len > 0 {
         return Step::Rotate;
     }
-    // The first line alone is bigger than max_size: it gets a file of its own.
-    Step::Write(line_end(pending).unwrap_or(all))
+    // The first line alone is bigger than max_size: it fills this file and is cut.
+    Step::Write(room)
 }
 
 /// Length of the first line of `bytes` including its `\n`, if it has one.
@@ -312,12 +334,16 @@ mod tests {
             ("only first line fits", 10, 4, true, b"abc\ndef\n", Step::Write(4)),
             ("nothing fits", 10, 8, true, b"abc\n", Step::Rotate),
             ("full file", 10, 10, true, b"a\n", Step::Rotate),
-            ("long line alone", 4, 0, true, b"abcdefgh\nij\n", Step::Write(9)),
+            ("long line alone fills the file", 4, 0, true, b"abcdefgh\nij\n", Step::Write(4)),
             ("long line then short", 4, 9, true, b"ij\n", Step::Rotate),
-            ("piece without newline", 4, 0, true, b"abcdefgh", Step::Write(8)),
-            ("mid-line: finish line", 10, 12, false, b"xyz\nabc\n", Step::Write(4)),
-            ("mid-line: still no end", 10, 12, false, b"xyzxyz", Step::Write(6)),
+            ("piece without newline", 4, 0, true, b"abcdefgh", Step::Write(4)),
+            ("mid-line: file full, cut", 10, 10, false, b"a\n", Step::CutLine),
+            ("mid-line: over full (found so on disk)", 10, 12, false, b"xyz\nabc\n", Step::CutLine),
+            ("mid-line: no end, fill up", 10, 5, false, b"xyzxyz", Step::Write(5)),
+            ("mid-line: end beyond max_size, fill up", 10, 5, false, b"abcdefgh\n", Step::Write(5)),
+            ("mid-line: line ends in room", 10, 5, false, b"xy\nabcdefgh\n", Step::Write(3)),
             ("mid-line but fits", 100, 12, false, b"xyz\nabc\n", Step::Write(8)),
+            ("mid-line, no size limit", 0, 1 << 40, false, b"xyzxyz", Step::Write(6)),
             ("empty pending", 10, 3, true, b"", Step::Write(0)),
             ("room ends in a line", 10, 3, true, b"abcdef\nxy\n", Step::Write(7)),
         ];
@@ -348,17 +374,50 @@ mod tests {
                         rest = &rest[n..];
                     }
                     Step::Rotate => files.push(Vec::new()),
+                    Step::CutLine => {
+                        live.extend_from_slice(CUT_MARKER);
+                        files.push(Vec::new());
+                    }
                 }
             }
-            assert_eq!(files.concat(), data, "max_size {max_size}");
+            let mut unmarked = Vec::new();
             for f in &files {
                 assert!(f.ends_with(b"\n"), "max_size {max_size}: file ends mid-line");
-                let lines = f.iter().filter(|&&b| b == b'\n').count();
-                if max_size > 0 && lines > 1 {
-                    assert!(f.len() as u64 <= max_size, "max_size {max_size}: {f:?}");
+                let log = f.strip_suffix(CUT_MARKER).unwrap_or(f);
+                if max_size > 0 {
+                    assert!(log.len() as u64 <= max_size, "max_size {max_size}: {f:?}");
+                }
+                unmarked.extend_from_slice(log);
+            }
+            assert_eq!(unmarked, data, "max_size {max_size}");
+        }
+    }
+
+    /// A `\r`-only progress bar never ends its line: the files still stay at max_size.
+    #[test]
+    fn a_line_without_end_is_cut_at_max_size() {
+        let spec = spec(100, None);
+        let mut state = FileState::EMPTY;
+        const BAR: &[u8] = b"\r 42% [=====>    ]";
+        let mut files = 1;
+        for _ in 0..1000 {
+            let mut piece = BAR;
+            while !piece.is_empty() {
+                match next_step(&spec, &state, piece, at(T0)) {
+                    Step::Write(n) => {
+                        state = FileState { len: state.len + n as u64, started: None, at_line_start: false };
+                        piece = &piece[n..];
+                    }
+                    Step::CutLine => {
+                        assert_eq!(state.len, 100);
+                        state = FileState::EMPTY;
+                        files += 1;
+                    }
+                    Step::Rotate => panic!("a rotation in the middle of a line"),
                 }
             }
         }
+        assert_eq!(files, (1000 * BAR.len()).div_ceil(100));
     }
 
     #[test]

@@ -4,9 +4,18 @@
 //! The error strings say what was wrong with the text; the config parser adds which key it
 //! was and where.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Parses a duration such as `150ms`, `10s`, `5m`, `1h30m` or `1h 30m`.
+/// The longest duration a config value may have: one year (365.25 days, humantime's `1y`).
+///
+/// Nothing steward times (a stop timeout, a restart delay, a window) means more than that,
+/// and a cap keeps every deadline computed from a config value far inside what a clock
+/// can represent: `stop_timeout = "300000000000y"` would otherwise overflow the addition
+/// that arms its timer.
+pub const MAX_DURATION: Duration = Duration::from_secs(31_557_600);
+
+/// Parses a duration such as `150ms`, `10s`, `5m`, `1h30m` or `1h 30m`, at most
+/// [`MAX_DURATION`].
 ///
 /// A bare number without a unit is refused: `10` could mean seconds or milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -17,7 +26,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if text.starts_with('-') {
         return Err(format!("`{text}` is negative; a duration cannot be"));
     }
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e})"))
+    let d = humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration ({e})"))?;
+    if d > MAX_DURATION {
+        return Err(format!("`{text}` is longer than a year, the longest duration steward accepts"));
+    }
+    Ok(d)
 }
 
 /// Parses a size in bytes: `50MB` is 50 000 000, `1GiB` is 2^30, a plain integer is bytes.
@@ -31,6 +44,21 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is negative; a size cannot be"));
     }
     parse_size::parse_size(text).map_err(|e| format!("`{text}` is not a size ({e})"))
+}
+
+/// `t + d`, or the latest instant the clock can represent on the way there instead of a
+/// panic. Config durations are capped at [`MAX_DURATION`], so this only matters for values
+/// that did not come through the parser; deadlines computed from config values use it all
+/// the same.
+pub fn later(t: Instant, d: Duration) -> Instant {
+    let mut d = d;
+    loop {
+        if let Some(at) = t.checked_add(d) {
+            return at;
+        }
+        // Halving finds a representable instant in at most ~100 steps.
+        d /= 2;
+    }
 }
 
 /// Formats a duration for messages, compactly: `100ms`, `30s`, `1m 30s`.
@@ -59,6 +87,26 @@ mod tests {
         assert!(parse_duration("").unwrap_err().contains("empty"));
         assert!(parse_duration("-1s").unwrap_err().contains("negative"));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn durations_are_capped_at_a_year() {
+        assert_eq!(parse_duration("1y"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("365d"), Ok(Duration::from_secs(365 * 86_400)));
+        for huge in ["1y 1s", "366d", "300000000000y", "9223372036854775807s", "18446744073709551615s"] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("longer than a year") || e.contains("is not a duration"), "{huge}: {e}");
+        }
+        assert!(parse_duration("300000000000y").unwrap_err().contains("longer than a year"));
+    }
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let t = Instant::now();
+        assert_eq!(later(t, Duration::from_secs(5)), t + Duration::from_secs(5));
+        let far = later(t, Duration::MAX);
+        assert!(far > t + MAX_DURATION);
+        assert!(later(far, Duration::MAX) >= far);
     }
 
     #[test]

@@ -100,6 +100,7 @@ corpus! {
     dependency_cycle_of_three_with_a_dependent,
     duplicate_key_is_a_syntax_error,
     duration_without_unit,
+    durations_longer_than_a_year,
     empty_command,
     empty_program_in_command,
     env_values_must_be_strings,
@@ -107,13 +108,16 @@ corpus! {
     exit_codes_out_of_range,
     invalid_program_name,
     malformed_env_file,
+    max_size_of_a_bare_small_number,
     missing_command,
     missing_env_file,
     negative_count,
     negative_size,
+    nul_in_argument_and_env_value,
     program_must_be_a_table,
     program_name_reserved_on_windows,
     program_name_starting_with_a_dot,
+    program_name_too_long,
     restart_delay_above_the_default_maximum,
     restart_max_delay_shorter_than_restart_delay,
     self_dependency,
@@ -170,4 +174,44 @@ fn interpolation_errors_use_the_fake_env_only() {
     let src = "[programs.web]\ncommand = [\"run\", \"--db=${DB_URL}\"]\n";
     assert!(support::parse_with(src, &env).is_ok());
     assert_eq!(errors_with(src, &FakeEnv::new()).len(), 1);
+}
+
+/// The sockets under `state_dir` must fit the socket address of the platform the config is
+/// for (107 bytes of path on Linux, 103 on macOS), else steward could not bind them at run.
+#[test]
+fn socket_paths_must_fit_the_platform() {
+    use steward_core::config::{OnPlatform, Platform};
+    let origin = Path::new("/srv/steward.toml");
+    let on = |platform| OnPlatform { env: FakeEnv::new(), platform };
+    let config = |state_dir: &str, name: &str| {
+        format!("[supervisor]\nstate_dir = \"{state_dir}\"\n\n[programs.{name}]\ncommand = \"x\"\nready = \"notify\"\n")
+    };
+    let messages = |src: &str, platform| match steward_core::config::parse_str(src, origin, &on(platform)) {
+        Ok(_) => Vec::new(),
+        Err(d) => d.iter().map(|d| (d.line, d.message.clone())).collect(),
+    };
+
+    // "/" + 94 = 95 bytes, + "/steward.sock" = 108: one byte too many on Linux.
+    let long = format!("/{}", "s".repeat(94));
+    let errs = messages(&config(&long, "w"), Platform::Linux);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, 2, "at the state_dir line: {errs:#?}");
+    assert!(errs[0].1.contains("API socket path") && errs[0].1.contains("108 bytes"), "{errs:#?}");
+    // One byte shorter fits Linux, not macOS; Windows has no Unix sockets to bind.
+    let fits = format!("/{}", "s".repeat(93));
+    let fits_linux = format!("[supervisor]\nstate_dir = \"{fits}\"\n");
+    assert_eq!(messages(&fits_linux, Platform::Linux), Vec::new());
+    assert_eq!(messages(&fits_linux, Platform::MacOs).len(), 1);
+    assert_eq!(
+        messages(&config(&long, "w").replace("ready = \"notify\"\n", ""), Platform::Windows),
+        Vec::new()
+    );
+
+    // The notify socket: "/srv/st" + "/notify/" + name + ".sock", at the program's name.
+    let name = "n".repeat(90);
+    let errs = messages(&config("/srv/st", &name), Platform::Linux);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, 4, "at the program's name: {errs:#?}");
+    assert!(errs[0].1.contains("notify socket path"), "{errs:#?}");
+    assert_eq!(messages(&config("/srv/st", &"n".repeat(80)), Platform::Linux), Vec::new());
 }

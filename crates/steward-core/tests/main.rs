@@ -7,4 +7,5 @@ mod config_api;
 mod config_errors;
 mod config_health_alerts;
 mod config_ok;
+mod extremes;
 mod render;

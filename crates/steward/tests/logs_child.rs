@@ -72,3 +72,33 @@ fn a_child_that_stops_mid_line_does_not_glue_onto_the_next_run() {
         String::from_utf8(expected).unwrap()
     );
 }
+
+/// A progress bar that redraws itself with `\r` never ends its line: the file is still cut
+/// at `max_size`, each cut marked, and nothing is lost.
+#[test]
+fn a_progress_bar_without_newlines_is_cut_at_max_size_and_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bar.out.log");
+    let log = open(path.clone(), 4000);
+    let bar: String = (0..3000).map(|i| format!("\r{:3}% ", i % 100)).collect();
+    runtime().block_on(run_child(&["--partial", &bar], &log));
+    drop(log);
+
+    let marker = steward_core::rotation::CUT_MARKER;
+    let files = history::files_oldest_first(&path).unwrap();
+    assert_eq!(files.len(), 5, "{files:?}");
+    let mut unmarked = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let data = std::fs::read(file).unwrap();
+        let last = i + 1 == files.len();
+        let log = match data.strip_suffix(marker) {
+            Some(log) if !last => log,
+            _ if last => &data[..],
+            _ => panic!("{} does not end with the cut marker", file.display()),
+        };
+        assert!(log.len() <= 4000, "{} holds {} bytes of output", file.display(), log.len());
+        unmarked.extend_from_slice(log);
+    }
+    // The line the child left unfinished is ended with a newline at its exit.
+    assert_eq!(unmarked, format!("{bar}\n").into_bytes());
+}

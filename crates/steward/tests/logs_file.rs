@@ -87,7 +87,7 @@ fn size_rotation_happens_only_at_line_boundaries() {
 }
 
 #[test]
-fn a_line_bigger_than_max_size_gets_a_file_of_its_own() {
+fn a_line_bigger_than_max_size_is_cut_at_max_size_and_marked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.out.log");
     let big = format!("{}\n", "B".repeat(250));
@@ -98,7 +98,10 @@ fn a_line_bigger_than_max_size_gets_a_file_of_its_own() {
 
     let contents: Vec<String> =
         history::files_oldest_first(&path).unwrap().iter().map(|f| fs::read_to_string(f).unwrap()).collect();
-    assert_eq!(contents, ["a\nb\n", big.as_str(), "c\n"]);
+    let marker = std::str::from_utf8(steward_core::rotation::CUT_MARKER).unwrap();
+    let cut = format!("{}{marker}", "B".repeat(100));
+    let rest = format!("{}\nc\n", "B".repeat(50));
+    assert_eq!(contents, ["a\nb\n", cut.as_str(), cut.as_str(), rest.as_str()]);
 }
 
 #[test]

@@ -112,7 +112,7 @@ fn an_unfinished_last_line_gets_its_newline() {
 }
 
 #[test]
-fn long_lines_are_written_in_pieces_and_rotation_waits_for_their_end() {
+fn long_lines_are_written_in_pieces_and_cut_at_max_size() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.out.log");
     let log = open(&path, 1000);
@@ -127,9 +127,24 @@ fn long_lines_are_written_in_pieces_and_rotation_waits_for_their_end() {
         feeder.join().unwrap();
     });
     drop(log);
-    let contents: Vec<String> =
-        history::files_oldest_first(&path).unwrap().iter().map(|f| fs::read_to_string(f).unwrap()).collect();
-    assert_eq!(contents, ["short 1\n", long.as_str(), "short 2\n", &format!("{unfinished}\n")]);
+    let marker = steward_core::rotation::CUT_MARKER;
+    let files = history::files_oldest_first(&path).unwrap();
+    let mut unmarked = Vec::new();
+    let mut cuts = 0;
+    for file in &files {
+        let content = fs::read(file).unwrap();
+        let log = content.strip_suffix(marker).inspect(|_| cuts += 1).unwrap_or(&content);
+        assert!(log.len() <= 1000, "{} holds {} bytes of output", file.display(), log.len());
+        assert!(content.ends_with(b"\n"), "{} does not end at a line boundary", file.display());
+        unmarked.extend_from_slice(log);
+    }
+    assert_eq!(fs::read(&files[0]).unwrap(), b"short 1\n", "a whole line is never cut");
+    // Each long line fills files of 1000 bytes, each cut marked, and ends in the next.
+    assert_eq!(cuts, 200_001 / 1000 + (2 * steward::logs::capture::READ_BUFFER + 1) / 1000);
+    assert!(
+        unmarked == format!("{data}\n").into_bytes(),
+        "the output, markers left out, is not what was written"
+    );
 }
 
 #[test]

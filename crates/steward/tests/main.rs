@@ -36,6 +36,9 @@ mod memory_limit;
 // /metrics after memory samples (from /proc), and on the API's Unix socket.
 #[cfg(target_os = "linux")]
 mod metrics;
+// The peak memory of steward serving tails, from /proc.
+#[cfg(target_os = "linux")]
+mod logs_tail;
 // Resource sampling of process trees, from /proc.
 #[cfg(target_os = "linux")]
 mod resources;

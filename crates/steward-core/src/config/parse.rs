@@ -34,7 +34,7 @@ use toml::Spanned;
 
 use keys::{check_dependencies, DocumentDraft, ProgramDraft, PROGRAM_KEYS, ROOT_KEYS};
 use suggest::suggest;
-use values::join_quoted;
+use values::{join_quoted, MAX_KEEP};
 
 /// Where the parser gets the outside world from: variables for interpolation, the text of
 /// env files, and the platform the config is for. Tests pass a fake; [`OsEnv`] is the real
@@ -76,6 +76,17 @@ impl Platform {
     /// Unix datagram sockets, which `ready = "notify"` needs.
     pub fn has_unix_sockets(self) -> bool {
         self != Platform::Windows
+    }
+
+    /// The longest path a Unix socket may have (`sockaddr_un.sun_path` less its final NUL):
+    /// 108 bytes on Linux, 104 on macOS and the BSDs. `None` on Windows, where steward's
+    /// sockets are named pipes.
+    pub fn max_socket_path(self) -> Option<usize> {
+        match self {
+            Platform::Linux => Some(107),
+            Platform::MacOs | Platform::OtherUnix => Some(103),
+            Platform::Windows => None,
+        }
     }
 
     /// steward reads the memory of process trees (`max_memory`, `memory >` alerts): from
@@ -176,6 +187,7 @@ pub fn parse_str(src: &str, origin: &Path, env: &dyn Env) -> Result<Config, Diag
     walk(&mut ctx, doc.get_ref(), "", ROOT_KEYS, &mut draft);
     check_dependencies(&mut ctx, &draft.programs);
     ctx.check_alerts(&draft.alerts, &draft.programs);
+    ctx.check_socket_paths(&draft);
     if !ctx.diags.is_empty() {
         return Err(ctx.finish());
     }

@@ -6,6 +6,7 @@
 //! buffer of our own: the caller already hands over big chunks, and nothing is left in
 //! memory if steward is killed).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -44,6 +45,9 @@ pub struct LogFile {
     line_owner: WriterId,
     /// Newest stamp among the rotated files, so the next one is always later.
     newest_stamp: Option<Stamp>,
+    /// The stamps of the rotated files on disk, oldest first: listed once at open, then
+    /// kept up to date by each rotation, so that rotating never lists the folder.
+    rotated: VecDeque<Stamp>,
     /// `Some` while writing fails.
     failure: Option<Failure>,
     /// Dropped in finished failure episodes (the current one counts in `failure`).
@@ -145,6 +149,7 @@ impl LogFile {
             state,
             line_owner: WriterId::UNKNOWN,
             newest_stamp: None,
+            rotated: VecDeque::new(),
             failure: None,
             dropped_lines: 0,
             dropped_bytes: 0,
@@ -186,6 +191,16 @@ impl LogFile {
     /// The live file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The uncompressed names of the rotated files, newest first (a file may have been
+    /// compressed since: its plain name is then gone).
+    pub fn rotated_newest_first(&self) -> Vec<PathBuf> {
+        self.rotated
+            .iter()
+            .rev()
+            .map(|&stamp| self.dir.join(rotation::rotated_name(&self.base, stamp)))
+            .collect()
     }
 
     /// Appends `data` for `writer`. `data` may end in the middle of a line (a piece of a
@@ -249,6 +264,10 @@ impl LogFile {
         while done < data.len() {
             match rotation::next_step(&self.spec, &self.state, &data[done..], now) {
                 Step::Rotate => self.rotate(now),
+                Step::CutLine => {
+                    self.write_all(rotation::CUT_MARKER, now).map_err(|(_, e)| (done, e))?;
+                    self.rotate(now);
+                }
                 Step::Write(n) => {
                     self.write_all(&data[done..done + n], now).map_err(|(w, e)| (done + w, e))?;
                     done += n;
@@ -301,7 +320,8 @@ impl LogFile {
             Ok(()) => {
                 self.newest_stamp = Some(stamp);
                 self.state = FileState::EMPTY;
-                self.prune();
+                self.rotated.push_back(stamp);
+                self.expire();
                 if self.spec.compress {
                     compress::enqueue(target);
                 }
@@ -320,8 +340,28 @@ impl LogFile {
         }
     }
 
-    /// Deletes the rotated files beyond `keep`; returns the rotated files left, with their
-    /// names. Notes the newest stamp seen.
+    /// Deletes the oldest rotated files beyond `keep`, in every form (plain, compressed,
+    /// being compressed), from what [`LogFile::rotated`] remembers.
+    fn expire(&mut self) {
+        let keep = usize::try_from(self.spec.keep).unwrap_or(usize::MAX);
+        while self.rotated.len() > keep {
+            let Some(stamp) = self.rotated.pop_front() else { break };
+            let plain = rotation::rotated_name(&self.base, stamp);
+            for suffix in ["", rotation::GZIP_SUFFIX, rotation::GZIP_TEMP_SUFFIX] {
+                let name = format!("{plain}{suffix}");
+                match fs::remove_file(self.dir.join(&name)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        tracing::warn!(file = %name, dir = %self.dir.display(), %error, "cannot delete an old rotated log file");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lists the folder once (at open): deletes the rotated files beyond `keep`, remembers
+    /// the rest, and returns them with their names. Notes the newest stamp seen.
     fn prune(&mut self) -> Vec<(rotation::Rotated, String)> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -353,6 +393,10 @@ impl LogFile {
             }
             false
         });
+        let mut kept: Vec<Stamp> = found.iter().map(|(r, _)| r.stamp).collect();
+        kept.sort_unstable();
+        kept.dedup();
+        self.rotated = kept.into();
         found
     }
 

@@ -24,12 +24,16 @@
 //! repeats what is written during the copy). It happens on a write, never on a timer:
 //!
 //! - by size: before a line would make the file bigger than `max_size` (0 = never). A
-//!   single line bigger than `max_size` goes into a file of its own.
+//!   line longer than `max_size` (a `\r`-only progress bar is one endless line) is cut
+//!   when it has filled the file: the file ends in the line
+//!   `… [steward: line cut at max_size; it goes on in the next file]`, and the rest of
+//!   the line starts the next file. Disk use stays bounded whatever a program prints.
 //! - by time (`rotate_every`): on the first write after a UTC hour or day boundary since
 //!   the file's first write (for a file found on disk: since it was last modified). An idle
 //!   program therefore costs no wakeups, and its file rotates when it next writes.
 //!
-//! A line longer than the read buffer is written in pieces, and rotation waits for its end.
+//! A line longer than the read buffer is written in pieces, and rotation waits for its end
+//! (or for it to fill the file, as above).
 //!
 //! # File names
 //!
@@ -43,7 +47,9 @@
 //! before (or after the clock went back) takes the previous stamp plus 1 ms.
 //!
 //! `keep` counts rotated files, compressed or not; after each rotation (and on open) the
-//! oldest beyond `keep` are deleted. `keep = 0` keeps only the live file.
+//! oldest beyond `keep` are deleted. `keep = 0` keeps only the live file. The folder is
+//! listed once, when the file is opened; after that the file remembers its rotations, so
+//! a rotation costs a rename and (beyond `keep`) a delete, however many files there are.
 //!
 //! # When writing fails
 //!

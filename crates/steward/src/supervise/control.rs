@@ -61,7 +61,9 @@ pub enum ControlError {
 }
 
 /// The tail of a program's log and, when following, a live feed of what gets written next.
-/// Both are taken under the log file's lock, so no line falls between them or comes twice.
+/// Where the tail ends and the feed starts is fixed under the log file's lock, so no line
+/// falls between them or comes twice. The tail holds at most
+/// [`crate::logs::tail::REPLY_LIMIT`] bytes.
 pub struct LogAccess {
     pub tail: Vec<u8>,
     /// Whole lines as they are written, across rotations.
@@ -82,9 +84,7 @@ pub(crate) enum Request {
     Logs {
         name: String,
         stderr: bool,
-        lines: usize,
-        follow: bool,
-        reply: oneshot::Sender<Result<LogAccess, ControlError>>,
+        reply: oneshot::Sender<Result<super::program::LogReader, ControlError>>,
     },
 }
 
@@ -147,7 +147,11 @@ impl Control {
         lines: usize,
         follow: bool,
     ) -> Result<LogAccess, ControlError> {
-        self.ask(|reply| Request::Logs { name, stderr, lines, follow, reply }).await?
+        let reader = self.ask(|reply| Request::Logs { name: name.clone(), stderr, reply }).await??;
+        reader
+            .access(lines, follow)
+            .await
+            .map_err(|e| ControlError::Other(format!("cannot read the log of {name}: {e}")))
     }
 }
 

@@ -117,10 +117,10 @@ impl ProgramHandle {
         self.status.clone()
     }
 
-    /// The last `lines` lines of the program's stdout (or stderr) log and, when `follow`,
-    /// a live feed of the lines written after them.
-    pub fn log_access(&self, stderr: bool, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
-        self.logs.streams[usize::from(stderr)].access(lines, follow)
+    /// A reader of the program's stdout (or stderr) log, to be used off the supervisor's
+    /// thread.
+    pub fn log_reader(&self, stderr: bool) -> LogReader {
+        LogReader { logs: self.logs.clone(), stream: usize::from(stderr) }
     }
 
     /// Send a command (Start, Stop, Restart). Ignored if the task has ended.
@@ -191,19 +191,61 @@ impl LogStream {
         Ok(log)
     }
 
-    /// The tail and the subscription under the file's lock: no write can fall in between.
+    /// The tail and the subscription. Under the file's lock only the live file is opened
+    /// (and the feed subscribed): the tail is read from that open file afterwards, up to
+    /// the length it had then, so no write falls in between and none is held up by the
+    /// read.
     fn access(&self, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
-        let slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let mut writes_paused = slot.as_ref().map(|log| log.lock().unwrap_or_else(|e| e.into_inner()));
-        let tail = logs::tail::tail(&self.path, lines)?;
-        let feed = follow.then(|| {
-            let feed = self.feed.get_or_init(|| broadcast::channel(256).0);
-            if let Some(file) = writes_paused.as_mut() {
-                file.set_feed(feed.clone());
+        // Listed before the lock; used only if no writer has the file open (then nothing
+        // rotates it in the meantime).
+        let listed = if self.file.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            match logs::history::files_oldest_first(&self.path) {
+                Ok(files) => files.into_iter().rev().filter(|f| *f != self.path).collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e),
             }
-            feed.subscribe()
-        });
+        } else {
+            Vec::new()
+        };
+        let (source, feed) = {
+            let slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let mut writes_paused = slot.as_ref().map(|log| log.lock().unwrap_or_else(|e| e.into_inner()));
+            let live = match std::fs::File::open(&self.path) {
+                Ok(file) => Some(logs::tail::Part::new(file)?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let rotated = match writes_paused.as_ref() {
+                Some(file) => file.rotated_newest_first(),
+                None => listed,
+            };
+            let feed = follow.then(|| {
+                let feed = self.feed.get_or_init(|| broadcast::channel(256).0);
+                if let Some(file) = writes_paused.as_mut() {
+                    file.set_feed(feed.clone());
+                }
+                feed.subscribe()
+            });
+            (logs::tail::Source { live, rotated }, feed)
+        };
+        let tail = logs::tail::tail_of(source, lines, logs::tail::REPLY_LIMIT)?;
         Ok(LogAccess { tail, feed })
+    }
+}
+
+/// A handle on one of a program's logs that reads it off the supervisor's thread (see
+/// [`LogReader::access`]).
+pub struct LogReader {
+    logs: Arc<ProgramLogs>,
+    stream: usize,
+}
+
+impl LogReader {
+    /// The last `lines` lines of the log and, when `follow`, a live feed of the lines
+    /// written after them. The files are read on a blocking thread, a few tails at a time
+    /// ([`logs::tail::run`]).
+    pub async fn access(self, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
+        logs::tail::run(move || self.logs.streams[self.stream].access(lines, follow)).await
     }
 }
 

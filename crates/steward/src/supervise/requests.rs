@@ -30,12 +30,11 @@ impl Supervisor {
             Events(reply) => {
                 let _ = reply.send((self.history.iter().cloned().collect(), self.events.subscribe()));
             }
-            Logs { name, stderr, lines, follow, reply } => {
+            // Only a handle: the caller reads the files, off this thread.
+            Logs { name, stderr, reply } => {
                 let result = match self.programs.get(&name) {
                     None => Err(ControlError::UnknownProgram(name)),
-                    Some(p) => p
-                        .log_access(stderr, lines, follow)
-                        .map_err(|e| ControlError::Other(format!("cannot read the log of {name}: {e}"))),
+                    Some(p) => Ok(p.log_reader(stderr)),
                 };
                 let _ = reply.send(result);
             }

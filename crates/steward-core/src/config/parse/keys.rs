@@ -28,6 +28,7 @@ pub(super) const ROOT_KEYS: &[Key<DocumentDraft>] = &[
 #[derive(Default)]
 pub(super) struct SupervisorDraft {
     pub(super) state_dir: Option<PathBuf>,
+    pub(super) state_dir_span: Option<Span>,
     pub(super) log_dir: Option<PathBuf>,
     pub(super) watchdog: Option<Duration>,
     pub(super) watch_config: Option<bool>,
@@ -38,7 +39,10 @@ pub(super) const SUPERVISOR_KEYS: &[Key<SupervisorDraft>] = &[
     Key {
         name: "state_dir",
         example: "state_dir = \"/var/lib/steward\"",
-        set: |c, f, d| d.state_dir = c.path(f),
+        set: |c, f, d| {
+            d.state_dir_span = Some(f.span());
+            d.state_dir = c.path(f);
+        },
     },
     Key { name: "log_dir", example: "log_dir = \"/var/log/steward\"", set: |c, f, d| d.log_dir = c.path(f) },
     Key {
@@ -246,6 +250,7 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
         example: "max_size = \"10MB\"",
         set: |c, f, d| {
             if let Some(v) = c.size(f) {
+                c.check_max_size(f, v);
                 d.max_size = v;
             }
         },
@@ -262,10 +267,14 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
     Key {
         name: "keep",
         example: "keep = 5",
-        set: |c, f, d| {
-            if let Some(v) = c.u32(f) {
-                d.keep = v;
-            }
+        set: |c, f, d| match c.u32(f) {
+            Some(v) if v > MAX_KEEP => c.error(
+                f.span(),
+                format!("`keep` is {v}; steward keeps at most {MAX_KEEP} rotated files"),
+                "keep fewer, larger files: raise `max_size` instead",
+            ),
+            Some(v) => d.keep = v,
+            None => {}
         },
     },
     Key {

@@ -160,6 +160,10 @@ impl Ctx<'_> {
     pub(super) fn interpolate(&mut self, f: &Field<'_, '_>, raw: &str) -> Option<String> {
         let env = self.env;
         match interp::expand(raw, &|name| env.var(name)) {
+            Ok(v) if v.contains('\0') => {
+                self.nul_error(f.span(), &f.name);
+                None
+            }
             Ok(v) => Some(v),
             Err(errors) => {
                 for e in errors {
@@ -169,6 +173,16 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// A NUL character cannot reach the OS: it ends a C string, so an argument, an
+    /// environment value or a path holding one cannot be passed on.
+    pub(super) fn nul_error(&mut self, span: Span, name: &str) {
+        self.error(
+            span,
+            format!("`{name}` contains a NUL character (\\u0000)"),
+            "remove it: no program argument, environment value or path can hold one",
+        );
     }
 
     /// Maps a byte range of a string's decoded value to the source, when the source text up to
@@ -254,11 +268,13 @@ impl Ctx<'_> {
                 let text = self.interpolate(f, s)?;
                 units::parse_duration(&text)
                     .map_err(|e| {
-                        self.error(
-                            f.span(),
-                            format!("`{}` is not a valid duration: {e}", f.name),
-                            "write a number with a unit, such as \"150ms\", \"10s\", \"5m\" or \"1h30m\"",
-                        )
+                        // Well formed, only too long: say how long it may be.
+                        let hint = if humantime::parse_duration(text.trim()).is_ok() {
+                            "durations go up to \"1y\" (365.25 days)"
+                        } else {
+                            "write a number with a unit, such as \"150ms\", \"10s\", \"5m\" or \"1h30m\""
+                        };
+                        self.error(f.span(), format!("`{}` is not a valid duration: {e}", f.name), hint)
                     })
                     .ok()
             }
@@ -295,6 +311,76 @@ impl Ctx<'_> {
             _ => {
                 self.wrong_type(f, "a size such as \"50MB\" or a number of bytes");
                 None
+            }
+        }
+    }
+
+    /// `max_size`: 0 (no size limit) or at least [`MIN_LOG_SIZE`]. A smaller size would
+    /// rotate on nearly every line, and a bare number is bytes, which is rarely what was
+    /// meant.
+    pub(super) fn check_max_size(&mut self, f: &Field<'_, '_>, size: u64) {
+        if size == 0 || size >= MIN_LOG_SIZE {
+            return;
+        }
+        let hint = match f.value.get_ref() {
+            DeValue::Integer(i) => format!(
+                "`{} = {}` is {size} bytes; did you mean \"{}MB\"? (0 turns size rotation off)",
+                f.name,
+                i.as_str(),
+                i.as_str()
+            ),
+            _ => "write at least \"4KB\", or 0 to turn size rotation off".to_owned(),
+        };
+        self.error(
+            f.span(),
+            format!("`{}` is {size} bytes, less than the smallest log file steward rotates ({MIN_LOG_SIZE} bytes)", f.name),
+            hint,
+        );
+    }
+
+    /// The Unix sockets steward binds under `state_dir` (the API's `steward.sock`, and
+    /// `notify/NAME.sock` for each `ready = "notify"` program) must fit the platform's
+    /// socket address; checked only when the platform is known.
+    pub(super) fn check_socket_paths(&mut self, draft: &DocumentDraft) {
+        let Some(max) = self.env.platform().and_then(Platform::max_socket_path) else { return };
+        let sup = &draft.supervisor;
+        let state_dir = sup.state_dir.clone().unwrap_or_else(|| self.dir.join(defaults::STATE_DIR));
+        let span = sup.state_dir_span.clone().unwrap_or(0..0);
+        let which = if sup.state_dir_span.is_some() {
+            "`state_dir`"
+        } else {
+            "the default `state_dir` (next to the config file)"
+        };
+        let hint = format!(
+            "set a shorter [supervisor] state_dir: socket paths on {} have at most {max} bytes",
+            self.platform_name()
+        );
+        let api = state_dir.join("steward.sock");
+        if api.as_os_str().len() > max {
+            let message = format!(
+                "{which} makes the API socket path {} {} bytes long, too long for a socket",
+                api.display(),
+                api.as_os_str().len()
+            );
+            self.error(span.clone(), message, hint.clone());
+            return;
+        }
+        for (name, program) in &draft.programs {
+            if program.spec.ready != Readiness::Notify {
+                continue;
+            }
+            let notify = state_dir.join("notify").join(format!("{name}.sock"));
+            if notify.as_os_str().len() > max {
+                let message = format!(
+                    "program `{name}` has `ready = \"notify\"`, and its notify socket path {} is {} bytes long, too long for a socket",
+                    notify.display(),
+                    notify.as_os_str().len()
+                );
+                self.error(
+                    program.name_span.clone(),
+                    message,
+                    format!("{hint}; or give the program a shorter name"),
+                );
             }
         }
     }
@@ -443,6 +529,10 @@ impl Ctx<'_> {
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
+                Ok((k, v)) if v.contains('\0') => {
+                    self.nul_error(f.span(), &format!("{} `{}`: {k}", f.name, path.display()));
+                    return None;
+                }
                 Ok((k, v)) => {
                     vars.insert(k, v);
                 }
@@ -486,10 +576,28 @@ impl Ctx<'_> {
     }
 }
 
+/// The smallest `max_size` other than 0: "4KB".
+pub(super) const MIN_LOG_SIZE: u64 = 4000;
+
+/// The most rotated files a log may keep: each is a file in the log folder, and more than
+/// this many is a mistake (a number meant as a size or a time, say) rather than a plan.
+pub(super) const MAX_KEEP: u32 = 10_000;
+
+/// The longest program name: its longest file, a compressed rotated log being written
+/// (`NAME.err.log.20261122T031500.123Z.gz.tmp`), must fit the 255 bytes a file name may
+/// have on Linux, macOS and Windows alike.
+pub(super) const MAX_PROGRAM_NAME: usize = 255 - ".err.log.20261122T031500.123Z.gz.tmp".len();
+
 /// Program names become file names (logs, state), on every OS.
 pub(super) fn check_program_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("it is empty".to_owned());
+    }
+    if name.len() > MAX_PROGRAM_NAME {
+        return Err(format!(
+            "it is {} characters long; its log files need a name of at most {MAX_PROGRAM_NAME}",
+            name.len()
+        ));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
         return Err(format!("{c:?} is not allowed"));

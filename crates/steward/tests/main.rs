@@ -12,6 +12,7 @@ mod health;
 mod logs_child;
 mod logs_file;
 mod remote_api;
+mod secrets;
 mod supervise;
 
 // std's anonymous pipes handed to tokio's Unix pipe type.

@@ -18,6 +18,9 @@ mod supervise;
 // std's anonymous pipes handed to tokio's Unix pipe type.
 #[cfg(unix)]
 mod logs_pump;
+// File modes, another user (uid 65534), descriptors inherited through exec.
+#[cfg(unix)]
+mod permissions;
 // sd_notify: Unix datagram sockets in systemd's place.
 #[cfg(unix)]
 mod notify;

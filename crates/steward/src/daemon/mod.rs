@@ -32,7 +32,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let state_dir = config.supervisor.state_dir.clone();
-    std::fs::create_dir_all(&state_dir).with_context(|| {
+    crate::private::create_dir_all(&state_dir).with_context(|| {
         format!("cannot create state_dir {}; check the path and its permissions", state_dir.display())
     })?;
     let (_lock, stale) = lock::InstanceLock::acquire(&state_dir)?;

@@ -7,7 +7,7 @@
 //! memory if steward is killed).
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -462,13 +462,13 @@ impl fmt::Debug for LogFile {
     }
 }
 
-/// Opens `path` for appending, creating it, and its folder if that is missing.
+/// Opens `path` for appending, creating it (owner-only), and its folder if that is missing.
 fn open_append(path: &Path) -> io::Result<File> {
-    let open = || OpenOptions::new().create(true).append(true).open(path);
+    let open = || crate::private::open_options().create(true).append(true).open(path);
     match open() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent)?;
+                crate::private::create_dir_all(parent)?;
             }
             open()
         }

@@ -1,10 +1,12 @@
 //! End to end, Unix: what other users can reach of a running steward.
 //!
 //! - The state dir, the log dir and every file steward writes there are its user's alone.
+//! - Another user's `steward status` is told "permission denied", not "no steward".
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
+use std::process::Command;
 
 use crate::common::*;
 
@@ -61,5 +63,35 @@ compress = true
         files += 1;
     }
     assert!(files >= 3, "the log, a rotated and a compressed file: {files}");
+    s.shutdown();
+}
+
+#[test]
+fn another_user_is_told_permission_denied_and_what_to_do() {
+    // SAFETY: geteuid only reads.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running the CLI as another user needs root");
+        return;
+    }
+    let config = format!("[programs.web]\ncommand = {}\n", child_cmd(&["--sleep", "1h"]));
+    let s = start(&config);
+    s.wait_for("web", "started");
+    // The other user may read the config (and so find the socket), as on a shared machine.
+    std::fs::set_permissions(s.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(s.config_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let nobody = 65534;
+    let out = Command::new(STEWARD)
+        .args(["-c", &s.config_path().to_string_lossy(), "status"])
+        .uid(nobody)
+        .gid(nobody)
+        .output()
+        .expect("run the CLI as nobody");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("permission denied on "), "{err}");
+    assert!(err.contains("run this command as that user"), "{err}");
+    assert!(!err.contains("no steward is running"), "{err}");
+    // The owner still gets through.
+    assert_eq!(s.program("web")["state"], "running");
     s.shutdown();
 }

@@ -1,7 +1,8 @@
-//! End to end, Unix: what other users can reach of a running steward.
+//! End to end, Unix: what other users and the programs can reach of a running steward.
 //!
 //! - The state dir, the log dir and every file steward writes there are its user's alone.
 //! - Another user's `steward status` is told "permission denied", not "no steward".
+//! - Programs get stdin, stdout and stderr, and none of the descriptors steward inherited.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
@@ -93,5 +94,69 @@ fn another_user_is_told_permission_denied_and_what_to_do() {
     assert!(!err.contains("no steward is running"), "{err}");
     // The owner still gets through.
     assert_eq!(s.program("web")["state"], "running");
+    s.shutdown();
+}
+
+/// steward started holding descriptors 7, 10 and 251 without close-on-exec, as a careless
+/// parent hands them down.
+#[cfg(target_os = "linux")]
+fn start_holding_fds(config: &str, fds: [libc::c_int; 3]) -> Steward {
+    use std::os::fd::AsRawFd as _;
+    let file = std::fs::File::open(STEWARD).unwrap();
+    // Above the targets, so that no dup2 below is onto itself (which would keep close-on-exec).
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor of an open one.
+    let source = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 300) };
+    assert!(source >= 300, "F_DUPFD_CLOEXEC: {}", std::io::Error::last_os_error());
+    let s = Steward::start_command(STEWARD, config, &[], move |cmd| {
+        // SAFETY: dup2 is async-signal-safe and touches only the child's descriptors.
+        unsafe {
+            cmd.pre_exec(move || {
+                for fd in fds {
+                    if libc::dup2(source, fd) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    });
+    // SAFETY: `source` is ours, and the child has its copies.
+    unsafe { libc::close(source) };
+    drop(file);
+    s
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn programs_get_stdio_and_none_of_the_descriptors_steward_inherited() {
+    let config = format!(
+        r#"
+[programs.web]
+command = {web}
+
+[programs.db]
+command = {db}
+ready = "notify"
+"#,
+        web = child_cmd(&["--list-fds", "--sleep", "1h"]),
+        db = child_cmd(&["--list-fds", "--notify-ready-after", "0ms", "--sleep", "1h"]),
+    );
+    let held = [7, 10, 251];
+    let s = start_holding_fds(&config, held);
+    s.wait_api();
+    // steward holds them (else this test would prove nothing)...
+    let pid = s.daemon().pid();
+    for fd in held {
+        assert!(Path::new(&format!("/proc/{pid}/fd/{fd}")).exists(), "steward does not hold fd {fd}");
+    }
+    // ...and its programs do not.
+    for program in ["web", "db"] {
+        let log = s.log_dir().join(format!("{program}.out.log"));
+        let fds = wait_until(DEADLINE, &format!("the fds {program} printed"), || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            text.lines().find(|l| l.starts_with("fds ")).map(str::to_owned)
+        });
+        assert_eq!(fds, "fds 0 1 2", "{program}");
+    }
     s.shutdown();
 }

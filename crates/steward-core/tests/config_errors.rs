@@ -103,6 +103,8 @@ corpus! {
     durations_longer_than_a_year,
     empty_command,
     empty_program_in_command,
+    env_file_line_without_a_name_is_never_shown,
+    env_file_value_is_never_shown,
     env_values_must_be_strings,
     every_mistake_is_reported_at_once,
     exit_codes_out_of_range,
@@ -138,6 +140,29 @@ corpus! {
     wrong_type_programs,
     wrong_type_state_dir,
     zero_watchdog,
+}
+
+/// An env file holds secrets: a line that does not parse is named by its number and key,
+/// and no part of its text shows in the diagnostic.
+#[test]
+fn env_file_errors_never_show_the_text_of_the_line() {
+    let src = "[programs.web]\ncommand = \"x\"\nenv_file = \".env\"\n";
+    let cases = [
+        ("A=1\nDB_PASSWORD=hunter2 s3cret\n", "line 2: the value of `DB_PASSWORD`"),
+        ("A=1\n\n  export API_KEY = \"hunter2-s3cret\n", "line 3: the value of `API_KEY`"),
+        ("TOKEN='hunter2\\q'\nB=2 s3cret\n", "line 2: the value of `B`"),
+        ("M=\"multi\nline\"\nhunter2s3cret\n", "line 3 is not `NAME=value`"),
+        ("hunter2 s3cret\n", "line 1 is not `NAME=value`"),
+        ("K=\\hunter2s3cret\n", "line 1: the value of `K`"),
+    ];
+    for (dotenv, expected) in cases {
+        let env = FakeEnv::new().file(support::dir().join(".env"), dotenv);
+        let shown = errors_with(src, &env).to_string();
+        assert!(shown.contains(expected), "{dotenv:?}: expected {expected:?} in\n{shown}");
+        for secret in ["hunter2", "s3cret"] {
+            assert!(!shown.contains(secret), "{dotenv:?}: {secret:?} shown in\n{shown}");
+        }
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) is a thin shell over this library. Its modules, bottom up (each
 //! uses only modules below it; `layers.rs` has the floors and the test that keeps them):
 //!
+//! - [`private`]: owner-only folders and files (state, logs).
 //! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
 //!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files.
 //! - [`process`]: starting and stopping process trees, per platform.
@@ -26,6 +27,7 @@ pub mod host;
 mod layers;
 pub mod logs;
 pub mod metrics;
+pub mod private;
 pub mod process;
 pub mod protocol;
 pub mod resources;

@@ -12,11 +12,15 @@ mod health;
 mod logs_child;
 mod logs_file;
 mod remote_api;
+mod secrets;
 mod supervise;
 
 // std's anonymous pipes handed to tokio's Unix pipe type.
 #[cfg(unix)]
 mod logs_pump;
+// File modes, another user (uid 65534), descriptors inherited through exec.
+#[cfg(unix)]
+mod permissions;
 // sd_notify: Unix datagram sockets in systemd's place.
 #[cfg(unix)]
 mod notify;

@@ -2,6 +2,8 @@
 //!
 //! - A program with `ready = "notify"` counts as running only once it sends `READY=1` to the
 //!   `NOTIFY_SOCKET` steward gives it, and its dependents wait for that.
+//! - On Linux only the program's process group may send it: a `READY=1` from elsewhere (here
+//!   from the test itself) is ignored and logged.
 //! - steward itself, run with `NOTIFY_SOCKET` (as systemd runs a `Type=notify` unit), sends
 //!   `READY=1` once its programs are up, `WATCHDOG=1` pings when `WATCHDOG_USEC` is set, and
 //!   `STOPPING=1` at shutdown. The socket is a real Unix datagram socket bound by the test,
@@ -232,5 +234,36 @@ command = {p}
     assert!(idle.message.contains("has no effect: steward is not running as a systemd service"), "{idle:?}");
     let watchdog: Vec<LogEvent> = s.events().into_iter().filter(|e| e.is_daemon("watchdog")).collect();
     assert_eq!(watchdog.len(), 1, "{watchdog:?}");
+    s.shutdown();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ready_from_outside_the_programs_process_group_is_ignored() {
+    let gate = testkit::tempfile::tempdir().unwrap();
+    // db sends READY=1 only once this file exists.
+    let go = gate.path().join("go");
+    let config = format!(
+        "[programs.db]\ncommand = {}\nready = \"notify\"\n",
+        child_cmd(&["--await-file", &go.to_string_lossy(), "--notify-ready-after", "0ms", "--sleep", "1h"]),
+    );
+    let s = start(&config);
+    s.wait_for("db", "spawned");
+    // The test is not in db's process tree, but it is steward's user: the socket's folder lets
+    // it send.
+    let socket = s.path(".steward/notify/db.sock");
+    let outsider = UnixDatagram::unbound().unwrap();
+    outsider.send_to(b"READY=1\n", &socket).unwrap();
+    let running = |e: &LogEvent| e.program.as_deref() == Some("db") && e.to.as_deref() == Some("running");
+    let first = s.wait_for_event("db to refuse the outsider's READY=1 (or to take it)", |e| {
+        e.is("db", "notify-refused") || running(e)
+    });
+    assert_eq!(first.event.as_deref(), Some("notify-refused"), "{first:?}\n{}", s.log());
+    assert_eq!(first.pid, Some(std::process::id()), "the outsider's pid: {first:?}");
+    assert_eq!(s.program("db")["state"], "starting");
+
+    // Now db itself sends READY=1, and that counts.
+    std::fs::write(&go, "").unwrap();
+    s.wait_for_event("db to be running after its own READY=1", running);
     s.shutdown();
 }

@@ -122,6 +122,13 @@ impl Diagnostics {
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }
+
+    /// The same mistakes (file, line, column, message, hint) without the text of the lines:
+    /// what steward's log and API callers get. A config line can hold a secret (a token in
+    /// `env`), and the location says where to look; `steward check` shows the lines.
+    pub fn located(&self) -> Diagnostics {
+        Diagnostics(self.0.iter().map(|d| Diagnostic { source_line: None, ..d.clone() }).collect())
+    }
 }
 
 impl From<Diagnostic> for Diagnostics {
@@ -196,6 +203,23 @@ mod tests {
         let shown = Diagnostics(vec![d.clone(), d]).to_string();
         assert!(shown.starts_with("/x.toml:1:1: error: cannot read\n  hint: check the path\n\n/x.toml:1:1"));
         assert!(shown.ends_with("2 errors in /x.toml"));
+    }
+
+    #[test]
+    fn located_keeps_where_and_what_but_not_the_line() {
+        let at = SRC.find("restrat").unwrap();
+        let d = Diagnostic::at(
+            Path::new("/abs/steward.toml"),
+            SRC,
+            at..at + 7,
+            "unknown key",
+            Some("a hint".into()),
+        );
+        let shown = Diagnostics(vec![d]).located().to_string();
+        assert_eq!(
+            shown,
+            "/abs/steward.toml:3:1: error: unknown key\n  hint: a hint\n1 error in /abs/steward.toml"
+        );
     }
 
     #[test]

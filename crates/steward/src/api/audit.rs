@@ -165,7 +165,7 @@ impl AuditLog {
     pub fn open_now(&self) -> io::Result<()> {
         let mut file = self.inner.file.lock().unwrap_or_else(|e| e.into_inner());
         if file.is_none() {
-            *file = Some(LogFile::open_private(self.inner.path.clone(), self.inner.spec.clone())?);
+            *file = Some(LogFile::open(self.inner.path.clone(), self.inner.spec.clone())?);
         }
         Ok(())
     }
@@ -180,7 +180,7 @@ impl AuditLog {
         // retried), as for program logs.
         let result = match &mut *file {
             Some(f) => f.write_lines(&line, SystemTime::now()),
-            None => LogFile::open_private(self.inner.path.clone(), self.inner.spec.clone())
+            None => LogFile::open(self.inner.path.clone(), self.inner.spec.clone())
                 .and_then(|f| file.insert(f).write_lines(&line, SystemTime::now())),
         };
         if let Err(e) = result {

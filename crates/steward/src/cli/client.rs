@@ -29,6 +29,17 @@ pub struct NotRunning {
     pub endpoint: String,
 }
 
+/// The local endpoint exists but this user may not use it: a steward of another user (the
+/// state dir is 0700 and the socket 0600). The CLI exits 4 with this one line.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "permission denied on {endpoint}: the steward there belongs to another user; run this \
+     command as that user (for example `sudo -u USER steward ...`) or as root"
+)]
+pub struct PermissionDenied {
+    pub endpoint: String,
+}
+
 /// The daemon answered with an error status.
 #[derive(Debug, thiserror::Error)]
 #[error("{}{}", reply.error, reply.details.as_ref().map(|d| format!("\n{d}")).unwrap_or_default())]
@@ -70,9 +81,16 @@ impl Client {
             }
             None => {
                 req = req.header("host", "steward");
-                let stream = api::local::connect(&self.endpoint)
-                    .await
-                    .map_err(|_| NotRunning { endpoint: self.endpoint.display().to_string() })?;
+                let endpoint = || self.endpoint.display().to_string();
+                let stream = api::local::connect(&self.endpoint).await.map_err(|e| {
+                    // Anything else (no such file, nobody listening) means no steward runs.
+                    match e.kind() {
+                        std::io::ErrorKind::PermissionDenied => {
+                            anyhow::Error::new(PermissionDenied { endpoint: endpoint() })
+                        }
+                        _ => anyhow::Error::new(NotRunning { endpoint: endpoint() }),
+                    }
+                })?;
                 open(stream).await?
             }
         };

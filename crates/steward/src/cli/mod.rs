@@ -6,6 +6,7 @@
 //! - 1: the config is invalid, or the verb failed (the message says why)
 //! - 2: the command line itself is wrong (unknown verb or flag)
 //! - 3: no steward is running for this config (control verbs)
+//! - 4: permission denied on the local socket: the steward there is another user's
 
 mod check;
 pub mod client;
@@ -122,6 +123,10 @@ pub fn main() -> ExitCode {
         Err(e) if e.downcast_ref::<client::NotRunning>().is_some() => {
             eprintln!("error: {e}");
             ExitCode::from(3)
+        }
+        Err(e) if e.downcast_ref::<client::PermissionDenied>().is_some() => {
+            eprintln!("error: {e}");
+            ExitCode::from(4)
         }
         Err(e) => {
             eprintln!("error: {e:#}");

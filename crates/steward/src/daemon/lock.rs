@@ -3,7 +3,7 @@
 //! so a lock left by a crash is simply taken over: there is never a manual step. The file
 //! also holds the owner's pid, for the error a second instance prints.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ impl InstanceLock {
     pub fn acquire(state_dir: &Path) -> Result<(InstanceLock, Option<String>), LockError> {
         let path = state_dir.join("steward.lock");
         let io_err = |source| LockError::Io { path: path.display().to_string(), source };
-        let mut file = OpenOptions::new()
+        let mut file = crate::private::open_options()
             .read(true)
             .write(true)
             .create(true)

@@ -31,8 +31,14 @@ pub async fn run_with(
     status: Box<dyn StatusSink>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    if let Err(e) = crate::process::hide_inherited_fds() {
+        tracing::warn!(
+            event = "fds",
+            "cannot list the descriptors steward inherited: {e}; programs may inherit them too"
+        );
+    }
     let state_dir = config.supervisor.state_dir.clone();
-    std::fs::create_dir_all(&state_dir).with_context(|| {
+    crate::private::create_dir_all(&state_dir).with_context(|| {
         format!("cannot create state_dir {}; check the path and its permissions", state_dir.display())
     })?;
     let (_lock, stale) = lock::InstanceLock::acquire(&state_dir)?;

@@ -213,7 +213,9 @@ fn serve(args: &HostArgs) -> u32 {
     let config = match config::load_with(&args.config, &crate::process::host_env()) {
         Ok(config) => config,
         Err(diags) => {
-            let why = format!("the config {} is invalid:\n{diags}", args.config.display());
+            // The Event Log is readable by every user: the location, not the lines (which
+            // may hold secrets); `steward check` shows them.
+            let why = format!("the config {} is invalid:\n{}", args.config.display(), diags.located());
             host.log(eventlog::service_failed(&host.name, &why));
             return EXIT_INVALID_CONFIG;
         }

@@ -116,7 +116,8 @@ fn compress_file(plain: &Path) -> io::Result<()> {
     };
     let temp = with_suffix(plain, GZIP_TEMP_SUFFIX);
     let written = (|| {
-        let out = BufWriter::with_capacity(64 * 1024, File::create(&temp)?);
+        let file = crate::private::open_options().write(true).create(true).truncate(true).open(&temp)?;
+        let out = BufWriter::with_capacity(64 * 1024, file);
         let mut gz = GzEncoder::new(out, Compression::default());
         io::copy(&mut input, &mut gz)?;
         let mut out = gz.finish()?;

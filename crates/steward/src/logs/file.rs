@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,8 +56,6 @@ pub struct LogFile {
     /// Live copies of what is written, for `steward logs -f` (sent under the same lock as
     /// the write, so a reader that took the tail under that lock misses nothing).
     feed: Option<tokio::sync::broadcast::Sender<bytes::Bytes>>,
-    /// New live files are readable by their owner alone (Unix mode 0600): the audit log.
-    private: bool,
 }
 
 /// What the file keeps while writing fails.
@@ -111,17 +109,8 @@ impl LogFile {
     /// Rotated files already beside it are taken into account: new names sort after them,
     /// the oldest beyond `spec.keep` are deleted now, and with `spec.compress` the ones left
     /// uncompressed (steward stopped while compressing) are queued again.
+    /// Every live file it creates is readable by its owner alone (mode 0600 on Unix).
     pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<LogFile> {
-        Self::open_with(path, spec, false)
-    }
-
-    /// [`LogFile::open`], for a file only its owner may read: every live file it creates has
-    /// mode 0600 on Unix (rotated files keep the mode they had).
-    pub fn open_private(path: PathBuf, spec: LogSpec) -> io::Result<LogFile> {
-        Self::open_with(path, spec, true)
-    }
-
-    fn open_with(path: PathBuf, spec: LogSpec, private: bool) -> io::Result<LogFile> {
         let wrap =
             |source: io::Error| io::Error::new(source.kind(), OpenError { path: path.clone(), source });
         let base =
@@ -132,7 +121,7 @@ impl LogFile {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let file = open_append(&path, private).map_err(wrap)?;
+        let file = open_append(&path).map_err(wrap)?;
         let meta = file.metadata().map_err(wrap)?;
         let len = meta.len();
         let state = FileState {
@@ -154,7 +143,6 @@ impl LogFile {
             dropped_lines: 0,
             dropped_bytes: 0,
             feed: None,
-            private,
         };
         let found = log.prune();
         if log.spec.compress {
@@ -283,7 +271,7 @@ impl LogFile {
     fn write_all(&mut self, chunk: &[u8], now: SystemTime) -> Result<(), (usize, io::Error)> {
         let file = match self.file.take() {
             Some(file) => file,
-            None => open_append(&self.path, self.private).map_err(|e| (0, e))?,
+            None => open_append(&self.path).map_err(|e| (0, e))?,
         };
         let file = self.file.insert(file);
         let mut written = 0;
@@ -519,23 +507,13 @@ impl fmt::Debug for LogFile {
     }
 }
 
-/// Opens `path` for appending, creating it, and its folder if that is missing.
-fn open_append(path: &Path, private: bool) -> io::Result<File> {
-    let open = || {
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        if private {
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        }
-        #[cfg(not(unix))]
-        let _ = private;
-        options.open(path)
-    };
+/// Opens `path` for appending, creating it (owner-only), and its folder if that is missing.
+fn open_append(path: &Path) -> io::Result<File> {
+    let open = || crate::private::open_options().create(true).append(true).open(path);
     match open() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent)?;
+                crate::private::create_dir_all(parent)?;
             }
             open()
         }

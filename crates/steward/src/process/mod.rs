@@ -202,6 +202,17 @@ pub fn spawn_command(mut cmd: tokio::process::Command) -> io::Result<Spawned> {
     Ok(Spawned { child: Child::from_tokio(child)?, tree: ProcessTree(tree) })
 }
 
+/// Keep the descriptors steward was started with, other than stdin, stdout and stderr, from
+/// every process it starts (programs, health checks, alert commands): a parent that leaks
+/// one to steward must not leak it to them all. Call once at startup. Unix only: Windows
+/// programs get only the handles steward passes them on purpose.
+pub fn hide_inherited_fds() -> io::Result<()> {
+    #[cfg(unix)]
+    return platform::hide_inherited_fds();
+    #[cfg(not(unix))]
+    Ok(())
+}
+
 /// The portable form of how a process ended.
 pub fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
     platform::exit_status(status)

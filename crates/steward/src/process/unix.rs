@@ -163,6 +163,28 @@ pub(super) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
     }
 }
 
+/// Marks every descriptor above stderr close-on-exec: what steward inherited then never
+/// reaches what it starts. Its own are close-on-exec already (Rust opens them so).
+pub(super) fn hide_inherited_fds() -> io::Result<()> {
+    // The open descriptors: /proc/self/fd on Linux, /dev/fd on macOS and the BSDs.
+    let listing = if cfg!(target_os = "linux") { "/proc/self/fd" } else { "/dev/fd" };
+    let fds: Vec<libc::c_int> = std::fs::read_dir(listing)?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_GETFD/F_SETFD change only the descriptor's flags. The listing's own
+        // descriptor is closed by now: EBADF, skipped.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags != -1 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,7 +116,7 @@ impl Supervisor {
     fn new(config: Config, status: Box<dyn StatusSink>) -> anyhow::Result<Self> {
         let settings = &config.supervisor;
         for (what, dir) in [("state_dir", &settings.state_dir), ("log_dir", &settings.log_dir)] {
-            std::fs::create_dir_all(dir).with_context(|| {
+            crate::private::create_dir_all(dir).with_context(|| {
                 format!("cannot create {what} {}; check the path and its permissions", dir.display())
             })?;
         }

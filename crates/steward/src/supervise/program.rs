@@ -382,7 +382,8 @@ impl ProgramTask {
         match process::spawn(&self.spec, &notify_socket::child_env(self.notify.as_ref())) {
             Ok(mut p) => {
                 let pid = p.child.id();
-                if self.notify.is_some() {
+                if let Some(socket) = &mut self.notify {
+                    socket.set_main_pid(pid);
                     tracing::info!(program = %self.name, event = "spawned", pid,
                         "started (pid {pid}); waiting for READY=1 on its NOTIFY_SOCKET");
                 }

@@ -40,11 +40,14 @@ impl Supervisor {
         let config = match steward_core::config::load_with(&path, &crate::process::host_env()) {
             Ok(c) => c,
             Err(diags) => {
+                // Located, without the text of the lines: those may hold secrets, and the log
+                // and the caller (perhaps remote) need only where to look.
+                let located = diags.located();
                 tracing::error!(
                     event = "reload-rejected",
-                    "the new config is invalid; nothing was changed:\n{diags}"
+                    "the new config is invalid; nothing was changed (`steward check` shows the lines):\n{located}"
                 );
-                let _ = reply.send(Err(ControlError::InvalidConfig(diags.to_string())));
+                let _ = reply.send(Err(ControlError::InvalidConfig(located.to_string())));
                 self.observe.reload_rejected();
                 return;
             }

@@ -103,6 +103,16 @@ fn run(opts: &Options) -> Result<End, String> {
         let cwd = std::env::current_dir().map_err(|e| format!("--cwd: {e}"))?;
         say(&format!("cwd {}", cwd.display()))?;
     }
+    if opts.list_fds {
+        let fds = os::open_fds().map_err(|e| format!("--list-fds: {e}"))?;
+        let listed: Vec<String> = fds.iter().map(|fd| fd.to_string()).collect();
+        say(&format!("fds {}", listed.join(" ")))?;
+    }
+    if let Some(path) = &opts.await_file {
+        while !path.exists() {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
     if let Some(delay) = opts.notify_ready_after {
         thread::sleep(delay);
         notify_ready().map_err(|e| format!("--notify-ready-after: {e}"))?;

@@ -504,11 +504,11 @@ impl Ctx<'_> {
             }
             let entry = f.entry(name, value);
             if let DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) = value.get_ref() {
-                let raw = &self.src[value.span()];
+                // The value is not repeated in the hint: it may be a secret (a PIN).
                 self.error(
                     value.span(),
                     format!("`{}` must be a string, found {}", entry.name, kind(value.get_ref())),
-                    format!("quote it: `{name} = \"{raw}\"`"),
+                    format!("quote the value: `{name} = \"...\"`"),
                 );
                 ok = false;
                 continue;
@@ -523,9 +523,12 @@ impl Ctx<'_> {
         ok.then_some(vars)
     }
 
-    /// `env_file`: read through [`Env::read_file`] and parsed as dotenv.
+    /// `env_file`: read through [`Env::read_file`] and parsed as dotenv. A line that does not
+    /// parse is reported by its number and key name, never its text: env files hold secrets,
+    /// and this message reaches `steward check`, steward's log and API callers.
     pub(super) fn env_file(&mut self, f: &Field<'_, '_>) -> Option<BTreeMap<String, String>> {
         let (path, text) = self.file_text(f)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let mut vars = BTreeMap::new();
         for item in dotenvy::from_read_iter(text.as_bytes()) {
             match item {
@@ -536,14 +539,15 @@ impl Ctx<'_> {
                 Ok((k, v)) => {
                     vars.insert(k, v);
                 }
-                Err(e) => {
-                    let what = match e {
-                        dotenvy::Error::LineParse(line, _) => format!("cannot parse the line `{line}`"),
-                        other => other.to_string(),
-                    };
+                Err(dotenvy::Error::LineParse(..)) => {
+                    let (message, hint) = env_file_error(&path, text);
+                    self.error(f.span(), message, hint);
+                    return None;
+                }
+                Err(other) => {
                     self.error(
                         f.span(),
-                        format!("env_file `{}`: {what}", path.display()),
+                        format!("env_file `{}`: {other}", path.display()),
                         "each line must be `NAME=value`; quote values that contain spaces or `#`",
                     );
                     return None;
@@ -552,7 +556,6 @@ impl Ctx<'_> {
         }
         Some(vars)
     }
-
     /// `success_exit_codes`: integers in the i32 range.
     pub(super) fn exit_codes(&mut self, f: &Field<'_, '_>) -> Option<Vec<i32>> {
         let items = self.array(f, "an array of integers")?;
@@ -587,6 +590,66 @@ pub(super) const MAX_KEEP: u32 = 10_000;
 /// (`NAME.err.log.20261122T031500.123Z.gz.tmp`), must fit the 255 bytes a file name may
 /// have on Linux, macOS and Windows alike.
 pub(super) const MAX_PROGRAM_NAME: usize = 255 - ".err.log.20261122T031500.123Z.gz.tmp".len();
+
+/// What is wrong with an env file that dotenvy refused: the first line that does not parse,
+/// by number, and its key when the line has one (`NAME=...`). Neither the line nor the value
+/// is quoted. dotenvy reports only the text it choked on (sometimes just the value), so the
+/// line is found again here: each line is parsed alone, joined with the lines after it
+/// while that is what closes a quote (a value over several lines).
+fn env_file_error(path: &Path, text: &str) -> (String, &'static str) {
+    let parses = |chunk: &str| dotenvy::from_read_iter(chunk.as_bytes()).all(|r| r.is_ok());
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut bad = None;
+    let mut i = 0;
+    'lines: while i < lines.len() {
+        if parses(lines[i]) {
+            i += 1;
+            continue;
+        }
+        if lines[i].contains(['"', '\'']) {
+            for j in i + 1..lines.len() {
+                if parses(&lines[i..=j].concat()) {
+                    i = j + 1;
+                    continue 'lines;
+                }
+            }
+        }
+        bad = Some(i);
+        break;
+    }
+    let file = path.display();
+    let Some(i) = bad else {
+        return (
+            format!("env_file `{file}` cannot be parsed"),
+            "each line must be `NAME=value`; quote values that contain spaces or `#`, and close every quote",
+        );
+    };
+    let number = i + 1;
+    match env_key(lines[i]) {
+        Some(key) => (
+            format!("env_file `{file}` line {number}: the value of `{key}` cannot be parsed (not shown: it may be a secret)"),
+            "quote a value that contains spaces, `#` or `\\` (`NAME=\"a b\"`), and close every quote",
+        ),
+        None => (
+            format!("env_file `{file}` line {number} is not `NAME=value` (not shown: it may hold a secret)"),
+            "each line must be `NAME=value`, with a name of letters, digits and `_`; comments start with `#`",
+        ),
+    }
+}
+
+/// The name of a `NAME=value` (or `export NAME=value`) line, if it has one. Text without the
+/// `=` is not taken for a name: it may be a secret pasted on a line of its own.
+fn env_key(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let line = line
+        .strip_prefix("export")
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .map_or(line, str::trim_start);
+    let starts_well = line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(line.len());
+    let (key, rest) = line.split_at(end);
+    (starts_well && rest.trim_start().starts_with('=')).then_some(key)
+}
 
 /// Program names become file names (logs, state), on every OS.
 pub(super) fn check_program_name(name: &str) -> Result<(), String> {

@@ -25,6 +25,8 @@ usage: steward-testchild [FLAGS]   (all flags combine; carried out in this order
   --partial TEXT              print TEXT without a newline
   --env NAME                  print `env NAME=<value>` or `env NAME unset` (repeatable)
   --cwd                       print `cwd <path>`
+  --list-fds                  print `fds 0 1 2 ...`: the open file descriptors (Unix only)
+  --await-file PATH           wait until PATH exists (checked every 10ms)
   --notify-ready-after D      wait D, send the datagram `READY=1` to $NOTIFY_SOCKET (sd_notify;
                               Unix only), then print `sent READY=1`
   --alloc-mb N                allocate N MiB and write to every page of it (so it is resident),
@@ -47,6 +49,8 @@ pub struct Options {
     pub partial: Option<OsString>,
     pub env: Vec<OsString>,
     pub cwd: bool,
+    pub list_fds: bool,
+    pub await_file: Option<PathBuf>,
     pub notify_ready_after: Option<Duration>,
     pub alloc_mb: Option<u64>,
     pub sleep: Option<Duration>,
@@ -122,6 +126,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--partial" => opts.partial = Some(value()?),
             "--env" => opts.env.push(value()?),
             "--cwd" => opts.cwd = true,
+            "--list-fds" => opts.list_fds = true,
+            "--await-file" => opts.await_file = Some(value()?.into()),
             "--notify-ready-after" => {
                 opts.notify_ready_after = Some(parse_duration(&utf8(&flag, value()?)?)?)
             }
@@ -240,6 +246,9 @@ mod tests {
             "--env",
             "B",
             "--cwd",
+            "--list-fds",
+            "--await-file",
+            "go",
             "--notify-ready-after",
             "5ms",
             "--alloc-mb",
@@ -263,6 +272,8 @@ mod tests {
                 partial: Some("abc".into()),
                 env: vec!["A".into(), "B".into()],
                 cwd: true,
+                list_fds: true,
+                await_file: Some("go".into()),
                 notify_ready_after: Some(Duration::from_millis(5)),
                 alloc_mb: Some(2),
                 sleep: Some(Duration::from_secs(1)),

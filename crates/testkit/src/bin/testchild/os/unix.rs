@@ -67,3 +67,17 @@ pub fn prepare_abort() {
     // SAFETY: plain system call with a valid rlimit.
     unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) };
 }
+
+/// The open file descriptors, ascending: the entries of /proc/self/fd (Linux) or /dev/fd,
+/// without the one the listing itself used (closed by the time each is checked).
+pub fn open_fds() -> io::Result<Vec<i32>> {
+    let listing = if cfg!(target_os = "linux") { "/proc/self/fd" } else { "/dev/fd" };
+    let names: Vec<i32> = std::fs::read_dir(listing)?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    let mut open: Vec<i32> =
+        names.into_iter().filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1).collect();
+    open.sort_unstable();
+    Ok(open)
+}

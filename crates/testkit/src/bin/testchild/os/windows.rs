@@ -59,3 +59,8 @@ pub fn new_group(cmd: &mut Command) {
 
 /// Nothing to do: abort() ends the process with a fail-fast exception code.
 pub fn prepare_abort() {}
+
+/// Windows has handles, not a table of descriptors to list.
+pub fn open_fds() -> io::Result<Vec<i32>> {
+    Err(io::Error::new(io::ErrorKind::Unsupported, "file descriptors are a Unix thing"))
+}

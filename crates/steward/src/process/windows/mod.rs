@@ -444,7 +444,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use windows_sys::Win32::Foundation::CloseHandle;
-    use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 
     use super::console::{lock, OWN_EVENTS};
     use super::*;

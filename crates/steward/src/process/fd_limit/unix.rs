@@ -2,7 +2,7 @@
 //! a few descriptors per program (pipes, pidfds) and per API connection, and the usual soft
 //! limit of 1024 (or a `ulimit -n` of a hundred) would make program starts fail with "Too
 //! many open files" long before the hard limit is reached. Its programs get the soft limit
-//! steward started with, set back between fork (or clone) and exec ([`for_children`]), so
+//! steward started with, set back between fork (or clone) and exec (`for_children`), so
 //! running under steward changes nothing for them.
 
 use std::io;

@@ -19,4 +19,5 @@ pub mod reload;
 pub mod render;
 pub mod rotation;
 pub mod schedule;
+pub mod sweep;
 pub mod units;

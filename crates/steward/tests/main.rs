@@ -27,6 +27,9 @@ mod service_cli;
 #[cfg(unix)]
 mod signals;
 
+// cgroups, /proc, setpriv and kill -9 of steward.
+#[cfg(target_os = "linux")]
+mod contain;
 // Memory of process trees, read from /proc.
 #[cfg(target_os = "linux")]
 mod memory_limit;

@@ -8,7 +8,7 @@
 //! - Where: steward's own cgroup2 group (the `0::` line of `/proc/self/cgroup`, under the
 //!   cgroup2 mount: `/sys/fs/cgroup` on a v2 system, `/sys/fs/cgroup/unified` on a hybrid
 //!   one) gets `steward-<pid>/`, with `supervisor/` for steward itself and
-//!   `program.<name>.<task>/` for each program's task (a reload's new task gets its own).
+//!   `program.<name>.<task>.<run>/` for each run of a program (see `for_program` why).
 //!   Moving steward into a leaf keeps the "no internal processes" rule of cgroup v2 (a group
 //!   whose children have controllers must hold no process itself), so this also works in a
 //!   systemd unit with `Delegate=yes`. It needs write access, so root or a delegated unit;
@@ -178,6 +178,14 @@ pub struct Cgroup {
     dir: PathBuf,
 }
 
+impl Drop for Cgroup {
+    /// The run is over and its tree swept: the group goes if it is empty already (a process
+    /// that was just killed may still be exiting; then the task's end removes it).
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
 impl Cgroup {
     /// SIGKILL everything in the group. A group that is gone is not an error.
     pub fn kill(&self) -> io::Result<()> {
@@ -188,20 +196,32 @@ impl Cgroup {
     }
 }
 
-/// The cgroup of tree `name` (a program's task), made if need be, and its directory open for the child to
-/// be started in; `None` without cgroup containment.
+/// A new cgroup for one run of tree `name` (a program's task), and its directory open for
+/// the child to be started in; `None` without cgroup containment.
+///
+/// One per run, not one per program: on Linux 6.18 a child that `clone3` starts in a cgroup
+/// that has been killed before (`cgroup.kill` bumps the group's kill count) is killed at
+/// once, as the kernel compares that count with the one of the parent's cgroup.
 pub fn for_program(name: &str) -> io::Result<Option<(Cgroup, OwnedFd)>> {
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let Some(roots) = lock().clone() else { return Ok(None) };
-    let dir = roots.base.join(format!("program.{name}"));
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = roots.base.join(format!("program.{name}.{run}"));
     let opened = mkdir(&dir).and_then(|()| fs::File::open(&dir));
     let fd = opened.map_err(|e| io::Error::new(e.kind(), format!("cgroup {}: {e}", dir.display())))?;
     Ok(Some((Cgroup { dir }, fd.into())))
 }
 
-/// Remove tree `name`'s cgroup once it is empty (blocking; bounded by EMPTY_DEADLINE).
+/// Remove the cgroups of tree `name`'s runs once they are empty (blocking; bounded by
+/// EMPTY_DEADLINE each). Most went already, when their run ended (`Cgroup`'s drop).
 pub fn remove_program(name: &str) {
     let Some(roots) = lock().clone() else { return };
-    remove_when_empty(&roots.base.join(format!("program.{name}")));
+    let prefix = format!("program.{name}.");
+    for entry in fs::read_dir(&roots.base).into_iter().flatten().flatten() {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            remove_when_empty(&entry.path());
+        }
+    }
 }
 
 /// Wait until the group at `dir` holds no process, then remove it. `cgroup.events` says
@@ -292,7 +312,8 @@ fn sweep_one(record: &Record, procs: &[ProcStat]) -> Swept {
     if let Some(dir) = record.cgroup.as_deref().map(Path::new) {
         let members = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         pids.extend(members.lines().filter_map(|l| l.parse::<u32>().ok()));
-        let _ = Cgroup { dir: dir.to_path_buf() }.kill();
+        let cgroup = Cgroup { dir: dir.to_path_buf() };
+        let _ = cgroup.kill();
         remove_when_empty(dir);
         // The dead steward's own groups, if it made them and nothing else is left in them.
         if let Some(base) = dir

@@ -137,12 +137,14 @@ line_of() { # line_of PATTERN FILE: the number of the first line matching the ex
 # has exited (before systemd's own final kill, which would hide leftovers): `cgroup PATH: PIDS`.
 # Only shell builtins, so that the probe itself is the only other process there. It writes
 # nothing if it cannot read the cgroup, so it cannot pass by accident.
+# With Delegate=yes systemd runs ExecStopPost in the unit's `.control` leaf: the probe looks at
+# the whole unit's tree, without itself and what it runs to look.
 stop_probe() { # stop_probe UNIT_DIR
     mkdir -p "$1/$name.service.d"
     cat >"$1/$name.service.d/stop-probe.conf" <<EOF
 # Test instrument of scripts/systemd-live-test.sh
 [Service]
-ExecStopPost=/bin/sh -c 'while read -r l; do case "\$\$l" in 0::*) cg="\$\${l#0::}" ;; esac; done </proc/self/cgroup; left=; for p in \$\$(find /sys/fs/cgroup\$\$cg -name cgroup.procs -exec cat {} +); do [ "\$\$p" = "\$\$\$\$" ] || [ ! -d /proc/\$\$p ] || left="\$\$left \$\$p"; done; echo "cgroup \$\$cg:\$\$left" >$probe'
+ExecStopPost=/bin/sh -c 'while read -r l; do case "\$\$l" in 0::*) cg="\$\${l#0::}" ;; esac; done </proc/self/cgroup; cg="\$\${cg%%/.control}"; left=; for p in \$\$(find /sys/fs/cgroup\$\$cg -name cgroup.procs -exec cat {} +); do [ "\$\$p" = "\$\$\$\$" ] || [ ! -d /proc/\$\$p ] || left="\$\$left \$\$p"; done; echo "cgroup \$\$cg:\$\$left" >$probe'
 EOF
 }
 

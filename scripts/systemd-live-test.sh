@@ -5,12 +5,15 @@
 # the host) and checks there, printing PASS or FAIL with what was seen:
 #
 #   A. `service install -c CONFIG` (db: ready = "notify" after 2 s, with a grandchild; web
-#      depends on db): `systemctl start` returns only after steward's READY=1, which comes
+#      depends on db, and its grandchild leads a process group of its own, holding web's
+#      stdout): `systemctl start` returns only after steward's READY=1, which comes
 #      after db's readiness and web's start (the journal's order); `systemctl status` shows
-#      steward's STATUS= text; the programs run in the unit's cgroup; `journalctl -u NAME
-#      PROGRAM=web` finds steward's structured entries; `systemctl stop` stops web before db
-#      (steward's journal fields) and, when steward exits, no process of theirs is left in
-#      the unit's cgroup (grandchild included); `service uninstall` removes the unit.
+#      steward's STATUS= text; the programs run in the unit's cgroup (each in its own below
+#      it, `Delegate=yes`); `journalctl -u NAME PROGRAM=web` finds steward's structured
+#      entries; `systemctl stop` stops web before db (steward's journal fields), ends with
+#      Result=success (web's escaped grandchild was killed through its cgroup, so it neither
+#      survives nor holds steward up until TimeoutStopSec) and, when steward exits, no process
+#      of theirs is left in the unit's cgroup tree; `service uninstall` removes the unit.
 #   B. the same for `wrap install NAME -- PROGRAM`, then `wrap uninstall`.
 #   C. the same for a `--user` service and `wrap install --user`, under a user manager
 #      (user@UID.service) of a user made for the test.
@@ -134,12 +137,14 @@ line_of() { # line_of PATTERN FILE: the number of the first line matching the ex
 # has exited (before systemd's own final kill, which would hide leftovers): `cgroup PATH: PIDS`.
 # Only shell builtins, so that the probe itself is the only other process there. It writes
 # nothing if it cannot read the cgroup, so it cannot pass by accident.
+# With Delegate=yes systemd runs ExecStopPost in the unit's `.control` leaf: the probe looks at
+# the whole unit's tree, without itself and what it runs to look.
 stop_probe() { # stop_probe UNIT_DIR
     mkdir -p "$1/$name.service.d"
     cat >"$1/$name.service.d/stop-probe.conf" <<EOF
 # Test instrument of scripts/systemd-live-test.sh
 [Service]
-ExecStopPost=/bin/sh -c 'while read -r l; do case "\$\$l" in 0::*) cg="\$\${l#0::}" ;; esac; done </proc/self/cgroup; left=; while read -r p; do [ "\$\$p" = "\$\$\$\$" ] || left="\$\$left \$\$p"; done </sys/fs/cgroup\$\$cg/cgroup.procs && echo "cgroup \$\$cg:\$\$left" >$probe'
+ExecStopPost=/bin/sh -c 'while read -r l; do case "\$\$l" in 0::*) cg="\$\${l#0::}" ;; esac; done </proc/self/cgroup; cg="\$\${cg%%/.control}"; left=; for p in \$\$(find /sys/fs/cgroup\$\$cg -name cgroup.procs -exec cat {} +); do [ "\$\$p" = "\$\$\$\$" ] || [ ! -d /proc/\$\$p ] || left="\$\$left \$\$p"; done; echo "cgroup \$\$cg:\$\$left" >$probe'
 EOF
 }
 
@@ -191,12 +196,14 @@ start_and_check() { # start_and_check MIN_SECONDS PROGRAM_READY PROGRAMS..
 }
 
 programs_in_cgroup() { # programs_in_cgroup PIDFILE..: each pid alive and in the unit's cgroup
-    local cg f p ok=1 seen=''
+    local cg f p sub ok=1 seen=''
     cg=/sys/fs/cgroup$(prop "$name" ControlGroup)
     for f in "$@"; do
         p=$(cat "$f" 2>/dev/null)
-        if [ -n "$p" ] && alive "$p" && grep -qx "$p" "$cg/cgroup.procs"; then
-            seen+=" ${f##*/}=$p"
+        # In the unit's cgroup or below it: steward gives each program a cgroup of its own.
+        if [ -n "$p" ] && alive "$p" && sub=$(sed -n "s|^0::$(prop "$name" ControlGroup)||p" "/proc/$p/cgroup") &&
+            grep -q "^0::$(prop "$name" ControlGroup)" "/proc/$p/cgroup"; then
+            seen+=" ${f##*/}=$p${sub:+ in .$sub}"
         else
             ok=0
             seen+=" ${f##*/}=${p:-none}(not running in $cg)"
@@ -291,7 +298,8 @@ command = ["$child", "--spawn-grandchild", "--grandchild-pidfile", "$2/db-grandc
 ready = "notify"
 
 [programs.web]
-command = ["$child", "--pidfile", "$2/web.pid", "--trap-term", "--sleep", "1h"]
+command = ["$child", "--spawn-grandchild", "--grandchild-new-group", "--grandchild-pidfile", "$2/web-grandchild.pid",
+           "--pidfile", "$2/web.pid", "--trap-term", "--sleep", "1h"]
 depends_on = ["db"]
 EOF
 }
@@ -314,10 +322,10 @@ section_config() {
     systemctl daemon-reload
 
     start_and_check 2 db db web
-    programs_in_cgroup "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid"
+    programs_in_cgroup "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid" "$pids/web-grandchild.pid"
     check "$name: steward service status exits 0 while it runs" quiet steward service status --name "$name"
     journal_fields web
-    stop_and_check "web db" "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid"
+    stop_and_check "web db" "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid" "$pids/web-grandchild.pid"
     local logs=/etc/steward-live/.steward/logs
     if grep -q "got signal 15" "$logs/web.out.log" && grep -q "got signal 15" "$logs/db.out.log"; then
         pass "$name: both programs got SIGTERM (their own output says so)"
@@ -421,10 +429,10 @@ section_user() {
     sctl daemon-reload
 
     start_and_check 2 db db web
-    programs_in_cgroup "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid"
+    programs_in_cgroup "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid" "$pids/web-grandchild.pid"
     check "$name: steward service status --user exits 0 while it runs" quiet as_scope steward service status --user --name "$name"
     journal_fields web
-    stop_and_check "web db" "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid"
+    stop_and_check "web db" "$pids/db.pid" "$pids/db-grandchild.pid" "$pids/web.pid" "$pids/web-grandchild.pid"
     if out=$(cd "$home" && as_scope steward service uninstall --user --name "$name" 2>&1) && [ ! -e "$home/.config/systemd/user/$name.service" ] && [ "$(prop "$name" LoadState)" = not-found ]; then
         pass "$name: service uninstall --user removed the unit"
     else

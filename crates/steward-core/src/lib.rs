@@ -19,5 +19,6 @@ pub mod reload;
 pub mod render;
 pub mod rotation;
 pub mod schedule;
+pub mod sweep;
 pub mod throttle;
 pub mod units;

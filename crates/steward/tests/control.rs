@@ -244,7 +244,12 @@ fn a_second_instance_is_refused_and_a_stale_lock_is_taken_over() {
         |out| testkit::parse_events(out).iter().any(|e| e.is_daemon("lock")),
         DEADLINE,
     );
-    s.wait_api();
+    // The new steward's API (`s.wait_api` would watch the killed one).
+    again.wait_for_output(
+        "the new steward's API",
+        |out| testkit::parse_events(out).iter().any(|e| e.is_daemon("api")),
+        DEADLINE,
+    );
     assert_eq!(s.status()["programs"][0]["name"], "a");
     ok(&cli(&s, &["shutdown"]));
     assert!(again.wait_exit(DEADLINE).success(), "{}", again.dump());

@@ -34,6 +34,9 @@ mod signals;
 // RLIMIT_NOFILE set for steward, read back from /proc.
 #[cfg(target_os = "linux")]
 mod api_limits;
+// cgroups, /proc, setpriv and kill -9 of steward.
+#[cfg(target_os = "linux")]
+mod contain;
 // Memory of process trees, read from /proc.
 #[cfg(target_os = "linux")]
 mod memory_limit;

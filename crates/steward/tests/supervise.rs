@@ -122,6 +122,34 @@ command = {cmd}
     wait_gone(grandchild, "the grandchild");
 }
 
+// Windows: a grandchild in a console process group of its own is still in the program's Job
+// Object (a child cannot break away from it unless the job allows that, and steward's does
+// not), so the stop kills it. On Linux the same is in `contain.rs`: it needs cgroups.
+#[cfg(windows)]
+#[test]
+fn stop_kills_a_grandchild_that_left_the_process_group() {
+    let cfg = format!(
+        r#"
+[programs.parent]
+command = {cmd}
+"#,
+        cmd = child_cmd(&[
+            "--spawn-grandchild",
+            "--grandchild-new-group",
+            "--grandchild-pidfile",
+            "gc.pid",
+            "--trap-term",
+            "--sleep",
+            "1h"
+        ])
+    );
+    let s = start(&cfg);
+    let grandchild = wait_pidfile(&s.path("gc.pid"));
+    assert!(pid_alive(grandchild));
+    s.shutdown();
+    wait_gone(grandchild, "the grandchild in a process group of its own");
+}
+
 #[test]
 fn a_crash_sweeps_up_what_the_program_left_behind() {
     let cfg = format!(

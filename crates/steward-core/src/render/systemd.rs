@@ -6,6 +6,9 @@
 //!   its programs in reverse dependency order with their own stop signals. Only if that takes
 //!   longer than `TimeoutStopSec` (derived from the programs' `stop_timeout`s, see
 //!   [`super::stop_budget`]) does systemd SIGKILL everything left in the unit's control group.
+//! - `Delegate=yes`: steward may make cgroups below the unit's, one per program, and kill
+//!   each with `cgroup.kill`: what a program started goes at its stop even if it left its
+//!   process group (`steward::process::contain`).
 //! - `Restart=on-failure`: steward exits 0 after an orderly shutdown and non-zero when it
 //!   fails; systemd restarts it only in the second case.
 //! - `WatchdogSec=` only when the config sets `[supervisor] watchdog`.
@@ -63,7 +66,7 @@ pub fn unit(spec: &ServiceSpec) -> Result<String, RenderError> {
         check_text(&format!("environment variable {key}"), value)?;
         let _ = writeln!(out, "Environment={}", quoted(&specifiers(&format!("{key}={value}"))));
     }
-    out.push_str("Restart=on-failure\nRestartSec=1s\nKillMode=mixed\n");
+    out.push_str("Restart=on-failure\nRestartSec=1s\nKillMode=mixed\nDelegate=yes\n");
     let _ = writeln!(out, "TimeoutStopSec={}", duration(spec.stop_timeout));
     if let Some(watchdog) = spec.watchdog {
         let _ = writeln!(out, "WatchdogSec={}", duration(watchdog));

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use steward_core::config::Config;
 
 use crate::api;
+use crate::process;
 use crate::service::status::Notifier;
 use crate::supervise::{self, StatusSink};
 
@@ -42,7 +43,7 @@ pub async fn run_with(
         format!("cannot create state_dir {}; check the path and its permissions", state_dir.display())
     })?;
     let (_lock, stale) = lock::InstanceLock::acquire(&state_dir)?;
-    if let Some(pid) = stale {
+    if let Some(pid) = &stale {
         tracing::info!(event = "lock", "took over the lock of a steward (pid {pid}) that is gone");
     }
     // Room for many programs and connections; the programs themselves get the limit steward
@@ -61,6 +62,17 @@ pub async fn run_with(
             "cannot raise the open-file limit (RLIMIT_NOFILE): {e}; steward keeps the one it started with"
         ),
     }
+    // What a steward that died left running: before anything starts, so that no copy of a
+    // program runs twice and no port is still held by an orphan.
+    let previous = stale.as_deref().unwrap_or("unknown");
+    for swept in process::contain::sweep(&state_dir) {
+        tracing::warn!(program = %swept.program, event = "swept",
+            "ended {} process(es) of the program left running by a previous steward (pid {previous})",
+            swept.killed);
+    }
+    // Dropped last (declared before everything that spawns): the cgroups go once empty.
+    let containment = process::contain::Containment::set_up();
+    tracing::info!(event = "containment", "containment: {}", containment.describe());
 
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {

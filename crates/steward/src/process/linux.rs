@@ -19,6 +19,11 @@
 //!   but a signal could arrive before that.
 //! - The fd table is not shared (no CLONE_FILES): the child's dup2 calls touch only its own.
 //!
+//! With a cgroup per program (`contain/linux.rs`), the child is born in its cgroup: on
+//! x86_64 by `clone3` with `CLONE_INTO_CGROUP` (`clone3_into_cgroup` says why it is not
+//! moved there); on other architectures, or where clone3 is refused, the child writes itself
+//! into the cgroup before it execs.
+//!
 //! PR_SET_PDEATHSIG fires when the *thread* that cloned exits, hence programs are started from
 //! the supervisor's single runtime thread.
 //!
@@ -37,7 +42,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::ptr;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use libc::{c_char, c_int, c_void, pid_t};
@@ -62,14 +67,16 @@ fn pidfds() -> bool {
 }
 
 /// Start `command` in `cwd` with steward's environment changed by `env` and then `extra_env`,
-/// stdin from /dev/null and stdout and stderr on pipes, as the leader of a new session.
+/// stdin from /dev/null and stdout and stderr on pipes, as the leader of a new session, in
+/// the cgroup whose directory is open as `cgroup` if one is given.
 pub(super) fn spawn(
     command: &[String],
     cwd: &Path,
     env: &BTreeMap<String, String>,
     extra_env: &ExtraEnv,
+    cgroup: Option<RawFd>,
 ) -> io::Result<Spawned> {
-    spawn_watched(command, cwd, env, extra_env, pidfds())
+    spawn_watched(command, cwd, env, extra_env, cgroup, pidfds())
 }
 
 /// `spawn`, its exit noticed through a pidfd or, without `pidfd`, through SIGCHLD.
@@ -78,6 +85,7 @@ fn spawn_watched(
     cwd: &Path,
     env: &BTreeMap<String, String>,
     extra_env: &ExtraEnv,
+    cgroup: Option<RawFd>,
     pidfd: bool,
 ) -> io::Result<Spawned> {
     let plan = Plan::new(command, cwd, env, extra_env)?;
@@ -90,7 +98,7 @@ fn spawn_watched(
     let pipes = [Some(stdout.as_raw_fd()), Some(stderr.as_raw_fd())];
     let stdout = receiver(stdout)?;
     let stderr = receiver(stderr)?;
-    let pid = clone_exec(&plan, &fds)?;
+    let pid = clone_exec(&plan, &fds, cgroup.unwrap_or(-1))?;
     // The child has its copies: close ours now, or the pipes would never report EOF.
     drop(fds);
     let exit = Exit::new(pid, sigchld).inspect_err(|_| abandon(pid))?;
@@ -101,7 +109,7 @@ fn spawn_watched(
         stdout: Some(Box::new(stdout)),
         stderr: Some(Box::new(stderr)),
     };
-    Ok(Spawned { child, tree: ProcessTree(tree) })
+    Ok(Spawned { child, tree: ProcessTree(tree, None) })
 }
 
 /// Everything the child needs, prepared by the parent. The pointer arrays point into the
@@ -188,6 +196,11 @@ impl Plan {
 struct ChildArgs {
     parent: pid_t,
     fds: [RawFd; 3],
+    /// The directory of the cgroup to join, or -1.
+    cgroup: RawFd,
+    /// Whether the child must join `cgroup` by writing to its `cgroup.procs` (else clone3
+    /// started it there).
+    join_by_write: AtomicBool,
     cwd: *const c_char,
     candidates: *const *const c_char,
     candidates_len: usize,
@@ -202,12 +215,14 @@ struct ChildArgs {
 
 /// Clone the child and let it exec; the calling thread is suspended meanwhile. Returns the
 /// pid of a child that has exec'd (it may have exited since), or the error that stopped it.
-fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3]) -> io::Result<pid_t> {
+fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3], cgroup: RawFd) -> io::Result<pid_t> {
     let mut script_argv = plan.script_argv.clone();
     let args = ChildArgs {
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
         fds: [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()],
+        cgroup,
+        join_by_write: AtomicBool::new(false),
         cwd: plan.cwd.as_ptr(),
         candidates: plan.candidates.as_ptr(),
         candidates_len: plan.candidates.len(),
@@ -231,13 +246,24 @@ fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3]) -> io::Result<pid_t> {
         // SAFETY: `child_main` only reads `args` (and the plan it points into) and stores
         // into `args.errno`; all of it outlives the call, since CLONE_VFORK returns only once
         // the child has exec'd or exited. The stack is ours alone.
-        let pid = libc::clone(
-            child_main,
-            stack_top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            ptr::from_ref(&args).cast_mut().cast(),
-        );
-        let clone_error = io::Error::last_os_error();
+        let arg = ptr::from_ref(&args).cast_mut().cast();
+        let mut pid = -libc::ENOSYS;
+        if cgroup >= 0 {
+            pid = clone3_into_cgroup(cgroup, stack.as_mut_ptr().cast(), STACK_SIZE, arg);
+        }
+        let clone_error = if pid == -libc::ENOSYS {
+            // No clone3 (an older kernel, or a seccomp filter that refuses it, as Docker's
+            // does): the child joins its cgroup itself (`child_exec`).
+            args.join_by_write.store(cgroup >= 0, Ordering::Relaxed);
+            pid = libc::clone(child_main, stack_top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, arg);
+            io::Error::last_os_error()
+        } else if pid < 0 {
+            let error = io::Error::from_raw_os_error(-pid);
+            pid = -1;
+            error
+        } else {
+            io::Error::last_os_error()
+        };
         libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut());
         if pid == -1 {
             return Err(clone_error);
@@ -252,6 +278,91 @@ fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3]) -> io::Result<pid_t> {
             Err(io::Error::from_raw_os_error(errno))
         }
     }
+}
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)`: the child is born in the cgroup
+/// whose directory is open as `cgroup`, and runs `child_main(arg)` on `stack`. Returns the
+/// pid, or minus the errno.
+///
+/// Born there, not moved: moving a process (a write to `cgroup.procs`) takes the kernel's
+/// cgroup threadgroup lock for writing, which waits for an RCU grace period, about 10 ms
+/// after a quiet spell (measured), while this thread is suspended by the vfork.
+///
+/// libc has no clone3 wrapper; the child returns from the system call on its new stack,
+/// where no Rust frame exists, so the call and the child's first steps are assembly.
+///
+/// # Safety
+/// As for `libc::clone`: `stack` is `stack_size` bytes of memory nobody else uses until the
+/// child has exec'd or exited, and `child_main` with `arg` may run in the child.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_into_cgroup(
+    cgroup: RawFd,
+    stack: *mut c_void,
+    stack_size: usize,
+    arg: *mut c_void,
+) -> pid_t {
+    /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let clone_args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack as u64,
+        stack_size: stack_size as u64,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup as u64,
+    };
+    let entry: extern "C" fn(*mut c_void) -> c_int = child_main;
+    let ret: i64;
+    // In the child (rax = 0) the stack pointer is the top of `stack` (16-byte aligned) and
+    // every other register is the parent's: call child_main(arg), then exit with its value.
+    // It never comes back here, so what it clobbers does not matter.
+    std::arch::asm!(
+        "syscall",
+        "test rax, rax",
+        "jnz 2f",
+        "xor ebp, ebp",
+        "mov rdi, r12",
+        "call r13",
+        "mov edi, eax",
+        "mov eax, 60", // SYS_exit
+        "syscall",
+        "ud2",
+        "2:",
+        inlateout("rax") libc::SYS_clone3 => ret,
+        in("rdi") ptr::from_ref(&clone_args),
+        in("rsi") std::mem::size_of::<CloneArgs>(),
+        in("r12") arg,
+        in("r13") entry as usize,
+        lateout("rcx") _,
+        lateout("r11") _,
+        options(nostack),
+    );
+    ret as pid_t
+}
+
+/// Elsewhere the child joins its cgroup itself, by a write (see the x86_64 version).
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clone3_into_cgroup(_: RawFd, _: *mut c_void, _: usize, _: *mut c_void) -> pid_t {
+    -libc::ENOSYS
 }
 
 /// The child, on its own stack in the parent's memory: set up, then exec.
@@ -283,6 +394,14 @@ unsafe fn child_exec(args: &ChildArgs) -> c_int {
         if libc::setrlimit(libc::RLIMIT_NOFILE, limit) == -1 {
             return errno();
         }
+    }
+    // "0" is the writing process: the child moves itself before it can fork anything.
+    if args.join_by_write.load(Ordering::Relaxed) {
+        let procs = libc::openat(args.cgroup, c"cgroup.procs".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if procs == -1 || libc::write(procs, c"0".as_ptr().cast(), 1) == -1 {
+            return errno();
+        }
+        libc::close(procs);
     }
     // The parent made every source fd >= 3, so no dup2 can overwrite a later source.
     for (target, &fd) in (0..).zip(&args.fds) {
@@ -552,7 +671,7 @@ mod tests {
     ) -> io::Result<Spawned> {
         let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        spawn(&command, cwd, &env, extra_env)
+        spawn(&command, cwd, &env, extra_env, None)
     }
 
     fn run(command: &[&str]) -> io::Result<Spawned> {
@@ -590,7 +709,7 @@ mod tests {
     async fn without_pidfds_each_child_gets_its_own_exit_through_sigchld() {
         let start = |script: &str| {
             let command = ["/bin/sh".to_string(), "-c".into(), script.into()];
-            spawn_watched(&command, Path::new("/"), &BTreeMap::new(), &[], false).unwrap()
+            spawn_watched(&command, Path::new("/"), &BTreeMap::new(), &[], None, false).unwrap()
         };
         let mut long = start("exec sleep 1000");
         let mut short = start("exit 3");
@@ -616,6 +735,31 @@ mod tests {
         assert_eq!(unsafe { libc::getsid(pid) }, pid);
         spawned.tree.kill().unwrap();
         assert_eq!(spawned.child.wait().await.unwrap().signal(), Some(libc::SIGKILL));
+    }
+
+    /// The child starts in the cgroup it is given, when this user may make one (root).
+    #[tokio::test]
+    async fn the_child_starts_in_its_cgroup() {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/").to_owned();
+        let mount = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+            .into_iter()
+            .find(|m| Path::new(m).join("cgroup.controllers").exists());
+        let Some(mount) = mount else { return };
+        let name = format!("steward-unit-test-{}", std::process::id());
+        let dir = Path::new(mount).join(own.trim_start_matches('/')).join(&name);
+        if std::fs::create_dir(&dir).is_err() {
+            eprintln!("skipped: cannot make a cgroup here");
+            return;
+        }
+        let fd = std::fs::File::open(&dir).unwrap();
+        let command = ["cat".to_string(), "/proc/self/cgroup".into()];
+        let spawned = spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.as_raw_fd())).unwrap();
+        let (status, out, _) = finish(spawned).await;
+        std::fs::remove_dir(&dir).unwrap();
+        assert!(status.success());
+        let line = out.lines().find(|l| l.starts_with("0::")).unwrap();
+        assert!(line.ends_with(&format!("/{name}")), "{out}");
     }
 
     #[tokio::test]

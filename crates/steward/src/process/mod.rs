@@ -10,6 +10,9 @@
 //! - `windows/`: each program runs in its own Job Object with KILL_ON_JOB_CLOSE (`mod.rs`);
 //!   graceful stop is a console control event (`console.rs`) or WM_CLOSE; kill terminates
 //!   the job. `windows/stop.rs` holds the pure decisions, compiled on every OS.
+//! - `contain/`: on Linux, a cgroup per program where steward may make one (which holds what
+//!   leaves the process group too), and the records in the state dir from which a steward
+//!   started after one that died ends what it left.
 
 use std::ffi::OsString;
 use std::io;
@@ -32,6 +35,7 @@ pub use platform::TreeRef;
 #[cfg(target_os = "linux")]
 mod linux;
 
+pub mod contain;
 /// steward's own limit on open files: raised at start, given back to its programs.
 #[cfg_attr(unix, path = "fd_limit/unix.rs")]
 #[cfg_attr(not(unix), path = "fd_limit/unsupported.rs")]
@@ -97,9 +101,18 @@ impl Child {
     }
 }
 
-/// Handle on a program's whole process tree. Dropping it does not kill anything on Unix;
-/// on Windows it closes the Job Object handle, which kills what is left in the job.
-pub struct ProcessTree(platform::Tree);
+impl Spawned {
+    /// Record this tree in `state_dir` for the sweep by a later steward, should this one die
+    /// (Linux; elsewhere it does nothing).
+    pub fn record(&self, state_dir: &std::path::Path, tree: &str, program: &str) -> io::Result<()> {
+        contain::record(state_dir, tree, program, self.child.id(), self.tree.1.as_ref())
+    }
+}
+
+/// Handle on a program's whole process tree: its process group or Job Object, and on Linux
+/// its cgroup when it has one. Dropping it does not kill anything on Unix; on Windows it
+/// closes the Job Object handle, which kills what is left in the job.
+pub struct ProcessTree(platform::Tree, Option<contain::Cgroup>);
 
 impl ProcessTree {
     /// Ask the program to stop the way `signal` says. `StopSignal::None` does nothing.
@@ -107,9 +120,14 @@ impl ProcessTree {
         self.0.signal(signal)
     }
 
-    /// Kill every process in the tree at once. Not finding any process is not an error.
+    /// Kill every process in the tree at once: the group, and with a cgroup also what left
+    /// the group. Not finding any process is not an error.
     pub fn kill(&self) -> io::Result<()> {
-        self.0.kill()
+        let group = self.0.kill();
+        if let Some(cgroup) = &self.1 {
+            cgroup.kill()?;
+        }
+        group
     }
 
     /// A reference for sampling the tree's resources from elsewhere (`resources`). It does
@@ -149,9 +167,10 @@ pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 /// Start `spec.command` with its cwd and env, stdin from the null device and stdout and
 /// stderr on pipes, in a tree of its own. `extra_env` applies after `spec.env`: a value sets
 /// a variable, `None` removes an inherited one (the program task removes the service
-/// manager's variables this way).
-pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
-    let spawned = spawn_program(spec, extra_env)?;
+/// manager's variables this way). `tree` names its cgroup, where it gets one: unique to the
+/// program's task, so that a reload's new task never shares it with the old one.
+pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv, tree: &str) -> io::Result<Spawned> {
+    let spawned = spawn_program(spec, extra_env, tree)?;
     if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
         if let Err(e) = spawned.tree.limit_memory(bytes) {
             let _ = spawned.tree.kill();
@@ -161,12 +180,22 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
     Ok(spawned)
 }
 
-/// Linux starts programs itself (`linux.rs`); other systems go through tokio's `Command`.
-fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
-    #[cfg(target_os = "linux")]
-    return linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env);
-    #[cfg(not(target_os = "linux"))]
-    return spawn_with_tokio(spec, extra_env);
+/// Linux starts programs itself (`linux.rs`), each in its cgroup when containment has one.
+#[cfg(target_os = "linux")]
+fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv, tree: &str) -> io::Result<Spawned> {
+    use std::os::fd::AsRawFd;
+    // The child starts in the cgroup: nothing it forks can be missed.
+    let cgroup = contain::for_program(tree)?;
+    let dir = cgroup.as_ref().map(|(_, dir)| dir.as_raw_fd());
+    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir)?;
+    spawned.tree.1 = cgroup.map(|(cgroup, _)| cgroup);
+    Ok(spawned)
+}
+
+/// Other systems go through tokio's `Command`.
+#[cfg(not(target_os = "linux"))]
+fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv, _tree: &str) -> io::Result<Spawned> {
+    spawn_with_tokio(spec, extra_env)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -199,7 +228,7 @@ pub fn spawn_command(mut cmd: tokio::process::Command) -> io::Result<Spawned> {
     platform::prepare(&mut cmd);
     let child = cmd.spawn()?;
     let tree = platform::Tree::adopt(&child)?;
-    Ok(Spawned { child: Child::from_tokio(child)?, tree: ProcessTree(tree) })
+    Ok(Spawned { child: Child::from_tokio(child)?, tree: ProcessTree(tree, None) })
 }
 
 /// Keep the descriptors steward was started with, other than stdin, stdout and stderr, from

@@ -8,8 +8,9 @@
 //!   even by `kill -9`, the kernel kills the program. The signal fires when the *thread* that
 //!   forked exits, which is why the supervisor spawns from its single runtime thread (see
 //!   `cli::run`), never from a short-lived blocking-pool thread. Descendants of the program
-//!   are not covered by this; they go when their group is killed at the next stop, and under
-//!   systemd the unit's control group takes care of them.
+//!   are not covered by this, nor is a program that changed its uid (the kernel clears the
+//!   setting then): the next steward on the same state dir sweeps them (`contain/`), and
+//!   under systemd the unit's control group takes care of them.
 //! - A group is signalled with `killpg`. After the leader has been reaped its pid could in
 //!   theory be reused as a new group id; the supervisor sweeps the group right after the reap,
 //!   and Linux hands out pids sequentially, so the window is a few microseconds wide.

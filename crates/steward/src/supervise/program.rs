@@ -94,6 +94,7 @@ impl ProgramHandle {
             current: None,
             exited_tree: None,
             state_dir: state_dir.to_path_buf(),
+            tree_name: format!("{}.{generation}", spec.name),
             notify: None,
             timer: None,
             since: None,
@@ -262,6 +263,9 @@ struct ProgramTask {
     exited_tree: Option<ProcessTree>,
     /// Where the notify socket of a `ready = "notify"` program goes (`<state_dir>/notify`).
     state_dir: std::path::PathBuf,
+    /// Names this task's process trees in the state dir's records and its cgroup:
+    /// `<program>.<generation>`, so a reload's new task never shares them with the old one.
+    tree_name: String,
     /// That socket, bound afresh before each spawn and dropped when the process exits.
     notify: Option<NotifySocket>,
     /// The one timer (backoff or stop timeout), as a tokio instant so tests can pause time.
@@ -306,9 +310,16 @@ impl ProgramTask {
                 break;
             }
         }
-        for pump in self.pumps.drain(..) {
-            let _ = pump.await;
+        // The tree has been swept. The pumps drain what is left in the pipes; a process that
+        // escaped the sweep (outside any cgroup, in a process group of its own) may still hold
+        // them open, and must not hold the shutdown too.
+        if tokio::time::timeout(PUMP_GRACE, drain(std::mem::take(&mut self.pumps))).await.is_err() {
+            tracing::warn!(program = %self.name, event = "output-held",
+                "a process outside the program's tree still holds its output open; no longer reading it");
         }
+        process::contain::forget(&self.state_dir, &self.tree_name);
+        let tree = std::mem::take(&mut self.tree_name);
+        let _ = tokio::task::spawn_blocking(move || process::contain::remove_program(&tree)).await;
     }
 
     /// Feed an event and everything it causes (a spawn answers with Spawned or SpawnFailed).
@@ -379,7 +390,7 @@ impl ProgramTask {
                 Err(e) => return Event::SpawnFailed { reason: e.to_string() },
             }
         }
-        match process::spawn(&self.spec, &notify_socket::child_env(self.notify.as_ref())) {
+        match process::spawn(&self.spec, &notify_socket::child_env(self.notify.as_ref()), &self.tree_name) {
             Ok(mut p) => {
                 let pid = p.child.id();
                 if let Some(socket) = &mut self.notify {
@@ -395,6 +406,10 @@ impl ProgramTask {
                     self.pumps.push(tokio::spawn(pump(stderr, self.logs.clone(), 1, self.name.clone())));
                 }
                 self.pumps.retain(|h| !h.is_finished());
+                if let Err(e) = p.record(&self.state_dir, &self.tree_name, &self.spec.name) {
+                    tracing::warn!(program = %self.name, event = "record-failed",
+                        "cannot record the process tree in {} for a later sweep: {e}", self.state_dir.display());
+                }
                 *self.tree.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.tree.reference());
                 self.current = Some(p);
                 self.since = Some(SystemTime::now());
@@ -405,6 +420,25 @@ impl ProgramTask {
                 Event::SpawnFailed { reason: spawn_error(&self.spec, &e) }
             }
         }
+    }
+}
+
+/// How long the log pumps of a stopped program may take to drain its pipes: the pipes hold
+/// at most a few MiB, which take milliseconds to write out.
+const PUMP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Wait for every pump. Pumps still running when this is dropped (the grace ran out) are
+/// aborted, which closes steward's end of their pipes.
+async fn drain(pumps: Vec<JoinHandle<()>>) {
+    struct AbortOnDrop(JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut pumps: Vec<AbortOnDrop> = pumps.into_iter().map(AbortOnDrop).collect();
+    for pump in &mut pumps {
+        let _ = (&mut pump.0).await;
     }
 }
 

@@ -1,0 +1,340 @@
+//! Linux: a cgroup per program where steward can make one, and records for the sweep.
+//!
+//! A process group holds only the processes that stay in it: a program that calls `setsid()`
+//! or `setpgid()` (a self-daemonizing one) leaves it, and `PR_SET_PDEATHSIG` covers neither
+//! grandchildren nor a program that changed its uid (the kernel clears it then). A cgroup
+//! holds every descendant, whatever it does, short of a privileged move.
+//!
+//! - Where: steward's own cgroup2 group (the `0::` line of `/proc/self/cgroup`, under the
+//!   cgroup2 mount: `/sys/fs/cgroup` on a v2 system, `/sys/fs/cgroup/unified` on a hybrid
+//!   one) gets `steward-<pid>/`, with `supervisor/` for steward itself and
+//!   `program.<name>.<task>.<run>/` for each run of a program (see `for_program` why).
+//!   Moving steward into a leaf keeps the "no internal processes" rule of cgroup v2 (a group
+//!   whose children have controllers must hold no process itself), so this also works in a
+//!   systemd unit with `Delegate=yes`. It needs write access, so root or a delegated unit;
+//!   else steward falls back to process groups and says so.
+//! - Joining: the child is born in its group (`clone3` with `CLONE_INTO_CGROUP`, see
+//!   `process/linux.rs`), or where that is refused writes itself into the group's
+//!   `cgroup.procs` before exec: either way before it can fork anything.
+//! - Killing: `cgroup.kill` (Linux 5.14) SIGKILLs everything in the group at once and needs
+//!   no controller. steward writes it after every exit of the program, as it sweeps the
+//!   process group.
+//! - Records: `<state_dir>/trees/<program>.<task>` names the program's group and start time and
+//!   its cgroup (`steward_core::sweep`), written atomically at each start and removed when
+//!   the program's task ends. A steward that finds records at startup ends what they name.
+
+use std::fs;
+use std::io::{self, Read, Seek, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use steward_core::sweep::{self, Group, ProcStat, Record};
+
+use super::Swept;
+
+/// How long a group may take to empty after `cgroup.kill` before steward gives up removing
+/// it. SIGKILLed processes go within milliseconds, unless stuck in the kernel (D state).
+const EMPTY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// This steward's `steward-<pid>` group, while containment is set up.
+static ROOT: Mutex<Option<Roots>> = Mutex::new(None);
+
+#[derive(Clone)]
+struct Roots {
+    /// Where steward was started (it moves back there at the end).
+    own: PathBuf,
+    /// `<own>/steward-<pid>`.
+    base: PathBuf,
+}
+
+/// Cgroup containment, set up by [`Containment::set_up`] and undone on drop.
+pub struct Containment {
+    description: String,
+    active: bool,
+}
+
+impl Containment {
+    /// Make this steward's cgroups if it can. A failure is not an error: steward then
+    /// contains programs by process group alone, and the description says why.
+    pub fn set_up() -> Containment {
+        match make_roots() {
+            Ok(roots) => {
+                let description =
+                    format!("each program in a cgroup of its own under {}", roots.base.display());
+                *lock() = Some(roots);
+                Containment { description, active: true }
+            }
+            Err(why) => Containment {
+                description: format!(
+                    "process groups only ({why}); a program that leaves its process group can \
+                     outlive its stop"
+                ),
+                active: false,
+            },
+        }
+    }
+
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+}
+
+impl Drop for Containment {
+    fn drop(&mut self) {
+        if !self.active {
+            return;
+        }
+        let Some(roots) = lock().take() else { return };
+        // Back where steward was started, so that its leaf can go.
+        let _ = fs::write(roots.own.join("cgroup.procs"), std::process::id().to_string());
+        let _ = fs::remove_dir(roots.base.join("supervisor"));
+        let _ = fs::remove_dir(&roots.base);
+    }
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<Roots>> {
+    ROOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn make_roots() -> Result<Roots, String> {
+    let own = own_cgroup()?;
+    remove_empty_leftovers(&own);
+    let base = own.join(format!("steward-{}", std::process::id()));
+    let supervisor = base.join("supervisor");
+    let made = mkdir(&base)
+        // A kernel before 5.14 has no cgroup.kill.
+        .and_then(|()| fs::metadata(base.join("cgroup.kill")).map(drop))
+        .and_then(|()| mkdir(&supervisor))
+        .and_then(|()| fs::write(supervisor.join("cgroup.procs"), std::process::id().to_string()));
+    match made {
+        Ok(()) => Ok(Roots { own, base }),
+        Err(e) => {
+            let _ = fs::write(own.join("cgroup.procs"), std::process::id().to_string());
+            let _ = fs::remove_dir(&supervisor);
+            let _ = fs::remove_dir(&base);
+            Err(format!("cannot make a cgroup under {}: {e}", own.display()))
+        }
+    }
+}
+
+/// Remove the empty groups of stewards that are gone (killed, say) from `own`. A group that
+/// still holds a process is left for the sweep of its own state dir; `rmdir` refuses it.
+fn remove_empty_leftovers(own: &Path) {
+    let Ok(entries) = fs::read_dir(own) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("steward-")) else { continue };
+        let Ok(pid) = pid.parse::<libc::pid_t>() else { continue };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let base = entry.path();
+        for child in fs::read_dir(&base).into_iter().flatten().flatten() {
+            let _ = fs::remove_dir(child.path());
+        }
+        let _ = fs::remove_dir(&base);
+    }
+}
+
+fn mkdir(path: &Path) -> io::Result<()> {
+    match fs::create_dir(path) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The directory of steward's own cgroup2 group.
+fn own_cgroup() -> Result<PathBuf, String> {
+    let cgroups = fs::read_to_string("/proc/self/cgroup").map_err(|e| format!("/proc/self/cgroup: {e}"))?;
+    let own = cgroups
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or("no cgroup2 hierarchy in /proc/self/cgroup")?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+    // `id parent dev root mountpoint options... - fstype source superoptions`
+    let (root, mountpoint) = mountinfo
+        .lines()
+        .find_map(|line| {
+            let (fields, fs_part) = line.split_once(" - ")?;
+            fs_part.starts_with("cgroup2 ").then_some(())?;
+            let mut fields = fields.split(' ').skip(3);
+            Some((fields.next()?, fields.next()?))
+        })
+        .ok_or("cgroup2 is not mounted")?;
+    let rel = if root == "/" {
+        own
+    } else {
+        own.strip_prefix(root).ok_or("steward's cgroup is outside the cgroup2 mount")?
+    };
+    Ok(Path::new(mountpoint).join(rel.trim_start_matches('/')))
+}
+
+/// A program's cgroup.
+#[derive(Debug)]
+pub struct Cgroup {
+    dir: PathBuf,
+}
+
+impl Drop for Cgroup {
+    /// The run is over and its tree swept: the group goes if it is empty already (a process
+    /// that was just killed may still be exiting; then the task's end removes it).
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+impl Cgroup {
+    /// SIGKILL everything in the group. A group that is gone is not an error.
+    pub fn kill(&self) -> io::Result<()> {
+        match fs::write(self.dir.join("cgroup.kill"), "1") {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A new cgroup for one run of tree `name` (a program's task), and its directory open for
+/// the child to be started in; `None` without cgroup containment.
+///
+/// One per run, not one per program: on Linux 6.18 a child that `clone3` starts in a cgroup
+/// that has been killed before (`cgroup.kill` bumps the group's kill count) is killed at
+/// once, as the kernel compares that count with the one of the parent's cgroup.
+pub fn for_program(name: &str) -> io::Result<Option<(Cgroup, OwnedFd)>> {
+    static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let Some(roots) = lock().clone() else { return Ok(None) };
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = roots.base.join(format!("program.{name}.{run}"));
+    let opened = mkdir(&dir).and_then(|()| fs::File::open(&dir));
+    let fd = opened.map_err(|e| io::Error::new(e.kind(), format!("cgroup {}: {e}", dir.display())))?;
+    Ok(Some((Cgroup { dir }, fd.into())))
+}
+
+/// Remove the cgroups of tree `name`'s runs once they are empty (blocking; bounded by
+/// EMPTY_DEADLINE each). Most went already, when their run ended (`Cgroup`'s drop).
+pub fn remove_program(name: &str) {
+    let Some(roots) = lock().clone() else { return };
+    let prefix = format!("program.{name}.");
+    for entry in fs::read_dir(&roots.base).into_iter().flatten().flatten() {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
+            remove_when_empty(&entry.path());
+        }
+    }
+}
+
+/// Wait until the group at `dir` holds no process, then remove it. `cgroup.events` says
+/// `populated 0` then; the kernel wakes a `poll` for POLLPRI on it at each change.
+fn remove_when_empty(dir: &Path) {
+    let Ok(mut events) = fs::File::open(dir.join("cgroup.events")) else { return };
+    let deadline = Instant::now() + EMPTY_DEADLINE;
+    loop {
+        let mut text = String::new();
+        if events.rewind().and_then(|_| events.read_to_string(&mut text)).is_err() {
+            return;
+        }
+        if text.lines().any(|l| l == "populated 0") {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::warn!(event = "cgroup", "{} still holds processes; left in place", dir.display());
+            return;
+        }
+        let mut fd = libc::pollfd { fd: events.as_raw_fd(), events: libc::POLLPRI, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut fd, 1, left.as_millis().min(1000) as libc::c_int) };
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+fn trees(state_dir: &Path) -> PathBuf {
+    state_dir.join("trees")
+}
+
+/// Record `tree`, of `program`, just started as `pid` (its group leader), for the sweep.
+pub fn record(
+    state_dir: &Path,
+    tree: &str,
+    program: &str,
+    pid: u32,
+    cgroup: Option<&Cgroup>,
+) -> io::Result<()> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let start = sweep::parse_stat(&stat)
+        .ok_or_else(|| io::Error::other(format!("cannot read /proc/{pid}/stat")))?
+        .start;
+    let record = Record {
+        program: program.to_owned(),
+        group: Some(Group { pgid: pid, start }),
+        cgroup: cgroup.map(|c| c.dir.display().to_string()),
+    };
+    let dir = trees(state_dir);
+    mkdir(&dir)?;
+    let tmp = dir.join(format!(".{tree}.tmp"));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(record.to_text().as_bytes())?;
+    // Renamed into place: a reader sees the old record or the new one, never half of one.
+    fs::rename(&tmp, dir.join(tree))
+}
+
+/// Remove the record of `tree`: its task ended and swept it.
+pub fn forget(state_dir: &Path, tree: &str) {
+    let _ = fs::remove_file(trees(state_dir).join(tree));
+}
+
+/// End what the records in `state_dir` name: the trees of a steward that died. Called at
+/// startup, before any program starts; each record is removed once it has been swept.
+pub fn sweep(state_dir: &Path) -> Vec<Swept> {
+    let Ok(entries) = fs::read_dir(trees(state_dir)) else { return Vec::new() };
+    let mut procs: Option<Vec<ProcStat>> = None;
+    let mut swept = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let record = fs::read_to_string(&path).ok().and_then(|text| Record::parse(&text));
+        if let Some(record) = record {
+            let procs = procs.get_or_insert_with(all_processes);
+            swept.push(sweep_one(&record, procs));
+        }
+        let _ = fs::remove_file(&path);
+    }
+    swept
+}
+
+fn sweep_one(record: &Record, procs: &[ProcStat]) -> Swept {
+    let mut pids: Vec<u32> = record.group.map(|g| sweep::victims(g, procs)).unwrap_or_default();
+    pids.retain(|&pid| pid > 1 && pid != std::process::id());
+    for &pid in &pids {
+        // SAFETY: plain system call on a pid > 1 (never a group, never everything).
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    if let Some(dir) = record.cgroup.as_deref().map(Path::new) {
+        let members = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        pids.extend(members.lines().filter_map(|l| l.parse::<u32>().ok()));
+        let cgroup = Cgroup { dir: dir.to_path_buf() };
+        let _ = cgroup.kill();
+        remove_when_empty(dir);
+        // The dead steward's own groups, if it made them and nothing else is left in them.
+        if let Some(base) = dir
+            .parent()
+            .filter(|b| b.file_name().is_some_and(|n| n.to_string_lossy().starts_with("steward-")))
+        {
+            let _ = fs::remove_dir(base.join("supervisor"));
+            let _ = fs::remove_dir(base);
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    Swept { program: record.program.clone(), killed: pids.len() }
+}
+
+/// Every process, from `/proc`. Ones that vanish while read are skipped.
+fn all_processes() -> Vec<ProcStat> {
+    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|text| sweep::parse_stat(&text))
+        .collect()
+}

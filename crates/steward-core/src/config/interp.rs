@@ -3,6 +3,7 @@
 //! - `${VAR}` is replaced by the variable's value; an unset variable is an error.
 //! - `${VAR:-default}` uses `default` when `VAR` is unset or empty. The default may itself
 //!   contain references: `${PORT:-${DEFAULT_PORT:-8080}}`.
+//!   Defaults nest at most [`MAX_NESTING`] deep.
 //! - `$$` is a literal `$` (so `$${X}` gives the text `${X}`).
 //! - A `$` not followed by `{` or `$` is kept as is, so that shell snippets such as
 //!   `sh -c 'echo $HOME'` reach the shell untouched.
@@ -22,11 +23,15 @@ pub struct InterpError {
     pub hint: String,
 }
 
+/// How deep defaults may nest (`${A:-${B:-x}}` is 2). Expansion recurses into a default,
+/// so without a bound a long enough string of `${A:-${A:-…` overflows the stack.
+pub const MAX_NESTING: usize = 16;
+
 /// Expands every `${...}` in `input`, reporting every bad reference, not only the first.
 pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Vec<InterpError>> {
     let mut out = String::with_capacity(input.len());
     let mut errors = Vec::new();
-    expand_into(input, 0, lookup, &mut out, &mut errors);
+    expand_into(input, 0, 1, lookup, &mut out, &mut errors);
     if errors.is_empty() {
         Ok(out)
     } else {
@@ -35,9 +40,11 @@ pub fn expand(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<St
 }
 
 /// Expands `input`, which starts at byte `base` of the outermost string (for error offsets).
+/// A reference in it is `depth` deep (1 in the outermost string).
 fn expand_into(
     input: &str,
     base: usize,
+    depth: usize,
     lookup: &dyn Fn(&str) -> Option<String>,
     out: &mut String,
     errors: &mut Vec<InterpError>,
@@ -69,9 +76,16 @@ fn expand_into(
                     });
                     return;
                 };
-                let reference =
-                    Reference { inner: &input[i + 2..close], offset: base + i, len: close + 1 - i };
-                reference.resolve(lookup, out, errors);
+                let reference = Reference { inner: &input[i + 2..close], offset: base + i, len: close + 1 - i };
+                if depth > MAX_NESTING {
+                    errors.push(reference.error(
+                        format!("defaults nest more than {MAX_NESTING} deep"),
+                        "use fewer nested defaults, or set the variables in the supervisor's environment"
+                            .to_owned(),
+                    ));
+                } else {
+                    reference.resolve(depth, lookup, out, errors);
+                }
                 i = close + 1;
                 literal_from = i;
             }
@@ -114,8 +128,10 @@ struct Reference<'s> {
 }
 
 impl Reference<'_> {
+    /// Expands the reference, which is `depth` deep, into `out`.
     fn resolve(
         &self,
+        depth: usize,
         lookup: &dyn Fn(&str) -> Option<String>,
         out: &mut String,
         errors: &mut Vec<InterpError>,
@@ -149,7 +165,7 @@ impl Reference<'_> {
                 None => {
                     // `offset` is where `${` starts; the default follows `${NAME:-`.
                     let default_at = self.offset + 2 + name.len() + 2;
-                    expand_into(default, default_at, lookup, out, errors);
+                    expand_into(default, default_at, depth + 1, lookup, out, errors);
                 }
             }
         } else {
@@ -208,6 +224,21 @@ mod tests {
     fn defaults_may_nest() {
         assert_eq!(run("${NOPE:-${PORT}}").unwrap(), "8080");
         assert_eq!(run("${NOPE:-${ALSO_NOPE:-x}}").unwrap(), "x");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let nested = |depth: usize| format!("{}x{}", "${NOPE:-".repeat(depth), "}".repeat(depth));
+        // Deep enough to overflow the stack when every level recursed (`steward check`
+        // did, on a config file with 20 000 levels). One error, at the level too deep.
+        let errors = run(&nested(200_000)).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].offset, MAX_NESTING * "${NOPE:-".len());
+        assert!(errors[0].message.contains("nest more than 16 deep"), "{}", errors[0].message);
+        assert_eq!(run(&nested(MAX_NESTING)).unwrap(), "x");
+        assert_eq!(first_error(&nested(MAX_NESTING + 1)).offset, MAX_NESTING * "${NOPE:-".len());
+        // A set variable ends the nesting before the bound matters.
+        assert_eq!(run(&format!("${{PORT:-{}}}", nested(100))).unwrap(), "8080");
     }
 
     #[test]

@@ -378,7 +378,13 @@ impl Evaluator {
     /// at or before `now` if a tick is overdue.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
-        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        // `start + length`; a time past what an `Instant` can hold never comes, so it is
+        // no deadline (durations are only bounded by what the config parser accepts).
+        let mut consider = |start: Instant, length: Duration| {
+            if let Some(t) = start.checked_add(length) {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
         for rule in &self.rules {
             for (program, facts) in self.programs.iter().filter(|(p, _)| applies(rule, p)) {
                 let firing = self.firing.get(&(rule.name.clone(), program.clone()));
@@ -388,18 +394,18 @@ impl Evaluator {
                         if let Some(&t) =
                             facts.restarts.iter().find(|&&t| now.saturating_duration_since(t) < within)
                         {
-                            consider(t + within);
+                            consider(t, within);
                         }
                     }
                     Condition::UnhealthyFor(d) if firing.is_none() => {
                         if let Some(t) = facts.unhealthy_since {
-                            consider(t + d);
+                            consider(t, d);
                         }
                     }
                     _ => {}
                 }
                 if let (Some(f), Some(every)) = (firing, rule.repeat_every) {
-                    consider(f.last_sent + every);
+                    consider(f.last_sent, every);
                 }
             }
         }
@@ -571,6 +577,36 @@ mod tests {
                 got.iter().map(|n| (n.alert.as_str(), n.program.as_str(), n.status, n.repeat)).collect();
             assert_eq!(got, want, "step {i} at {at}s");
         }
+    }
+
+    #[test]
+    fn deadlines_beyond_what_time_can_hold_never_come() {
+        let t0 = Instant::now();
+        let forever = |name: &str, when: Condition, repeat_every: Option<Duration>| AlertSpec {
+            name: name.into(),
+            when,
+            webhook: None,
+            command: None,
+            repeat_every,
+            programs: Vec::new(),
+        };
+        let mut e = Evaluator::new(vec![
+            forever("sick", Condition::UnhealthyFor(Duration::MAX), None),
+            forever("flapping", Condition::Restarts { more_than: 0, within: Duration::MAX }, None),
+            forever("dead", Condition::State(State::Fatal), Some(Duration::MAX)),
+        ]);
+        e.observe("web", Observation::Health(Health::Unhealthy), t0);
+        assert_eq!(e.next_deadline(t0), None, "unhealthy for ever");
+        e.observe("web", Observation::Restarted, t0);
+        e.observe("web", Observation::Restarted, t0);
+        assert_eq!(e.firing().count(), 1);
+        e.observe("web", Observation::State(State::Fatal), t0);
+        assert_eq!(e.firing().count(), 2);
+        assert_eq!(e.next_deadline(t0 + Duration::from_secs(1)), None, "restarts and repeats");
+        // A deadline that can be reached still is one.
+        let mut e = Evaluator::new(vec![forever("sick", Condition::UnhealthyFor(Duration::from_secs(5)), None)]);
+        e.observe("web", Observation::Health(Health::Unhealthy), t0);
+        assert_eq!(e.next_deadline(t0), Some(t0 + Duration::from_secs(5)));
     }
 
     #[test]

@@ -604,7 +604,8 @@ mod tests {
         assert_eq!(e.firing().count(), 2);
         assert_eq!(e.next_deadline(t0 + Duration::from_secs(1)), None, "restarts and repeats");
         // A deadline that can be reached still is one.
-        let mut e = Evaluator::new(vec![forever("sick", Condition::UnhealthyFor(Duration::from_secs(5)), None)]);
+        let mut e =
+            Evaluator::new(vec![forever("sick", Condition::UnhealthyFor(Duration::from_secs(5)), None)]);
         e.observe("web", Observation::Health(Health::Unhealthy), t0);
         assert_eq!(e.next_deadline(t0), Some(t0 + Duration::from_secs(5)));
     }

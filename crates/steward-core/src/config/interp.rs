@@ -76,13 +76,16 @@ fn expand_into(
                     });
                     return;
                 };
-                let reference = Reference { inner: &input[i + 2..close], offset: base + i, len: close + 1 - i };
+                let reference =
+                    Reference { inner: &input[i + 2..close], offset: base + i, len: close + 1 - i };
                 if depth > MAX_NESTING {
-                    errors.push(reference.error(
-                        format!("defaults nest more than {MAX_NESTING} deep"),
-                        "use fewer nested defaults, or set the variables in the supervisor's environment"
-                            .to_owned(),
-                    ));
+                    errors.push(
+                        reference.error(
+                            format!("defaults nest more than {MAX_NESTING} deep"),
+                            "use fewer nested defaults, or set the variables in the supervisor's environment"
+                                .to_owned(),
+                        ),
+                    );
                 } else {
                     reference.resolve(depth, lookup, out, errors);
                 }

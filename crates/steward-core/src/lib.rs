@@ -12,6 +12,7 @@
 pub mod alerts;
 pub mod config;
 pub mod deps;
+pub mod framing;
 pub mod fsm;
 pub mod health;
 pub mod limits;

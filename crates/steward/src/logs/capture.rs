@@ -5,6 +5,7 @@ use std::io;
 use std::sync::PoisonError;
 use std::time::SystemTime;
 
+use steward_core::framing::{Ending, LineFramer};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::file::WriterId;
@@ -25,10 +26,10 @@ const FIRST_READ: usize = 256;
 
 /// Copies `reader` into `log` until end of file; returns the number of bytes read.
 ///
-/// Reads go into one fixed buffer of [`READ_BUFFER`] bytes. After each read, everything
-/// up to the last `\n` goes to the file in one write, under the file's mutex (so lines of
-/// two pumps sharing a file never mix), and the unfinished line after it stays in the
-/// buffer for the next read. A line longer than the buffer is written in pieces as the
+/// Reads go into one fixed buffer of [`READ_BUFFER`] bytes, cut into lines by the pure
+/// [`LineFramer`]. After each read, everything up to the last `\n` goes to the file in one
+/// write, under the file's mutex (so lines of two pumps sharing a file never mix), and the
+/// unfinished line after it stays in the buffer for the next read. A line longer than the buffer is written in pieces as the
 /// buffer fills; the file then rotates only after that line has ended. At end of file
 /// (and on a read error) an unfinished last line is written with a `\n` added, so a
 /// program that died in the middle of a line never glues that fragment onto the next
@@ -81,48 +82,29 @@ where
             }
         }
     };
-    let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
-    buf[..n].copy_from_slice(&first[..n]);
-    // buf[..held] is the start of a line not finished yet. Always `held < buf.len()`, so a
-    // read always has room and 0 always means end of file.
-    let mut held = 0;
-    // A piece of the current line already went to the file.
-    let mut mid_line = false;
+    let mut framer = LineFramer::new(READ_BUFFER);
+    framer.space()[..n].copy_from_slice(&first[..n]);
     let mut total = 0u64;
     // The first output is handled as if just read.
     let mut pending = Some(n);
     loop {
         let n = match pending.take() {
             Some(n) => Ok(n),
-            None => reader.read(&mut buf[held..]).await,
+            None => reader.read(framer.space()).await,
         };
         let n = match n {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                finish(&log, writer, &mut buf, held, mid_line);
+                finish(&log, writer, &mut framer);
                 return Err(e);
             }
         };
         total += n as u64;
-        let end = held + n;
-        // Only the new bytes can hold a '\n': the held ones were searched before.
-        let cut = match memchr::memrchr(b'\n', &buf[held..end]) {
-            Some(i) => held + i + 1,
-            // A line longer than the buffer: this piece goes now.
-            None if end == buf.len() => end,
-            None => {
-                held = end;
-                continue;
-            }
-        };
-        write(&log, writer, &buf[..cut]);
-        mid_line = buf[cut - 1] != b'\n';
-        buf.copy_within(cut..end, 0);
-        held = end - cut;
+        framer.filled(n, |lines| write(&log, writer, lines));
     }
-    finish(&log, writer, &mut buf, held, mid_line);
+    finish(&log, writer, &mut framer);
     Ok(total)
 }
 
@@ -132,12 +114,13 @@ fn write(log: &SharedLog, writer: WriterId, bytes: &[u8]) {
 }
 
 /// Writes the unfinished last line, ending it with a `\n`.
-fn finish(log: &SharedLog, writer: WriterId, buf: &mut [u8], held: usize, mid_line: bool) {
-    if held > 0 {
-        buf[held] = b'\n';
-        write(log, writer, &buf[..=held]);
-    } else if mid_line {
-        let now = SystemTime::now();
-        log.lock().unwrap_or_else(PoisonError::into_inner).end_line(writer, now);
+fn finish(log: &SharedLog, writer: WriterId, framer: &mut LineFramer) {
+    match framer.finish() {
+        Ending::Clean => {}
+        Ending::Rest(line) => write(log, writer, line),
+        Ending::EndLine => {
+            let now = SystemTime::now();
+            log.lock().unwrap_or_else(PoisonError::into_inner).end_line(writer, now);
+        }
     }
 }

@@ -7,6 +7,7 @@ mod common;
 mod http_server;
 
 mod alerts;
+mod cli_check;
 mod control;
 mod health;
 mod logs_child;

@@ -38,7 +38,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let platform = args.os.map_or(HOST_PLATFORM, Platform::from);
     match steward_core::config::load_with(&cli.config, &OnPlatform { env: OsEnv, platform }) {
         Ok(config) => {
-            println!("{}: ok ({} programs)", config.source.display(), config.programs.len());
+            outln!("{}: ok ({} programs)", config.source.display(), config.programs.len())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {

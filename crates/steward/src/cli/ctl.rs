@@ -34,7 +34,7 @@ pub async fn ctl(client: &Client, verb: &str, args: &CtlArgs) -> anyhow::Result<
     };
     let reply: ActionReply = client.post(&format!("/v1/{verb}"), &req).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reply)?);
+        outln!("{}", serde_json::to_string_pretty(&reply)?)?;
     }
     let mut ok = true;
     for r in &reply.results {
@@ -43,7 +43,7 @@ pub async fn ctl(client: &Client, verb: &str, args: &CtlArgs) -> anyhow::Result<
             eprintln!("error: {e}");
         } else if !args.json {
             let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            println!("{}: {}{pid}", r.name, r.state);
+            outln!("{}: {}{pid}", r.name, r.state)?;
         }
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })

@@ -18,16 +18,16 @@ pub struct ReloadArgs {
 pub async fn reload(client: &Client, args: &ReloadArgs) -> anyhow::Result<ExitCode> {
     let r: ReloadReply = client.post("/v1/reload", &serde_json::json!({})).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        outln!("{}", serde_json::to_string_pretty(&r)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
-    println!("added:     {}", list(&r.added));
-    println!("removed:   {}", list(&r.removed));
-    println!("changed:   {}", list(&r.changed));
-    println!("unchanged: {}", list(&r.unchanged));
+    outln!("added:     {}", list(&r.added))?;
+    outln!("removed:   {}", list(&r.removed))?;
+    outln!("changed:   {}", list(&r.changed))?;
+    outln!("unchanged: {}", list(&r.unchanged))?;
     if !r.needs_restart.is_empty() {
-        println!("note: changes to {} take effect when steward restarts", r.needs_restart.join(", "));
+        outln!("note: changes to {} take effect when steward restarts", r.needs_restart.join(", "))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -42,6 +42,6 @@ pub async fn shutdown(client: &Client) -> anyhow::Result<ExitCode> {
             break;
         }
     }
-    println!("steward stopped");
+    outln!("steward stopped")?;
     Ok(ExitCode::SUCCESS)
 }

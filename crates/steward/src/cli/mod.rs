@@ -7,6 +7,28 @@
 //! - 2: the command line itself is wrong (unknown verb or flag)
 //! - 3: no steward is running for this config (control verbs)
 //! - 4: permission denied on the local socket: the steward there is another user's
+//!
+//! A closed stdout (`steward status | head -1`) ends a verb quietly with 0, as ripgrep does:
+//! verbs print with [`outln!`] and [`out!`], which return the write error instead of
+//! panicking like `println!`, and [`main`] takes a broken pipe for [`StdoutClosed`].
+
+/// `println!` to stdout that returns `anyhow::Result<()>` instead of panicking when the
+/// write fails; a broken pipe becomes [`StdoutClosed`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        $crate::cli::stdout_result(writeln!(std::io::stdout().lock(), $($arg)*))
+    }};
+}
+
+/// `print!` to stdout, like [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        $crate::cli::stdout_result(write!(stdout, $($arg)*).and_then(|()| stdout.flush()))
+    }};
+}
 
 mod check;
 pub mod client;
@@ -120,6 +142,8 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // Whoever read our output stopped reading (`| head`): nothing left to say.
+        Err(e) if e.downcast_ref::<StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<client::NotRunning>().is_some() => {
             eprintln!("error: {e}");
             ExitCode::from(3)
@@ -132,6 +156,21 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Writing to stdout failed because its reader is gone (`EPIPE`): the verb ends quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout was closed")]
+pub struct StdoutClosed;
+
+/// A write to stdout as the verbs see it: a broken pipe is [`StdoutClosed`], any other
+/// failure (a full disk) an error to report.
+fn stdout_result(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
     }
 }
 

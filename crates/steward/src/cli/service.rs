@@ -232,19 +232,19 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             let target = target(&a.target, a.root.clone())?;
             let file = manager.file(&target)?;
             manager.uninstall(&target)?;
-            println!("uninstalled {} ({}): removed {}", target.name, manager.init(), file.display());
+            outln!("uninstalled {} ({}): removed {}", target.name, manager.init(), file.display())?;
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Start(a) => {
             let manager = service::native()?;
             manager.start(&target(a, None)?)?;
-            println!("started {}", a.name);
+            outln!("started {}", a.name)?;
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Stop(a) => {
             let manager = service::native()?;
             manager.stop(&target(a, None)?)?;
-            println!("stopped {}", a.name);
+            outln!("stopped {}", a.name)?;
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Status(a) => status(service::native()?, &target(a, None)?),
@@ -262,7 +262,7 @@ fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let spec = spec(&config, &args.unit, init)?;
     let text = render::render(init, &spec)?;
-    print!("{text}");
+    out!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -301,57 +301,55 @@ pub(super) fn install(manager: &dyn Manager, config: &Config, args: &UnitArgs) -
     let file = manager.file(&target)?;
     let user = if target.scope == Scope::User { " --user" } else { "" };
     let when = if target.scope == Scope::User { "login" } else { "boot" };
-    println!("installed {} ({}, {}): {}", target.name, manager.init(), target.scope.name(), file.display());
+    outln!("installed {} ({}, {}): {}", target.name, manager.init(), target.scope.name(), file.display())?;
     if manager.init() == Init::Windows {
         let settings = render::windows::settings(&spec)?;
-        println!("  runs:   {}", settings.command_line);
+        outln!("  runs:   {}", settings.command_line)?;
         match settings.start {
             StartType::Disabled => {
-                println!("  starts: never (disabled); install again with --start to enable it")
+                outln!("  starts: never (disabled); install again with --start to enable it")?
             }
-            start => println!(
+            start => outln!(
                 "  starts: {}; start it now with `steward service start --name {}`",
                 start.name(),
                 target.name
-            ),
+            )?,
         }
-        println!("  steward's log: {}; Event Log: Application, source steward", spec.log_file.display());
+        outln!("  steward's log: {}; Event Log: Application, source steward", spec.log_file.display())?;
         return Ok(());
     }
-    println!("  runs:   {} run -c {}", spec.exe.display(), spec.config.display());
+    outln!("  runs:   {} run -c {}", spec.exe.display(), spec.config.display())?;
     if spec.exe.components().any(|c| c.as_os_str() == "target") {
-        println!(
-            "  note: the service runs a build from a cargo target folder; --exe names an installed copy"
-        );
+        outln!("  note: the service runs a build from a cargo target folder; --exe names an installed copy")?;
     }
     if target.root.is_some() {
-        println!("  enabled in the image; it starts when the image boots");
+        outln!("  enabled in the image; it starts when the image boots")?;
         return Ok(());
     }
-    println!("  starts at {when}; start it now with `steward service start{user} --name {}`", target.name);
+    outln!("  starts at {when}; start it now with `steward service start{user} --name {}`", target.name)?;
     match manager.init() {
-        Init::Systemd => println!("  steward's log: `journalctl{user} -u {}`", target.name),
-        _ => println!("  steward's log: {}", spec.log_file.display()),
+        Init::Systemd => outln!("  steward's log: `journalctl{user} -u {}`", target.name)?,
+        _ => outln!("  steward's log: {}", spec.log_file.display())?,
     }
     Ok(())
 }
 
 fn status(manager: &dyn Manager, target: &Target) -> anyhow::Result<ExitCode> {
     let s = manager.status(target)?;
-    println!("{} ({}, {}): {}", target.name, manager.init(), target.scope.name(), s.state);
+    outln!("{} ({}, {}): {}", target.name, manager.init(), target.scope.name(), s.state)?;
     match (&s.file, &s.enabled) {
-        (Some(file), Some(enabled)) => println!("  file:    {} ({enabled})", file.display()),
-        (Some(file), None) => println!("  file:    {}", file.display()),
+        (Some(file), Some(enabled)) => outln!("  file:    {} ({enabled})", file.display())?,
+        (Some(file), None) => outln!("  file:    {}", file.display())?,
         (None, _) => {}
     }
     if let Some(pid) = s.pid {
-        println!("  pid:     {pid}");
+        outln!("  pid:     {pid}")?;
     }
     if let Some(command) = &s.command {
-        println!("  runs:    {command}");
+        outln!("  runs:    {command}")?;
     }
     if let Some(text) = &s.status_text {
-        println!("  steward: {text}");
+        outln!("  steward: {text}")?;
     }
     Ok(if s.running { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

@@ -23,9 +23,9 @@ pub async fn status(client: &Client, args: &StatusArgs) -> anyhow::Result<ExitCo
         reply.programs.retain(|p| args.names.contains(&p.name));
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reply)?);
+        outln!("{}", serde_json::to_string_pretty(&reply)?)?;
     } else {
-        print!("{}", table(&reply.programs));
+        out!("{}", table(&reply.programs))?;
     }
     Ok(ExitCode::SUCCESS)
 }

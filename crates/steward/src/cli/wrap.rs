@@ -165,7 +165,7 @@ pub fn wrap(_cli: &Cli, args: &WrapArgs) -> anyhow::Result<ExitCode> {
                 };
                 anyhow::anyhow!("no wrapped service {}: cannot read {}: {e}{hint}", a.name, config.display())
             })?;
-            print!("{text}");
+            out!("{text}")?;
             Ok(ExitCode::SUCCESS)
         }
         WrapVerb::Uninstall(a) => uninstall(a),
@@ -258,7 +258,7 @@ fn install(a: &WrapInstallArgs) -> anyhow::Result<ExitCode> {
         }
         return Err(e);
     }
-    println!("  config: {} (`steward wrap show{} {}`)", config_on_host.display(), user_flag(a.user), a.name);
+    outln!("  config: {} (`steward wrap show{} {}`)", config_on_host.display(), user_flag(a.user), a.name)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -273,7 +273,7 @@ fn uninstall(a: &WrapUninstallArgs) -> anyhow::Result<ExitCode> {
     match manager.uninstall(&target) {
         Ok(()) => {
             removed_any = true;
-            println!("uninstalled {} ({})", a.target.name, manager.init());
+            outln!("uninstalled {} ({})", a.target.name, manager.init())?;
         }
         // The folder may still be there (say, after a failed install): go on and remove it.
         Err(ServiceError::NotInstalled { .. }) => {}
@@ -283,7 +283,7 @@ fn uninstall(a: &WrapUninstallArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot remove the wrap folder {}", dir.display()))?;
         removed_any = true;
-        println!("removed {}", dir.display());
+        outln!("removed {}", dir.display())?;
     }
     if !removed_any {
         anyhow::bail!(

@@ -240,6 +240,52 @@ impl Policy {
         }
     }
 
+    /// The most restarts per second this policy lets a program keep up for good, whatever
+    /// its runs do: `None` when nothing limits it, `Some(0.0)` when it never restarts.
+    ///
+    /// Two rules limit it, and the lower limit wins:
+    /// - the retry budget: one restart more than `max_restarts` within `restart_window` is
+    ///   Fatal, so a program that keeps going restarts at most `max_restarts` per
+    ///   `restart_window`. A zero window never fills: no limit.
+    /// - the backoff: restarts wait `restart_delay`, doubling up to `restart_max_delay`, and
+    ///   a run that lasted `stable_after` starts the doubling over. The fastest a program can
+    ///   go is to repeat one stable run followed by some quick failures (waits of `d`, `2d`,
+    ///   …), or never to run stably (waits of `restart_max_delay`). A zero `restart_delay`
+    ///   never grows: no limit.
+    pub fn sustained_restart_rate(&self) -> Option<f64> {
+        if self.restart == RestartPolicy::Never || self.max_restarts == 0 {
+            return Some(0.0);
+        }
+        let budget = (!self.restart_window.is_zero())
+            .then(|| f64::from(self.max_restarts) / self.restart_window.as_secs_f64());
+        let backoff = (!self.restart_delay.is_zero()).then(|| {
+            let stable = self.stable_after.as_secs_f64();
+            let (mut wait, mut waited, mut best) = (self.restart_delay, 0.0, 0.0_f64);
+            // k quick failures after a stable run; once the wait stops growing, more of them
+            // only bring the rate closer to 1 / that wait, which is counted last.
+            for k in 1..=200u32 {
+                waited += wait.as_secs_f64();
+                best = best.max(f64::from(k) / (stable + waited));
+                let next = self.next_delay(wait);
+                if next == wait {
+                    break;
+                }
+                wait = next;
+            }
+            best.max(1.0 / wait.as_secs_f64())
+        });
+        match (budget, backoff) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (one, other) => one.or(other),
+        }
+    }
+
+    /// The wait before the restart after one that waited `delay` (without a stable run
+    /// between them).
+    fn next_delay(&self, delay: Duration) -> Duration {
+        delay.saturating_mul(2).min(self.restart_max_delay).max(self.restart_delay)
+    }
+
     fn is_success(&self, status: ExitStatus) -> bool {
         matches!(status, ExitStatus::Code(c) if self.success_exit_codes.contains(&c))
     }
@@ -461,8 +507,7 @@ impl Machine {
             self.next_delay = self.policy.restart_delay;
         }
         let delay = self.next_delay;
-        self.next_delay =
-            delay.saturating_mul(2).min(self.policy.restart_max_delay).max(self.policy.restart_delay);
+        self.next_delay = self.policy.next_delay(delay);
         let reason = match reason {
             Reason::Exited { status, .. } => Reason::Exited { status, restart_in: Some(delay) },
             other => other,
@@ -868,6 +913,69 @@ mod tests {
     /// Durations no config can hold any more (they are capped at parse time), handed to the
     /// machine directly: arming a timer saturates instead of overflowing the `Instant`, and
     /// the backoff doubling saturates instead of overflowing the `Duration`.
+    /// Restarts in `secs` seconds of a program that repeats one run of `stable_after`
+    /// followed by `quick` runs that fail at once; panics if it goes Fatal.
+    fn restarts_of_pattern(p: &Policy, quick: usize, secs: u64) -> u64 {
+        let t0 = Instant::now();
+        let end = t0 + Duration::from_secs(secs);
+        let mut m = machine_in(Running, p.clone(), t0);
+        let mut now = t0;
+        let mut run = 0;
+        while now < end {
+            if run % (quick + 1) == 0 {
+                now += p.stable_after;
+            }
+            run += 1;
+            let step = m.handle(Event::Exited(ExitStatus::Code(1)), now);
+            assert_ne!(m.state(), Fatal, "{p:?} with {quick} quick failures gave up");
+            let Some(ArmTimer(at)) = step.actions.last().cloned() else { panic!("{step:?}") };
+            now = at;
+            m.handle(Event::TimerFired, now);
+            m.handle(Event::Spawned { pid: 42 }, now);
+        }
+        m.restarts_total()
+    }
+
+    #[test]
+    fn sustained_restart_rate_is_what_the_machine_allows() {
+        let unlimited = |p: Policy| Policy { max_restarts: u32::MAX, restart_window: Duration::ZERO, ..p };
+        let with = |delay: u64, max: u64, stable: u64| Policy {
+            restart_delay: ms(delay),
+            restart_max_delay: ms(max),
+            stable_after: ms(stable),
+            ..policy()
+        };
+        let never = Policy { restart: RestartPolicy::Never, ..policy() };
+        assert_eq!(never.sustained_restart_rate(), Some(0.0));
+        assert_eq!(Policy { max_restarts: 0, ..policy() }.sustained_restart_rate(), Some(0.0));
+        // The budget: 3 per minute.
+        assert_eq!(policy().sustained_restart_rate(), Some(3.0 / 60.0));
+        // No delay and a window that never fills: nothing limits it.
+        assert_eq!(unlimited(with(0, 1000, 10_000)).sustained_restart_rate(), None);
+        // No delay: the budget alone, 3 per nanosecond.
+        let tiny = Policy { restart_window: Duration::from_nanos(1), ..with(0, 1000, 10_000) };
+        assert_eq!(tiny.sustained_restart_rate(), Some(3e9));
+        // Every run counts as stable: one restart per delay.
+        assert_eq!(unlimited(with(10, 1000, 0)).sustained_restart_rate(), Some(100.0));
+
+        // The backoff's bound is what a program can reach, and no more: the best pattern of
+        // quick failures after a stable run, driven through the machine for 100 s.
+        for p in [with(1, 30_000, 150), with(100, 30_000, 10_000), with(10, 40, 1000), with(50, 50, 0)] {
+            let p = unlimited(p);
+            let rate = p.sustained_restart_rate().unwrap();
+            // (A million quick failures: one stable run, then never again.)
+            let patterns = (0..40).chain([1_000_000]);
+            let best =
+                patterns.map(|quick| restarts_of_pattern(&p, quick, 100)).max().unwrap() as f64 / 100.0;
+            assert!((best - rate).abs() <= rate * 0.02 + 0.05, "{p:?}: computed {rate}/s, reached {best}/s");
+        }
+        // A short delay with a long `stable_after` is no hot loop: the doubling slows it.
+        assert!(unlimited(with(1, 30_000, 10_000)).sustained_restart_rate().unwrap() < 1.0);
+        // ... but with a short `stable_after` it is (about 28 a second, not 1000 / 151).
+        let hot = unlimited(with(1, 30_000, 150)).sustained_restart_rate().unwrap();
+        assert!(hot > 20.0, "{hot}");
+    }
+
     #[test]
     fn extreme_durations_never_overflow() {
         let t0 = Instant::now();

@@ -1,6 +1,7 @@
 //! Every kind of mistake in a config file is reported at its exact line:col, with a message
 //! that says what is wrong and a hint: a golden corpus of what `steward check` prints (it prints
-//! the diagnostics as they display).
+//! the diagnostics as they display). A case may also be a valid file with warnings: then the
+//! expected output is its warnings.
 //!
 //! `tests/golden/check/NAME.toml` is a config, `NAME.txt` exactly what its diagnostics show,
 //! with the config's path written `steward.toml` and its folder `<dir>`. An optional
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use steward_core::config::load;
 
-use crate::support::{self, errors, errors_with, hint, FakeEnv};
+use crate::support::{self, errors, errors_with, hint, parse_with, FakeEnv};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/check")
@@ -30,7 +31,12 @@ fn shown(name: &str) -> String {
     if let Ok(dotenv) = fs::read_to_string(corpus().join(format!("{name}.env"))) {
         env = env.file(support::dir().join(".env"), &dotenv.replace("\r\n", "\n"));
     }
-    let text = errors_with(&src, &env).to_string();
+    let diags = match parse_with(&src, &env) {
+        Ok(config) if config.warnings.is_empty() => panic!("{name}.toml is valid and has no warnings"),
+        Ok(config) => config.warnings,
+        Err(diags) => diags,
+    };
+    let text = diags.to_string();
     let dir = support::dir().display().to_string();
     let sep = std::path::MAIN_SEPARATOR;
     text.replace(&support::origin().display().to_string(), "steward.toml")
@@ -108,6 +114,8 @@ corpus! {
     env_values_must_be_strings,
     every_mistake_is_reported_at_once,
     exit_codes_out_of_range,
+    hot_restart_loop_is_a_warning_beside_an_error,
+    hot_restart_loop_warns_but_the_file_is_valid,
     invalid_program_name,
     malformed_env_file,
     max_size_of_a_bare_small_number,

@@ -37,3 +37,41 @@ fn a_closed_stdout_ends_check_quietly() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "nothing to say about a reader that left");
 }
+
+/// A config whose program could restart thousands of times a second, but which is valid.
+fn hot_loop_config() -> String {
+    format!(
+        "[programs.web]\ncommand = {}\nrestart_delay = \"0s\"\nrestart_window = \"1ns\"\n",
+        child_cmd(&["--sleep", "1h"])
+    )
+}
+
+/// A hot restart loop is a warning, located at `restart_delay` and shown the way errors are
+/// (on stderr, `warning:` where an error says `error:`), and the check still passes.
+#[test]
+fn a_hot_restart_loop_is_a_warning_and_the_check_passes() {
+    let (_dir, path) = config_file(&hot_loop_config());
+    let out = check(&path, Stdio::piped());
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    let at = format!("{}:3:17: warning: program `web` can restart", path.display());
+    assert!(first.starts_with(&at), "first line {first:?} is not {at:?}...; stderr:\n{stderr}");
+    assert!(stderr.contains("  hint: set `restart_delay` to at least \"100ms\""), "{stderr}");
+    assert!(stderr.ends_with(&format!("1 warning in {}\n", path.display())), "{stderr}");
+    assert!(stdout.ends_with(": ok (1 programs, 1 warning)\n"), "{stdout}");
+}
+
+/// `run` goes through the same check: the warning is logged (as an event, located, without
+/// the line's text) and the programs run.
+#[test]
+fn run_logs_the_warning_and_runs() {
+    let s = start(&hot_loop_config());
+    let warning = s.wait_for_event("the config warning", |e| e.is_daemon("config-warning"));
+    assert!(warning.message.contains("steward.toml:3:17: warning: program `web` can restart"), "{warning:?}");
+    assert!(
+        !warning.message.contains("restart_delay = \"0s\""),
+        "the line's text is not logged: {warning:?}"
+    );
+    s.wait_started("web");
+}

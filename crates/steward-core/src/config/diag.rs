@@ -8,13 +8,36 @@
 //!       | ^^^^^^^
 //!   hint: did you mean `restart`?
 //! ```
+//!
+//! A [`Severity::Warning`] reads the same with `warning:`: the file is valid and runs, but
+//! probably not as meant. Only errors make a config invalid.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// Whether a diagnostic makes the config invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The config is refused.
+    Error,
+    /// The config runs, but likely not as meant.
+    Warning,
+}
+
+impl Severity {
+    /// As the first line shows it: `error`, `warning`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub file: PathBuf,
     /// 1-based.
     pub line: usize,
@@ -33,6 +56,7 @@ impl Diagnostic {
     /// A diagnostic about a whole file (no snippet), reported at 1:1.
     pub fn whole_file(file: &Path, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line: 1,
             col: 1,
@@ -61,6 +85,7 @@ impl Diagnostic {
         let col = src[line_start..start].chars().count() + 1;
         let width = src[start..end.min(line_end)].chars().count().max(1);
         Self {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line,
             col,
@@ -69,6 +94,17 @@ impl Diagnostic {
             source_line: Some(line_text.to_owned()),
             width,
         }
+    }
+}
+
+impl Diagnostic {
+    /// The same diagnostic as a warning.
+    pub fn warning(self) -> Self {
+        Self { severity: Severity::Warning, ..self }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
     }
 }
 
@@ -81,7 +117,8 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}:{}: error: {}", self.file.display(), self.line, self.col, self.message)?;
+        let (file, line, col, severity) = (self.file.display(), self.line, self.col, self.severity.name());
+        writeln!(f, "{file}:{line}:{col}: {severity}: {}", self.message)?;
         if let Some(text) = &self.source_line {
             let number = self.line.to_string();
             let gutter = number.len().max(5);
@@ -106,7 +143,9 @@ impl fmt::Display for Diagnostic {
 
 impl std::error::Error for Diagnostic {}
 
-/// Every mistake found in one config file, sorted by position.
+/// Every mistake found in one config file, sorted by position: the errors that refuse it,
+/// with the warnings found beside them; or, for a valid file, its warnings
+/// ([`Config::warnings`](super::Config::warnings)).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
@@ -154,10 +193,16 @@ impl fmt::Display for Diagnostics {
             }
             write!(f, "{d}")?;
         }
-        let count = self.0.len();
-        let noun = if count == 1 { "error" } else { "errors" };
+        let errors = self.0.iter().filter(|d| d.is_error()).count();
+        let warnings = self.0.len() - errors;
+        let count = |n: usize, noun: &str| format!("{n} {noun}{}", if n == 1 { "" } else { "s" });
+        let counts = match (errors, warnings) {
+            (_, 0) => count(errors, "error"),
+            (0, _) => count(warnings, "warning"),
+            _ => format!("{} and {}", count(errors, "error"), count(warnings, "warning")),
+        };
         match self.0.first() {
-            Some(first) => write!(f, "{count} {noun} in {}", first.file.display()),
+            Some(first) => write!(f, "{counts} in {}", first.file.display()),
             None => write!(f, "no errors"),
         }
     }
@@ -203,6 +248,17 @@ mod tests {
         let shown = Diagnostics(vec![d.clone(), d]).to_string();
         assert!(shown.starts_with("/x.toml:1:1: error: cannot read\n  hint: check the path\n\n/x.toml:1:1"));
         assert!(shown.ends_with("2 errors in /x.toml"));
+    }
+
+    #[test]
+    fn warnings_read_like_errors_and_are_counted_apart() {
+        let d = Diagnostic::whole_file(Path::new("/x.toml"), "looks wrong", "change it");
+        let w = d.clone().warning();
+        assert!(!w.is_error());
+        assert_eq!(w.to_string(), "/x.toml:1:1: warning: looks wrong\n  hint: change it\n");
+        assert!(Diagnostics(vec![w.clone()]).to_string().ends_with("\n1 warning in /x.toml"));
+        let both = Diagnostics(vec![d, w.clone(), w]).to_string();
+        assert!(both.ends_with("\n1 error and 2 warnings in /x.toml"), "{both}");
     }
 
     #[test]

@@ -7,6 +7,6 @@ pub mod interp;
 pub mod model;
 pub mod parse;
 
-pub use diag::{Diagnostic, Diagnostics};
+pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
 pub use parse::{load, load_with, parse_str, Env, OnPlatform, Platform};

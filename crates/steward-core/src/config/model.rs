@@ -24,6 +24,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `[[alerts]]`, in file order; names are unique.
     pub alerts: Vec<AlertSpec>,
+    /// What the parser warns about (a valid config that likely does not do what was meant),
+    /// sorted by position: `steward check` prints them, `run` and a reload log them.
+    pub warnings: super::Diagnostics,
 }
 
 impl Config {

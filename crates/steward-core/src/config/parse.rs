@@ -7,8 +7,8 @@
 //! table (`keys.rs`, or the file of its section) plus, if it needs one, a field in the draft.
 //! `values.rs` checks single values; `suggest.rs` finds the key a typo meant.
 //!
-//! Checks that span several keys (`restart_max_delay >= restart_delay`, a missing `command`)
-//! run after a program's keys are walked; checks that span programs (`depends_on`) run after
+//! Checks that span several keys (`restart_max_delay >= restart_delay`, a missing `command`,
+//! the warning about a hot restart loop) run after a program's keys are walked; checks that span programs (`depends_on`) run after
 //! the whole document is walked.
 
 mod alerts;
@@ -167,7 +167,7 @@ pub fn parse_str(src: &str, origin: &Path, env: &dyn Env) -> Result<Config, Diag
     // Editors on Windows may save a byte order mark; it is not part of the TOML.
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     let dir = origin.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut ctx = Ctx { src, file: origin, dir, env, diags: Vec::new() };
+    let mut ctx = Ctx { src, file: origin, dir, env, diags: Vec::new(), warnings: Vec::new() };
 
     let (doc, syntax_errors) = DeTable::parse_recoverable(src);
     if !syntax_errors.is_empty() {
@@ -191,7 +191,8 @@ pub fn parse_str(src: &str, origin: &Path, env: &dyn Env) -> Result<Config, Diag
     if !ctx.diags.is_empty() {
         return Err(ctx.finish());
     }
-    Ok(draft.into_config(&ctx.dir, origin))
+    let warnings = ctx.finish();
+    Ok(draft.into_config(&ctx.dir, origin, warnings))
 }
 
 type Span = Range<usize>;
@@ -204,7 +205,10 @@ struct Ctx<'a> {
     file: &'a Path,
     dir: PathBuf,
     env: &'a dyn Env,
+    /// Errors: any of them refuses the file.
     diags: Vec<Diagnostic>,
+    /// Warnings: shown, but the file is valid.
+    warnings: Vec<Diagnostic>,
 }
 
 /// One key of a section.

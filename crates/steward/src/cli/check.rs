@@ -1,4 +1,7 @@
 //! `steward check`: validate a config file, for this OS or the one `--os` names.
+//!
+//! Errors and warnings go to stderr, as a compiler shows them; the verdict to stdout. Exit 1
+//! when there is an error; warnings alone exit 0.
 
 use std::process::ExitCode;
 
@@ -38,11 +41,19 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let platform = args.os.map_or(HOST_PLATFORM, Platform::from);
     match steward_core::config::load_with(&cli.config, &OnPlatform { env: OsEnv, platform }) {
         Ok(config) => {
-            outln!("{}: ok ({} programs)", config.source.display(), config.programs.len())?;
+            // Warnings go where errors go, and do not fail the check: the file runs.
+            let warnings = match config.warnings.len() {
+                0 => String::new(),
+                n => {
+                    eprintln!("{}", config.warnings);
+                    format!(", {n} warning{}", if n == 1 { "" } else { "s" })
+                }
+            };
+            outln!("{}: ok ({} programs{warnings})", config.source.display(), config.programs.len())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            eprint!("{diags}");
+            eprintln!("{diags}");
             Ok(ExitCode::from(1))
         }
     }

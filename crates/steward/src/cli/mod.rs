@@ -96,8 +96,8 @@ pub enum Command {
     /// Run the supervisor in the foreground until SIGTERM or Ctrl+C, then stop every
     /// program in reverse dependency order and exit 0.
     Run(run::RunArgs),
-    /// Validate the config file: print every error with file:line:col, exit 1 if there is
-    /// any, 0 if the file is valid.
+    /// Validate the config file: print every error and warning with file:line:col, exit 1 if
+    /// there is an error, 0 if the file is valid (warnings or not).
     Check(check::CheckArgs),
     /// Show each program: state, pid, uptime, restarts, last exit and health.
     Status(status::StatusArgs),

@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = match load(cli, args) {
         Ok(c) => c,
         Err(diags) => {
-            eprint!("{diags}");
+            eprintln!("{diags}");
             return Ok(ExitCode::from(1));
         }
     };

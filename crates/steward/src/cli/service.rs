@@ -435,9 +435,14 @@ pub(super) fn load_config(
         }
     };
     match result {
-        Ok(config) => Ok(Ok(config)),
+        Ok(config) => {
+            if !config.warnings.is_empty() {
+                eprintln!("{}", config.warnings);
+            }
+            Ok(Ok(config))
+        }
         Err(diags) => {
-            eprint!("{diags}");
+            eprintln!("{diags}");
             Ok(Err(ExitCode::from(1)))
         }
     }

@@ -120,6 +120,7 @@ impl Supervisor {
                 format!("cannot create {what} {}; check the path and its permissions", dir.display())
             })?;
         }
+        log_warnings(&config);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(deps_of(&config));
         let mut sup = Supervisor {
@@ -244,6 +245,14 @@ impl Supervisor {
         for t in self.retired {
             let _ = t.await;
         }
+    }
+}
+
+/// The config's warnings, one `config-warning` event each: located, without the text of the
+/// line (it may hold a secret; `steward check` shows it).
+fn log_warnings(config: &Config) {
+    for warning in config.warnings.located().iter() {
+        tracing::warn!(event = "config-warning", "{}", warning.to_string().trim_end());
     }
 }
 

@@ -52,6 +52,7 @@ impl Supervisor {
                 return;
             }
         };
+        super::log_warnings(&config);
         let diff = reload::diff(&self.config, &config);
         let replaced: Vec<String> = diff.removed.iter().chain(&diff.changed).cloned().collect();
         let restart = diff

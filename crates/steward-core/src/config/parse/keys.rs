@@ -339,7 +339,7 @@ impl ProgramDraft {
 }
 
 impl DocumentDraft {
-    pub(super) fn into_config(self, dir: &Path, origin: &Path) -> Config {
+    pub(super) fn into_config(self, dir: &Path, origin: &Path, warnings: Diagnostics) -> Config {
         let state_dir = self.supervisor.state_dir.unwrap_or_else(|| dir.join(defaults::STATE_DIR));
         let log_dir = self.supervisor.log_dir.unwrap_or_else(|| state_dir.join(defaults::LOG_SUBDIR));
         let api = self.api.and_then(|a| a.into_settings(&state_dir));
@@ -355,6 +355,7 @@ impl DocumentDraft {
             api,
             metrics: self.metrics,
             alerts: self.alerts.into_iter().filter_map(alerts::AlertDraft::into_spec).collect(),
+            warnings,
         }
     }
 }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Restarts per second above which a restart loop is hot: `check` warns when a program's
+/// backoff and retry budget allow more, for good.
+pub(super) const HOT_RESTART_RATE: f64 = 10.0;
+
 impl Ctx<'_> {
     /// Whether the platform the config is for has `what` (with no platform named: yes).
     pub(super) fn platform_has(&self, what: fn(Platform) -> bool) -> bool {
@@ -18,8 +22,15 @@ impl Ctx<'_> {
         self.diags.push(Diagnostic::at(self.file, self.src, span, message, Some(hint.into())));
     }
 
+    /// A warning: shown, but the file stays valid.
+    pub(super) fn warn(&mut self, span: Span, message: impl Into<String>, hint: impl Into<String>) {
+        self.warnings.push(Diagnostic::at(self.file, self.src, span, message, Some(hint.into())).warning());
+    }
+
+    /// The errors and warnings found, by position.
     pub(super) fn finish(&mut self) -> Diagnostics {
         let mut diags = std::mem::take(&mut self.diags);
+        diags.append(&mut self.warnings);
         diags.sort_by_key(|d| (d.line, d.col));
         Diagnostics(diags)
     }
@@ -114,6 +125,9 @@ impl Ctx<'_> {
 
     /// Checks that need several keys of one program.
     pub(super) fn check_program(&mut self, d: &ProgramDraft, errors_before: usize) {
+        if self.diags.len() == errors_before {
+            self.check_restart_rate(d);
+        }
         self.check_limits(d);
         let name = d.spec.name.clone();
         if !d.has_command {
@@ -144,6 +158,37 @@ impl Ctx<'_> {
                 ),
             }
         }
+    }
+
+    /// Warns when the program could restart more than [`HOT_RESTART_RATE`] times a second
+    /// for as long as it keeps failing (a hot loop: CPU, spawns and log lines without end).
+    /// Only a `restart_delay` under 1 / that rate allows it (every restart waits at least
+    /// that long), so the warning points there.
+    fn check_restart_rate(&mut self, d: &ProgramDraft) {
+        let Some(span) = d.restart_delay_span.clone() else { return };
+        let rate = crate::fsm::Policy::from_spec(&d.spec).sustained_restart_rate();
+        if rate.is_some_and(|r| r <= HOT_RESTART_RATE) {
+            return;
+        }
+        let how_often = match rate {
+            Some(r) if r <= 1000.0 => format!("up to {} times a second", r.ceil()),
+            _ => "more than 1000 times a second".to_owned(),
+        };
+        let (delay, window) =
+            (units::format_duration(d.spec.restart_delay), units::format_duration(d.spec.restart_window));
+        let min_delay = units::format_duration(Duration::from_secs_f64(1.0 / HOT_RESTART_RATE));
+        self.warn(
+            span,
+            format!(
+                "program `{}` can restart {how_often} for as long as it keeps failing: `restart_delay` is {delay} \
+                 and the retry budget ({} restarts per {window}) never runs out at that pace",
+                d.spec.name, d.spec.max_restarts
+            ),
+            format!(
+                "set `restart_delay` to at least \"{min_delay}\", or make `max_restarts` per `restart_window` \
+                 at most {HOT_RESTART_RATE} a second (steward warns above that)"
+            ),
+        );
     }
 
     /// A string value, with `${...}` expanded.

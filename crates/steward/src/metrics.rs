@@ -26,7 +26,7 @@ use steward_core::health::Health;
 
 use crate::process::TreeRef;
 use crate::resources::{self, Usage};
-use crate::supervise::Snapshot;
+use crate::supervise::{Snapshot, Stream};
 
 /// API requests by status code (all API listeners of this process).
 static API_REQUESTS: Mutex<BTreeMap<u16, u64>> = Mutex::new(BTreeMap::new());
@@ -65,6 +65,7 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
     let cpu = Family::<Labels, Counter<f64, AtomicU64>>::default();
     let rss = Family::<Labels, Gauge>::default();
     let health = Family::<Labels, Gauge>::default();
+    let log_open_failures = Family::<Labels, Counter>::default();
     for (p, usage) in snapshot.programs.iter().zip(usage) {
         let status = &p.status;
         up.get_or_create(&program(&p.name)).set(i64::from(status.state == ProgramState::Running));
@@ -87,6 +88,10 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
         if let Some(u) = usage {
             cpu.get_or_create(&program(&p.name)).inc_by(u.cpu_seconds);
             rss.get_or_create(&program(&p.name)).set(i64::try_from(u.rss_bytes).unwrap_or(i64::MAX));
+        }
+        for (stream, failures) in Stream::BOTH.iter().zip(p.log_open_failures) {
+            let labels = vec![("program", p.name.clone()), ("stream", stream.name().to_owned())];
+            log_open_failures.get_or_create(&labels).inc_by(failures);
         }
         if let Some(h) = p.health {
             for each in Health::ALL {
@@ -117,6 +122,11 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
         "steward_program_memory_rss_bytes",
         "Resident memory of the program's whole process tree",
         rss,
+    );
+    registry.register(
+        "steward_log_open_failures",
+        "Runs whose output on the stream was discarded because its log file could not be opened",
+        log_open_failures,
     );
     registry.register(
         "steward_program_health",
@@ -217,6 +227,7 @@ mod tests {
             health: Some(Health::Healthy),
             waiting_for: Vec::new(),
             tree: None,
+            log_open_failures: [0, 2],
         }
     }
 
@@ -247,6 +258,8 @@ mod tests {
             "steward_program_memory_rss_bytes{program=\"web\"} 4096",
             "steward_program_health{program=\"web\",health=\"healthy\"} 1",
             "steward_program_health{program=\"web\",health=\"unhealthy\"} 0",
+            "steward_log_open_failures_total{program=\"web\",stream=\"stdout\"} 0",
+            "steward_log_open_failures_total{program=\"db\",stream=\"stderr\"} 2",
             "steward_reloads_total{result=\"rejected\"} 1",
             "steward_alert_firing{alert=\"flapping\",program=\"db\"} 1",
             "process_start_time_seconds 1600000000.0",

@@ -111,13 +111,17 @@ pub struct EventRecord {
     pub time: String,
     pub program: String,
     /// "state"; "health" (from/to: unknown, healthy, unhealthy); "limit" (memory limit);
-    /// "alert" (to: firing, resolved). See docs/metrics.md.
+    /// "alert" (to: firing, resolved); "log" (a log file could not be opened: that run's
+    /// output on `stream` is discarded). See docs/metrics.md.
     pub kind: String,
     pub from: Option<String>,
     pub to: Option<String>,
     pub message: String,
     pub pid: Option<u32>,
     pub exit: Option<ExitInfo>,
+    /// "stdout" or "stderr", for a "log" event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// Every error reply: `{"error": "...", "details": "..."}` with a 4xx/5xx status.

@@ -12,6 +12,7 @@ mod control;
 mod health;
 mod logs_child;
 mod logs_file;
+mod logs_open;
 mod remote_api;
 mod secrets;
 mod supervise;

@@ -37,6 +37,8 @@ pub struct LogEvent {
     /// How the process ended, as steward words it: `exit code 3`, `signal 9`.
     pub exit_code: Option<String>,
     pub alert: Option<String>,
+    /// `stdout` or `stderr`, for events about one of a program's output streams.
+    pub stream: Option<String>,
 }
 
 impl LogEvent {

@@ -63,6 +63,7 @@ pub fn record(e: &Event) -> EventRecord {
         }
         EventKind::Limit { message } => ("limit", None, None, message.clone()),
         EventKind::Alert { status, message } => ("alert", None, name(status.name()), message.clone()),
+        EventKind::LogOpenFailed { message, .. } => ("log", None, None, message.clone()),
     };
     EventRecord {
         time: humantime::format_rfc3339_millis(e.time).to_string(),
@@ -76,5 +77,9 @@ pub fn record(e: &Event) -> EventRecord {
             _ => None,
         },
         exit: e.exit().map(ExitInfo::from),
+        stream: match e.kind {
+            EventKind::LogOpenFailed { stream, .. } => name(stream.name()),
+            _ => None,
+        },
     }
 }

@@ -47,8 +47,9 @@ pub async fn pump<R: AsyncRead + Unpin>(reader: R, log: SharedLog) -> io::Result
 /// programs no longer creates (and lists the folder for) 1000 files
 /// (docs/benchmarks.md).
 ///
-/// If `open` fails, the error is logged and the stream is read to its end and discarded,
-/// so that the program never blocks on a full pipe.
+/// If `open` fails, the stream is read to its end and discarded, so that the program never
+/// blocks on a full pipe. `open` reports its own failure (the supervisor's logs it with the
+/// program's name, publishes an event and counts it): this function knows no program.
 pub async fn pump_opening<R, F>(mut reader: R, open: F) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,
@@ -69,8 +70,7 @@ where
     }
     let log = match open() {
         Ok(log) => log,
-        Err(e) => {
-            tracing::warn!(event = "log-open-failed", "{e:#}; this run's output on that stream is discarded");
+        Err(_reported) => {
             let mut total = n as u64;
             loop {
                 match reader.read(&mut first).await {

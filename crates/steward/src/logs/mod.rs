@@ -66,6 +66,10 @@
 //!
 //! A rotation that fails (the rename is refused) is logged, and the live file keeps
 //! growing until the next attempt, after another `max_size` bytes or at the next period.
+//!
+//! A file that cannot be opened at all (at the stream's first output) is the caller's to
+//! report: [`pump_opening`] then reads the stream to its end and discards it, and the
+//! supervisor logs, publishes and counts each such run (`supervise::program`).
 
 pub mod capture;
 pub mod compress;

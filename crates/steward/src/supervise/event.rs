@@ -29,6 +29,28 @@ pub enum EventKind {
     Limit { message: String },
     /// An alert rule fired or resolved for it.
     Alert { status: AlertStatus, message: String },
+    /// Its log file for `stream` could not be opened: `message` says which file and why; that
+    /// run's output on the stream is read and discarded.
+    LogOpenFailed { stream: Stream, message: String },
+}
+
+/// One of a program's two output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub const BOTH: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
+
+    /// As events, logs and metric labels name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
 }
 
 impl Event {

@@ -1,8 +1,9 @@
 //! The supervisor: one task per program ([`program`]), a dependency scheduler deciding what
 //! starts or stops next, and the loop that ties them together.
 //!
-//! The loop waits on three things only: a state change from a program, a control request
-//! (from the API), and the shutdown future. After each state change it logs it, publishes
+//! The loop waits on a state change from a program, another event a program's task reports
+//! (its log file could not be opened), what the observers wait for ([`observe`]), a control
+//! request (from the API), and the shutdown future. After each state change it logs it, publishes
 //! it as a typed [`Event`], tells the [`StatusSink`], and asks the scheduler which orders are
 //! due. It never blocks: requests that must wait for a state ("start returns once running")
 //! get `watch` receivers and wait on their own side ([`control::wait_for`]).
@@ -35,7 +36,7 @@ use steward_core::schedule::{Order, Scheduler};
 use tokio::sync::{broadcast, mpsc};
 
 pub use control::{Control, ControlError, ControlReceiver, Target, Verb};
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, Stream};
 pub use program::{Notice, ProgramHandle, Status};
 pub use snapshot::{ProgramSnapshot, Snapshot};
 
@@ -77,6 +78,7 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown, if !sup.shutting_down => sup.begin_shutdown(),
             Some(notice) = sup.notices_rx.recv() => sup.on_notice(notice),
+            Some(event) = sup.reports_rx.recv() => sup.push_event(event),
             happening = sup.observe.next() => sup.on_observed(happening),
             request = control.recv(), if control_open => match request {
                 Some(request) => sup.on_request(request),
@@ -100,6 +102,10 @@ struct Supervisor {
     scheduler: Scheduler,
     notices_tx: mpsc::UnboundedSender<Notice>,
     notices_rx: mpsc::UnboundedReceiver<Notice>,
+    /// Events the program tasks publish besides state changes (a log file that cannot be
+    /// opened), already logged: the loop only publishes them.
+    reports_tx: mpsc::UnboundedSender<Event>,
+    reports_rx: mpsc::UnboundedReceiver<Event>,
     events: broadcast::Sender<Event>,
     history: VecDeque<Event>,
     reload: Option<reload::PendingReload>,
@@ -122,6 +128,7 @@ impl Supervisor {
         }
         log_warnings(&config);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+        let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(deps_of(&config));
         let mut sup = Supervisor {
             programs: BTreeMap::new(),
@@ -129,6 +136,8 @@ impl Supervisor {
             scheduler,
             notices_tx,
             notices_rx,
+            reports_tx,
+            reports_rx,
             events: broadcast::channel(1024).0,
             history: VecDeque::with_capacity(EVENT_HISTORY),
             reload: None,
@@ -151,6 +160,7 @@ impl Supervisor {
             &self.config.supervisor.log_dir,
             &self.config.supervisor.state_dir,
             self.notices_tx.clone(),
+            self.reports_tx.clone(),
         );
         self.observe.add_program(&handle.spec);
         self.programs.insert(name.to_string(), handle);

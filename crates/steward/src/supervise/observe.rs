@@ -272,6 +272,7 @@ impl Observers {
                 health: self.health(name),
                 waiting_for: waiting_for(name),
                 tree: p.tree(),
+                log_open_failures: p.log_open_failures(),
             })
             .collect();
         Snapshot {

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::commands;
 use super::control::LogAccess;
+use super::event::{Event as Published, EventKind, Stream};
 use super::notify::{self as notify_socket, NotifySocket};
 use crate::logs::{self, SharedLog};
 use crate::process::{self, ProcessTree};
@@ -77,6 +78,7 @@ impl ProgramHandle {
         log_dir: &std::path::Path,
         state_dir: &std::path::Path,
         notices: mpsc::UnboundedSender<Notice>,
+        reports: mpsc::UnboundedSender<Published>,
     ) -> Self {
         let spec = Arc::new(spec);
         let machine = Machine::new(Policy::from_spec(&spec));
@@ -101,6 +103,7 @@ impl ProgramHandle {
             pumps: Vec::new(),
             status: status_tx,
             notices,
+            reports,
             tree: Arc::default(),
         };
         let tree = task.tree.clone();
@@ -138,6 +141,11 @@ impl ProgramHandle {
         self.status.borrow().clone()
     }
 
+    /// How often each log file (stdout, stderr) could not be opened, since this task started.
+    pub fn log_open_failures(&self) -> [u64; 2] {
+        self.logs.streams.each_ref().map(|s| s.open_failures.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Close the command channel and wait for the task to end: it stops its process first
     /// if one still runs, then waits for the log pumps to drain.
     pub async fn finish(self) {
@@ -163,6 +171,8 @@ struct LogStream {
     /// a channel holds its 256 slots from the start, ~16 KiB, which 500 programs nobody
     /// follows should not pay (docs/benchmarks.md).
     feed: std::sync::OnceLock<broadcast::Sender<bytes::Bytes>>,
+    /// Runs whose output on this stream was discarded because the file could not be opened.
+    open_failures: std::sync::atomic::AtomicU64,
 }
 
 impl ProgramLogs {
@@ -172,6 +182,7 @@ impl ProgramLogs {
             spec: spec.log.clone(),
             file: std::sync::Mutex::new(None),
             feed: std::sync::OnceLock::new(),
+            open_failures: std::sync::atomic::AtomicU64::new(0),
         };
         ProgramLogs { streams: [stream("out"), stream("err")] }
     }
@@ -276,6 +287,8 @@ struct ProgramTask {
     pumps: Vec<JoinHandle<()>>,
     status: watch::Sender<Status>,
     notices: mpsc::UnboundedSender<Notice>,
+    /// Where the log pumps report a log file that cannot be opened, to be published.
+    reports: mpsc::UnboundedSender<Published>,
     /// Shared with the handle: set while a process runs.
     tree: Arc<std::sync::Mutex<Option<process::TreeRef>>>,
 }
@@ -382,6 +395,15 @@ impl ProgramTask {
         }
     }
 
+    fn pump_context(&self, stream: Stream) -> PumpContext {
+        PumpContext {
+            logs: self.logs.clone(),
+            stream,
+            program: self.name.clone(),
+            reports: self.reports.clone(),
+        }
+    }
+
     fn spawn(&mut self) -> Event {
         self.notify = None;
         if self.spec.ready == Readiness::Notify {
@@ -400,10 +422,10 @@ impl ProgramTask {
                 }
                 // Each log file is opened at its stream's first output (`logs::pump_opening`).
                 if let Some(stdout) = p.child.stdout.take() {
-                    self.pumps.push(tokio::spawn(pump(stdout, self.logs.clone(), 0, self.name.clone())));
+                    self.pumps.push(tokio::spawn(pump(stdout, self.pump_context(Stream::Stdout))));
                 }
                 if let Some(stderr) = p.child.stderr.take() {
-                    self.pumps.push(tokio::spawn(pump(stderr, self.logs.clone(), 1, self.name.clone())));
+                    self.pumps.push(tokio::spawn(pump(stderr, self.pump_context(Stream::Stderr))));
                 }
                 self.pumps.retain(|h| !h.is_finished());
                 if let Err(e) = p.record(&self.state_dir, &self.tree_name, &self.spec.name) {
@@ -442,15 +464,51 @@ async fn drain(pumps: Vec<JoinHandle<()>>) {
     }
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(
-    reader: R,
+/// What a log pump needs besides its pipe.
+struct PumpContext {
     logs: Arc<ProgramLogs>,
-    stream: usize,
+    stream: Stream,
     program: Arc<str>,
-) {
-    if let Err(e) = logs::pump_opening(reader, move || logs.streams[stream].open()).await {
+    reports: mpsc::UnboundedSender<Published>,
+}
+
+async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: R, cx: PumpContext) {
+    let program = cx.program.clone();
+    if let Err(e) = logs::pump_opening(reader, move || cx.open()).await {
         tracing::warn!(program = %program, event = "log-capture-failed", "reading the program's output failed: {e}");
     }
+}
+
+impl PumpContext {
+    /// Opens the stream's log file. A failure is never silent: it is logged, published as
+    /// an event and counted (`steward_log_open_failures_total`); the pump then discards this
+    /// run's output on the stream, and the next run tries again.
+    fn open(self) -> std::io::Result<SharedLog> {
+        let log = match self.stream {
+            Stream::Stdout => &self.logs.streams[0],
+            Stream::Stderr => &self.logs.streams[1],
+        };
+        log.open().inspect_err(|e| {
+            log.open_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let stream = self.stream.name();
+            let message = format!("{}; this run's {stream} is discarded", error_chain(e));
+            tracing::error!(program = %self.program, event = "log-open-failed", stream,
+                file = %log.path.display(), "{message}");
+            let kind = EventKind::LogOpenFailed { stream: self.stream, message };
+            let _ = self.reports.send(Published::now(self.program.clone(), kind));
+        })
+    }
+}
+
+/// `e` and its causes, `: `-separated (an `io::Error` shows only its own message).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// A spawn error in words a user can act on.

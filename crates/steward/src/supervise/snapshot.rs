@@ -30,4 +30,6 @@ pub struct ProgramSnapshot {
     pub waiting_for: Vec<String>,
     /// The running process's tree, to sample.
     pub tree: Option<TreeRef>,
+    /// Runs whose stdout, stderr log file could not be opened (their output was discarded).
+    pub log_open_failures: [u64; 2],
 }

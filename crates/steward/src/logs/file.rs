@@ -4,7 +4,8 @@
 //! What to do next is decided by the pure [`steward_core::rotation`]; this file carries
 //! it out. Writes go straight to the file with one `write` call per run of lines (no
 //! buffer of our own: the caller already hands over big chunks, and nothing is left in
-//! memory if steward is killed).
+//! memory if steward is killed). Everything here is synchronous; the pumps choose the
+//! thread (`LogFile::may_block`, `capture.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -224,6 +225,22 @@ impl LogFile {
         }
     }
 
+    /// Whether writing `data` for `writer` at `now` may do more than append to the open
+    /// file: rotate (a rename, and deletes beyond `keep`), or try a failed file again (a
+    /// reopen, which may rotate too). The pumps run such a write on a blocking thread
+    /// (`capture.rs`), so that the runtime's thread never waits for a rename; any other write
+    /// is one `write` call. It may say yes where no rotation follows (a line of another
+    /// writer to end first, a long line to finish), never no where one does.
+    pub(crate) fn may_block(&self, writer: WriterId, data: &[u8], now: SystemTime) -> bool {
+        if let Some(failure) = &self.failure {
+            return now >= failure.retry_at;
+        }
+        if !self.state.at_line_start && writer != self.line_owner {
+            return true;
+        }
+        rotation::next_step(&self.spec, &self.state, data, now) != Step::Write(data.len())
+    }
+
     /// Ends `writer`'s unfinished line with a `\n`, if the file ends in one. Called at
     /// the end of a stream, so that the next run's first line starts on a line of its own.
     pub(crate) fn end_line(&mut self, writer: WriterId, now: SystemTime) {
@@ -306,6 +323,7 @@ impl LogFile {
         self.file = None;
         match fs::rename(&self.path, &target) {
             Ok(()) => {
+                tracing::debug!(event = "log-rotated", file = %self.path.display(), to = %target.display(), "rotated");
                 self.newest_stamp = Some(stamp);
                 self.state = FileState::EMPTY;
                 self.rotated.push_back(stamp);

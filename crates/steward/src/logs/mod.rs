@@ -5,7 +5,8 @@
 //!
 //! - [`pump`] (`capture.rs`) reads one pipe into a fixed 128 KiB buffer (allocated at the
 //!   stream's first output) and hands whole lines to a [`SharedLog`], one write per read;
-//!   [`pump_opening`] also opens the file only then.
+//!   [`pump_opening`] also opens the file only then. A write that rotates runs on a
+//!   blocking thread (see Rotation).
 //! - [`LogFile`] (`file.rs`) appends them, rotating where the pure decisions of
 //!   [`steward_core::rotation`] say, deletes the rotated files beyond `keep`, and rides out
 //!   write failures.
@@ -34,6 +35,24 @@
 //!
 //! A line longer than the read buffer is written in pieces, and rotation waits for its end
 //! (or for it to fill the file, as above).
+//!
+//! Rotation's file system work (the rename, the deletes beyond `keep`) never runs on the
+//! runtime's thread, which is the supervisor's only one: before each write a pump asks the
+//! file whether it may rotate ([`LogFile`]'s `may_block`, from the same pure decisions). If
+//! not, the lines are written right there, as one `write`. If so, the pump takes the file's
+//! (async) lock and runs that whole write, rotations included, on tokio's blocking pool, and
+//! awaits it with the lock held. So:
+//!
+//! - no line is lost, doubled or reordered: it is the same write, run elsewhere;
+//! - pumps sharing the file wait for the lock without blocking the thread, and never mix
+//!   inside a line;
+//! - backpressure stays: the rotating pump reads nothing more until the write is done, and
+//!   copies at most one read (128 KiB) for it;
+//! - a file that never rotates costs no thread, no wakeup and no copy;
+//! - the file is closed before the rename (Windows cannot rename an open file).
+//!
+//! Writes through [`LogFile::write_lines`] (the audit log, tests) rotate where they are
+//! called.
 //!
 //! # File names
 //!
@@ -79,20 +98,23 @@ pub mod history;
 mod linux;
 pub mod tail;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use capture::{pump, pump_opening};
 pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
 #[cfg(target_os = "linux")]
 pub use linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};
 
-/// A log file shared by the pumps that write to it (a std mutex: it is held only for one
-/// synchronous write, never across an await).
-pub type SharedLog = Arc<Mutex<LogFile>>;
+/// A log file shared by the pumps that write to it.
+///
+/// An async mutex: a pump whose write rotates the file holds it while the rename runs on a
+/// blocking thread, and the other pumps of the file wait for it without holding up the
+/// runtime's thread. Readers on blocking threads take it with `blocking_lock`.
+pub type SharedLog = Arc<tokio::sync::Mutex<LogFile>>;
 
 impl LogFile {
     /// Wraps the file for [`pump`].
     pub fn shared(self) -> SharedLog {
-        Arc::new(Mutex::new(self))
+        Arc::new(tokio::sync::Mutex::new(self))
     }
 }

@@ -221,7 +221,16 @@ impl LogStream {
         };
         let (source, feed) = {
             let slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
-            let mut writes_paused = slot.as_ref().map(|log| log.lock().unwrap_or_else(|e| e.into_inner()));
+            // With a writer, wait for its file (a rotation may be running on another thread)
+            // without holding the slot, which a pump's first output needs. Without one, keep
+            // the slot locked, so that none appears meanwhile.
+            let (_no_writer, mut writes_paused) = match slot.clone() {
+                Some(log) => {
+                    drop(slot);
+                    (None, Some(log.blocking_lock_owned()))
+                }
+                None => (Some(slot), None),
+            };
             let live = match std::fs::File::open(&self.path) {
                 Ok(file) => Some(logs::tail::Part::new(file)?),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

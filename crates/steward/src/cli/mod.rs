@@ -9,7 +9,7 @@
 //! - 4: permission denied on the local socket: the steward there is another user's
 //!
 //! A closed stdout (`steward status | head -1`) ends a verb quietly with 0, as ripgrep does:
-//! verbs print with [`outln!`] and [`out!`], which return the write error instead of
+//! verbs print with `outln!` and `out!`, which return the write error instead of
 //! panicking like `println!`, and [`main`] takes a broken pipe for [`StdoutClosed`].
 
 /// `println!` to stdout that returns `anyhow::Result<()>` instead of panicking when the

@@ -35,7 +35,7 @@ const FIRST_READ: usize = 256;
 /// fragment onto the next run's first line.
 ///
 /// The file is written from the task that runs this future, with one exception: a write
-/// that rotates the file (or retries a failed one, see [`LogFile`]) runs on a blocking
+/// that rotates the file (or retries a failed one, see [`LogFile`](super::LogFile)) runs on a blocking
 /// thread (`spawn_blocking`), so that a slow rename or delete never holds up the runtime's
 /// thread, which is the supervisor's. The pump keeps the file's lock while that runs and
 /// awaits it: the other pumps of the file wait their turn (lines stay whole and in order),

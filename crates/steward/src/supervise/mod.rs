@@ -2,7 +2,7 @@
 //! starts or stops next, and the loop that ties them together.
 //!
 //! The loop waits on a state change from a program, another event a program's task reports
-//! (its log file could not be opened), what the observers wait for ([`observe`]), a control
+//! (its log file could not be opened), what the observers wait for (`observe.rs`), a control
 //! request (from the API), and the shutdown future. After each state change it logs it, publishes
 //! it as a typed [`Event`], tells the [`StatusSink`], and asks the scheduler which orders are
 //! due. It never blocks: requests that must wait for a state ("start returns once running")

@@ -184,6 +184,12 @@ fn killed_then_swept(s: &Steward, program: &str, left: &[u32]) -> Daemon {
 }
 
 fn shut_down(s: &Steward, again: &Daemon) {
+    // The sweep is logged before the new steward's API listens.
+    again.wait_for_output(
+        "the API to answer `steward status`",
+        |_| s.cli(["status"]).status.success(),
+        DEADLINE,
+    );
     let out = s.cli(["shutdown"]);
     assert!(out.status.success(), "{}", again.dump());
     assert!(again.wait_exit(DEADLINE).success(), "{}", again.dump());

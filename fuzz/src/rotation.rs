@@ -8,9 +8,9 @@
 //! What must hold: following the answers writes every byte once and in order, in a
 //! bounded number of steps; a rotation happens only at a line end, of a file that is not
 //! empty, never twice in a row; a line is cut only once it fills the file; no write takes
-//! a file past `max_size`; a write after a period boundary rotates first. A stamp's text parses back to it; a name recognised as a
-//! rotated file is rebuilt from its parts; stamps only increase; `expired` deletes the
-//! oldest and keeps `keep`.
+//! a file past `max_size`; a write after a period boundary rotates first. A stamp's text
+//! parses back to it; a name recognised as a rotated file is rebuilt from its parts;
+//! stamps only increase; `expired` deletes the oldest and keeps `keep`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

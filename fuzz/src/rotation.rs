@@ -7,11 +7,10 @@
 //!
 //! What must hold: following the answers writes every byte once and in order, in a
 //! bounded number of steps; a rotation happens only at a line end, of a file that is not
-//! empty, never twice in a row; a file is never pushed past `max_size` except by one line
-//! that alone is bigger, or by the end of a line it was in the middle of; a write after a
-//! period boundary rotates first. A stamp's text parses back to it; a name recognised as a
-//! rotated file is rebuilt from its parts; stamps only increase; `expired` deletes the
-//! oldest and keeps `keep`.
+//! empty, never twice in a row; a line is cut only once it fills the file; no write takes
+//! a file past `max_size`; a write after a period boundary rotates first. A stamp's text
+//! parses back to it; a name recognised as a rotated file is rebuilt from its parts;
+//! stamps only increase; `expired` deletes the oldest and keeps `keep`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -80,23 +79,19 @@ fn write(spec: &LogSpec, file: &mut FileState, chunk: &[u8], now: SystemTime) {
                 assert!(n > 0, "Write(0) with {} bytes pending", pending.len());
                 let piece = &pending[..n];
                 let before = *file;
-                let first_line_end = piece.iter().position(|&b| b == b'\n').map(|i| i + 1);
                 if before.at_line_start && before.len > 0 {
                     if let (Some(every), Some(started)) = (spec.rotate_every, before.started) {
                         assert!(!period_crossed(every, started, now), "wrote into a file of a past period");
                     }
                 }
                 let after = before.len + n as u64;
-                if spec.max_size > 0 && after > spec.max_size {
-                    let one_line_alone = before.len == 0 && first_line_end.is_none_or(|e| e == n);
-                    let ends_a_line_only = !before.at_line_start && first_line_end.is_none_or(|e| e == n);
-                    assert!(
-                        one_line_alone || ends_a_line_only,
-                        "{before:?} + {n} bytes passes max_size {} (pending {:?})",
-                        spec.max_size,
-                        String::from_utf8_lossy(pending)
-                    );
-                }
+                // A line longer than the file may hold is cut (`CutLine`), never written whole.
+                assert!(
+                    spec.max_size == 0 || after <= spec.max_size,
+                    "{before:?} + {n} bytes passes max_size {} (pending {:?})",
+                    spec.max_size,
+                    String::from_utf8_lossy(pending)
+                );
                 written.extend_from_slice(piece);
                 *file = FileState {
                     len: after,
@@ -110,6 +105,15 @@ fn write(spec: &LogSpec, file: &mut FileState, chunk: &[u8], now: SystemTime) {
                 assert!(!just_rotated, "rotated twice in a row");
                 assert!(file.at_line_start, "rotated in the middle of a line");
                 assert!(file.len > 0, "rotated an empty file");
+                *file = FileState::EMPTY;
+                just_rotated = true;
+            }
+            Step::CutLine => {
+                // The writer appends the marker, then rotates; the line goes on in the next file.
+                assert!(!just_rotated, "cut a line in a file just rotated");
+                assert!(spec.max_size > 0, "cut a line with no max_size");
+                assert!(!file.at_line_start, "cut at a line start: {file:?}");
+                assert!(file.len >= spec.max_size, "cut a line before it filled the file: {file:?}");
                 *file = FileState::EMPTY;
                 just_rotated = true;
             }

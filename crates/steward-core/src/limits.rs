@@ -76,7 +76,16 @@ pub fn format_bytes(bytes: u64) -> String {
         return format!("{}{unit}", bytes / size);
     }
     match UNITS.iter().step_by(2).find(|(size, _)| bytes >= *size) {
-        Some((size, unit)) => format!("{:.1}{unit}", bytes as f64 / *size as f64),
+        Some(&(size, unit)) => {
+            let (bytes, size) = (u128::from(bytes), u128::from(size));
+            let mut tenths = (bytes * 10 + size / 2) / size;
+            // Within a rounding of u64::MAX, rounding up would show more than a size can be
+            // (a message's size must parse back): round down there.
+            if tenths * size / 10 > u128::from(u64::MAX) {
+                tenths = bytes * 10 / size;
+            }
+            format!("{}.{}{unit}", tenths / 10, tenths % 10)
+        }
         None => format!("{bytes}B"),
     }
 }
@@ -94,6 +103,18 @@ mod tests {
         assert_eq!(format_bytes(1001), "1001B");
         assert_eq!(format_bytes(0), "0B");
         assert_eq!(format_bytes(123_456_789), "117.7MiB");
+    }
+
+    #[test]
+    fn the_largest_sizes_show_as_sizes_that_parse() {
+        // Rounded up, u64::MAX would show as 17179869184.0GiB: more than a size can be, so
+        // `memory > …` in an alert message did not parse back (found by fuzzing).
+        for bytes in [u64::MAX, u64::MAX - (1 << 20), u64::MAX / 10 * 9 + 7] {
+            let shown = format_bytes(bytes);
+            let back = crate::units::parse_size(&shown).unwrap_or_else(|e| panic!("{bytes}: {e}"));
+            assert!(back.abs_diff(bytes) <= bytes / 20, "{bytes} shows as {shown}, which is {back}");
+        }
+        assert_eq!(format_bytes(u64::MAX), "17179869183.9GiB");
     }
 
     #[test]

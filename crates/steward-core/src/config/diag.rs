@@ -82,7 +82,9 @@ impl Diagnostic {
         let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
         let line_text = src[line_start..line_end].strip_suffix('\r').unwrap_or(&src[line_start..line_end]);
         let line = src[..start].bytes().filter(|b| *b == b'\n').count() + 1;
-        let col = src[line_start..start].chars().count() + 1;
+        // A span at the `\n` of a CRLF line points at the end of the text shown, not one
+        // past the `\r` that is not.
+        let col = src[line_start..start.min(line_start + line_text.len())].chars().count() + 1;
         let width = src[start..end.min(line_end)].chars().count().max(1);
         Self {
             severity: Severity::Error,
@@ -283,5 +285,18 @@ mod tests {
         let src = "x = \"\"\"\nabc\"\"\"\n";
         let d = Diagnostic::at(Path::new("f"), src, 4..src.len() - 1, "m", None);
         assert_eq!((d.line, d.col, d.width), (1, 5, 3));
+    }
+
+    #[test]
+    fn a_span_at_a_crlf_points_at_the_end_of_the_line_shown() {
+        // TOML reports an unclosed string on a CRLF line at its `\n`; the `\r` before it
+        // is not shown, so the column must not count it (found by fuzzing).
+        let src = "[programs.web]\r\ncwd = \"we\r\n";
+        let at = src.len() - 1;
+        let d = Diagnostic::at(Path::new("f"), src, at..at + 1, "m", None);
+        assert_eq!(d.source_line.as_deref(), Some("cwd = \"we"));
+        assert_eq!((d.line, d.col, d.width), (2, 10, 1));
+        let shown = d.to_string();
+        assert!(shown.contains("  2 | cwd = \"we\n      |          ^\n"), "{shown}");
     }
 }

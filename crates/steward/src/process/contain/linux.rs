@@ -24,7 +24,7 @@
 //!   the program's task ends. A steward that finds records at startup ends what they name.
 
 use std::fs;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Seek};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use steward_core::sweep::{self, Group, ProcStat, Record};
 
-use super::Swept;
+use super::{records, Swept};
 
 /// How long a group may take to empty after `cgroup.kill` before steward gives up removing
 /// it. SIGKILLed processes go within milliseconds, unless stuck in the kernel (D state).
@@ -249,10 +249,6 @@ fn remove_when_empty(dir: &Path) {
     let _ = fs::remove_dir(dir);
 }
 
-fn trees(state_dir: &Path) -> PathBuf {
-    state_dir.join("trees")
-}
-
 /// Record `tree`, of `program`, just started as `pid` (its group leader), for the sweep.
 pub fn record(
     state_dir: &Path,
@@ -270,45 +266,27 @@ pub fn record(
         group: Some(Group { pgid: pid, start }),
         cgroup: cgroup.map(|c| c.dir.display().to_string()),
     };
-    let dir = trees(state_dir);
-    mkdir(&dir)?;
-    let tmp = dir.join(format!(".{tree}.tmp"));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(record.to_text().as_bytes())?;
-    // Renamed into place: a reader sees the old record or the new one, never half of one.
-    fs::rename(&tmp, dir.join(tree))
+    records::write(state_dir, tree, &record)
 }
 
 /// Remove the record of `tree`: its task ended and swept it.
 pub fn forget(state_dir: &Path, tree: &str) {
-    let _ = fs::remove_file(trees(state_dir).join(tree));
+    records::forget(state_dir, tree);
 }
 
 /// End what the records in `state_dir` name: the trees of a steward that died. Called at
 /// startup, before any program starts; each record is removed once it has been swept.
 pub fn sweep(state_dir: &Path) -> Vec<Swept> {
-    let Ok(entries) = fs::read_dir(trees(state_dir)) else { return Vec::new() };
-    let mut procs: Option<Vec<ProcStat>> = None;
-    let mut swept = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let record = fs::read_to_string(&path).ok().and_then(|text| Record::parse(&text));
-        if let Some(record) = record {
-            let procs = procs.get_or_insert_with(all_processes);
-            swept.push(sweep_one(&record, procs));
-        }
-        let _ = fs::remove_file(&path);
+    let records = records::take_all(state_dir);
+    if records.is_empty() {
+        return Vec::new();
     }
-    swept
+    let procs = all_processes();
+    records.iter().map(|record| sweep_one(record, &procs)).collect()
 }
 
 fn sweep_one(record: &Record, procs: &[ProcStat]) -> Swept {
-    let mut pids: Vec<u32> = record.group.map(|g| sweep::victims(g, procs)).unwrap_or_default();
-    pids.retain(|&pid| pid > 1 && pid != std::process::id());
-    for &pid in &pids {
-        // SAFETY: plain system call on a pid > 1 (never a group, never everything).
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    }
+    let mut pids: Vec<u32> = record.group.map(|g| records::kill_group(g, procs)).unwrap_or_default();
     if let Some(dir) = record.cgroup.as_deref().map(Path::new) {
         let members = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
         pids.extend(members.lines().filter_map(|l| l.parse::<u32>().ok()));

@@ -1,5 +1,5 @@
-//! Systems other than Linux: no cgroups and no records. On Windows the Job Object holds the
-//! whole tree and dies with steward (KILL_ON_JOB_CLOSE); on macOS and the BSDs a program is
+//! Systems other than Linux and macOS: no cgroups and no records. On Windows the Job Object
+//! holds the whole tree and dies with steward (KILL_ON_JOB_CLOSE); on the BSDs a program is
 //! contained by its process group alone.
 
 use std::io;

@@ -19,9 +19,10 @@
 //! - Killing: `cgroup.kill` (Linux 5.14) SIGKILLs everything in the group at once and needs
 //!   no controller. steward writes it after every exit of the program, as it sweeps the
 //!   process group.
-//! - Records: `<state_dir>/trees/<program>.<task>` names the program's group and start time and
-//!   its cgroup (`steward_core::sweep`), written atomically at each start and removed when
-//!   the program's task ends. A steward that finds records at startup ends what they name.
+//! - Records: a line in `<state_dir>/trees.journal` (`records.rs`) names the program's group
+//!   and start time and its cgroup (`steward_core::sweep`), appended at each start; another
+//!   line ends it when the program's task ends. A steward that finds records at startup ends
+//!   what they name.
 
 use std::fs;
 use std::io::{self, Read, Seek};

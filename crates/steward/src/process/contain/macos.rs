@@ -4,7 +4,7 @@
 //! reached by a stop here, and nothing kills the programs when steward is killed with
 //! `kill -9` (macOS has no `PR_SET_PDEATHSIG`). What a dead steward left in the programs'
 //! process groups is ended by the next steward on the same state dir, before it starts
-//! anything, from the records in `<state_dir>/trees/` (the group and its leader's start
+//! anything, from the records in `<state_dir>/trees.journal` (the group and its leader's start
 //! time from `proc_pidinfo`, so a reused pid is never hit).
 //!
 //! Type-checked in CI for both macOS targets, not run: no macOS machine is at hand.

@@ -214,6 +214,8 @@ pub struct Lifecycle {
     subscribed: bool,
     /// The code of a failure the program reported.
     failed: Option<u32>,
+    /// How it ended, once [`State::Stopped`].
+    exit: Option<Exit>,
     next_watchdog: Option<Instant>,
 }
 
@@ -229,6 +231,7 @@ impl Lifecycle {
             next_id: 1,
             subscribed: false,
             failed: None,
+            exit: None,
             next_watchdog: settings.watchdog.map(|period| later(now, period)),
         };
         let mut out = Vec::new();
@@ -240,7 +243,7 @@ impl Lifecycle {
         self.state
     }
 
-    /// The report the manager has now (for an Interrogate).
+    /// The report the manager has now (for an Interrogate); once stopped, with the exit.
     pub fn current(&self) -> Report {
         self.report()
     }
@@ -283,12 +286,8 @@ impl Lifecycle {
                 self.pending = None;
                 self.next_watchdog = None;
                 self.state = State::Stopped;
-                out.push(Action::Report(Report {
-                    state: State::Stopped,
-                    checkpoint: 0,
-                    wait_hint: Duration::ZERO,
-                    exit: Some(exit),
-                }));
+                self.exit = Some(exit);
+                out.push(Action::Report(self.report()));
             }
         }
         out
@@ -424,7 +423,7 @@ impl Lifecycle {
 
     fn report(&self) -> Report {
         let (checkpoint, wait_hint) = self.pending.map_or((0, Duration::ZERO), |p| (p.checkpoint, p.hint));
-        Report { state: self.state, checkpoint, wait_hint, exit: None }
+        Report { state: self.state, checkpoint, wait_hint, exit: self.exit }
     }
 }
 

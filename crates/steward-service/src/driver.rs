@@ -61,7 +61,21 @@ impl Driver {
         let actions = machine.handle(input, Instant::now());
         self.carry_out(&actions);
         drop(machine);
-        self.tick.notify_one();
+        // The ticker, and whoever waits for the stop.
+        self.tick.notify_all();
+    }
+
+    /// Until the service reported Stopped, or `deadline`.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) fn wait_stopped(&self, deadline: Option<Instant>) {
+        let mut machine = lock(&self.machine);
+        while machine.state() != State::Stopped {
+            machine = match deadline.map(|at| at.saturating_duration_since(Instant::now())) {
+                None => self.tick.wait(machine).unwrap_or_else(PoisonError::into_inner),
+                Some(left) if left.is_zero() => return,
+                Some(left) => self.tick.wait_timeout(machine, left).unwrap_or_else(PoisonError::into_inner).0,
+            };
+        }
     }
 
     pub(crate) fn current(&self) -> Report {

@@ -3,13 +3,16 @@
 //! as a service.
 //!
 //! ```text
-//! cargo run -p steward-service --example minimal -- [--start-delay MS] [--fail CODE]
+//! cargo run -p steward-service --example minimal -- [--start-delay MS] [--fail CODE] [--log FILE]
 //! ```
 //! `--start-delay` makes the start slow (the manager sees it pending meanwhile); `--fail`
 //! ends it as a failure with that exit code once it is asked to stop, so the manager's
-//! recovery can be seen.
+//! recovery can be seen. What it does goes to stdout, and also to `--log` (a Windows service
+//! has no console).
 
+use std::fs::OpenOptions;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,9 +26,12 @@ fn main() -> ExitCode {
     };
     let start_delay = Duration::from_millis(option("--start-delay").unwrap_or(0));
     let fail = option("--fail").and_then(|c| u32::try_from(c).ok());
+    let log: Option<PathBuf> =
+        args.iter().position(|a| a == "--log").and_then(|at| args.get(at + 1)).map(PathBuf::from);
+    let say = move |line: &str| say(line, log.as_deref());
 
     steward_service::run(RunOptions::new("minimal").accept_pause(true), move |ctx| {
-        say(&format!("starting ({:?})", ctx.mode()));
+        say(&format!("starting ({:?}), pid {}", ctx.mode(), std::process::id()));
         std::thread::sleep(start_delay);
         ctx.ready();
         say("ready");
@@ -46,9 +52,14 @@ fn main() -> ExitCode {
     })
 }
 
-/// One line on stdout, at once (a pipe would hold it back).
-fn say(line: &str) {
+/// One line on stdout, at once (a pipe would hold it back), and in the log file if any.
+fn say(line: &str, log: Option<&std::path::Path>) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+    if let Some(path) = log {
+        if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(file, "{line}");
+        }
+    }
 }

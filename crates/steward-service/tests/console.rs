@@ -9,7 +9,7 @@ fn minimal(args: &[&str]) -> Service {
     let mut command = Command::new(example("minimal"));
     command.args(args).env_remove("NOTIFY_SOCKET").env_remove("WATCHDOG_USEC");
     let service = Service::start(&mut command);
-    service.expect("starting (Console)");
+    service.expect_prefix("starting (Console)");
     service.expect("ready");
     service
 }

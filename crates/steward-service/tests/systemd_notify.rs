@@ -54,7 +54,7 @@ impl Notify {
 fn ready_reload_and_stop_are_told_in_order() {
     let notify = Notify::new();
     let mut service = notify.spawn(&[], &[]);
-    service.expect("starting (Systemd)");
+    service.expect_prefix("starting (Systemd)");
     assert_eq!(notify.next(), ["READY=1"]);
     service.signal(libc::SIGHUP);
     let reloading = notify.next();

@@ -55,6 +55,7 @@ impl Service {
         }
     }
 
+    #[cfg(windows)]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -7,7 +7,7 @@
 #                                                    steward-testchild.exe, steward-scmctl.exe
 #                                                    that tests under Wine run: Wine cannot
 #                                                    run cargo to build them on demand)
-#   test    cargo test -p steward                   (test exes run under Wine, in a private
+#   test    cargo test -p steward -p steward-service (test exes run under Wine, in a private
 #                                                    prefix; slow the first time: the prefix;
 #                                                    needs `build` first)
 #
@@ -63,7 +63,7 @@ say "toolchain ready: $((SECONDS - step_start)) s"
         case "$step" in
             check) run check check --workspace --all-targets ;;
             build) run build build -p steward -p testkit --bins ;;
-            test) run test test -p steward ;;
+            test) run test test -p steward -p steward-service ;;
         esac
     done
 )

@@ -18,6 +18,11 @@
 #      `wrap uninstall` removes the service and its wrap folder
 #   C. `steward run` in a console: the CLI over the pipe, Ctrl+C stops it in order
 #      (crates/steward/tests/windows_console.rs, run under Wine)
+#   D. the steward-service library's minimal example as a service of its own (created with
+#      `sc create`): a slow start shows START_PENDING with rising checkpoints, then RUNNING;
+#      Pause, Continue and ParamChange reach its code; `sc stop` lets it finish; a failing
+#      main leaves its service-specific exit code in `sc query` (Ctrl+C in a console:
+#      crates/steward-service/tests/windows_console.rs, run by scripts/ci-windows.sh test)
 #
 # What Wine 8 cannot check, so this does not pretend to (see docs/services.md):
 #   - failure actions: accepted (non-crash flag refused with 124) but never acted on;
@@ -66,6 +71,7 @@ export CARGO_TARGET_DIR=${STEWARD_WINDOWS_TARGET_DIR:-$repo/target-windows}
 cd "$repo"
 say "build steward.exe, steward-testchild.exe, steward-scmctl.exe and the console test"
 cargo build -p steward -p testkit --bins --target "$TARGET"
+cargo build -p steward-service --example minimal --target "$TARGET"
 cargo test --no-run -p steward --test integration --target "$TARGET"
 bin=$CARGO_TARGET_DIR/$TARGET/debug
 
@@ -261,6 +267,66 @@ if cargo test -p steward --test integration --target "$TARGET" -- windows_consol
 else
     fail "steward run under a console and Ctrl+C (crates/steward/tests/windows_console.rs)"
 fi
+
+# --- D: the library's minimal example ----------------------------------------------------------
+say "D. steward-service: the minimal example under the SCM"
+lib=$C/lib\ test
+mkdir -p "$lib"
+cp "$bin/examples/minimal.exe" "$lib/"
+MINIMAL='C:\lib test\minimal.exe'
+minlog=$lib/minimal.log
+w sc create stw-minimal binPath= "\"$MINIMAL\" --start-delay 4000 --log \"C:\lib test\minimal.log\"" || fail "sc create stw-minimal"
+w sc start stw-minimal >/dev/null || true
+# The checkpoints seen while it starts: they must rise (once a second, by the library).
+# The checkpoint of a START_PENDING report, in decimal (sc prints 0x...); nothing once it
+# left that state (state and checkpoint from one query).
+starting_checkpoint() {
+    local hex
+    hex=$(wine sc query "$1" 2>/dev/null | tr -d '\r' |
+        awk '/STATE/ {pending = ($4 == "START_PENDING")} /CHECKPOINT/ && pending {print $3; exit}')
+    [ -n "$hex" ] && echo $((hex))
+}
+seen=()
+end=$((SECONDS + 30))
+while ((SECONDS < end)); do
+    cp=$(starting_checkpoint stw-minimal || true)
+    [ -n "$cp" ] || { is_state stw-minimal START_PENDING || break; continue; }
+    if [ ${#seen[@]} -eq 0 ] || [ "$cp" != "${seen[-1]}" ]; then seen+=("$cp"); fi
+    sleep 0.2
+done
+echo "checkpoints while START_PENDING: ${seen[*]}"
+rising() { # at least 3 values, each above the one before
+    [ ${#seen[@]} -ge 3 ] || return 1
+    local i
+    for ((i = 1; i < ${#seen[@]}; i++)); do [ "${seen[i]}" -gt "${seen[i - 1]}" ] || return 1; done
+}
+check "a slow start is START_PENDING with rising checkpoints (${seen[*]})" rising
+within 30 "stw-minimal: RUNNING once its code said ready" is_state stw-minimal RUNNING
+check "its code ran under the SCM (Scm mode) and said ready" eval 'grep -q "^starting (Scm)" "$minlog" && grep -qx ready "$minlog"'
+w "$SCMCTL" control stw-minimal pause || true
+within 20 "Pause: PAUSED" is_state stw-minimal PAUSED
+check "Pause reached its code" grep -qx "control Pause" "$minlog"
+w "$SCMCTL" control stw-minimal continue || true
+within 20 "Continue: RUNNING" is_state stw-minimal RUNNING
+check "Continue reached its code" grep -qx "control Continue" "$minlog"
+w "$SCMCTL" control stw-minimal paramchange || true
+within 10 "ParamChange reached its code as Reload" grep -qx "control Reload" "$minlog"
+w sc stop stw-minimal || true
+within 30 "sc stop: STOPPED" is_state stw-minimal STOPPED
+check "Stop reached its code, which finished" eval 'grep -qx "control Stop(Requested)" "$minlog" && grep -qx stopped "$minlog"'
+exit_codes() { wine sc query "$1" 2>/dev/null | tr -d '\r' | awk '/WIN32_EXIT_CODE|SERVICE_EXIT_CODE/ {printf "%s ", $3}'; }
+check "a clean stop leaves exit code 0 ($(exit_codes stw-minimal))" eval '[ "$(exit_codes stw-minimal)" = "0 0 " ]'
+w sc delete stw-minimal >/dev/null || fail "sc delete stw-minimal"
+
+w sc create stw-minfail binPath= "\"$MINIMAL\" --fail 3" || fail "sc create stw-minfail"
+w sc start stw-minfail >/dev/null || true
+within 30 "stw-minfail: RUNNING" is_state stw-minfail RUNNING
+w sc stop stw-minfail || true
+within 30 "stw-minfail: STOPPED" is_state stw-minfail STOPPED
+# 1066 is ERROR_SERVICE_SPECIFIC_ERROR: the code is in SERVICE_EXIT_CODE.
+check "a failing main leaves a service-specific exit code 3 ($(exit_codes stw-minfail))" \
+    eval '[ "$(exit_codes stw-minfail)" = "1066 3 " ]'
+w sc delete stw-minfail >/dev/null || fail "sc delete stw-minfail"
 
 printf '\n=== summary: %s in %ds\n' "$([ $fails -eq 0 ] && echo 'all checks passed' || echo "$fails FAILED")" \
     "$((SECONDS - started))"

@@ -1,0 +1,10 @@
+//! The library run for real: the example service spawned as a process, signalled (or sent
+//! Ctrl+C), and listened to on a real notify socket.
+
+#[cfg(unix)]
+mod console;
+mod harness;
+#[cfg(unix)]
+mod systemd_notify;
+#[cfg(windows)]
+mod windows_console;

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use steward_core::sweep::{self, Group, ProcStat, Record};
+use steward_core::sweep::{self, ProcStat, Record};
 
 use super::{records, Swept};
 
@@ -262,12 +262,7 @@ pub fn record(
     let start = sweep::parse_stat(&stat)
         .ok_or_else(|| io::Error::other(format!("cannot read /proc/{pid}/stat")))?
         .start;
-    let record = Record {
-        program: program.to_owned(),
-        group: Some(Group { pgid: pid, start }),
-        cgroup: cgroup.map(|c| c.dir.display().to_string()),
-    };
-    records::write(state_dir, tree, &record)
+    records::write_group(state_dir, tree, program, pid, start, cgroup.map(|c| c.dir.display().to_string()))
 }
 
 /// Remove the record of `tree`: its task ended and swept it.
@@ -278,34 +273,24 @@ pub fn forget(state_dir: &Path, tree: &str) {
 /// End what the records in `state_dir` name: the trees of a steward that died. Called at
 /// startup, before any program starts; each record is removed once it has been swept.
 pub fn sweep(state_dir: &Path) -> Vec<Swept> {
-    let records = records::take_all(state_dir);
-    if records.is_empty() {
-        return Vec::new();
-    }
-    let procs = all_processes();
-    records.iter().map(|record| sweep_one(record, &procs)).collect()
+    records::sweep(state_dir, all_processes, sweep_cgroup)
 }
 
-fn sweep_one(record: &Record, procs: &[ProcStat]) -> Swept {
-    let mut pids: Vec<u32> = record.group.map(|g| records::kill_group(g, procs)).unwrap_or_default();
-    if let Some(dir) = record.cgroup.as_deref().map(Path::new) {
-        let members = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-        pids.extend(members.lines().filter_map(|l| l.parse::<u32>().ok()));
-        let cgroup = Cgroup { dir: dir.to_path_buf() };
-        let _ = cgroup.kill();
-        remove_when_empty(dir);
-        // The dead steward's own groups, if it made them and nothing else is left in them.
-        if let Some(base) = dir
-            .parent()
-            .filter(|b| b.file_name().is_some_and(|n| n.to_string_lossy().starts_with("steward-")))
-        {
-            let _ = fs::remove_dir(base.join("supervisor"));
-            let _ = fs::remove_dir(base);
-        }
+/// Kill what is left in the record's cgroup, and remove the dead steward's groups.
+fn sweep_cgroup(record: &Record, pids: &mut Vec<u32>) {
+    let Some(dir) = record.cgroup.as_deref().map(Path::new) else { return };
+    let members = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    pids.extend(members.lines().filter_map(|l| l.parse::<u32>().ok()));
+    let cgroup = Cgroup { dir: dir.to_path_buf() };
+    let _ = cgroup.kill();
+    remove_when_empty(dir);
+    // The dead steward's own groups, if it made them and nothing else is left in them.
+    if let Some(base) =
+        dir.parent().filter(|b| b.file_name().is_some_and(|n| n.to_string_lossy().starts_with("steward-")))
+    {
+        let _ = fs::remove_dir(base.join("supervisor"));
+        let _ = fs::remove_dir(base);
     }
-    pids.sort_unstable();
-    pids.dedup();
-    Swept { program: record.program.clone(), killed: pids.len() }
 }
 
 /// Every process, from `/proc`. Ones that vanish while read are skipped.

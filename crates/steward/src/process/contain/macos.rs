@@ -12,7 +12,7 @@
 use std::io;
 use std::path::Path;
 
-use steward_core::sweep::{Group, ProcStat, Record};
+use steward_core::sweep::ProcStat;
 
 use super::{records, Swept};
 
@@ -51,12 +51,7 @@ pub fn record(
 ) -> io::Result<()> {
     let stat =
         proc_stat(pid).ok_or_else(|| io::Error::other(format!("cannot read the start time of {pid}")))?;
-    let record = Record {
-        program: program.to_owned(),
-        group: Some(Group { pgid: pid, start: stat.start }),
-        cgroup: None,
-    };
-    records::write(state_dir, tree, &record)
+    records::write_group(state_dir, tree, program, pid, stat.start, None)
 }
 
 pub fn forget(state_dir: &Path, tree: &str) {
@@ -65,18 +60,7 @@ pub fn forget(state_dir: &Path, tree: &str) {
 
 /// End what the records in `state_dir` name: the process groups of a steward that died.
 pub fn sweep(state_dir: &Path) -> Vec<Swept> {
-    let records = records::take_all(state_dir);
-    if records.is_empty() {
-        return Vec::new();
-    }
-    let procs = all_processes();
-    records
-        .iter()
-        .map(|record| Swept {
-            program: record.program.clone(),
-            killed: record.group.map_or(0, |g| records::kill_group(g, &procs).len()),
-        })
-        .collect()
+    records::sweep(state_dir, all_processes, |_, _| {})
 }
 
 /// The process group and start time (in microseconds since the epoch) of `pid`.

@@ -25,6 +25,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use steward_core::sweep::{self, Group, ProcStat, Record};
 
+use super::Swept;
+
 /// Below this, the journal is never rewritten.
 const COMPACT_FLOOR: u64 = 64 * 1024;
 
@@ -79,8 +81,22 @@ impl Journal {
     }
 }
 
+/// Journal `tree`, of `program`, just started as `pid` (its group leader, which started at
+/// `start`), with its cgroup if it has one.
+pub(super) fn write_group(
+    state_dir: &Path,
+    tree: &str,
+    program: &str,
+    pid: u32,
+    start: u64,
+    cgroup: Option<String>,
+) -> io::Result<()> {
+    let record = Record { program: program.to_owned(), group: Some(Group { pgid: pid, start }), cgroup };
+    write(state_dir, tree, &record)
+}
+
 /// Journal `record` as the record of `tree`, which just started.
-pub(super) fn write(state_dir: &Path, tree: &str, record: &Record) -> io::Result<()> {
+fn write(state_dir: &Path, tree: &str, record: &Record) -> io::Result<()> {
     let mut guard = journal();
     if guard.as_ref().is_none_or(|j| j.state_dir != state_dir) {
         *guard = Some(Journal::open(state_dir)?);
@@ -105,7 +121,7 @@ pub(super) fn forget(state_dir: &Path, tree: &str) {
 
 /// The records of the trees a previous steward left running in `state_dir`; the journal is
 /// removed once read. Called at startup, before this steward records anything.
-pub(super) fn take_all(state_dir: &Path) -> Vec<Record> {
+fn take_all(state_dir: &Path) -> Vec<Record> {
     let file = path(state_dir);
     let Ok(text) = fs::read_to_string(&file) else { return Vec::new() };
     let _ = fs::remove_file(&file);
@@ -131,8 +147,33 @@ fn replay(text: &str) -> Vec<Record> {
     live.into_values().collect()
 }
 
+/// End what the records in `state_dir` name: the trees of a steward that died. Called at
+/// startup, before any program starts. `processes` lists every process (read only if there
+/// is a record); `also` ends what else a record names (a cgroup) and adds the pids it killed.
+pub(super) fn sweep(
+    state_dir: &Path,
+    processes: impl FnOnce() -> Vec<ProcStat>,
+    mut also: impl FnMut(&Record, &mut Vec<u32>),
+) -> Vec<Swept> {
+    let records = take_all(state_dir);
+    if records.is_empty() {
+        return Vec::new();
+    }
+    let procs = processes();
+    records
+        .iter()
+        .map(|record| {
+            let mut pids = record.group.map(|g| kill_group(g, &procs)).unwrap_or_default();
+            also(record, &mut pids);
+            pids.sort_unstable();
+            pids.dedup();
+            Swept { program: record.program.clone(), killed: pids.len() }
+        })
+        .collect()
+}
+
 /// SIGKILL the processes of `procs` that `group` names; returns their pids.
-pub(super) fn kill_group(group: Group, procs: &[ProcStat]) -> Vec<u32> {
+fn kill_group(group: Group, procs: &[ProcStat]) -> Vec<u32> {
     let mut pids = sweep::victims(group, procs);
     pids.retain(|&pid| pid > 1 && pid != std::process::id());
     for &pid in &pids {

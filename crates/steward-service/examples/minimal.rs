@@ -33,11 +33,9 @@ fn main() -> ExitCode {
     steward_service::run(RunOptions::new("minimal").accept_pause(true), move |ctx| {
         say(&format!("starting ({:?}), pid {}", ctx.mode(), std::process::id()));
         std::thread::sleep(start_delay);
-        // Take the controls before saying ready: the manager may send one at once.
-        let controls = ctx.controls();
         ctx.ready();
         say("ready");
-        for request in controls {
+        for request in ctx.controls() {
             say(&format!("control {:?}", request.control()));
             if let Control::Stop(_) = request.control() {
                 break;

@@ -50,9 +50,9 @@ impl Context {
 
     /// The controls for the program, in order, each to be answered. From the first call on,
     /// Pause, Continue and Reload wait for the program's answer (within their budget); a
-    /// program that never calls this has them done at once, and so has one that calls it
-    /// after [`ready`](Self::ready) for a control that came in between: take the controls
-    /// first. The stream ends after the Stop.
+    /// program that never calls this has them done at once. One that comes within a second
+    /// of [`ready`](Self::ready), before this is called, waits for it. The stream ends after
+    /// the Stop.
     /// Several `Controls` share one queue: each request goes to one of them.
     pub fn controls(&self) -> Controls {
         self.driver.input(Input::Subscribed);

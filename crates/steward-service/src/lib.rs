@@ -8,9 +8,8 @@
 //! fn main() -> std::process::ExitCode {
 //!     steward_service::run(RunOptions::new("myapp"), |ctx| {
 //!         // Starting may take a while: the manager sees rising checkpoints meanwhile.
-//!         let controls = ctx.controls(); // before ready: a control may come at once
 //!         ctx.ready(); // Running for the SCM, READY=1 for systemd
-//!         for request in controls {
+//!         for request in ctx.controls() {
 //!             match request.control() {
 //!                 Control::Stop(_) => break,
 //!                 Control::Reload => { /* re-read the configuration */ }

@@ -12,7 +12,9 @@
 //!   [`Warning`] says so once. Starting may instead go on as running
 //!   ([`AfterStartBudget::ReportRunning`]).
 //! - Pause, Continue and Reload finish when the program acknowledges the [`Request`], or at
-//!   once if it never asked for requests ([`Input::Subscribed`]).
+//!   once if it never asked for requests ([`Input::Subscribed`]). One that comes within
+//!   [`Settings::subscribe_grace`] of ready, before the program asked, is held for it: the
+//!   natural `ready()` then `controls()` loses nothing.
 //! - The program's own end decides the exit: `Ok` is success unless it reported a failure
 //!   ([`Input::Fail`]); an error is a service-specific code, never 0, so the manager's recovery
 //!   (SCM failure actions, systemd's `Restart=`) acts on it.
@@ -171,6 +173,9 @@ pub struct Settings {
     pub watchdog: Option<Duration>,
     /// A second Ctrl+C while stopping ends the process at once ([`Action::Abort`]).
     pub second_interrupt_aborts: bool,
+    /// How long after ready a control waits for the program to ask for requests, before it
+    /// is done at once as for a program that never asks.
+    pub subscribe_grace: Duration,
 }
 
 impl Default for Settings {
@@ -184,9 +189,13 @@ impl Default for Settings {
             after_start_budget: AfterStartBudget::LeaveToManager,
             watchdog: None,
             second_interrupt_aborts: true,
+            subscribe_grace: Duration::from_secs(1),
         }
     }
 }
+
+/// Controls held for a program that is about to ask for requests, at most.
+const MAX_HELD: usize = 8;
 
 /// A pending state's clock.
 #[derive(Clone, Copy, Debug)]
@@ -212,6 +221,11 @@ pub struct Lifecycle {
     stop: Option<u64>,
     next_id: u64,
     subscribed: bool,
+    /// Controls held for a program that has not asked for requests yet, and until when.
+    held: Vec<Control>,
+    held_until: Option<Instant>,
+    /// When the program said it was ready.
+    ready_at: Option<Instant>,
     /// The code of a failure the program reported.
     failed: Option<u32>,
     /// How it ended, once [`State::Stopped`].
@@ -230,6 +244,9 @@ impl Lifecycle {
             stop: None,
             next_id: 1,
             subscribed: false,
+            held: Vec::new(),
+            held_until: None,
+            ready_at: None,
             failed: None,
             exit: None,
             next_watchdog: settings.watchdog.map(|period| later(now, period)),
@@ -251,7 +268,7 @@ impl Lifecycle {
     /// When to feed [`Input::Tick`] next, if ever.
     pub fn next_wake(&self) -> Option<Instant> {
         let tick = self.pending.and_then(|p| p.deadline.map(|deadline| p.next_tick.min(deadline)));
-        [tick, self.next_watchdog].into_iter().flatten().min()
+        [tick, self.next_watchdog, self.held_until].into_iter().flatten().min()
     }
 
     /// Feed one input at `now`; returns what to do, in order.
@@ -264,11 +281,15 @@ impl Lifecycle {
             Input::Tick => self.tick(now, &mut out),
             Input::Ready => {
                 if self.state == State::StartPending {
+                    self.ready_at = Some(now);
                     self.enter(State::Running, now, &mut out);
                 }
             }
             Input::Progress(hint) => self.progress(hint, now, &mut out),
-            Input::Subscribed => self.subscribed = true,
+            Input::Subscribed => {
+                self.subscribed = true;
+                self.release_held(now, &mut out);
+            }
             Input::Control(control) => self.control(control, now, &mut out),
             Input::Ack(id) => self.answer(id, true, now, &mut out),
             Input::Reject(id) => self.answer(id, false, now, &mut out),
@@ -285,6 +306,8 @@ impl Lifecycle {
                 self.open = None;
                 self.pending = None;
                 self.next_watchdog = None;
+                self.held.clear();
+                self.held_until = None;
                 self.state = State::Stopped;
                 self.exit = Some(exit);
                 out.push(Action::Report(self.report()));
@@ -294,6 +317,10 @@ impl Lifecycle {
     }
 
     fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.held_until.is_some_and(|until| now >= until) {
+            // Nobody asked in time: as for a program that never does.
+            self.release_held(now, out);
+        }
         if let Some(at) = self.next_watchdog {
             if now >= at {
                 out.push(Action::Watchdog);
@@ -335,6 +362,21 @@ impl Lifecycle {
     }
 
     fn control(&mut self, control: Control, now: Instant, out: &mut Vec<Action>) {
+        if !matches!(control, Control::Stop(_)) && !self.subscribed {
+            let grace_end = self.ready_at.map(|at| later(at, self.settings.subscribe_grace));
+            if let Some(until) = grace_end.filter(|until| now < *until || self.held_until.is_some()) {
+                // A repeat adds nothing, and a flood is bounded.
+                if self.held.last() != Some(&control) && self.held.len() < MAX_HELD {
+                    self.held.push(control);
+                }
+                self.held_until = Some(until);
+                return;
+            }
+        }
+        self.apply(control, now, out);
+    }
+
+    fn apply(&mut self, control: Control, now: Instant, out: &mut Vec<Action>) {
         match (control, self.state) {
             (Control::Stop(StopReason::Interrupt), State::StopPending)
                 if self.settings.second_interrupt_aborts =>
@@ -343,8 +385,10 @@ impl Lifecycle {
             }
             (Control::Stop(_), State::StopPending) => {}
             (Control::Stop(reason), _) => {
-                // Whatever was open is moot now; a late answer to it is ignored.
+                // Whatever was open or held is moot now; a late answer to it is ignored.
                 self.open = None;
+                self.held.clear();
+                self.held_until = None;
                 self.enter(State::StopPending, now, out);
                 let request = self.request(Control::Stop(reason));
                 self.stop = Some(request.id);
@@ -365,6 +409,14 @@ impl Lifecycle {
             // Not now (a Pause while starting, a Reload while paused ...): the manager keeps
             // seeing the current state.
             _ => {}
+        }
+    }
+
+    /// The held controls, in order: delivered if the program now takes requests, else done.
+    fn release_held(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.held_until = None;
+        for control in std::mem::take(&mut self.held) {
+            self.apply(control, now, out);
         }
     }
 
@@ -633,6 +685,8 @@ mod tests {
     fn pause_is_done_at_once_for_a_program_that_takes_no_requests() {
         let mut run = Run::new(settings());
         run.send(Input::Ready);
+        // Past the grace in which a control waits for the program to ask.
+        run.wait(2 * S);
         let out = run.send(Input::Control(Control::Pause));
         let states: Vec<State> = Run::reports(&out).iter().map(|r| r.state).collect();
         assert_eq!(states, [State::PausePending, State::Paused]);
@@ -664,6 +718,55 @@ mod tests {
         assert_eq!(reload.control, Control::Reload);
         assert_eq!(run.machine.next_wake(), None, "reloading is not a pending state: no ticks");
         assert_eq!(Run::reports(&run.send(Input::Ack(reload.id)))[0].state, State::Running);
+    }
+
+    #[test]
+    fn a_control_right_after_ready_waits_for_the_program_to_ask() {
+        let mut run = Run::new(settings());
+        run.send(Input::Ready);
+        assert!(run.send(Input::Control(Control::Reload)).is_empty(), "held, nothing reported yet");
+        assert!(run.send(Input::Control(Control::Reload)).is_empty());
+        let out = run.send(Input::Subscribed);
+        assert_eq!(Run::reports(&out)[0].state, State::Reloading);
+        let delivered = Run::delivered(&out);
+        assert_eq!(delivered.len(), 1, "a repeat adds nothing: {delivered:?}");
+        assert_eq!(delivered[0].control, Control::Reload);
+        assert_eq!(Run::reports(&run.send(Input::Ack(delivered[0].id)))[0].state, State::Running);
+        assert_eq!(run.machine.next_wake(), None);
+    }
+
+    #[test]
+    fn a_held_control_is_done_at_once_when_nobody_asks_in_time() {
+        let mut run = Run::new(settings());
+        run.send(Input::Ready);
+        assert!(run.send(Input::Control(Control::Pause)).is_empty());
+        assert!(run.send(Input::Control(Control::Continue)).is_empty());
+        let out = run.wait(2 * S);
+        let states: Vec<State> = Run::reports(&out).iter().map(|r| r.state).collect();
+        assert_eq!(
+            states,
+            [State::PausePending, State::Paused, State::ContinuePending, State::Running],
+            "in order, at the grace's end"
+        );
+        assert!(Run::delivered(&out).is_empty());
+        // After the grace, nothing is held.
+        let out = run.send(Input::Control(Control::Reload));
+        assert_eq!(
+            Run::reports(&out).iter().map(|r| r.state).collect::<Vec<_>>(),
+            [State::Reloading, State::Running]
+        );
+        assert_eq!(run.machine.next_wake(), None);
+    }
+
+    #[test]
+    fn a_stop_drops_what_was_held() {
+        let mut run = Run::new(settings());
+        run.send(Input::Ready);
+        run.send(Input::Control(Control::Pause));
+        let out = run.send(Input::Control(Control::Stop(StopReason::Requested)));
+        assert_eq!(Run::reports(&out)[0].state, State::StopPending);
+        assert!(Run::delivered(&run.send(Input::Subscribed)).is_empty(), "the pause is moot");
+        assert!(Run::reports(&run.wait(2 * S)).iter().all(|r| r.state == State::StopPending));
     }
 
     #[test]
@@ -790,7 +893,9 @@ mod tests {
                         prop_assert!(out.is_empty());
                     }
                     reports.extend(out);
-                    let idle = !machine.state().is_pending() && (settings.watchdog.is_none() || machine.state() == State::Stopped);
+                    let idle = !machine.state().is_pending()
+                        && machine.held.is_empty()
+                        && (settings.watchdog.is_none() || machine.state() == State::Stopped);
                     if idle {
                         prop_assert_eq!(machine.next_wake(), None);
                     }

@@ -3,12 +3,15 @@
 //! as a service.
 //!
 //! ```text
-//! cargo run -p steward-service --example minimal -- [--start-delay MS] [--fail CODE] [--log FILE]
+//! cargo run -p steward-service --example minimal -- [--start-delay MS] [--fail CODE] [--panic]
+//!     [--log FILE] [--log-dir DIR]
 //! ```
 //! `--start-delay` makes the start slow (the manager sees it pending meanwhile); `--fail`
 //! ends it as a failure with that exit code once it is asked to stop, so the manager's
-//! recovery can be seen. What it does goes to stdout, and also to `--log` (a Windows service
-//! has no console).
+//! recovery can be seen; `--panic` panics once ready. What it does goes to stdout, and also
+//! to `--log` (a Windows service has no console). `--log-dir` sets up the library's log
+//! (`steward_service::log`): the Event Log under the SCM, the journal under systemd, daily
+//! files in DIR otherwise.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -16,6 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use steward_service::log::LogOptions;
 use steward_service::{Control, Failure, RunOptions};
 
 fn main() -> ExitCode {
@@ -26,15 +30,25 @@ fn main() -> ExitCode {
     };
     let start_delay = Duration::from_millis(option("--start-delay").unwrap_or(0));
     let fail = option("--fail").and_then(|c| u32::try_from(c).ok());
-    let log: Option<PathBuf> =
-        args.iter().position(|a| a == "--log").and_then(|at| args.get(at + 1)).map(PathBuf::from);
+    let path =
+        |name: &str| args.iter().position(|a| a == name).and_then(|at| args.get(at + 1)).map(PathBuf::from);
+    let log = path("--log");
+    let log_dir = path("--log-dir");
+    let panic = args.iter().any(|a| a == "--panic");
     let say = move |line: &str| say(line, log.as_deref());
 
     steward_service::run(RunOptions::new("minimal").accept_pause(true), move |ctx| {
+        if let Some(dir) = log_dir {
+            let to = steward_service::log::init("minimal", ctx.mode(), &LogOptions::new().file_in(dir))?;
+            tracing::info!(pid = std::process::id(), "starting; the log goes to {}", to[0]);
+        }
         say(&format!("starting ({:?}), pid {}", ctx.mode(), std::process::id()));
         std::thread::sleep(start_delay);
         ctx.ready();
         say("ready");
+        if panic {
+            panic!("asked to panic");
+        }
         for request in ctx.controls() {
             say(&format!("control {:?}", request.control()));
             if let Control::Stop(_) = request.control() {

@@ -33,6 +33,8 @@
 mod context;
 mod driver;
 pub mod lifecycle;
+#[cfg(feature = "log")]
+pub mod log;
 mod run;
 
 #[cfg_attr(unix, path = "platform/unix.rs")]

@@ -42,3 +42,21 @@ fn a_failing_main_ends_with_its_code() {
     let status = service.exit();
     assert_eq!((status.code(), status.signal()), (Some(3), None));
 }
+
+#[test]
+fn a_panic_is_logged_and_ends_as_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().to_str().unwrap();
+    let mut service = minimal(&["--panic", "--log-dir", log_dir]);
+    let status = service.exit();
+    assert_eq!(
+        (status.code(), status.signal()),
+        (Some(i32::try_from(steward_service::EXIT_PANIC).unwrap()), None)
+    );
+    let file = std::fs::read_dir(dir.path()).unwrap().next().expect("a log file").unwrap().path();
+    let text = std::fs::read_to_string(file).unwrap();
+    let panicked = text.find("panicked: asked to panic").unwrap_or_else(|| panic!("no panic line in {text}"));
+    let failed = text.find("the service panicked").unwrap_or_else(|| panic!("no final line in {text}"));
+    assert!(text.contains("minimal.rs:"), "the panic's place: {text}");
+    assert!(panicked < failed, "the panic is logged first: {text}");
+}

@@ -200,7 +200,7 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("STEWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Under systemd, structured entries to journald (fields PROGRAM, EVENT, EXIT_CODE).
     #[cfg(unix)]
-    if let Some(journal) = crate::service::journal::layer() {
+    if let Some(journal) = steward_service::log::journald("steward") {
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::util::SubscriberInitExt as _;
         tracing_subscriber::registry().with(filter).with(journal).init();

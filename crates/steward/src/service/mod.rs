@@ -10,7 +10,8 @@
 //!   `eventlog::windows` writes it and registers the source.
 //! - [`status`]: the supervisor's status sink, telling systemd (or the SCM, through the host)
 //!   that steward is ready, stopping, or alive (watchdog).
-//! - [`journal`]: steward's own log to journald, with structured fields, under systemd.
+//! - steward's own log goes to journald, with structured fields, under systemd, through
+//!   `steward_service::log::journald` (in `cli`).
 //!
 //! This module sits above `supervise` (it reads its events and states) and below `daemon`,
 //! which hands the status sink to the supervisor.
@@ -18,8 +19,6 @@
 //! The errors of `systemctl` and `launchctl` are passed on verbatim, with a hint that says
 //! what to do next ([`ServiceError::Tool`]).
 
-#[cfg(unix)]
-pub mod journal;
 #[cfg(unix)]
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub mod launchd;

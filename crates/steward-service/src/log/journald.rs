@@ -1,25 +1,22 @@
-//! steward's own log to journald, with structured fields, when systemd runs it.
+//! journald, when systemd runs the program with its stderr connected to the journal.
 //!
-//! systemd connects a service's stderr to the journal and says so in `JOURNAL_STREAM`
-//! (`DEVICE:INODE` of that stream). Only when stderr is still that stream (not redirected by
-//! a wrapper script) and the journal's socket answers does steward send its log lines to
-//! journald as structured entries instead of text on stderr. Field names are the tracing
-//! fields, upper-cased, without a prefix: `PROGRAM`, `EVENT`, `EXIT_CODE`, `PID`, `FROM`,
-//! `TO`, plus journald's `MESSAGE`, `PRIORITY` (error 3, warn 4, info 5, debug 6) and
-//! `SYSLOG_IDENTIFIER=steward`. So `journalctl -u NAME PROGRAM=web` shows one program's
-//! events, and `journalctl -u NAME EVENT=fatal` every program that gave up.
+//! systemd says which stream that is in `JOURNAL_STREAM` (`DEVICE:INODE`). Only when stderr
+//! is still that stream (not redirected by a wrapper script) and the journal's socket answers
+//! are the log lines sent as structured entries instead of text: the event's fields become
+//! journal fields, upper-cased and without a prefix (`journalctl -u NAME PORT=8080`), with
+//! journald's `MESSAGE`, `PRIORITY` and `SYSLOG_IDENTIFIER` (the service's name).
 
 use std::os::fd::AsRawFd as _;
 
-/// The journald layer, when steward's stderr is connected to the journal.
-pub fn layer() -> Option<tracing_journald::Layer> {
-    let stream = std::env::var("JOURNAL_STREAM").ok()?;
-    if !fd_is_stream(std::io::stderr().as_raw_fd(), &stream) {
-        return None;
-    }
-    // Fails when the journal's socket is not there; stderr still reaches the journal then.
+/// Whether stderr is the stream systemd connected to the journal.
+pub(super) fn stderr_is_journal() -> bool {
+    std::env::var("JOURNAL_STREAM").is_ok_and(|stream| fd_is_stream(std::io::stderr().as_raw_fd(), &stream))
+}
+
+/// The journald layer; `None` when the journal's socket does not answer.
+pub(super) fn layer(name: &str) -> Option<tracing_journald::Layer> {
     let layer = tracing_journald::layer().ok()?;
-    Some(layer.with_field_prefix(None))
+    Some(layer.with_field_prefix(None).with_syslog_identifier(name.to_owned()))
 }
 
 /// `JOURNAL_STREAM` is `DEVICE:INODE`, in decimal.

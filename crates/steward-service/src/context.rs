@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::Driver;
-use crate::lifecycle::{Control, Input};
+use crate::lifecycle::{Control, Input, Request};
 use crate::Mode;
 
 /// The running service, as the program sees it. Cheap to clone and to send to other threads.
@@ -91,12 +91,7 @@ impl Iterator for Controls {
 
     fn next(&mut self) -> Option<ControlRequest> {
         let request = self.driver.next_request()?;
-        Some(ControlRequest {
-            driver: self.driver.clone(),
-            id: request.id,
-            control: request.control,
-            answered: false,
-        })
+        Some(ControlRequest::new(&self.driver, request))
     }
 }
 
@@ -111,6 +106,11 @@ pub struct ControlRequest {
 }
 
 impl ControlRequest {
+    pub(crate) fn new(driver: &Arc<Driver>, request: Request) -> ControlRequest {
+        ControlRequest { driver: driver.clone(), id: request.id, control: request.control, answered: false }
+    }
+
+    /// What is asked.
     pub fn control(&self) -> Control {
         self.control
     }
@@ -151,10 +151,11 @@ impl std::fmt::Debug for ControlRequest {
 /// [`Context::fail`]).
 #[derive(Clone)]
 pub struct Stopping {
-    driver: Arc<Driver>,
+    pub(crate) driver: Arc<Driver>,
 }
 
 impl Stopping {
+    /// Whether the stop was asked.
     pub fn is_set(&self) -> bool {
         self.driver.is_stopping()
     }

@@ -32,6 +32,7 @@
 //! - With the `tokio` feature, the async form: `run_async` (or `run_async_with` a runtime
 //!   builder of the program's own) runs an async main on a tokio runtime, through [`run`];
 //!   `Context::controls_async` and `Stopping::wait_async` wait without blocking a thread.
+//!   `examples/http.rs` is an axum service built on it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -43,7 +43,8 @@ impl Context {
         self.driver.sink().status(line);
     }
 
-    /// The token that trips when the service is asked to stop.
+    /// The token that trips when the service is asked to stop; async code awaits
+    /// `wait_async()` on it (the `tokio` feature).
     pub fn stopping(&self) -> Stopping {
         Stopping { driver: self.driver.clone() }
     }
@@ -53,7 +54,8 @@ impl Context {
     /// program that never calls this has them done at once. One that comes within a second
     /// of [`ready`](Self::ready), before this is called, waits for it. The stream ends after
     /// the Stop.
-    /// Several `Controls` share one queue: each request goes to one of them.
+    /// Several `Controls` share one queue: each request goes to one of them. Async code takes
+    /// them with `controls_async()` (the `tokio` feature).
     pub fn controls(&self) -> Controls {
         self.driver.input(Input::Subscribed);
         Controls { driver: self.driver.clone() }

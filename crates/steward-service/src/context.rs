@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::Driver;
-use crate::lifecycle::{Control, Input};
+use crate::lifecycle::{Control, Input, Request};
 use crate::Mode;
 
 /// The running service, as the program sees it. Cheap to clone and to send to other threads.
@@ -43,7 +43,8 @@ impl Context {
         self.driver.sink().status(line);
     }
 
-    /// The token that trips when the service is asked to stop.
+    /// The token that trips when the service is asked to stop; async code awaits
+    /// `wait_async()` on it (the `tokio` feature).
     pub fn stopping(&self) -> Stopping {
         Stopping { driver: self.driver.clone() }
     }
@@ -53,7 +54,8 @@ impl Context {
     /// program that never calls this has them done at once. One that comes within a second
     /// of [`ready`](Self::ready), before this is called, waits for it. The stream ends after
     /// the Stop.
-    /// Several `Controls` share one queue: each request goes to one of them.
+    /// Several `Controls` share one queue: each request goes to one of them. Async code takes
+    /// them with `controls_async()` (the `tokio` feature).
     pub fn controls(&self) -> Controls {
         self.driver.input(Input::Subscribed);
         Controls { driver: self.driver.clone() }
@@ -91,12 +93,7 @@ impl Iterator for Controls {
 
     fn next(&mut self) -> Option<ControlRequest> {
         let request = self.driver.next_request()?;
-        Some(ControlRequest {
-            driver: self.driver.clone(),
-            id: request.id,
-            control: request.control,
-            answered: false,
-        })
+        Some(ControlRequest::new(&self.driver, request))
     }
 }
 
@@ -111,6 +108,11 @@ pub struct ControlRequest {
 }
 
 impl ControlRequest {
+    pub(crate) fn new(driver: &Arc<Driver>, request: Request) -> ControlRequest {
+        ControlRequest { driver: driver.clone(), id: request.id, control: request.control, answered: false }
+    }
+
+    /// What is asked.
     pub fn control(&self) -> Control {
         self.control
     }
@@ -151,10 +153,11 @@ impl std::fmt::Debug for ControlRequest {
 /// [`Context::fail`]).
 #[derive(Clone)]
 pub struct Stopping {
-    driver: Arc<Driver>,
+    pub(crate) driver: Arc<Driver>,
 }
 
 impl Stopping {
+    /// Whether the stop was asked.
     pub fn is_set(&self) -> bool {
         self.driver.is_stopping()
     }

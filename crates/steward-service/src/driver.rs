@@ -26,6 +26,20 @@ struct Inbox {
     stop_taken: bool,
 }
 
+impl Inbox {
+    /// The next request (`Some(None)` once the stream ended), or `None` to wait for one.
+    fn take(&mut self) -> Option<Option<Request>> {
+        if self.stop_taken {
+            return Some(None);
+        }
+        let request = self.requests.pop_front()?;
+        if matches!(request.control, crate::Control::Stop(_)) {
+            self.stop_taken = true;
+        }
+        Some(Some(request))
+    }
+}
+
 pub(crate) struct Driver {
     machine: Mutex<Lifecycle>,
     /// The ticker waits on it, with the machine's lock.
@@ -33,6 +47,10 @@ pub(crate) struct Driver {
     inbox: Mutex<Inbox>,
     /// The program's waits on requests and on the stop.
     arrived: Condvar,
+    /// The same, for async waits: a task registers here (before it looks at the inbox, so a
+    /// delivery in between is not missed) and sleeps without holding a runtime thread.
+    #[cfg(feature = "tokio")]
+    arrived_async: tokio::sync::Notify,
     sink: Box<dyn Sink>,
 }
 
@@ -45,6 +63,8 @@ impl Driver {
             tick: Condvar::new(),
             inbox: Mutex::new(Inbox::default()),
             arrived: Condvar::new(),
+            #[cfg(feature = "tokio")]
+            arrived_async: tokio::sync::Notify::new(),
             sink,
         });
         driver.carry_out(&actions);
@@ -90,17 +110,23 @@ impl Driver {
     pub(crate) fn next_request(&self) -> Option<Request> {
         let mut inbox = lock(&self.inbox);
         loop {
-            if inbox.stop_taken {
-                return None;
-            }
-            if let Some(request) = inbox.requests.pop_front() {
-                if matches!(request.control, crate::Control::Stop(_)) {
-                    inbox.stop_taken = true;
-                }
-                return Some(request);
+            if let Some(next) = inbox.take() {
+                return next;
             }
             inbox = self.arrived.wait(inbox).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// What [`next_request`](Self::next_request) would return now, if it would not wait.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_next_request(&self) -> Option<Option<Request>> {
+        lock(&self.inbox).take()
+    }
+
+    /// Woken on every delivery to the inbox.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn arrived_async(&self) -> &tokio::sync::Notify {
+        &self.arrived_async
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -137,6 +163,8 @@ impl Driver {
                     inbox.requests.push_back(request);
                     drop(inbox);
                     self.arrived.notify_all();
+                    #[cfg(feature = "tokio")]
+                    self.arrived_async.notify_waiters();
                 }
                 Action::Watchdog => self.sink.watchdog(),
                 Action::Abort => {

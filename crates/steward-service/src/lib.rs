@@ -29,6 +29,12 @@
 //! - [`run`] with a [`Context`] on Unix: systemd's notify protocol (readiness, reload, stop,
 //!   extended timeouts, the watchdog) and a console (SIGINT and SIGTERM stop, SIGHUP
 //!   reloads).
+//! - With the `tokio` feature, the async form: `run_async` (or `run_async_with` a runtime
+//!   builder of the program's own) runs an async main on a tokio runtime, through [`run`];
+//!   `Context::controls_async` and `Stopping::wait_async` wait without blocking a thread.
+//!   `examples/http.rs` is an axum service built on it.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod context;
 mod driver;
@@ -36,6 +42,8 @@ pub mod lifecycle;
 #[cfg(feature = "log")]
 pub mod log;
 mod run;
+#[cfg(feature = "tokio")]
+mod run_async;
 
 #[cfg_attr(unix, path = "platform/unix.rs")]
 #[cfg_attr(windows, path = "platform/windows.rs")]
@@ -44,3 +52,5 @@ mod platform;
 pub use context::{Context, ControlRequest, Controls, Stopping};
 pub use lifecycle::{Control, StopReason};
 pub use run::{run, BoxError, Failure, Mode, RunOptions, EXIT_ERROR, EXIT_PANIC};
+#[cfg(feature = "tokio")]
+pub use run_async::{run_async, run_async_with, AsyncControls};

@@ -158,7 +158,8 @@ pub(crate) type Main = Box<dyn FnOnce(Context) -> Result<(), BoxError> + Send + 
 
 /// Run `main` as the service `options` names, under whatever started the program (the SCM,
 /// systemd, launchd or a console), and return the exit code to end the process with. See
-/// the crate's documentation for what each manager is told.
+/// the crate's documentation for what each manager is told. An async main goes through this
+/// too: `run_async` (the `tokio` feature).
 pub fn run<F>(options: RunOptions, main: F) -> ExitCode
 where
     F: FnOnce(Context) -> Result<(), BoxError> + Send + 'static,

@@ -4,6 +4,9 @@
 #[cfg(unix)]
 mod console;
 mod harness;
+// The crate's dev-dependency on itself turns the feature on for every `cargo test`.
+#[cfg(all(unix, feature = "tokio"))]
+mod http;
 #[cfg(unix)]
 mod systemd_notify;
 #[cfg(windows)]

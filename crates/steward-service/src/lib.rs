@@ -29,10 +29,15 @@
 //! - [`run`] with a [`Context`] on Unix: systemd's notify protocol (readiness, reload, stop,
 //!   extended timeouts, the watchdog) and a console (SIGINT and SIGTERM stop, SIGHUP
 //!   reloads).
+//! - [`manage`]: installing the program as a service: a typed [`manage::ServiceSpec`], the
+//!   pure renderers of a systemd unit, a launchd plist and the SCM settings
+//!   ([`manage::render`]), and a [`manage::Manager`] that installs, updates, uninstalls,
+//!   starts and stops (with a wait), pauses, continues, reloads and queries it.
 
 mod context;
 mod driver;
 pub mod lifecycle;
+pub mod manage;
 mod run;
 
 #[cfg_attr(unix, path = "platform/unix.rs")]

@@ -1,9 +1,11 @@
 //! The library run for real: the example service spawned as a process, signalled (or sent
-//! Ctrl+C), and listened to on a real notify socket.
+//! Ctrl+C), and listened to on a real notify socket; and the manage side's renderers read
+//! back by real parsers (`render`).
 
 #[cfg(unix)]
 mod console;
 mod harness;
+mod render;
 #[cfg(unix)]
 mod systemd_notify;
 #[cfg(windows)]

@@ -33,6 +33,10 @@
 //!   builder of the program's own) runs an async main on a tokio runtime, through [`run`];
 //!   `Context::controls_async` and `Stopping::wait_async` wait without blocking a thread.
 //!   `examples/http.rs` is an axum service built on it.
+//! - [`manage`]: installing the program as a service: a typed [`manage::ServiceSpec`], the
+//!   pure renderers of a systemd unit, a launchd plist and the SCM settings
+//!   ([`manage::render`]), and a [`manage::Manager`] that installs, updates, uninstalls,
+//!   starts and stops (with a wait), pauses, continues, reloads and queries it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -41,6 +45,7 @@ mod driver;
 pub mod lifecycle;
 #[cfg(feature = "log")]
 pub mod log;
+pub mod manage;
 mod run;
 #[cfg(feature = "tokio")]
 mod run_async;

@@ -1,5 +1,6 @@
 //! The library run for real: the example service spawned as a process, signalled (or sent
-//! Ctrl+C), and listened to on a real notify socket.
+//! Ctrl+C), and listened to on a real notify socket; and the manage side's renderers read
+//! back by real parsers (`render`).
 
 #[cfg(unix)]
 mod console;
@@ -7,6 +8,7 @@ mod harness;
 // The crate's dev-dependency on itself turns the feature on for every `cargo test`.
 #[cfg(all(unix, feature = "tokio"))]
 mod http;
+mod render;
 #[cfg(unix)]
 mod systemd_notify;
 #[cfg(windows)]

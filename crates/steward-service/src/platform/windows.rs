@@ -81,6 +81,7 @@ fn service_main(_arguments: Vec<OsString>) {
 }
 
 fn scm(Service { options, main }: Service) -> Exit {
+    crate::manage::apply_working_directory(&options.name); // the SCM has no working directory
     let driver: Arc<OnceLock<Arc<Driver>>> = Arc::new(OnceLock::new());
     let for_handler = driver.clone();
     let handler = move |control: ServiceControl| -> ServiceControlHandlerResult {

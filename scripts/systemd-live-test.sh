@@ -20,10 +20,16 @@
 #   D. the watchdog: with `[supervisor] watchdog`, a steward stopped with SIGSTOP is killed
 #      and restarted by systemd (UNIT_RESULT=watchdog, a new MainPID, NRestarts up), and its
 #      program runs again.
+#   E. the library: steward-service's minimal example installs itself (`minimal service
+#      install`, with a working directory, a variable and a 1.5 s start); `systemctl start`
+#      returns only after its ready(); the directory and the variable reached it; a reload
+#      reaches its code; `systemctl stop` ends it cleanly; when it fails (exit 3) systemd
+#      restarts it (Restart=on-failure); `minimal service uninstall` removes the unit.
 #
 # STEWARD is the steward binary (default: $STEWARD, else target/debug/steward); the test
 # child is $STEWARD_TESTCHILD, else steward-testchild beside STEWARD, else
-# target/debug/steward-testchild. On a failure the unit's `systemctl status` and journal
+# target/debug/steward-testchild; the library's example is $STEWARD_MINIMAL, else
+# target/debug/examples/minimal (`cargo test` builds it). On a failure the unit's `systemctl status` and journal
 # are printed. The last line is `systemd: N passed, N failed`; the exit status is 1 when
 # anything failed. Needs root (see scripts/systemd-namespace.sh).
 set -uo pipefail
@@ -40,6 +46,7 @@ inside() {
     mkdir -p "$run"
     install -m 755 "$dir/steward" /usr/local/bin/steward
     install -m 755 "$dir/steward-testchild" /usr/local/bin/steward-testchild
+    install -m 755 "$dir/minimal" /usr/local/bin/stw-minimal
     # A persistent journal, so that a user's own entries go to a journal file of theirs and
     # `journalctl --user` finds them (a runtime-only journal does not split per user).
     mkdir -p /var/log/journal && journalctl --flush
@@ -281,11 +288,11 @@ journal_fields() { # journal_fields PROGRAM: `journalctl [--user] -u NAME PROGRA
 }
 
 # ---------------------------------------------------------------------------------------------
-sections() {
-    section_config
-    section_wrap
-    section_user
-    section_watchdog
+sections() { # all, or those $LIVE_SECTIONS names (config wrap user watchdog library)
+    local section
+    for section in ${LIVE_SECTIONS:-config wrap user watchdog library}; do
+        "section_$section"
+    done
 }
 
 # A config service: db gets ready by notify after 2 s and has a grandchild; web needs db.
@@ -504,8 +511,63 @@ EOF
     steward service uninstall --name "$name" >/dev/null 2>&1 || fail "$name: uninstall"
 }
 
+section_library() {
+    echo "=== E. the library: an example installs itself"
+    scope=system name=stw-minimal dump=dump_unit
+    local log=$run/minimal.log dir=/srv/stw-minimal out took t0
+    mkdir -p "$dir"
+    if ! out=$(stw-minimal service install --name "$name" --working-dir "$dir" --env MINIMAL_NOTE=from-install \
+        -- --start-delay 1500 --log "$log" 2>&1); then
+        fail "$name: minimal service install:"
+        show "$out"
+        return
+    fi
+    pass "$name: the example installed itself ($out)"
+    check "$name: the unit is Type=notify" test "$(prop "$name" Type)" = notify
+    t0=$(now)
+    systemctl start "$name.service" || fail "$name: systemctl start failed"
+    took=$(elapsed "$t0" "$(now)")
+    # The program sleeps 1.5 s before ready(): a start that returns sooner did not wait for it.
+    check "$name: systemctl start returned only after its ready(), past the 1.5 s start (${took}s)" at_least "$took" 1.5
+    within 5 "$name: the program says it is ready" grep -qx ready "$log"
+    check "$name: the working directory reached it" grep -qx "working directory $dir" "$log"
+    check "$name: the variable reached it" grep -qx "MINIMAL_NOTE=from-install" "$log"
+    systemctl kill --kill-whom=main --signal=SIGHUP "$name.service"
+    within 10 "$name: SIGHUP reaches its code as Reload" grep -qx "control Reload" "$log"
+    systemctl stop "$name.service"
+    check "$name: systemctl stop reached its code and it stopped cleanly (Result=$(prop "$name" Result))" \
+        eval "grep -qx stopped '$log' && test \"\$(prop $name Result)\" = success"
+    # A failing main: asked to stop by someone else than systemd, it ends with code 3, and
+    # systemd's Restart=on-failure starts it again.
+    stw-minimal service uninstall --name "$name" >/dev/null 2>&1 || fail "$name: uninstall before reinstalling"
+    if ! out=$(stw-minimal service install --name "$name" -- --fail 3 --log "$log" 2>&1); then
+        fail "$name: reinstall with --fail 3:"
+        show "$out"
+        return
+    fi
+    systemctl start "$name.service" || fail "$name: systemctl start (--fail 3) failed"
+    local main restarts
+    main=$(prop "$name" MainPID) restarts=$(prop "$name" NRestarts)
+    kill -TERM "$main"
+    restarted() {
+        local m
+        m=$(prop "$name" MainPID)
+        [ "$m" != 0 ] && [ "$m" != "$main" ] && [ "$(prop "$name" ActiveState)" = active ]
+    }
+    within 20 "$name: its exit 3 made systemd restart it" restarted &&
+        check "$name: NRestarts went from $restarts to $(prop "$name" NRestarts)" test "$(prop "$name" NRestarts)" -gt "$restarts"
+    show "minimal service status: $(stw-minimal service status --name "$name" 2>&1)"
+    systemctl stop "$name.service"
+    if out=$(stw-minimal service uninstall --name "$name" 2>&1); then
+        check "$name: uninstall removed the unit" test ! -e "/etc/systemd/system/$name.service"
+    else
+        fail "$name: minimal service uninstall:"
+        show "$out"
+    fi
+}
+
 if [ "${1:-}" = __inside ]; then
-    inside "$2"
+    LIVE_SECTIONS=${3:-} inside "$2"
     exit 0
 fi
 
@@ -516,6 +578,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 steward=${1:-${STEWARD:-$repo/target/debug/steward}}
 child=${STEWARD_TESTCHILD:-$(dirname "$steward")/steward-testchild}
 [ -x "$child" ] || child=$repo/target/debug/steward-testchild
+minimal=${STEWARD_MINIMAL:-$repo/target/debug/examples/minimal}
 if [ "$(id -u)" -ne 0 ]; then
     echo "systemd-live-test: must run as root (it boots systemd in namespaces: scripts/systemd-namespace.sh)" >&2
     exit 2
@@ -528,6 +591,10 @@ if [ ! -x "$child" ]; then
     echo "systemd-live-test: no steward-testchild beside $steward or in target/debug; build it (cargo build -p testkit --bin steward-testchild) or set STEWARD_TESTCHILD" >&2
     exit 2
 fi
+if [ ! -x "$minimal" ]; then
+    echo "systemd-live-test: no steward-service example at $minimal; build it (cargo build -p steward-service --example minimal) or set STEWARD_MINIMAL" >&2
+    exit 2
+fi
 echo "steward: $steward"
 echo "test child: $child"
 
@@ -537,12 +604,13 @@ work=$(mktemp -d /tmp/steward-live.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp "$steward" "$work/steward"
 cp "$child" "$work/steward-testchild"
+cp "$minimal" "$work/minimal"
 cp "${BASH_SOURCE[0]}" "$work/systemd-live-test.sh"
 leftovers() { ls -d /tmp/systemd-ns.* /sys/fs/cgroup/systemd-ns.* /sys/fs/cgroup/unified/systemd-ns.* 2>/dev/null; }
 units_before=$(ls /etc/systemd/system) leftovers_before=$(leftovers)
 
 SYSTEMD_NS_BIND=$work SYSTEMD_NS_TIMEOUT=300 bash "$repo/scripts/systemd-namespace.sh" \
-    bash "$work/systemd-live-test.sh" __inside "$work"
+    bash "$work/systemd-live-test.sh" __inside "$work" "${LIVE_SECTIONS:-}"
 rc=$?
 
 passed=0 failed=0

@@ -18,10 +18,12 @@
 #      `wrap uninstall` removes the service and its wrap folder
 #   C. `steward run` in a console: the CLI over the pipe, Ctrl+C stops it in order
 #      (crates/steward/tests/windows_console.rs, run under Wine)
-#   D. the steward-service library's minimal example as a service of its own (created with
-#      `sc create`): a slow start shows START_PENDING with rising checkpoints, then RUNNING;
-#      Pause, Continue and ParamChange reach its code; `sc stop` lets it finish; a failing
-#      main leaves its service-specific exit code in `sc query` (Ctrl+C in a console:
+#   D. the steward-service library's minimal example as a service of its own: it installs
+#      itself (`minimal.exe service install`, with a working directory and a variable); a
+#      slow start shows START_PENDING with rising checkpoints, then RUNNING; the working
+#      directory and the variable reached it; Pause, Continue and ParamChange reach its code;
+#      `sc stop` lets it finish; a failing main leaves its service-specific exit code in `sc
+#      query`; `minimal.exe service uninstall` removes it (Ctrl+C in a console:
 #      crates/steward-service/tests/windows_console.rs, run by scripts/ci-windows.sh test)
 #
 # What Wine 8 cannot check, so this does not pretend to (see docs/services.md):
@@ -273,9 +275,14 @@ say "D. steward-service: the minimal example under the SCM"
 lib=$C/lib\ test
 mkdir -p "$lib"
 cp "$bin/examples/minimal.exe" "$lib/"
-MINIMAL='C:\lib test\minimal.exe'
 minlog=$lib/minimal.log
-w sc create stw-minimal binPath= "\"$MINIMAL\" --start-delay 4000 --log \"C:\lib test\minimal.log\"" || fail "sc create stw-minimal"
+mkdir -p "$lib/work"
+if out=$(w "$lib/minimal.exe" service install --name stw-minimal --working-dir 'C:\lib test\work' \
+    --env MINIMAL_NOTE=from-install -- --start-delay 4000 --log 'C:\lib test\minimal.log' 2>&1); then
+    pass "stw-minimal: the example installed itself ($out)"
+else
+    fail "stw-minimal: minimal.exe service install: $out"
+fi
 w sc start stw-minimal >/dev/null || true
 # The checkpoints seen while it starts: they must rise (once a second, by the library).
 # The checkpoint of a START_PENDING report, in decimal (sc prints 0x...); nothing once it
@@ -303,6 +310,8 @@ rising() { # at least 3 values, each above the one before
 check "a slow start is START_PENDING with rising checkpoints (${seen[*]})" rising
 within 30 "stw-minimal: RUNNING once its code said ready" is_state stw-minimal RUNNING
 check "its code ran under the SCM (Scm mode) and said ready" eval 'grep -q "^starting (Scm)" "$minlog" && grep -qx ready "$minlog"'
+check "the working directory the install set reached it" grep -qxF 'working directory C:\lib test\work' "$minlog"
+check "the variable the install set reached it" grep -qx "MINIMAL_NOTE=from-install" "$minlog"
 w "$SCMCTL" control stw-minimal pause || true
 within 20 "Pause: PAUSED" is_state stw-minimal PAUSED
 check "Pause reached its code" grep -qx "control Pause" "$minlog"
@@ -316,9 +325,13 @@ within 30 "sc stop: STOPPED" is_state stw-minimal STOPPED
 check "Stop reached its code, which finished" eval 'grep -qx "control Stop(Requested)" "$minlog" && grep -qx stopped "$minlog"'
 exit_codes() { wine sc query "$1" 2>/dev/null | tr -d '\r' | awk '/WIN32_EXIT_CODE|SERVICE_EXIT_CODE/ {printf "%s ", $3}'; }
 check "a clean stop leaves exit code 0 ($(exit_codes stw-minimal))" eval '[ "$(exit_codes stw-minimal)" = "0 0 " ]'
-w sc delete stw-minimal >/dev/null || fail "sc delete stw-minimal"
+if out=$(w "$lib/minimal.exe" service uninstall --name stw-minimal 2>&1); then
+    check "minimal.exe service uninstall removed it ($out)" eval '! wine sc query stw-minimal >/dev/null 2>&1'
+else
+    fail "stw-minimal: minimal.exe service uninstall: $out"
+fi
 
-w sc create stw-minfail binPath= "\"$MINIMAL\" --fail 3" || fail "sc create stw-minfail"
+w "$lib/minimal.exe" service install --name stw-minfail -- --fail 3 >/dev/null 2>&1 || fail "minimal.exe service install --name stw-minfail"
 w sc start stw-minfail >/dev/null || true
 within 30 "stw-minfail: RUNNING" is_state stw-minfail RUNNING
 w sc stop stw-minfail || true
@@ -326,7 +339,7 @@ within 30 "stw-minfail: STOPPED" is_state stw-minfail STOPPED
 # 1066 is ERROR_SERVICE_SPECIFIC_ERROR: the code is in SERVICE_EXIT_CODE.
 check "a failing main leaves a service-specific exit code 3 ($(exit_codes stw-minfail))" \
     eval '[ "$(exit_codes stw-minfail)" = "1066 3 " ]'
-w sc delete stw-minfail >/dev/null || fail "sc delete stw-minfail"
+w "$lib/minimal.exe" service uninstall --name stw-minfail >/dev/null 2>&1 || fail "minimal.exe service uninstall --name stw-minfail"
 
 printf '\n=== summary: %s in %ds\n' "$([ $fails -eq 0 ] && echo 'all checks passed' || echo "$fails FAILED")" \
     "$((SECONDS - started))"

@@ -29,6 +29,8 @@
 //! - [`run`] with a [`Context`] on Unix: systemd's notify protocol (readiness, reload, stop,
 //!   extended timeouts, the watchdog) and a console (SIGINT and SIGTERM stop, SIGHUP
 //!   reloads).
+//! - [`systemd`] on Unix: the notify protocol alone, for a program that only wants to tell
+//!   systemd it is ready, stopping, alive, and how it is doing.
 
 mod context;
 mod driver;
@@ -42,3 +44,8 @@ mod platform;
 pub use context::{Context, ControlRequest, Controls, Stopping};
 pub use lifecycle::{Control, StopReason};
 pub use run::{run, BoxError, Failure, Mode, RunOptions, EXIT_ERROR, EXIT_PANIC};
+
+/// systemd's notify protocol on its own, for a program that keeps its own runtime and signal
+/// handling (steward's `steward run`): the implementation [`run`] uses.
+#[cfg(unix)]
+pub use platform::systemd;

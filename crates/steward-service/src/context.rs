@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::driver::Driver;
-use crate::lifecycle::{Control, Input, Request};
+use crate::lifecycle::{Control, Input, Request, StopReason};
 use crate::Mode;
 
 /// The running service, as the program sees it. Cheap to clone and to send to other threads.
@@ -47,6 +47,14 @@ impl Context {
     /// `wait_async()` on it (the `tokio` feature).
     pub fn stopping(&self) -> Stopping {
         Stopping { driver: self.driver.clone() }
+    }
+
+    /// Stop by the program's own choice (someone asked the program itself, not its manager):
+    /// the manager is told it is stopping (STOP_PENDING with rising checkpoints within the
+    /// stop budget, `STOPPING=1`), and a Stop reaches the controls and the [`Stopping`] token
+    /// as for the manager's Stop. The return of the program's main ends it, as always.
+    pub fn stop(&self) {
+        self.driver.input(Input::Control(Control::Stop(StopReason::Requested)));
     }
 
     /// The controls for the program, in order, each to be answered. From the first call on,

@@ -37,6 +37,8 @@
 //!   pure renderers of a systemd unit, a launchd plist and the SCM settings
 //!   ([`manage::render`]), and a [`manage::Manager`] that installs, updates, uninstalls,
 //!   starts and stops (with a wait), pauses, continues, reloads and queries it.
+//! - [`systemd`] on Unix: the notify protocol alone, for a program that only wants to tell
+//!   systemd it is ready, stopping, alive, and how it is doing.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -59,3 +61,8 @@ pub use lifecycle::{Control, StopReason};
 pub use run::{run, BoxError, Failure, Mode, RunOptions, EXIT_ERROR, EXIT_PANIC};
 #[cfg(feature = "tokio")]
 pub use run_async::{run_async, run_async_with, AsyncControls};
+
+/// systemd's notify protocol on its own, for a program that keeps its own runtime and signal
+/// handling (steward's `steward run`): the implementation [`run`] uses.
+#[cfg(unix)]
+pub use platform::systemd;

@@ -70,7 +70,8 @@ pub struct Report {
 /// Why the service is asked to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
-    /// The manager's Stop (SCM Stop, `systemctl stop`, SIGTERM under a manager).
+    /// The manager's Stop (SCM Stop, `systemctl stop`, SIGTERM under a manager), or the
+    /// program's own (`Context::stop`).
     Requested,
     /// The system is shutting down (SCM Shutdown, CTRL_SHUTDOWN_EVENT).
     Shutdown,

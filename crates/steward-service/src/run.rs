@@ -213,3 +213,49 @@ fn exit_code(exit: Exit) -> ExitCode {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::lifecycle::{Report, State};
+    use crate::{Control, StopReason};
+
+    /// Keeps every report, for the test to read after the run.
+    struct Recorder(Arc<Mutex<Vec<Report>>>);
+
+    impl Sink for Recorder {
+        fn report(&self, report: &Report) {
+            self.0.lock().unwrap().push(*report);
+        }
+    }
+
+    #[test]
+    fn a_program_that_stops_by_itself_is_reported_stopping_and_gets_the_stop() {
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen_by_main = seen.clone();
+        let exit = serve(
+            &RunOptions::new("test"),
+            Mode::Console,
+            Box::new(Recorder(reports.clone())),
+            None,
+            |_| {},
+            Box::new(move |ctx| {
+                let controls = ctx.controls();
+                ctx.ready();
+                ctx.stop();
+                assert!(ctx.stopping().is_set());
+                seen_by_main.lock().unwrap().extend(controls.map(|request| request.control()));
+                Ok(())
+            }),
+        );
+        assert_eq!(exit, Exit::Success);
+        assert_eq!(*seen.lock().unwrap(), [Control::Stop(StopReason::Requested)]);
+        let mut states: Vec<State> = reports.lock().unwrap().iter().map(|r| r.state).collect();
+        // A slow machine may see a heartbeat or two within a pending state.
+        states.dedup();
+        assert_eq!(states, [State::StartPending, State::Running, State::StopPending, State::Stopped]);
+    }
+}

@@ -10,6 +10,8 @@ fn minimal(args: &[&str]) -> Service {
     command.args(args).env_remove("NOTIFY_SOCKET").env_remove("WATCHDOG_USEC");
     let service = Service::start(&mut command);
     service.expect_prefix("starting (Console)");
+    // Then the working directory it runs in.
+    service.expect_prefix("working directory ");
     service.expect("ready");
     service
 }

@@ -41,6 +41,8 @@ fn ctrl_c_stops_it_and_its_main_finishes() {
     command.creation_flags(CREATE_NO_WINDOW);
     let mut service = Service::start(&mut command);
     service.expect_prefix("starting (Console)");
+    // Then the working directory it runs in.
+    service.expect_prefix("working directory ");
     service.expect("ready");
     ctrl_c_to_console_of(service.pid());
     service.expect("control Stop(Interrupt)");

@@ -1,6 +1,7 @@
 //! Linux, macOS and the other Unix systems: systemd's notify socket, launchd, a console.
 //!
-//! - systemd (`NOTIFY_SOCKET` is set): the reports become `READY=1`, `RELOADING=1` with
+//! - systemd (`NOTIFY_SOCKET` is set): the reports become (through [`systemd`], which is also
+//!   public for programs that only want to notify) `READY=1`, `RELOADING=1` with
 //!   `MONOTONIC_USEC`, `STOPPING=1`, `EXTEND_TIMEOUT_USEC` while a start or stop is pending
 //!   within its budget, `STATUS=`, and `WATCHDOG=1` at half `WATCHDOG_USEC`.
 //! - launchd (`XPC_SERVICE_NAME` names the job, on macOS): no readiness protocol exists.
@@ -12,6 +13,12 @@ use std::time::Duration;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+// systemd's protocol, public on its own (`steward_service::systemd`).
+#[path = "systemd.rs"]
+pub mod systemd;
+
+use systemd::{Message, Notify};
+
 use crate::driver::{Driver, Sink};
 use crate::lifecycle::{Control, Exit, Input, Report, State, StopReason};
 use crate::run::{serve, Main};
@@ -19,8 +26,8 @@ use crate::{Mode, RunOptions};
 
 pub(crate) fn run(options: RunOptions, main: Main) -> Exit {
     let mode = detect();
-    let (sink, watchdog): (Box<dyn Sink>, _) = match mode {
-        Mode::Systemd => (Box::new(Systemd), watchdog_period(mode)),
+    let (sink, watchdog): (Box<dyn Sink>, _) = match (mode, Notify::from_env()) {
+        (Mode::Systemd, Some(notify)) => (Box::new(Systemd(notify)), notify.watchdog_period()),
         _ => (Box::new(Quiet), None),
     };
     let signals = match signals(&options) {
@@ -35,14 +42,11 @@ pub(crate) fn run(options: RunOptions, main: Main) -> Exit {
 
 /// Half the watchdog timeout systemd set for this process, if it set one.
 pub(crate) fn watchdog_period(mode: Mode) -> Option<Duration> {
-    if mode != Mode::Systemd {
-        return None;
-    }
-    sd_notify::watchdog_enabled().map(|d| d / 2).filter(|d| !d.is_zero())
+    Notify::from_env().filter(|_| mode == Mode::Systemd)?.watchdog_period()
 }
 
 fn detect() -> Mode {
-    if std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty()) {
+    if Notify::from_env().is_some() {
         Mode::Systemd
     } else if cfg!(target_os = "macos") && std::env::var_os("XPC_SERVICE_NAME").is_some_and(|s| s != "0") {
         Mode::Launchd
@@ -85,46 +89,29 @@ impl Sink for Quiet {
     fn report(&self, _report: &Report) {}
 }
 
-/// systemd, over `NOTIFY_SOCKET`.
-struct Systemd;
-
-impl Systemd {
-    fn send(&self, states: &[sd_notify::NotifyState<'_>]) {
-        if let Err(e) = sd_notify::notify(states) {
-            tracing::debug!("cannot notify systemd: {e}");
-        }
-    }
-}
-
-/// `EXTEND_TIMEOUT_USEC` holds a u32 of microseconds: about 71 minutes at most.
-fn extend(hint: Duration) -> sd_notify::NotifyState<'static> {
-    sd_notify::NotifyState::ExtendTimeoutUsec(u32::try_from(hint.as_micros()).unwrap_or(u32::MAX))
-}
+/// systemd, over `NOTIFY_SOCKET`: the messages of [`systemd`], which programs that keep their
+/// own runtime use directly.
+struct Systemd(Notify);
 
 impl Sink for Systemd {
     fn report(&self, report: &Report) {
-        use sd_notify::NotifyState;
+        let extend = Message::ExtendTimeout(report.wait_hint);
         match report.state {
-            State::StartPending if report.checkpoint > 1 => self.send(&[extend(report.wait_hint)]),
-            State::Running => self.send(&[NotifyState::Ready]),
-            State::Reloading => match NotifyState::monotonic_usec_now() {
-                Ok(now) => self.send(&[NotifyState::Reloading, now]),
-                Err(e) => tracing::debug!("cannot read the monotonic clock for RELOADING=1: {e}"),
-            },
-            State::StopPending if report.checkpoint == 1 => {
-                self.send(&[NotifyState::Stopping, extend(report.wait_hint)])
-            }
-            State::StopPending => self.send(&[extend(report.wait_hint)]),
-            State::Paused => self.send(&[NotifyState::Status("paused")]),
+            State::StartPending if report.checkpoint > 1 => self.0.send(&[extend]),
+            State::Running => self.0.send(&[Message::Ready]),
+            State::Reloading => self.0.send(&[Message::Reloading]),
+            State::StopPending if report.checkpoint == 1 => self.0.send(&[Message::Stopping, extend]),
+            State::StopPending => self.0.send(&[extend]),
+            State::Paused => self.0.send(&[Message::Status("paused")]),
             _ => {}
         }
     }
 
     fn watchdog(&self) {
-        self.send(&[sd_notify::NotifyState::Watchdog]);
+        self.0.send(&[Message::Watchdog]);
     }
 
     fn status(&self, text: &str) {
-        self.send(&[sd_notify::NotifyState::Status(text)]);
+        self.0.send(&[Message::Status(text)]);
     }
 }

@@ -1,6 +1,7 @@
 //! steward run by a service manager that calls into the process itself: an entry point like
 //! `steward run`, at the top floor beside `cli`. Today that is the Windows Service Control
-//! Manager (`steward service host`, [`run`]); systemd and launchd simply run `steward run`.
+//! Manager (`steward service host`, [`run`], on `steward_service::run`); systemd and launchd
+//! simply run `steward run`.
 
 #[cfg(windows)]
 pub mod windows;

@@ -1,32 +1,29 @@
 //! steward as a Windows service: what `steward service host --name NAME -c CONFIG` does when
 //! the Service Control Manager (SCM) starts it.
 //!
-//! How a Windows service works, and what this relies on:
-//! - The process calls `StartServiceCtrlDispatcherW`, which blocks its main thread for the
-//!   service's lifetime and runs `service_main` on a thread of its own. A process started by
-//!   hand cannot do this (error 1063): `service host` then says to use `steward run`.
-//! - `service_main` registers a control handler, and from then on tells the SCM its state with
-//!   `SetServiceStatus`. A *pending* state (START_PENDING, STOP_PENDING, PAUSE_PENDING,
-//!   CONTINUE_PENDING) carries a checkpoint and a wait hint: the SCM (and `sc`, `net start`,
-//!   `steward service start`) treats the service as hung when the checkpoint does not grow
-//!   within the hint. steward raises it on every program state change while starting, and
-//!   once a second ([`HEARTBEAT`]) while any pending state lasts, but only within the budget of
-//!   that state: [`START_BUDGET`] for starting, the config's stop budget (the longest
-//!   `depends_on` chain of `stop_timeout`s plus a margin, also the preshutdown timeout install
-//!   sets) for stopping and pausing. A steward that hangs beyond that is left to the SCM.
-//! - The control handler runs on the dispatcher's thread and must return quickly. It reports
-//!   STOP_PENDING (or PAUSE_PENDING, CONTINUE_PENDING) itself, at once, and hands the request
-//!   to the supervisor's runtime: Wine's SCM terminates a service that still says RUNNING when
-//!   a second control arrives, and Windows' waits on a slow handler.
-//! - When steward reports STOPPED, the dispatcher returns and the process ends right away, so
-//!   everything is logged before that report.
+//! The service protocol is the `steward-service` crate's ([`steward_service::run`]): it calls
+//! the dispatcher, registers the control handler, reports START_PENDING, STOP_PENDING,
+//! PAUSE_PENDING and CONTINUE_PENDING with checkpoints that rise once a second within each
+//! state's budget, answers the SCM from its handler at once (Wine's SCM terminates a service
+//! that still says RUNNING when a second control arrives), and reports STOPPED with the exit
+//! code when the code below returns. What stays here is steward's part:
+//! - the budgets: [`START_BUDGET`] for starting (then RUNNING anyway, with a warning: a
+//!   program with a long backoff must not hold a boot, or `net start`, forever), and the
+//!   config's stop budget (the longest `depends_on` chain of `stop_timeout`s plus a margin,
+//!   also the preshutdown timeout install sets) for stopping and pausing. The config is read
+//!   before the dispatcher is called, for that budget.
+//! - RUNNING when the supervisor's status sink says startup has settled (see
+//!   `service/status.rs`).
+//! - A process started by hand is not a service (the dispatcher's error 1063): `service host`
+//!   then says to use `steward run`.
 //! - Under the SCM the working directory is `C:\Windows\System32`. steward resolves every path
 //!   of the config from the config file's location (`config::load` does), and also makes the
 //!   config's folder the working directory.
 //! - There is no console and no stderr. steward's own log goes to `<log_dir>\steward.log`
 //!   (appended), and the supervisor's events (a program started, crashed, restarted, gave up,
 //!   stopped) and the service's own start, stop and failure go to the Event Log
-//!   (`service/eventlog` decides the entries).
+//!   (`service/eventlog` decides the entries). The process ends as soon as the SCM has the
+//!   STOPPED report, so everything is logged before the code below returns.
 //!
 //! The controls and what they do:
 //!
@@ -36,30 +33,25 @@
 //! | Pause | every program stops (the service stays); PAUSED |
 //! | Continue | the programs that were up when paused start again; RUNNING |
 //! | ParamChange | reload: re-read the config and apply the difference (`steward reload`) |
-//! | Interrogate | the current status |
+//! | Interrogate | the current status (the crate answers) |
 //!
 //! The process exits 0 after an orderly stop. Otherwise the SCM gets a service-specific exit
-//! code, [`EXIT_FAILED`] or [`EXIT_INVALID_CONFIG`], which counts as a failure for the failure
-//! actions install sets (restart after 5 s, 10 s, 30 s).
+//! code ([`steward_service::Failure`]), [`EXIT_FAILED`] or [`EXIT_INVALID_CONFIG`], which counts
+//! as a failure for the failure actions install sets (restart after 5 s, 10 s, 30 s).
 
-use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use steward_core::config::{self, Config};
+use steward_core::config::{self, Config, Diagnostics};
 use steward_core::fsm::State;
 use steward_core::render;
-use tokio::sync::{mpsc, oneshot, Notify};
-use windows_service::service::{
-    ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus, ServiceType,
-};
-use windows_service::service_control_handler::{self, ServiceControlHandlerResult, ServiceStatusHandle};
-use windows_service::{define_windows_service, service_dispatcher};
+use steward_service::{BoxError, Context, ControlRequest, Failure, Mode, RunOptions};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::service::eventlog::windows::EventLog;
 use crate::service::eventlog::{self, Entry};
@@ -70,12 +62,6 @@ use crate::supervise::{self, control, Control, Verb};
 /// program with a long backoff must not hold a boot, or `net start`, forever.
 pub const START_BUDGET: Duration = Duration::from_secs(120);
 
-/// The wait hint while starting, pausing or continuing. Checkpoints move every [`HEARTBEAT`].
-const PENDING_HINT: Duration = Duration::from_secs(10);
-
-/// How often the checkpoint moves while a pending state lasts (within its budget).
-const HEARTBEAT: Duration = Duration::from_secs(1);
-
 /// How long Continue waits for the programs to run again before it reports RUNNING.
 const CONTINUE_WAIT: Duration = Duration::from_secs(30);
 
@@ -84,147 +70,75 @@ pub const EXIT_FAILED: u32 = 1;
 /// The service-specific exit code when the config is invalid (the Event Log has the errors).
 pub const EXIT_INVALID_CONFIG: u32 = 2;
 
-/// What `service host` was started with; read by `service_main`, which the dispatcher calls
-/// without arguments of ours.
-struct HostArgs {
-    name: String,
-    config: PathBuf,
-}
-
-static ARGS: OnceLock<HostArgs> = OnceLock::new();
-/// The running service, once its control handler is registered.
-static HOST: OnceLock<Host> = OnceLock::new();
-/// The process's exit code, set by `service_main` before it reports STOPPED.
-static EXIT: Mutex<Option<u32>> = Mutex::new(None);
-
-/// Run as the service `name`: set `env`, then hand this thread to the SCM's dispatcher until
-/// the service has stopped.
+/// Run as the service `name`: set `env`, read the config, then hand this thread to
+/// [`steward_service::run`] (the SCM's dispatcher) until the service has stopped.
 pub fn run(name: &str, config: &Path, env: &[(String, String)]) -> anyhow::Result<ExitCode> {
     for (key, value) in env {
         // Before any other thread exists: the dispatcher and the runtime start below.
         std::env::set_var(key, value);
     }
-    let config = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
-    let _ = ARGS.set(HostArgs { name: name.to_owned(), config });
-    match service_dispatcher::start(name, ffi_service_main) {
-        Ok(()) => {}
-        Err(windows_service::Error::Winapi(e)) if e.raw_os_error() == Some(1063) => anyhow::bail!(
+    let path = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    let loaded = config::load_with(&path, &crate::process::host_env());
+    let mut options = RunOptions::new(name)
+        .start_budget(START_BUDGET)
+        .running_after_start_budget(true)
+        .accept_pause(true)
+        .accept_reload(true);
+    if let Ok(config) = &loaded {
+        let stop_budget = render::stop_budget(config);
+        // Pausing stops every program, as a stop does; continuing waits for them to run.
+        options = options.stop_budget(stop_budget).pause_budget(stop_budget.max(CONTINUE_WAIT));
+    }
+    // Set by the service's code when the crate found no SCM (started by hand).
+    let by_hand = Arc::new(AtomicBool::new(false));
+    let seen_by_hand = by_hand.clone();
+    let name_owned = name.to_owned();
+    let code = steward_service::run(options, move |ctx| {
+        if ctx.mode() != Mode::Scm {
+            seen_by_hand.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        serve(ctx, name_owned, path, loaded)
+    });
+    if by_hand.load(Ordering::Relaxed) {
+        anyhow::bail!(
             "`steward service host` is run by the Windows Service Control Manager, not by hand; start the \
              installed service with `steward service start --name {name}`, or run the config in this \
              console with `steward run -c FILE`"
-        ),
-        Err(e) => return Err(e).context("cannot connect to the Service Control Manager"),
+        );
     }
-    let code = *lock(&EXIT);
-    Ok(ExitCode::from(code.map_or(EXIT_FAILED, |c| c.min(255)) as u8))
+    Ok(code)
 }
 
-/// The SCM as the supervisor's service manager: its readiness moments (see
-/// `service/status.rs`), told to the SCM.
-struct Scm(&'static Host);
-
-impl Manager for Scm {
-    fn send(&self, msgs: &[Msg<'_>]) {
-        notify(self.0, msgs);
-    }
-}
-
-fn notify(host: &Host, msgs: &[Msg<'_>]) {
-    let summary = msgs.iter().find_map(|m| match m {
-        Msg::Status(s) => Some(*s),
-        _ => None,
-    });
-    for msg in msgs {
-        match msg {
-            Msg::Ready => host.ready(summary.unwrap_or("no programs")),
-            Msg::Stopping => host.reporter.stopping(),
-            Msg::Status(_) => host.reporter.progress(),
-            Msg::Watchdog => {}
-        }
-    }
-}
-
-define_windows_service!(ffi_service_main, service_main);
-
-fn service_main(_arguments: Vec<OsString>) {
-    let Some(args) = ARGS.get() else { return };
-    let code = serve(args);
-    *lock(&EXIT) = Some(code);
-    let exit = if code == 0 { ServiceExitCode::NO_ERROR } else { ServiceExitCode::ServiceSpecific(code) };
-    if let Some(host) = HOST.get() {
-        // The last thing: the process may end as soon as the SCM has this.
-        host.reporter.stopped(exit);
-    }
-}
-
-/// What the control handler hands to the runtime.
-#[derive(Debug)]
-enum Request {
-    Stop,
-    Pause,
-    Continue,
-    Reload,
-}
-
-/// The service from START_PENDING to just before STOPPED. Returns the exit code.
-fn serve(args: &HostArgs) -> u32 {
-    let (requests, requests_rx) = mpsc::unbounded_channel::<Request>();
-    let handler = move |control: ServiceControl| -> ServiceControlHandlerResult {
-        // Runs on the dispatcher's thread: report the pending state now, do the work elsewhere.
-        let host = HOST.get();
-        let (request, pending) = match control {
-            ServiceControl::Interrogate => return ServiceControlHandlerResult::NoError,
-            ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
-                (Request::Stop, Some(ServiceState::StopPending))
-            }
-            ServiceControl::Pause => (Request::Pause, Some(ServiceState::PausePending)),
-            ServiceControl::Continue => (Request::Continue, Some(ServiceState::ContinuePending)),
-            ServiceControl::ParamChange => (Request::Reload, None),
-            _ => return ServiceControlHandlerResult::NotImplemented,
-        };
-        if let (Some(host), Some(state)) = (host, pending) {
-            host.reporter.enter(state);
-        }
-        let _ = requests.send(request);
-        ServiceControlHandlerResult::NoError
-    };
-    let eventlog = EventLog::open().ok();
-    let handle = match service_control_handler::register(&args.name, handler) {
-        Ok(handle) => handle,
-        Err(e) => {
-            if let Some(log) = &eventlog {
-                let _ = log.report(&eventlog::service_failed(
-                    &args.name,
-                    &format!("cannot register with the SCM: {e}"),
-                ));
-            }
-            return EXIT_FAILED;
-        }
-    };
-    let host = HOST.get_or_init(|| Host {
-        name: args.name.clone(),
-        reporter: Reporter::new(handle),
-        eventlog,
+/// The service from START_PENDING to just before STOPPED, on the thread the crate gives it.
+fn serve(
+    ctx: Context,
+    name: String,
+    path: PathBuf,
+    loaded: Result<Config, Diagnostics>,
+) -> Result<(), BoxError> {
+    let host = Arc::new(Host {
+        name,
+        ctx,
+        eventlog: EventLog::open().ok(),
         announced: AtomicBool::new(false),
         eventlog_failed: AtomicBool::new(false),
     });
-    host.reporter.enter(ServiceState::StartPending);
-
-    let config = match config::load_with(&args.config, &crate::process::host_env()) {
+    let config = match loaded {
         Ok(config) => config,
         Err(diags) => {
             // The Event Log is readable by every user: the location, not the lines (which
             // may hold secrets); `steward check` shows them.
-            let why = format!("the config {} is invalid:\n{}", args.config.display(), diags.located());
+            let why = format!("the config {} is invalid:\n{}", path.display(), diags.located());
             host.log(eventlog::service_failed(&host.name, &why));
-            return EXIT_INVALID_CONFIG;
+            return Err(Failure::new(EXIT_INVALID_CONFIG, "the config is invalid (see the Event Log)").into());
         }
     };
     let log_file = match init_logging(&config) {
         Ok(path) => path,
         Err(e) => {
             host.log(eventlog::service_failed(&host.name, &format!("{e:#}")));
-            return EXIT_FAILED;
+            return Err(Failure::new(EXIT_FAILED, format!("{e:#}")).into());
         }
     };
     std::panic::set_hook(Box::new(|info| tracing::error!(event = "panic", "steward panicked: {info}")));
@@ -255,85 +169,96 @@ fn serve(args: &HostArgs) -> u32 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            tracing::error!(event = "service", "cannot start the async runtime: {e}");
-            host.log(eventlog::service_failed(&host.name, &format!("cannot start the async runtime: {e}")));
-            return EXIT_FAILED;
+            let why = format!("cannot start the async runtime: {e}");
+            host.log(eventlog::service_failed(&host.name, &why));
+            return Err(Failure::new(EXIT_FAILED, why).into());
         }
     };
-    let result = runtime.block_on(supervise_as_service(config, requests_rx, host));
+    let result = runtime.block_on(supervise_as_service(config, host.clone()));
     // Tasks still holding pipes or timers end with the runtime, before STOPPED.
     drop(runtime);
     match result {
         Ok(()) => {
             tracing::info!(event = "service", "service {} stopped; reporting STOPPED", host.name);
             host.log(eventlog::service_stopped(&host.name));
-            0
+            Ok(())
         }
         Err(e) => {
-            tracing::error!(event = "service", "service {} failed: {e:#}; reporting STOPPED", host.name);
+            // The crate logs the failure to steward.log as it reports STOPPED.
             host.log(eventlog::service_failed(&host.name, &format!("{e:#}")));
-            EXIT_FAILED
+            Err(Failure::new(EXIT_FAILED, format!("{e:#}")).into())
         }
     }
 }
 
-/// The supervisor, with the SCM's requests and the Event Log feed beside it.
-async fn supervise_as_service(
-    config: Config,
-    requests: mpsc::UnboundedReceiver<Request>,
-    host: &'static Host,
-) -> anyhow::Result<()> {
-    host.reporter.set_stop_budget(render::stop_budget(&config));
+/// The supervisor, with the SCM's controls and the Event Log feed beside it.
+async fn supervise_as_service(config: Config, host: Arc<Host>) -> anyhow::Result<()> {
     let (control, control_rx) = supervise::control::channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    let heartbeat = tokio::spawn(heartbeat(host));
-    let requests = tokio::spawn(handle_requests(requests, control.clone(), stop, host));
-    let feed = tokio::spawn(feed_event_log(control.clone(), host));
+    let requests = spawn_controls(&host.ctx)?;
+    let requests = tokio::spawn(handle_requests(requests, control.clone(), stop, host.clone()));
+    let feed = tokio::spawn(feed_event_log(control.clone(), host.clone()));
+    let overdue = tokio::spawn(start_overdue(host.clone()));
     let shutdown = async {
         // A dropped sender (the request task ended) also stops: nothing could stop us otherwise.
         let _ = stopped.await;
         tracing::info!(event = "service", "the SCM asked steward to stop");
     };
-    let status = Box::new(Notifier::new(&config, Some(std::sync::Arc::new(Scm(host)))));
+    let status = Box::new(Notifier::new(&config, Some(Arc::new(Scm(host.clone())))));
     let result = crate::daemon::run_with(config, (control, control_rx), status, shutdown).await;
     requests.abort();
-    heartbeat.abort();
+    overdue.abort();
     // The supervisor is gone, so the event stream has ended: let the feed write what is left.
     let _ = tokio::time::timeout(Duration::from_secs(2), feed).await;
     result
 }
 
-/// Carry out the SCM's requests, one at a time, in the order they came.
+/// The crate's controls, handed to the runtime. They come as a blocking iterator, so a thread
+/// of their own waits on it; it ends after the Stop (or with the process).
+fn spawn_controls(ctx: &Context) -> anyhow::Result<mpsc::UnboundedReceiver<ControlRequest>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let controls = ctx.controls();
+    std::thread::Builder::new()
+        .name("scm-controls".into())
+        .spawn(move || {
+            for request in controls {
+                if tx.send(request).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("cannot start the thread that takes the SCM's controls")?;
+    Ok(rx)
+}
+
+/// Carry out the SCM's controls, one at a time, in the order they came. Each is answered
+/// when done (dropping a request answers it too): the crate then reports PAUSED or RUNNING.
 async fn handle_requests(
-    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut requests: mpsc::UnboundedReceiver<ControlRequest>,
     control: Control,
     stop: oneshot::Sender<()>,
-    host: &'static Host,
+    host: Arc<Host>,
 ) {
     let mut stop = Some(stop);
     // The programs that were up when the service was paused, to start again on Continue.
     let mut paused: Vec<String> = Vec::new();
     while let Some(request) = requests.recv().await {
-        tracing::info!(event = "service", "SCM control: {request:?}");
-        match request {
-            Request::Stop => {
+        tracing::info!(event = "service", "SCM control: {:?}", request.control());
+        match request.control() {
+            steward_service::Control::Stop(_) => {
                 if let Some(stop) = stop.take() {
                     let _ = stop.send(());
                 }
             }
-            Request::Pause => {
+            steward_service::Control::Pause => {
                 paused = pause(&control).await;
                 tracing::info!(
                     event = "service",
                     "paused: every program is down; Continue starts {paused:?}"
                 );
-                host.reporter.enter(ServiceState::Paused);
             }
-            Request::Continue => {
-                resume(&control, &paused).await;
-                host.reporter.enter(ServiceState::Running);
-            }
-            Request::Reload => {
+            steward_service::Control::Continue => resume(&control, &paused).await,
+            steward_service::Control::Reload => {
                 let outcome = control
                     .reload()
                     .await
@@ -350,6 +275,7 @@ async fn handle_requests(
                 host.log(eventlog::reload(&host.name, outcome));
             }
         }
+        request.ack();
     }
 }
 
@@ -400,7 +326,7 @@ async fn resume(control: &Control, names: &[String]) {
 }
 
 /// The supervisor's events, as Event Log entries.
-async fn feed_event_log(control: Control, host: &'static Host) {
+async fn feed_event_log(control: Control, host: Arc<Host>) {
     if host.eventlog.is_none() {
         return;
     }
@@ -425,19 +351,17 @@ async fn feed_event_log(control: Control, host: &'static Host) {
     }
 }
 
-/// Moves the checkpoint once a [`HEARTBEAT`] while a pending state lasts; sleeps otherwise.
-async fn heartbeat(host: &'static Host) {
-    loop {
-        host.reporter.pending.notified().await;
-        let mut tick = tokio::time::interval(HEARTBEAT);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await; // the first tick is immediate
-        loop {
-            tick.tick().await;
-            if !host.tick() {
-                break;
-            }
-        }
+/// When the start budget is spent the crate reports RUNNING by itself; say so in steward's
+/// log and the Event Log, as for a start that settled.
+async fn start_overdue(host: Arc<Host>) {
+    tokio::time::sleep(START_BUDGET).await;
+    if !host.announced.load(Ordering::Relaxed) {
+        tracing::warn!(
+            event = "service",
+            "the programs have not settled after {}s; reporting RUNNING anyway (`steward status` shows why)",
+            START_BUDGET.as_secs()
+        );
+        host.ready("startup has not settled");
     }
 }
 
@@ -466,7 +390,8 @@ fn init_logging(config: &Config) -> anyhow::Result<PathBuf> {
 /// The running service.
 struct Host {
     name: String,
-    reporter: Reporter,
+    /// The crate's side: RUNNING, the controls.
+    ctx: Context,
     eventlog: Option<EventLog>,
     /// The "service is running" entry was written (once per start).
     announced: AtomicBool,
@@ -486,188 +411,37 @@ impl Host {
 
     /// Startup has settled: RUNNING.
     fn ready(&self, summary: &str) {
-        self.reporter.started();
+        self.ctx.ready();
         if !self.announced.swap(true, Ordering::Relaxed) {
             tracing::info!(event = "service", "service {} running: {summary}", self.name);
             self.log(eventlog::service_running(&self.name, summary));
         }
     }
+}
 
-    /// One heartbeat; false once the pending state is over (or out of budget).
-    fn tick(&self) -> bool {
-        match self.reporter.tick() {
-            Tick::Pending => true,
-            Tick::Done => false,
-            Tick::StartOverdue => {
-                tracing::warn!(
-                    event = "service",
-                    "the programs have not settled after {}s; reporting RUNNING anyway (`steward status` shows why)",
-                    START_BUDGET.as_secs()
-                );
-                self.ready("startup has not settled");
-                false
+/// The SCM as the supervisor's service manager: its readiness moments (see
+/// `service/status.rs`), told through the crate.
+struct Scm(Arc<Host>);
+
+impl Manager for Scm {
+    fn send(&self, msgs: &[Msg<'_>]) {
+        let summary = msgs.iter().find_map(|m| match m {
+            Msg::Status(s) => Some(*s),
+            _ => None,
+        });
+        for msg in msgs {
+            match msg {
+                Msg::Ready => self.0.ready(summary.unwrap_or("no programs")),
+                // The SCM shows no status text. The checkpoint rises by the crate's heartbeat,
+                // not on each program state change: `Context::progress` would stretch the
+                // start budget, and a crash-looping program would then hold the start.
+                Msg::Status(s) => self.0.ctx.status(s),
+                // Shutdown began without the SCM (`steward shutdown`): STOP_PENDING now, with
+                // checkpoints, as for the SCM's Stop.
+                Msg::Stopping => self.0.ctx.stop(),
+                // No watchdog on Windows.
+                Msg::Watchdog => {}
             }
         }
     }
-}
-
-/// What one heartbeat found.
-enum Tick {
-    Pending,
-    Done,
-    StartOverdue,
-}
-
-/// The status steward reports to the SCM, kept in one place so the control handler's thread
-/// and the runtime's thread never report out of order.
-struct Reporter {
-    handle: ServiceStatusHandle,
-    state: Mutex<Reported>,
-    /// Woken when a pending state begins (the heartbeat waits on it).
-    pending: Notify,
-}
-
-struct Reported {
-    state: ServiceState,
-    checkpoint: u32,
-    /// When the current state began.
-    since: Instant,
-    /// How long stopping (and pausing) may take: the config's stop budget.
-    stop_budget: Duration,
-    stopped: bool,
-}
-
-impl Reporter {
-    fn new(handle: ServiceStatusHandle) -> Reporter {
-        Reporter {
-            handle,
-            state: Mutex::new(Reported {
-                state: ServiceState::StartPending,
-                checkpoint: 0,
-                since: Instant::now(),
-                stop_budget: PENDING_HINT,
-                stopped: false,
-            }),
-            pending: Notify::new(),
-        }
-    }
-
-    fn set_stop_budget(&self, budget: Duration) {
-        lock(&self.state).stop_budget = budget;
-    }
-
-    /// Enter `state` (a pending state starts at checkpoint 1), unless already there.
-    fn enter(&self, state: ServiceState) {
-        let mut s = lock(&self.state);
-        if s.stopped || (s.state == state && s.checkpoint > 0) {
-            return;
-        }
-        s.state = state;
-        s.since = Instant::now();
-        s.checkpoint = u32::from(is_pending(state));
-        self.report(&s, ServiceExitCode::NO_ERROR);
-        if is_pending(state) {
-            self.pending.notify_one();
-        }
-    }
-
-    /// STOP_PENDING, from the control handler or the supervisor (`steward shutdown`).
-    fn stopping(&self) {
-        self.enter(ServiceState::StopPending);
-    }
-
-    /// START_PENDING is over.
-    fn started(&self) {
-        if lock(&self.state).state == ServiceState::StartPending {
-            self.enter(ServiceState::Running);
-        }
-    }
-
-    /// Something moved: raise the checkpoint of a pending state still within its budget.
-    fn progress(&self) {
-        let mut s = lock(&self.state);
-        if is_pending(s.state) && s.since.elapsed() < self.budget(&s) {
-            s.checkpoint += 1;
-            self.report(&s, ServiceExitCode::NO_ERROR);
-        }
-    }
-
-    fn tick(&self) -> Tick {
-        let s = lock(&self.state);
-        if !is_pending(s.state) || s.stopped {
-            return Tick::Done;
-        }
-        if s.since.elapsed() >= self.budget(&s) {
-            return if s.state == ServiceState::StartPending { Tick::StartOverdue } else { Tick::Done };
-        }
-        drop(s);
-        self.progress();
-        Tick::Pending
-    }
-
-    /// The last report; nothing is reported after it.
-    fn stopped(&self, exit: ServiceExitCode) {
-        let mut s = lock(&self.state);
-        s.state = ServiceState::Stopped;
-        s.checkpoint = 0;
-        s.stopped = true;
-        self.report(&s, exit);
-    }
-
-    fn budget(&self, s: &Reported) -> Duration {
-        match s.state {
-            ServiceState::StartPending => START_BUDGET,
-            ServiceState::StopPending | ServiceState::PausePending => s.stop_budget,
-            _ => CONTINUE_WAIT + PENDING_HINT,
-        }
-    }
-
-    fn report(&self, s: &Reported, exit: ServiceExitCode) {
-        let wait_hint = match s.state {
-            ServiceState::StopPending | ServiceState::PausePending => s.stop_budget,
-            state if is_pending(state) => PENDING_HINT,
-            _ => Duration::ZERO,
-        };
-        let status = ServiceStatus {
-            service_type: ServiceType::OWN_PROCESS,
-            current_state: s.state,
-            controls_accepted: accepted(s.state),
-            exit_code: exit,
-            checkpoint: s.checkpoint,
-            wait_hint,
-            process_id: None,
-        };
-        if let Err(e) = self.handle.set_service_status(status) {
-            tracing::warn!(event = "service", "cannot report {:?} to the SCM: {e}", s.state);
-        }
-    }
-}
-
-fn is_pending(state: ServiceState) -> bool {
-    matches!(
-        state,
-        ServiceState::StartPending
-            | ServiceState::StopPending
-            | ServiceState::PausePending
-            | ServiceState::ContinuePending
-    )
-}
-
-/// The controls steward takes in `state`. While starting or stopping: none (the SCM then
-/// refuses them itself). Shutdown and Preshutdown both mean stop: Windows sends Preshutdown
-/// (and waits the preshutdown timeout install set); Shutdown is for SCMs without it.
-fn accepted(state: ServiceState) -> ServiceControlAccept {
-    let stop =
-        ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN | ServiceControlAccept::PRESHUTDOWN;
-    match state {
-        ServiceState::Running | ServiceState::Paused => {
-            stop | ServiceControlAccept::PAUSE_CONTINUE | ServiceControlAccept::PARAM_CHANGE
-        }
-        ServiceState::PausePending | ServiceState::ContinuePending => stop,
-        _ => ServiceControlAccept::empty(),
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

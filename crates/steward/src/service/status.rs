@@ -1,25 +1,33 @@
 //! steward telling its service manager how it is doing: the supervisor's status sink
 //! ([`crate::supervise::StatusSink`]), which `daemon` hands to the supervisor.
 //!
-//! Under systemd it speaks the sd_notify protocol (`Type=notify` units). systemd passes `NOTIFY_SOCKET` (and, with `WatchdogSec=`, `WATCHDOG_USEC` and
-//! `WATCHDOG_PID`) to the service. steward then sends:
-//! - `READY=1`, once every autostart program has come up (reached `running` once), or has
-//!   settled without coming up: it exited for good, went fatal, or waits on a dependency that
-//!   did. `systemctl start` returns at that moment. With no autostart program, at once.
-//! - `STATUS=...`, a one-line summary ("3 running, 1 fatal: flaky"), whenever it changes;
-//!   `systemctl status` shows the last one.
-//! - `STOPPING=1` when shutdown begins.
-//! - `WATCHDOG=1` every half `WATCHDOG_USEC`, from a task on the supervisor's own (single)
-//!   runtime thread: if that thread hangs, the pings stop and systemd restarts steward.
+//! This file decides *when* and *what*; the protocols themselves are the `steward-service`
+//! crate's. The moments:
+//! - ready ([`Msg::Ready`]), once every autostart program has come up (reached `running`
+//!   once), or has settled without coming up: it exited for good, went fatal, or waits on a
+//!   dependency that did. With no autostart program, at once.
+//! - a one-line summary ([`Msg::Status`], "3 running, 1 fatal: flaky"), whenever it changes,
+//!   sent together with ready.
+//! - stopping ([`Msg::Stopping`]) when shutdown begins.
+//! - alive ([`Msg::Watchdog`]) every half `WATCHDOG_USEC`, from a task on the supervisor's own
+//!   (single) runtime thread: if that thread hangs, the pings stop and systemd restarts steward.
 //!
-//! Without `NOTIFY_SOCKET` every call returns at once and no watchdog task exists, so steward
-//! run by hand or by another init pays nothing. Programs never inherit these variables (the
-//! program task removes them from each program's environment).
+//! Under systemd (`Type=notify` units; systemd passes `NOTIFY_SOCKET` and, with
+//! `WatchdogSec=`, `WATCHDOG_USEC`), these go out through `steward_service::systemd` as
+//! `READY=1` + `STATUS=` in one message, `STATUS=`, `STOPPING=1` and `WATCHDOG=1`. `steward
+//! run` keeps its own runtime and signal handling (`signals.rs`, SIGHUP in
+//! `daemon/triggers.rs`), so it uses the crate's protocol alone rather than
+//! `steward_service::run`, which would take SIGTERM, SIGINT and SIGHUP for itself: one owner
+//! per signal.
+//!
+//! Without `NOTIFY_SOCKET` nothing is sent and no watchdog task exists, so steward run by hand
+//! or by another init pays nothing. Programs never inherit these variables (the program task
+//! removes them from each program's environment).
 //!
 //! On Windows the same moments go to the Service Control Manager instead, when steward runs
-//! as a service: the service host (`host/windows.rs`) makes a [`Notifier`] with itself as the
-//! [`Manager`]. `READY=1` is when the service reports RUNNING, `STATUS=` changes advance its
-//! START_PENDING checkpoint, and `STOPPING=1` is STOP_PENDING. There is no watchdog there.
+//! as a service: the service host (`host/windows.rs`, under `steward_service::run`) makes a
+//! [`Notifier`] with itself as the [`Manager`], and ready becomes the crate's
+//! `Context::ready` (RUNNING). There is no watchdog there.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,8 +70,7 @@ impl Notifier {
     /// called inside the supervisor's tokio runtime (it starts the watchdog task when systemd
     /// asked for one).
     pub fn from_env(config: &Config) -> Notifier {
-        let systemd = systemd();
-        let watchdog = if systemd.is_some() { watchdog_period() } else { None };
+        let (systemd, watchdog) = systemd().map_or((None, None), |(manager, period)| (Some(manager), period));
         match (config.supervisor.watchdog, systemd.is_some(), watchdog) {
             (Some(_), true, None) => tracing::warn!(
                 event = "watchdog",
@@ -191,22 +198,18 @@ fn summary(states: &BTreeMap<String, State>) -> String {
     }
 }
 
-/// systemd, when it passed `NOTIFY_SOCKET`.
-fn systemd() -> Option<std::sync::Arc<dyn Manager>> {
-    #[cfg(unix)]
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        return Some(std::sync::Arc::new(Systemd));
-    }
-    None
+/// systemd, when it passed `NOTIFY_SOCKET`, and how often it wants `WATCHDOG=1`.
+#[cfg(unix)]
+fn systemd() -> Option<(std::sync::Arc<dyn Manager>, Option<std::time::Duration>)> {
+    let notify = steward_service::systemd::Notify::from_env()?;
+    Some((std::sync::Arc::new(notify), notify.watchdog_period()))
 }
 
-/// Half the watchdog timeout systemd set for this process, as systemd's documentation
-/// advises.
-fn watchdog_period() -> Option<std::time::Duration> {
-    #[cfg(unix)]
-    return sd_notify::watchdog_enabled().map(|d| d / 2).filter(|d| !d.is_zero());
-    #[cfg(not(unix))]
-    return None;
+/// Only Unix has systemd; the Windows service host hands its own [`Manager`] to
+/// [`Notifier::new`].
+#[cfg(not(unix))]
+fn systemd() -> Option<(std::sync::Arc<dyn Manager>, Option<std::time::Duration>)> {
+    None
 }
 
 async fn ping(period: std::time::Duration, manager: std::sync::Arc<dyn Manager>) {
@@ -219,26 +222,21 @@ async fn ping(period: std::time::Duration, manager: std::sync::Arc<dyn Manager>)
     }
 }
 
-/// systemd, over `NOTIFY_SOCKET`.
+/// systemd, through the crate's implementation of its protocol: each batch is one datagram.
 #[cfg(unix)]
-struct Systemd;
-
-#[cfg(unix)]
-impl Manager for Systemd {
+impl Manager for steward_service::systemd::Notify {
     fn send(&self, msgs: &[Msg<'_>]) {
-        use sd_notify::NotifyState;
-        let states: Vec<NotifyState<'_>> = msgs
+        use steward_service::systemd::Message;
+        let messages: Vec<Message<'_>> = msgs
             .iter()
             .map(|m| match *m {
-                Msg::Ready => NotifyState::Ready,
-                Msg::Stopping => NotifyState::Stopping,
-                Msg::Status(s) => NotifyState::Status(s),
-                Msg::Watchdog => NotifyState::Watchdog,
+                Msg::Ready => Message::Ready,
+                Msg::Stopping => Message::Stopping,
+                Msg::Status(s) => Message::Status(s),
+                Msg::Watchdog => Message::Watchdog,
             })
             .collect();
-        if let Err(e) = sd_notify::notify(&states) {
-            tracing::debug!(event = "sd-notify", "cannot notify the service manager: {e}");
-        }
+        steward_service::systemd::Notify::send(self, &messages);
     }
 }
 

@@ -171,10 +171,17 @@ impl Driver {
                     tracing::warn!("stopping was interrupted a second time: exiting at once");
                     std::process::exit(130);
                 }
-                Action::Warn(Warning::BudgetSpent { state, budget }) => tracing::warn!(
+                Action::Warn(Warning::BudgetSpent { state, budget, reported_running: true }) => {
+                    tracing::warn!(
+                        "{state:?} took longer than its budget of {budget:?}; reported as running anyway"
+                    )
+                }
+                Action::Warn(Warning::BudgetSpent { state, budget, reported_running: false }) => {
+                    tracing::warn!(
                     "{state:?} took longer than its budget of {budget:?}; the service manager's own timeout \
                      now applies"
-                ),
+                )
+                }
                 Action::Warn(Warning::StaleAnswer { id }) => {
                     tracing::debug!("an answer to request {id}, which is no longer open, was ignored")
                 }

@@ -128,8 +128,10 @@ pub enum Input {
 /// A note for the service's log, from the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Warning {
-    /// The budget of a pending state was spent before it finished.
-    BudgetSpent { state: State, budget: Duration },
+    /// The budget of a pending state was spent before it finished. `reported_running`: the
+    /// start is reported Running anyway ([`AfterStartBudget::ReportRunning`]); otherwise the
+    /// ticks stop and the manager's own timeout applies.
+    BudgetSpent { state: State, budget: Duration, reported_running: bool },
     /// An acknowledgement or rejection for a request that is not (or no longer) open.
     StaleAnswer { id: u64 },
 }
@@ -334,10 +336,14 @@ impl Lifecycle {
         if now >= deadline {
             pending.deadline = None;
             self.pending = Some(pending);
-            out.push(Action::Warn(Warning::BudgetSpent { state: self.state, budget: pending.budget }));
-            if self.state == State::StartPending
-                && self.settings.after_start_budget == AfterStartBudget::ReportRunning
-            {
+            let reported_running = self.state == State::StartPending
+                && self.settings.after_start_budget == AfterStartBudget::ReportRunning;
+            out.push(Action::Warn(Warning::BudgetSpent {
+                state: self.state,
+                budget: pending.budget,
+                reported_running,
+            }));
+            if reported_running {
                 self.enter(State::Running, now, out);
             }
             return;
@@ -577,7 +583,11 @@ mod tests {
         let warnings: Vec<_> = out.iter().filter(|a| matches!(a, Action::Warn(_))).collect();
         assert_eq!(
             warnings,
-            [&Action::Warn(Warning::BudgetSpent { state: State::StartPending, budget: 10 * S })]
+            [&Action::Warn(Warning::BudgetSpent {
+                state: State::StartPending,
+                budget: 10 * S,
+                reported_running: false
+            })]
         );
         assert_eq!(run.machine.next_wake(), None);
         assert_eq!(run.machine.state(), State::StartPending, "the manager's own timeout decides");
@@ -591,6 +601,11 @@ mod tests {
             Run::new(Settings { after_start_budget: AfterStartBudget::ReportRunning, ..settings() });
         let out = run.wait(11 * S);
         assert_eq!(Run::reports(&out).last().unwrap().state, State::Running);
+        assert!(out.contains(&Action::Warn(Warning::BudgetSpent {
+            state: State::StartPending,
+            budget: 10 * S,
+            reported_running: true
+        })));
         assert!(run.send(Input::Ready).is_empty(), "ready() after that changes nothing");
     }
 
@@ -778,9 +793,11 @@ mod tests {
         run.send(Input::Control(Control::Pause));
         let out = run.wait(10 * S);
         assert_eq!(Run::reports(&out).last().unwrap().checkpoint, 3);
-        assert!(
-            out.contains(&Action::Warn(Warning::BudgetSpent { state: State::PausePending, budget: 3 * S }))
-        );
+        assert!(out.contains(&Action::Warn(Warning::BudgetSpent {
+            state: State::PausePending,
+            budget: 3 * S,
+            reported_running: false
+        })));
         assert_eq!(run.machine.next_wake(), None);
     }
 

@@ -68,7 +68,8 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// The service's name: what it is installed as (the SCM needs it to dispatch).
+    /// The service's name, for its log and the Event Log. Under the SCM the name it is installed
+    /// as wins (the SCM passes it), so one binary can be installed under several names.
     pub fn new(name: impl Into<String>) -> RunOptions {
         let defaults = Settings::default();
         RunOptions {

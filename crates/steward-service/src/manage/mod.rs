@@ -50,7 +50,7 @@ mod tool;
 mod windows;
 
 #[cfg(windows)]
-pub(crate) use windows::apply_working_directory;
+pub(crate) use windows::apply_registry_settings;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -14,7 +14,8 @@
 //! - The environment is the service key's `Environment` value (REG_MULTI_SZ), which the SCM
 //!   gives the process. The working directory has no place in the SCM: it is stored as
 //!   `Parameters\WorkingDirectory` and applied by the crate's run side
-//!   ([`apply_working_directory`]) before `main`.
+//!   ([`apply_registry_settings`]) before `main`, with the environment (which Wine's SCM does
+//!   not apply).
 //! - `StartServiceW` and `ControlService` return at once. Waiting for the outcome is polling
 //!   `QueryServiceStatusEx`, as Microsoft's own service-control sample does: the service
 //!   promises progress with its checkpoint within its wait hint, and the wait gives up only
@@ -41,7 +42,7 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::System::Registry::{
     RegDeleteKeyValueW, RegGetValueW, RegSetKeyValueW, HKEY_LOCAL_MACHINE, REG_MULTI_SZ, REG_SZ,
-    RRF_RT_REG_SZ,
+    RRF_RT_REG_MULTI_SZ, RRF_RT_REG_SZ,
 };
 use windows_sys::Win32::System::Services::{ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS};
 use windows_sys::Win32::System::Threading::{OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE};
@@ -386,39 +387,72 @@ fn set_or_delete(subkey: &[u16], value: &str, kind: u32, data: Option<Vec<u16>>)
     Ok(())
 }
 
-/// The run side's one step for the working directory: when the service `name` has
-/// `Parameters\WorkingDirectory` in its registry key, change to it. Called before `main` when
-/// the SCM started the program (which starts every service in `System32`).
-pub(crate) fn apply_working_directory(name: &str) {
-    let subkey = service_subkey(name, true);
-    let value = wide(WORKING_DIRECTORY_VALUE);
-    let mut buf = vec![0u16; 1024];
-    let mut bytes = (buf.len() * 2) as u32;
-    // SAFETY: NUL-terminated names; `buf` holds `bytes` bytes, and RegGetValueW writes at
-    // most that many, NUL-terminated (RRF_RT_REG_SZ).
+/// The run side's one step before `main` when the SCM started the program: what the install
+/// stored for the service `name` is applied. `Parameters\WorkingDirectory` becomes the
+/// working directory (the SCM starts every service in `System32`). The `Environment` value
+/// is set too: Windows' SCM gives it to the process already (setting it again changes
+/// nothing), Wine's does not.
+pub(crate) fn apply_registry_settings(name: &str) {
+    if let Some(dir) = read_value(name, true, WORKING_DIRECTORY_VALUE, RRF_RT_REG_SZ) {
+        let dir = PathBuf::from(String::from_utf16_lossy(dir.split(|c| *c == 0).next().unwrap_or(&[])));
+        if let Err(e) = std::env::set_current_dir(&dir) {
+            tracing::warn!(service = %name, "cannot change to the working directory {}: {e}", dir.display());
+        }
+    }
+    if let Some(list) = read_value(name, false, "Environment", RRF_RT_REG_MULTI_SZ) {
+        for var in list.split(|c| *c == 0).filter(|v| !v.is_empty()).map(String::from_utf16_lossy) {
+            if let Some((key, value)) = var.split_once('=').filter(|(k, _)| !k.is_empty()) {
+                // Before `main`, and Windows' environment block is guarded by a lock of its own.
+                std::env::set_var(key, value);
+            }
+        }
+    }
+}
+
+/// A string value of the service key (or its `Parameters`), as UTF-16 with its NULs; `None`
+/// when it is not there (a warning when it cannot be read).
+fn read_value(name: &str, parameters: bool, value: &str, kind: u32) -> Option<Vec<u16>> {
+    let subkey = service_subkey(name, parameters);
+    let value_name = wide(value);
+    let mut bytes = 0u32;
+    // SAFETY: NUL-terminated names; a size query (no buffer).
     let rc = unsafe {
         RegGetValueW(
             HKEY_LOCAL_MACHINE,
             subkey.as_ptr(),
-            value.as_ptr(),
-            RRF_RT_REG_SZ,
+            value_name.as_ptr(),
+            kind,
             std::ptr::null_mut(),
-            buf.as_mut_ptr().cast(),
+            std::ptr::null_mut(),
             &mut bytes,
         )
     };
-    if rc == ERROR_FILE_NOT_FOUND {
-        return;
+    let rc = if rc == 0 {
+        let mut buf = vec![0u16; (bytes as usize).div_ceil(2)];
+        // SAFETY: as above; `buf` holds `bytes` bytes, and RegGetValueW writes at most that many.
+        let rc = unsafe {
+            RegGetValueW(
+                HKEY_LOCAL_MACHINE,
+                subkey.as_ptr(),
+                value_name.as_ptr(),
+                kind,
+                std::ptr::null_mut(),
+                buf.as_mut_ptr().cast(),
+                &mut bytes,
+            )
+        };
+        if rc == 0 {
+            buf.truncate(bytes as usize / 2);
+            return Some(buf);
+        }
+        rc
+    } else {
+        rc
+    };
+    if rc != ERROR_FILE_NOT_FOUND {
+        tracing::warn!(service = %name, "cannot read {value} from the registry: {}", io::Error::from_raw_os_error(rc as i32));
     }
-    if rc != 0 {
-        tracing::warn!(service = %name, "cannot read the working directory from the registry: {}", io::Error::from_raw_os_error(rc as i32));
-        return;
-    }
-    let len = (bytes as usize / 2).saturating_sub(1).min(buf.len());
-    let dir = PathBuf::from(String::from_utf16_lossy(&buf[..len]));
-    if let Err(e) = std::env::set_current_dir(&dir) {
-        tracing::warn!(service = %name, "cannot change to the working directory {}: {e}", dir.display());
-    }
+    None
 }
 
 /// Stop the service if it runs, wait until the SCM says STOPPED (at most `wait`), then until

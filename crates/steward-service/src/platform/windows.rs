@@ -74,14 +74,19 @@ pub(crate) fn watchdog_period(_mode: Mode) -> Option<Duration> {
 
 define_windows_service!(ffi_service_main, service_main);
 
-fn service_main(_arguments: Vec<OsString>) {
-    let Some(service) = lock(&SERVICE).take() else { return };
+fn service_main(arguments: Vec<OsString>) {
+    let Some(mut service) = lock(&SERVICE).take() else { return };
+    // The SCM passes the name the service is installed as first: it keys the registry (the
+    // working directory) and the handler, whatever name the program gave its options.
+    if let Some(name) = arguments.first().and_then(|a| a.to_str()).filter(|n| !n.is_empty()) {
+        service.options.name = name.to_owned();
+    }
     let exit = scm(service);
     *lock(&EXIT) = Some(exit);
 }
 
 fn scm(Service { options, main }: Service) -> Exit {
-    crate::manage::apply_working_directory(&options.name); // the SCM has no working directory
+    crate::manage::apply_registry_settings(&options.name); // the SCM has no working directory
     let driver: Arc<OnceLock<Arc<Driver>>> = Arc::new(OnceLock::new());
     let for_handler = driver.clone();
     let handler = move |control: ServiceControl| -> ServiceControlHandlerResult {

@@ -687,6 +687,21 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The service ended while a verb waited for it to run.
+    #[error("the service `{name}` stopped while the {op} waited for it ({detail}); {hint}")]
+    Stopped {
+        /// The verb that waited.
+        op: &'static str,
+        /// The service.
+        name: String,
+        /// How it ended, in the manager's words.
+        detail: String,
+        /// The exit code the program itself reported (Windows: the service-specific code),
+        /// when there is one.
+        exit: Option<i64>,
+        /// Where to look.
+        hint: String,
+    },
     /// A wait for a state ended without it.
     #[error("the service `{name}` is {state} after waiting {}s to {op} it; {hint}", waited.as_secs())]
     Timeout {

@@ -73,6 +73,15 @@ pub(super) fn start(m: &Manager, wait: Option<Duration>) -> Result<Status, Error
     if ok && s.running() {
         return Ok(s);
     }
+    if ok {
+        return Err(Error::Stopped {
+            op: "start",
+            name: m.name().to_owned(),
+            detail: s.detail,
+            exit: s.last_exit,
+            hint: journal_hint(m),
+        });
+    }
     Err(Error::Timeout {
         op: "start",
         name: m.name().to_owned(),

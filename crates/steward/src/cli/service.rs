@@ -247,7 +247,21 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             let manager = manager(a, None)?;
             // launchd has no readiness: `launchctl bootstrap` is the whole start.
             let wait = (manager.platform() != Init::Launchd).then_some(START_WAIT);
-            manager.start(wait)?;
+            manager.start(wait).map_err(|e| {
+                let code = match &e {
+                    manage::Error::Stopped { exit: Some(code), .. } => Some(*code),
+                    _ => None,
+                };
+                let e = anyhow::Error::new(e);
+                match code {
+                    // What steward itself said, by its exit codes (docs/cli.md).
+                    Some(code) => e.context(format!(
+                        "steward exit code {code}; see the Event Log (Application, source steward) and \
+                         steward.log in the config's log_dir"
+                    )),
+                    None => e,
+                }
+            })?;
             outln!("started {}", a.name)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -5,6 +5,7 @@
 #[cfg(unix)]
 mod console;
 mod harness;
+mod manage;
 mod render;
 #[cfg(unix)]
 mod systemd_notify;

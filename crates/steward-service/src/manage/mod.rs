@@ -632,6 +632,9 @@ pub enum Error {
     /// service); [`render::render`] still works.
     #[error("{0} services cannot be managed from this OS; rendering them works everywhere")]
     Unavailable(Platform),
+    /// This OS has no service manager the crate knows.
+    #[error("this crate knows no service manager on {0}; rendering for systemd, launchd or Windows works")]
+    NoServiceManager(&'static str),
     /// The service is not installed.
     #[error("service `{name}` is not installed: {} does not exist; check the name and the scope", path.display())]
     NotInstalled {
@@ -813,11 +816,7 @@ pub struct Manager {
 impl Manager {
     /// The service `name` of this OS's manager, with the user folders from the environment.
     pub fn native(name: &str, scope: Scope) -> Result<Manager, Error> {
-        let platform = Platform::native().ok_or_else(|| Error::Unsupported {
-            option: "managing a service",
-            platform: Platform::Systemd,
-            why: format!("this crate knows no service manager on {}", std::env::consts::OS),
-        })?;
+        let platform = Platform::native().ok_or(Error::NoServiceManager(std::env::consts::OS))?;
         Manager::new(platform, name, scope)
     }
 

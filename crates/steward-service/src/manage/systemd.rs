@@ -27,6 +27,12 @@ const MISSING: &str = "`systemctl` was not found: this system does not use syste
 
 pub(super) fn install(m: &Manager, spec: &ServiceSpec, text: &str) -> Result<(), Error> {
     let path = m.file()?;
+    let existed = path.exists();
+    if existed && spec.start != StartType::Auto {
+        // An update to a manual start: the links of the old WantedBy= go first (they are
+        // read from the file still there).
+        systemctl(m, &["disable", &unit(m)])?;
+    }
     write_then(&path, text, || {
         if m.root().is_none() {
             systemctl(m, &["daemon-reload"])?;

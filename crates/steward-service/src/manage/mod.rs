@@ -30,7 +30,7 @@
 //! | dependencies | `Wants=` + `After=` | unsupported | `lpDependencies` |
 //! | restart | `Restart=`, `RestartSec=`, `RestartSteps=` | `KeepAlive`, `ThrottleInterval` | failure actions + non-crash flag |
 //! | environment, working dir | `Environment=`, `WorkingDirectory=` | `EnvironmentVariables`, `WorkingDirectory` | registry `Environment`, `Parameters\WorkingDirectory` (applied by [`crate::run`]) |
-//! | start / stop budget | `TimeoutStartSec=` / `TimeoutStopSec=` | unsupported / `ExitTimeOut` | `start`'s wait / preshutdown timeout |
+//! | start / stop budget | `TimeoutStartSec=` / `TimeoutStopSec=` | unsupported / `ExitTimeOut` | unsupported (the run side's budget) / preshutdown timeout |
 //! | readiness Notify | `Type=notify` | (no protocol: started is ready) | Running on `ready()` |
 //! | watchdog | `WatchdogSec=` | unsupported | unsupported |
 //! | log file | `StandardOutput=append:` | `StandardOutPath` | unsupported |

@@ -9,13 +9,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::builder::TypedValueParser as _;
 use clap::{Subcommand, ValueEnum};
-use std::time::Duration;
 use steward_core::config::parse::OsEnv;
-
 use steward_core::config::{self, Config, OnPlatform, Platform};
 use steward_core::render;
 use steward_service::manage::{self, Manager, Platform as Init, Scope, StartType};

@@ -8,7 +8,7 @@
 #   cargo clippy --workspace --all-targets --locked --target TARGET -- -D warnings
 # which is rustc's full type check (every crate; libs, bins, tests, benches and examples) plus
 # the same lints as the host's clippy step. It covers the code only macOS compiles: launchd
-# control (service/launchd.rs), the Unix spawn path without linux_spawn.rs, and
+# control (steward-service's manage/launchd.rs), the Unix spawn path without linux_spawn.rs, and
 # resources/unsupported.rs. It links nothing and runs nothing: how launchd, the spawn path
 # and signals behave on a Mac is not tested here.
 #

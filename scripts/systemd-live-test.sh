@@ -22,8 +22,8 @@
 #      program runs again.
 #   E. the library: steward-service's minimal example installs itself (`minimal service
 #      install`, with a working directory, a variable and a 1.5 s start); `systemctl start`
-#      returns only after its ready(); the directory and the variable reached it; a reload
-#      reaches its code; `systemctl stop` ends it cleanly; when it fails (exit 3) systemd
+#      returns only after its ready(); the directory and the variable reached it; `systemctl
+#      reload` reaches its code; `systemctl stop` ends it cleanly; when it fails (exit 3) systemd
 #      restarts it (Restart=on-failure); `minimal service uninstall` removes the unit.
 #
 # STEWARD is the steward binary (default: $STEWARD, else target/debug/steward); the test
@@ -532,8 +532,8 @@ section_library() {
     within 5 "$name: the program says it is ready" grep -qx ready "$log"
     check "$name: the working directory reached it" grep -qx "working directory $dir" "$log"
     check "$name: the variable reached it" grep -qx "MINIMAL_NOTE=from-install" "$log"
-    systemctl kill --kill-whom=main --signal=SIGHUP "$name.service"
-    within 10 "$name: SIGHUP reaches its code as Reload" grep -qx "control Reload" "$log"
+    systemctl reload "$name.service" || fail "$name: systemctl reload failed"
+    within 10 "$name: systemctl reload reaches its code as Reload" grep -qx "control Reload" "$log"
     systemctl stop "$name.service"
     check "$name: systemctl stop reached its code and it stopped cleanly (Result=$(prop "$name" Result))" \
         eval "grep -qx stopped '$log' && test \"\$(prop $name Result)\" = success"

@@ -9,8 +9,8 @@
 //! It also installs and controls itself, as any program can in a few lines:
 //!
 //! ```text
-//! minimal service install [--name NAME] [--working-dir DIR] [--env KEY=VALUE]... [-- ARGS...]
-//! minimal service uninstall|start|stop|status|render [--name NAME]
+//! minimal service install [--name NAME] [--user] [--working-dir DIR] [--env KEY=VALUE]... [-- ARGS...]
+//! minimal service uninstall|start|stop|reload|pause|continue|status|render [--name NAME] [--user]
 //! ```
 //! (ARGS are the options below, for the installed service.)
 //!
@@ -103,12 +103,14 @@ fn service(args: &[String]) -> Result<String, Box<dyn std::error::Error>> {
     };
     let value = |name: &str| ours.iter().position(|a| a == name).and_then(|at| ours.get(at + 1));
     let name = value("--name").map_or("minimal", String::as_str);
+    let scope = if ours.iter().any(|a| a == "--user") { Scope::User } else { Scope::System };
     let restart = RestartPolicy::on_failure([Duration::from_secs(1), Duration::from_secs(5)]);
     // The SCM counts failures within a window; systemd cannot (an explicit error there).
     let restart = if cfg!(windows) { restart.reset_after(Duration::from_secs(60)) } else { restart };
     let mut spec = ServiceSpec::new(name, std::env::current_exe()?)
         .description("steward-service's minimal example")
         .args(theirs)
+        .scope(scope)
         .restart(restart)
         .stop_timeout(Duration::from_secs(20));
     if let Some(dir) = value("--working-dir") {
@@ -119,13 +121,16 @@ fn service(args: &[String]) -> Result<String, Box<dyn std::error::Error>> {
             pair.split_once('=').ok_or_else(|| format!("--env wants KEY=VALUE, not {pair:?}"))?;
         spec = spec.env(key, val);
     }
-    let manager = Manager::native(name, Scope::System)?;
+    let manager = Manager::native(name, scope)?;
     let wait = Some(Duration::from_secs(60));
     Ok(match ours.first().map(String::as_str) {
         Some("install") => manager.install(&spec).map(|()| format!("installed {name}"))?,
         Some("uninstall") => manager.uninstall().map(|()| format!("uninstalled {name}"))?,
         Some("start") => format!("{:?}", manager.start(wait)?.state),
         Some("stop") => format!("{:?}", manager.stop(wait)?.state),
+        Some("reload") => manager.reload().map(|()| "reload sent".to_owned())?,
+        Some("pause") => format!("{:?}", manager.pause()?.state),
+        Some("continue") => format!("{:?}", manager.resume()?.state),
         Some("status") => {
             let status = manager.status()?;
             format!("{:?} pid {:?} last exit {:?}", status.state, status.pid, status.last_exit)
@@ -133,7 +138,7 @@ fn service(args: &[String]) -> Result<String, Box<dyn std::error::Error>> {
         Some("render") => manager.render(&spec)?,
         other => {
             return Err(
-                format!("unknown verb {other:?}: install, uninstall, start, stop, status or render").into()
+                format!("unknown verb {other:?}: install, uninstall, start, stop, reload, pause, continue, status or render").into()
             )
         }
     })

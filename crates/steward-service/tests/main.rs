@@ -8,6 +8,7 @@ mod harness;
 // The crate's dev-dependency on itself turns the feature on for every `cargo test`.
 #[cfg(all(unix, feature = "tokio"))]
 mod http;
+mod manage;
 mod render;
 #[cfg(unix)]
 mod systemd_notify;

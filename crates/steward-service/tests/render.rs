@@ -223,7 +223,6 @@ fn windows_full() -> ServiceSpec {
         .restart(RestartPolicy::on_failure([s(5), s(10), s(30)]).reset_after(s(86_400)))
         .env("API_LOG", "debug")
         .working_dir(r"D:\srv\my app")
-        .start_timeout(s(120))
         .stop_timeout(Duration::from_millis(45_500))
 }
 
@@ -290,6 +289,7 @@ fn unsupported_cases() -> Vec<(Platform, ServiceSpec, &'static str)> {
         (Launchd, m().restart(RestartPolicy::on_failure([s(1), s(2)])), "restart delays"),
         (Windows, w().scope(Scope::User), "scope User"),
         (Windows, w().watchdog(s(1)), "watchdog"),
+        (Windows, w().start_timeout(s(1)), "start_timeout"),
         (Windows, w().log_file(r"C:\x.log"), "log_file"),
         (Windows, w().delegate_cgroups(true), "delegate_cgroups"),
         (Windows, w().kill_mode(KillMode::Mixed), "kill_mode Mixed"),

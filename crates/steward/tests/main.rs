@@ -15,6 +15,8 @@ mod logs_file;
 mod logs_open;
 mod remote_api;
 mod secrets;
+// steward's unit, plist and SCM settings as the library renders them (pure: every OS).
+mod service_render;
 mod supervise;
 
 // std's anonymous pipes handed to tokio's Unix pipe type.

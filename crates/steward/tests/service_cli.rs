@@ -13,9 +13,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use steward::service::render_text;
+use steward::service::spec::{ServiceOptions, StewardService, WindowsOptions};
 use steward_core::config;
-use steward_core::render::windows::{StartType, WindowsOptions};
-use steward_core::render::{self, launchd, systemd, Scope, ServiceOptions, ServiceSpec};
+use steward_core::render;
+use steward_service::manage::{Platform, Scope, StartType};
 
 fn steward(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_steward"))
@@ -78,7 +80,7 @@ fn render_prints_what_the_library_renders_for_the_absolute_config() {
     let unit = ok(&steward(dir.path(), &args));
     let config_path = dir.path().join("steward.toml");
     let config = config::load(&config_path).unwrap();
-    let spec = ServiceSpec::from_config(
+    let service = StewardService::from_config(
         &config,
         ServiceOptions {
             name: "app".into(),
@@ -88,7 +90,7 @@ fn render_prints_what_the_library_renders_for_the_absolute_config() {
             ..ServiceOptions::default()
         },
     );
-    assert_eq!(unit, systemd::unit(&spec).unwrap());
+    assert_eq!(unit, render_text(Platform::Systemd, &service.spec(Platform::Systemd).unwrap()).unwrap());
     assert!(
         unit.contains(&format!("ExecStart=/usr/bin/steward run -c {}\n", config_path.display())),
         "{unit}"
@@ -110,7 +112,7 @@ fn render_prints_what_the_library_renders_for_the_absolute_config() {
         "/usr/local/bin/steward",
     ];
     let plist = ok(&steward(dir.path(), &args));
-    let spec = ServiceSpec::from_config(
+    let service = StewardService::from_config(
         &config,
         ServiceOptions {
             name: render::DEFAULT_NAME.into(),
@@ -119,7 +121,7 @@ fn render_prints_what_the_library_renders_for_the_absolute_config() {
             ..ServiceOptions::default()
         },
     );
-    assert_eq!(plist, launchd::plist(&spec).unwrap());
+    assert_eq!(plist, render_text(Platform::Launchd, &service.spec(Platform::Launchd).unwrap()).unwrap());
     assert!(plist.contains("<key>ExitTimeOut</key>\n\t<integer>35</integer>"), "{plist}");
 }
 
@@ -147,7 +149,7 @@ fn render_for_windows_prints_the_scm_settings() {
     ];
     let settings = ok(&steward(dir.path(), &args));
     let config = config::load(&dir.path().join("steward.toml")).unwrap();
-    let spec = ServiceSpec::from_config(
+    let service = StewardService::from_config(
         &config,
         ServiceOptions {
             name: "app".into(),
@@ -161,7 +163,7 @@ fn render_for_windows_prints_the_scm_settings() {
             ..ServiceOptions::default()
         },
     );
-    assert_eq!(settings, render::windows::render(&spec).unwrap());
+    assert_eq!(settings, render_text(Platform::Windows, &service.spec(Platform::Windows).unwrap()).unwrap());
     assert!(settings.contains("service host --name app -c "), "{settings}");
     assert!(settings.contains("preshutdown timeout: 35s\n"), "{settings}");
 

@@ -30,7 +30,7 @@
 //! | dependencies | `Wants=` + `After=` | unsupported | `lpDependencies` |
 //! | restart | `Restart=`, `RestartSec=`, `RestartSteps=` | `KeepAlive`, `ThrottleInterval` | failure actions + non-crash flag |
 //! | environment, working dir | `Environment=`, `WorkingDirectory=` | `EnvironmentVariables`, `WorkingDirectory` | registry `Environment`, `Parameters\WorkingDirectory` (applied by [`crate::run`]) |
-//! | start / stop budget | `TimeoutStartSec=` / `TimeoutStopSec=` | unsupported / `ExitTimeOut` | `start`'s wait / preshutdown timeout |
+//! | start / stop budget | `TimeoutStartSec=` / `TimeoutStopSec=` | unsupported / `ExitTimeOut` | unsupported (the run side's budget) / preshutdown timeout |
 //! | readiness Notify | `Type=notify` | (no protocol: started is ready) | Running on `ready()` |
 //! | watchdog | `WatchdogSec=` | unsupported | unsupported |
 //! | log file | `StandardOutput=append:` | `StandardOutPath` | unsupported |
@@ -324,6 +324,9 @@ pub struct ServiceSpec {
     pub stop_timeout: Option<Duration>,
     /// How the manager learns it started.
     pub readiness: Readiness,
+    /// SIGHUP reloads it (the run side's default, `RunOptions::accept_reload`): systemd's
+    /// `systemctl reload` sends it (`ExecReload=`). Off for a program that does not take Reload.
+    pub reload_on_sighup: bool,
     /// The manager kills it when it does not ping within this period (systemd).
     pub watchdog: Option<Duration>,
     /// Where its stdout and stderr go where the manager has no journal.
@@ -356,6 +359,7 @@ impl fmt::Debug for ServiceSpec {
             .field("start_timeout", &self.start_timeout)
             .field("stop_timeout", &self.stop_timeout)
             .field("readiness", &self.readiness)
+            .field("reload_on_sighup", &self.reload_on_sighup)
             .field("watchdog", &self.watchdog)
             .field("log_file", &self.log_file)
             .field("delegate_cgroups", &self.delegate_cgroups)
@@ -386,6 +390,7 @@ impl ServiceSpec {
             start_timeout: None,
             stop_timeout: None,
             readiness: Readiness::Notify,
+            reload_on_sighup: true,
             watchdog: None,
             log_file: None,
             delegate_cgroups: false,
@@ -484,6 +489,12 @@ impl ServiceSpec {
     /// See [`ServiceSpec::readiness`](field@ServiceSpec::readiness).
     pub fn readiness(mut self, readiness: Readiness) -> Self {
         self.readiness = readiness;
+        self
+    }
+
+    /// See [`ServiceSpec::reload_on_sighup`](field@ServiceSpec::reload_on_sighup).
+    pub fn reload_on_sighup(mut self, yes: bool) -> Self {
+        self.reload_on_sighup = yes;
         self
     }
 
@@ -632,6 +643,9 @@ pub enum Error {
     /// service); [`render::render`] still works.
     #[error("{0} services cannot be managed from this OS; rendering them works everywhere")]
     Unavailable(Platform),
+    /// This OS has no service manager the crate knows.
+    #[error("this crate knows no service manager on {0}; rendering for systemd, launchd or Windows works")]
+    NoServiceManager(&'static str),
     /// The service is not installed.
     #[error("service `{name}` is not installed: {} does not exist; check the name and the scope", path.display())]
     NotInstalled {
@@ -686,6 +700,21 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// The service ended while a verb waited for it to run.
+    #[error("the service `{name}` stopped while the {op} waited for it ({detail}); {hint}")]
+    Stopped {
+        /// The verb that waited.
+        op: &'static str,
+        /// The service.
+        name: String,
+        /// How it ended, in the manager's words.
+        detail: String,
+        /// The exit code the program itself reported (Windows: the service-specific code),
+        /// when there is one.
+        exit: Option<i64>,
+        /// Where to look.
+        hint: String,
     },
     /// A wait for a state ended without it.
     #[error("the service `{name}` is {state} after waiting {}s to {op} it; {hint}", waited.as_secs())]
@@ -798,11 +827,7 @@ pub struct Manager {
 impl Manager {
     /// The service `name` of this OS's manager, with the user folders from the environment.
     pub fn native(name: &str, scope: Scope) -> Result<Manager, Error> {
-        let platform = Platform::native().ok_or_else(|| Error::Unsupported {
-            option: "managing a service",
-            platform: Platform::Systemd,
-            why: format!("this crate knows no service manager on {}", std::env::consts::OS),
-        })?;
+        let platform = Platform::native().ok_or(Error::NoServiceManager(std::env::consts::OS))?;
         Manager::new(platform, name, scope)
     }
 

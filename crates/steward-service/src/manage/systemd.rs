@@ -27,6 +27,12 @@ const MISSING: &str = "`systemctl` was not found: this system does not use syste
 
 pub(super) fn install(m: &Manager, spec: &ServiceSpec, text: &str) -> Result<(), Error> {
     let path = m.file()?;
+    let existed = path.exists();
+    if existed && spec.start != StartType::Auto {
+        // An update to a manual start: the links of the old WantedBy= go first (they are
+        // read from the file still there).
+        systemctl(m, &["disable", &unit(m)])?;
+    }
     write_then(&path, text, || {
         if m.root().is_none() {
             systemctl(m, &["daemon-reload"])?;
@@ -72,6 +78,15 @@ pub(super) fn start(m: &Manager, wait: Option<Duration>) -> Result<Status, Error
     let (s, ok) = wait_for(wait, || status(m), |s| s.running() || s.state == State::Failed)?;
     if ok && s.running() {
         return Ok(s);
+    }
+    if ok {
+        return Err(Error::Stopped {
+            op: "start",
+            name: m.name().to_owned(),
+            detail: s.detail,
+            exit: s.last_exit,
+            hint: journal_hint(m),
+        });
     }
     Err(Error::Timeout {
         op: "start",

@@ -125,22 +125,22 @@ pub(crate) fn remove_file(path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Polls `status` until `done` holds or `wait` has passed: for the verbs that wait on a
-/// manager whose tool returns before the state changes (launchctl). The tool offers nothing
-/// to block on.
+/// Polls `status` until `done` holds or `wait` has passed (`Duration::MAX`: for ever): for
+/// the verbs that wait on a manager whose tool returns before the state changes (launchctl,
+/// `systemctl --no-block`). The tools offer nothing to block on.
 pub(crate) fn wait_for<S>(
     wait: std::time::Duration,
     mut status: impl FnMut() -> Result<S, Error>,
     done: impl Fn(&S) -> bool,
 ) -> Result<(S, bool), Error> {
-    let deadline = std::time::Instant::now() + wait;
+    let deadline = std::time::Instant::now().checked_add(wait);
     let mut pause = std::time::Duration::from_millis(50);
     loop {
         let s = status()?;
         if done(&s) {
             return Ok((s, true));
         }
-        if std::time::Instant::now() >= deadline {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             return Ok((s, false));
         }
         std::thread::sleep(pause);

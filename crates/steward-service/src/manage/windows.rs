@@ -151,10 +151,15 @@ pub(super) fn start(m: &Manager, wait: Option<Duration>) -> Result<Status, Error
     let status = wait_while(&service, ServiceState::StartPending, wait)?;
     match status.current_state {
         ServiceState::Running => status_of(m, &service),
-        ServiceState::Stopped => Err(Error::Os {
-            what: format!("start the service {}", m.name()),
+        ServiceState::Stopped => Err(Error::Stopped {
+            op: "start",
+            name: m.name().to_owned(),
+            detail: exit_text(status.exit_code),
+            exit: match status.exit_code {
+                ServiceExitCode::ServiceSpecific(c) => Some(i64::from(c)),
+                ServiceExitCode::Win32(_) => None,
+            },
             hint: "see the Event Log (Application) and the service's own log".into(),
-            source: io::Error::other(format!("it stopped while starting ({})", exit_text(status.exit_code))),
         }),
         other => Err(Error::Timeout {
             op: "start",

@@ -9,18 +9,25 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::builder::TypedValueParser as _;
 use clap::{Subcommand, ValueEnum};
 use steward_core::config::parse::OsEnv;
 use steward_core::config::{self, Config, OnPlatform, Platform};
-use steward_core::render::windows::{StartType, WindowsOptions};
-use steward_core::render::{self, Init, Scope, ServiceOptions, ServiceSpec, UserDirs};
+use steward_core::render;
+use steward_service::manage::{self, Manager, Platform as Init, Scope, StartType};
 
 use super::Cli;
 use crate::process::HOST_PLATFORM;
-use crate::service::{self, Manager, ServiceError, Target};
+use crate::service::spec::{ServiceOptions, StewardService, WindowsOptions};
+use crate::service::{self, native_platform};
+
+/// How long `service start` waits for steward to run (systemd: after `systemctl start`
+/// returned, which for a Type=notify unit is already after READY=1; Windows: steward reports
+/// RUNNING after at most its start budget, `host::windows`, plus the time to come up).
+const START_WAIT: Duration = Duration::from_secs(150);
 
 #[derive(Debug, clap::Args)]
 pub struct ServiceArgs {
@@ -221,48 +228,66 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
     match &args.verb {
         ServiceVerb::Render(a) => render_verb(cli, a),
         ServiceVerb::Install(a) => {
-            let manager = service::native()?;
+            let manager = manager(&a.unit.target, a.unit.root.clone())?;
             match load_config(&cli.config, a.unit.root.as_deref(), HOST_PLATFORM)? {
-                Ok(config) => install(manager, &config, &a.unit).map(|()| ExitCode::SUCCESS),
+                Ok(config) => install(&manager, &config, &a.unit).map(|()| ExitCode::SUCCESS),
                 Err(code) => Ok(code),
             }
         }
         ServiceVerb::Uninstall(a) => {
-            let manager = service::native()?;
-            let target = target(&a.target, a.root.clone())?;
-            let file = manager.file(&target)?;
-            manager.uninstall(&target)?;
-            outln!("uninstalled {} ({}): removed {}", target.name, manager.init(), file.display())?;
+            let manager = manager(&a.target, a.root.clone())?;
+            let file = manager.file()?;
+            manager.uninstall()?;
+            service::after_uninstall(&manager);
+            outln!("uninstalled {} ({}): removed {}", manager.name(), manager.platform(), file.display())?;
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Start(a) => {
-            let manager = service::native()?;
-            manager.start(&target(a, None)?)?;
+            let manager = manager(a, None)?;
+            // launchd has no readiness: `launchctl bootstrap` is the whole start.
+            let wait = (manager.platform() != Init::Launchd).then_some(START_WAIT);
+            manager.start(wait).map_err(|e| {
+                let code = match &e {
+                    manage::Error::Stopped { exit: Some(code), .. } => Some(*code),
+                    _ => None,
+                };
+                let e = anyhow::Error::new(e);
+                match code {
+                    // What steward itself said, by its exit codes (docs/cli.md).
+                    Some(code) => e.context(format!(
+                        "steward exit code {code}; see the Event Log (Application, source steward) and \
+                         steward.log in the config's log_dir"
+                    )),
+                    None => e,
+                }
+            })?;
             outln!("started {}", a.name)?;
             Ok(ExitCode::SUCCESS)
         }
         ServiceVerb::Stop(a) => {
-            let manager = service::native()?;
-            manager.stop(&target(a, None)?)?;
+            let manager = manager(a, None)?;
+            // While stopping, steward keeps the manager informed for up to its stop budget
+            // (systemd's TimeoutStopSec, the SCM's checkpoints); launchd's bootout is the stop.
+            let wait = (manager.platform() != Init::Launchd).then_some(Duration::MAX);
+            manager.stop(wait)?;
             outln!("stopped {}", a.name)?;
             Ok(ExitCode::SUCCESS)
         }
-        ServiceVerb::Status(a) => status(service::native()?, &target(a, None)?),
+        ServiceVerb::Status(a) => status(&manager(a, None)?),
         ServiceVerb::Host(a) => crate::host::run(&a.name, &cli.config, &a.env),
     }
 }
 
 fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
-    let init = args.init.map(Init::from).unwrap_or_else(native_init);
+    let init = args.init.map(Init::from).unwrap_or_else(native_platform);
     // The config is checked for the OS the file is rendered for.
     let platform = args.init.map_or(HOST_PLATFORM, platform_of);
     let config = match load_config(&cli.config, args.unit.root.as_deref(), platform)? {
         Ok(config) => config,
         Err(code) => return Ok(code),
     };
-    let spec = spec(&config, &args.unit, init)?;
-    let text = render::render(init, &spec)?;
-    out!("{text}")?;
+    let steward = steward_service(&config, &args.unit, init)?;
+    out!("{}", service::render_text(init, &steward.spec(init)?)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -275,68 +300,58 @@ fn platform_of(init: InitArg) -> Platform {
     }
 }
 
-/// The init system of this OS, for `render` without `--init`.
-fn native_init() -> Init {
-    if cfg!(target_os = "macos") {
-        Init::Launchd
-    } else if cfg!(windows) {
-        Init::Windows
-    } else {
-        Init::Systemd
-    }
-}
-
 /// Installs `config` as a service: shared by `service install` and `wrap install`.
-pub(super) fn install(manager: &dyn Manager, config: &Config, args: &UnitArgs) -> anyhow::Result<()> {
-    let spec = spec(config, args, manager.init())?;
-    if args.root.is_none() && !spec.exe.is_file() {
+pub(super) fn install(manager: &Manager, config: &Config, args: &UnitArgs) -> anyhow::Result<()> {
+    let init = manager.platform();
+    let steward = steward_service(config, args, init)?;
+    if args.root.is_none() && !steward.exe.is_file() {
         anyhow::bail!(
             "the steward executable {} does not exist; give the installed one with --exe",
-            spec.exe.display()
+            steward.exe.display()
         );
     }
-    let target = target(&args.target, args.root.clone())?;
-    let text = render::render(manager.init(), &spec)?;
-    manager.install(&target, &spec, &text)?;
-    let file = manager.file(&target)?;
-    let user = if target.scope == Scope::User { " --user" } else { "" };
-    let when = if target.scope == Scope::User { "login" } else { "boot" };
-    outln!("installed {} ({}, {}): {}", target.name, manager.init(), target.scope.name(), file.display())?;
-    if manager.init() == Init::Windows {
-        let settings = render::windows::settings(&spec)?;
+    let spec = steward.spec(init)?;
+    manager.install(&spec)?;
+    service::after_install(manager);
+    let file = manager.file()?;
+    let scope = manager.scope();
+    let user = if scope == Scope::User { " --user" } else { "" };
+    let when = if scope == Scope::User { "login" } else { "boot" };
+    let name = manager.name();
+    outln!("installed {name} ({init}, {}): {}", scope.name(), file.display())?;
+    if init == Init::Windows {
+        let settings = manage::render::windows::settings(&spec)?;
         outln!("  runs:   {}", settings.command_line)?;
         match settings.start {
             StartType::Disabled => {
                 outln!("  starts: never (disabled); install again with --start to enable it")?
             }
-            start => outln!(
-                "  starts: {}; start it now with `steward service start --name {}`",
-                start.name(),
-                target.name
-            )?,
+            start => {
+                outln!("  starts: {}; start it now with `steward service start --name {name}`", start.name())?
+            }
         }
-        outln!("  steward's log: {}; Event Log: Application, source steward", spec.log_file.display())?;
+        outln!("  steward's log: {}; Event Log: Application, source steward", steward.log_file.display())?;
         return Ok(());
     }
-    outln!("  runs:   {} run -c {}", spec.exe.display(), spec.config.display())?;
-    if spec.exe.components().any(|c| c.as_os_str() == "target") {
+    outln!("  runs:   {} run -c {}", steward.exe.display(), steward.config.display())?;
+    if steward.exe.components().any(|c| c.as_os_str() == "target") {
         outln!("  note: the service runs a build from a cargo target folder; --exe names an installed copy")?;
     }
-    if target.root.is_some() {
+    if manager.root().is_some() {
         outln!("  enabled in the image; it starts when the image boots")?;
         return Ok(());
     }
-    outln!("  starts at {when}; start it now with `steward service start{user} --name {}`", target.name)?;
-    match manager.init() {
-        Init::Systemd => outln!("  steward's log: `journalctl{user} -u {}`", target.name)?,
-        _ => outln!("  steward's log: {}", spec.log_file.display())?,
+    outln!("  starts at {when}; start it now with `steward service start{user} --name {name}`")?;
+    match init {
+        Init::Systemd => outln!("  steward's log: `journalctl{user} -u {name}`")?,
+        _ => outln!("  steward's log: {}", steward.log_file.display())?,
     }
     Ok(())
 }
 
-fn status(manager: &dyn Manager, target: &Target) -> anyhow::Result<ExitCode> {
-    let s = manager.status(target)?;
-    outln!("{} ({}, {}): {}", target.name, manager.init(), target.scope.name(), s.state)?;
+fn status(manager: &Manager) -> anyhow::Result<ExitCode> {
+    let s = manager.status()?;
+    outln!("{} ({}, {}): {}", manager.name(), manager.platform(), manager.scope().name(), s.detail)?;
     match (&s.file, &s.enabled) {
         (Some(file), Some(enabled)) => outln!("  file:    {} ({enabled})", file.display())?,
         (Some(file), None) => outln!("  file:    {}", file.display())?,
@@ -351,12 +366,12 @@ fn status(manager: &dyn Manager, target: &Target) -> anyhow::Result<ExitCode> {
     if let Some(text) = &s.status_text {
         outln!("  steward: {text}")?;
     }
-    Ok(if s.running { ExitCode::SUCCESS } else { ExitCode::from(3) })
+    Ok(if s.running() { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
-/// The service spec for `config` with the options of the command line, for `init`.
-fn spec(config: &Config, args: &UnitArgs, init: Init) -> anyhow::Result<ServiceSpec> {
-    render::check_name(&args.target.name)?;
+/// steward's service for `config` with the options of the command line, for `init`.
+fn steward_service(config: &Config, args: &UnitArgs, init: Init) -> anyhow::Result<StewardService> {
+    manage::check_name(&args.target.name)?;
     if init != Init::Windows && args.windows.given() {
         anyhow::bail!(
             "--display-name, --start, --password-file and --depends-on are for Windows services only"
@@ -377,7 +392,7 @@ fn spec(config: &Config, args: &UnitArgs, init: Init) -> anyhow::Result<ServiceS
         env,
         windows: args.windows.options()?,
     };
-    Ok(ServiceSpec::from_config(config, opts))
+    Ok(StewardService::from_config(config, opts))
 }
 
 pub(super) fn scope(args: &TargetArgs) -> Scope {
@@ -388,21 +403,9 @@ pub(super) fn scope(args: &TargetArgs) -> Scope {
     }
 }
 
-pub(super) fn target(args: &TargetArgs, root: Option<PathBuf>) -> Result<Target, ServiceError> {
-    render::check_name(&args.name)?;
-    let root = root.map(|r| std::path::absolute(&r).unwrap_or(r));
-    Ok(Target { name: args.name.clone(), scope: scope(args), dirs: user_dirs(), root })
-}
-
-/// The invoking user's folders, from the environment.
-pub(super) fn user_dirs() -> UserDirs {
-    let abs = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
-    UserDirs {
-        home: abs("HOME"),
-        xdg_config_home: abs("XDG_CONFIG_HOME"),
-        xdg_data_home: abs("XDG_DATA_HOME"),
-        program_data: abs("ProgramData"),
-    }
+/// The service manager of this OS for `args`, on the offline image `root` when given.
+pub(super) fn manager(args: &TargetArgs, root: Option<PathBuf>) -> Result<Manager, manage::Error> {
+    service::manager(&args.name, scope(args), root)
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

@@ -20,12 +20,13 @@ use clap::builder::TypedValueParser as _;
 use clap::Subcommand;
 use steward_core::config::{self, Readiness, RestartPolicy, RotateEvery, StopSignal};
 use steward_core::render::wrap::{config_toml, WrapSpec};
-use steward_core::render::{self, Init, Scope};
 use steward_core::units;
+use steward_service::manage::{self, Platform, Scope};
 
 use super::service::{self as service_cli, TargetArgs, UnitArgs, WindowsArgs};
 use super::Cli;
-use crate::service::{self, ServiceError};
+use crate::service::spec::WrapDirs;
+use crate::service::{self, spec};
 
 #[derive(Debug, clap::Args)]
 pub struct WrapArgs {
@@ -175,7 +176,7 @@ pub fn wrap(_cli: &Cli, args: &WrapArgs) -> anyhow::Result<ExitCode> {
 /// The generated config of wrap `name`, and its folder, as seen on this machine (inside
 /// `root` when given).
 fn config_path(name: &str, user: bool, root: Option<&Path>) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let (dir, _) = wrap_dir(name, user)?;
+    let dir = wrap_dir(name, user)?;
     let dir = match root {
         Some(root) => root.join(dir.strip_prefix("/").unwrap_or(&dir)),
         None => dir,
@@ -183,20 +184,22 @@ fn config_path(name: &str, user: bool, root: Option<&Path>) -> anyhow::Result<(P
     Ok((dir.join("steward.toml"), dir))
 }
 
-/// The wrap folder of `name` as the service will see it, and the init system.
-fn wrap_dir(name: &str, user: bool) -> anyhow::Result<(PathBuf, Init)> {
-    render::check_name(name)?;
-    let manager = service::native()?;
-    let scope = if user { Scope::User } else { Scope::System };
-    let dir = render::wrap_dir(manager.init(), scope, name, &service_cli::user_dirs())?.ok_or_else(|| {
-        ServiceError::Unsupported(format!("`wrap` is not available for {} yet", manager.init()))
+/// The wrap folder of `name` as the service will see it.
+fn wrap_dir(name: &str, user: bool) -> anyhow::Result<PathBuf> {
+    manage::check_name(name)?;
+    let platform = Platform::native().ok_or_else(|| {
+        anyhow::anyhow!(
+            "`wrap` is not available on {}: steward knows no service manager there",
+            std::env::consts::OS
+        )
     })?;
-    Ok((dir, manager.init()))
+    let scope = if user { Scope::User } else { Scope::System };
+    Ok(spec::wrap_dir(platform, scope, name, &WrapDirs::from_env())?)
 }
 
 fn install(a: &WrapInstallArgs) -> anyhow::Result<ExitCode> {
-    let manager = service::native()?;
-    let (dir, _) = wrap_dir(&a.name, a.user)?;
+    let manager = service_cli::manager(&TargetArgs { name: a.name.clone(), user: a.user }, a.root.clone())?;
+    let dir = wrap_dir(&a.name, a.user)?;
     let root = a.root.as_deref();
     let cwd = match (&a.cwd, root) {
         (Some(cwd), None) => {
@@ -251,7 +254,7 @@ fn install(a: &WrapInstallArgs) -> anyhow::Result<ExitCode> {
         root: a.root.clone(),
         windows: a.windows.clone(),
     };
-    if let Err(e) = service_cli::install(manager, &config, &unit) {
+    if let Err(e) = service_cli::install(&manager, &config, &unit) {
         // Leave nothing behind from a wrap that did not get installed.
         if !existed {
             let _ = std::fs::remove_dir_all(&dir_on_host);
@@ -263,20 +266,20 @@ fn install(a: &WrapInstallArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn uninstall(a: &WrapUninstallArgs) -> anyhow::Result<ExitCode> {
-    let manager = service::native()?;
     let (_, dir) = config_path(&a.target.name, a.target.user, a.root.as_deref())?;
-    let target = service_cli::target(
+    let manager = service_cli::manager(
         &TargetArgs { name: a.target.name.clone(), user: a.target.user },
         a.root.clone(),
     )?;
     let mut removed_any = false;
-    match manager.uninstall(&target) {
+    match manager.uninstall() {
         Ok(()) => {
+            service::after_uninstall(&manager);
             removed_any = true;
-            outln!("uninstalled {} ({})", a.target.name, manager.init())?;
+            outln!("uninstalled {} ({})", a.target.name, manager.platform())?;
         }
         // The folder may still be there (say, after a failed install): go on and remove it.
-        Err(ServiceError::NotInstalled { .. }) => {}
+        Err(e) if service::is_not_installed(&e) => {}
         Err(e) => return Err(e.into()),
     }
     if dir.exists() {

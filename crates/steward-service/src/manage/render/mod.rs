@@ -44,8 +44,9 @@ pub(crate) fn check_text(what: &str, value: &str) -> Result<(), Error> {
     }
 }
 
-/// Environment variable names the renderers accept (portable shell names).
-pub(crate) fn check_env_name(name: &str) -> Result<(), Error> {
+/// Environment variable names the renderers accept (portable shell names: letters, digits
+/// and `_`, not starting with a digit).
+pub fn check_env_name(name: &str) -> Result<(), Error> {
     let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {

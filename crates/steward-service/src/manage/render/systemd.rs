@@ -62,6 +62,10 @@ pub fn unit(spec: &ServiceSpec) -> Result<String, Error> {
         Readiness::Immediate => out.push_str("Type=simple\n"),
     }
     let _ = writeln!(out, "ExecStart={}", exec.join(" "));
+    if spec.reload_on_sighup {
+        // `systemctl reload`: the run side takes SIGHUP as Reload (RELOADING=1, then READY=1).
+        out.push_str("ExecReload=/bin/kill -HUP $MAINPID\n");
+    }
     if let Some(dir) = &spec.working_dir {
         let _ = writeln!(out, "WorkingDirectory={}", specifiers(&path_text("working_dir", dir)?));
     }
@@ -262,6 +266,13 @@ pub fn duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemctl_reload_sends_sighup_unless_the_program_takes_no_reload() {
+        let spec = ServiceSpec::new("app", "/usr/bin/app");
+        assert!(unit(&spec).unwrap().contains("\nExecReload=/bin/kill -HUP $MAINPID\n"));
+        assert!(!unit(&spec.reload_on_sighup(false)).unwrap().contains("ExecReload"));
+    }
 
     #[test]
     fn exec_words() {

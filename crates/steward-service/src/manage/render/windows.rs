@@ -154,8 +154,6 @@ pub struct ScmSettings {
     pub failure_actions: Option<FailureActions>,
     /// How long the SCM waits at system shutdown (the stop timeout).
     pub preshutdown_timeout: Option<Duration>,
-    /// How long `Manager::start` waits for Running.
-    pub start_timeout: Option<Duration>,
     /// `KEY=VALUE` strings of the service key's `Environment` value.
     pub environment: Vec<String>,
     /// `Parameters\WorkingDirectory`.
@@ -179,6 +177,13 @@ pub fn settings(spec: &ServiceSpec) -> Result<ScmSettings, Error> {
     }
     if spec.watchdog.is_some() {
         return no("watchdog", "the SCM has no watchdog");
+    }
+    if spec.start_timeout.is_some() {
+        return no(
+            "start_timeout",
+            "the SCM has no start timeout of its own: the program's start budget (RunOptions::start_budget) \
+             bounds its start, and Manager::start takes its own wait",
+        );
     }
     if spec.log_file.is_some() {
         return no(
@@ -270,7 +275,6 @@ pub fn settings(spec: &ServiceSpec) -> Result<ScmSettings, Error> {
         depends_on,
         failure_actions,
         preshutdown_timeout: spec.stop_timeout,
-        start_timeout: spec.start_timeout,
         environment,
         working_dir,
     })
@@ -322,9 +326,6 @@ pub fn render(spec: &ServiceSpec) -> Result<String, Error> {
             }
             line("on failure:", &failure);
         }
-    }
-    if let Some(t) = s.start_timeout {
-        line("start timeout:", &human(t));
     }
     if let Some(t) = s.preshutdown_timeout {
         line("preshutdown timeout:", &human(t));

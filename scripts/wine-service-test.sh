@@ -21,9 +21,10 @@
 #   D. the steward-service library's minimal example as a service of its own: it installs
 #      itself (`minimal.exe service install`, with a working directory and a variable); a
 #      slow start shows START_PENDING with rising checkpoints, then RUNNING; the working
-#      directory and the variable reached it; Pause, Continue and ParamChange reach its code;
+#      directory and the variable reached it; its Event Log source is registered and its
+#      log (steward_service::log) goes there and to files; Pause, Continue and ParamChange reach its code;
 #      `sc stop` lets it finish; a failing main leaves its service-specific exit code in `sc
-#      query`; `minimal.exe service uninstall` removes it (Ctrl+C in a console:
+#      query`; `minimal.exe service uninstall` removes it and its Event Log source (Ctrl+C in a console:
 #      crates/steward-service/tests/windows_console.rs, run by scripts/ci-windows.sh test)
 #
 # What Wine 8 cannot check, so this does not pretend to (see docs/services.md):
@@ -278,7 +279,8 @@ cp "$bin/examples/minimal.exe" "$lib/"
 minlog=$lib/minimal.log
 mkdir -p "$lib/work"
 if out=$(w "$lib/minimal.exe" service install --name stw-minimal --working-dir 'C:\lib test\work' \
-    --env MINIMAL_NOTE=from-install -- --start-delay 4000 --log 'C:\lib test\minimal.log' 2>&1); then
+    --env MINIMAL_NOTE=from-install -- --start-delay 4000 --log 'C:\lib test\minimal.log' \
+    --log-dir 'C:\lib test\logs' 2>&1); then
     pass "stw-minimal: the example installed itself ($out)"
 else
     fail "stw-minimal: minimal.exe service install: $out"
@@ -312,6 +314,11 @@ within 30 "stw-minimal: RUNNING once its code said ready" is_state stw-minimal R
 check "its code ran under the SCM (Scm mode) and said ready" eval 'grep -q "^starting (Scm)" "$minlog" && grep -qx ready "$minlog"'
 check "the working directory the install set reached it" grep -qxF 'working directory C:\lib test\work' "$minlog"
 check "the variable the install set reached it" grep -qx "MINIMAL_NOTE=from-install" "$minlog"
+MIN_SOURCE='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\stw-minimal'
+check "install registered its Event Log source, named after the service" eval 'wine reg query "$MIN_SOURCE" >/dev/null 2>&1'
+# steward_service::log under the SCM: the Event Log (Wine stores nothing there), and the files.
+check "its log goes to the Event Log and to daily files under the SCM" \
+    eval 'grep -qs "the log goes to the Windows Event Log" "$lib/logs/"stw-minimal.*.log'
 w "$SCMCTL" control stw-minimal pause || true
 within 20 "Pause: PAUSED" is_state stw-minimal PAUSED
 check "Pause reached its code" grep -qx "control Pause" "$minlog"
@@ -327,6 +334,7 @@ exit_codes() { wine sc query "$1" 2>/dev/null | tr -d '\r' | awk '/WIN32_EXIT_CO
 check "a clean stop leaves exit code 0 ($(exit_codes stw-minimal))" eval '[ "$(exit_codes stw-minimal)" = "0 0 " ]'
 if out=$(w "$lib/minimal.exe" service uninstall --name stw-minimal 2>&1); then
     check "minimal.exe service uninstall removed it ($out)" eval '! wine sc query stw-minimal >/dev/null 2>&1'
+    check "uninstall removed its Event Log source" eval '! wine reg query "$MIN_SOURCE" >/dev/null 2>&1'
 else
     fail "stw-minimal: minimal.exe service uninstall: $out"
 fi

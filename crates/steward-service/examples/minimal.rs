@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 
     steward_service::run(RunOptions::new("minimal").accept_pause(true), move |ctx| {
         if let Some(dir) = log_dir {
-            let to = steward_service::log::init("minimal", ctx.mode(), &LogOptions::new().file_in(dir))?;
+            let to = steward_service::log::init(ctx.name(), ctx.mode(), &LogOptions::new().file_in(dir))?;
             tracing::info!(pid = std::process::id(), "starting; the log goes to {}", to[0]);
         }
         say(&format!("starting ({:?}), pid {}", ctx.mode(), std::process::id()));

@@ -13,6 +13,8 @@ use crate::Mode;
 pub struct Context {
     pub(crate) driver: Arc<Driver>,
     pub(crate) mode: Mode,
+    /// The service's name: the one it is installed as, under the SCM.
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) manual_watchdog: bool,
 }
 
@@ -20,6 +22,13 @@ impl Context {
     /// Who started the program.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// The service's name: [`RunOptions::new`](crate::RunOptions::new)'s, or under the SCM
+    /// the name it is installed as (which keys its registry settings and names its Event Log
+    /// source).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The program serves: Running for the SCM, `READY=1` for systemd. Until then the start

@@ -181,7 +181,12 @@ pub(crate) fn serve(
 ) -> Exit {
     let driver = Driver::start(options.settings(watchdog), sink);
     wire(&driver);
-    let context = Context { driver: driver.clone(), mode, manual_watchdog: options.manual_watchdog };
+    let context = Context {
+        driver: driver.clone(),
+        mode,
+        name: options.name.as_str().into(),
+        manual_watchdog: options.manual_watchdog,
+    };
     let result = match panic::catch_unwind(AssertUnwindSafe(move || main(context))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {

@@ -176,7 +176,12 @@ mod tests {
         }
 
         fn context(&self) -> Context {
-            Context { driver: self.0.clone(), mode: Mode::Console, manual_watchdog: false }
+            Context {
+                driver: self.0.clone(),
+                mode: Mode::Console,
+                name: "test".into(),
+                manual_watchdog: false,
+            }
         }
     }
 

@@ -265,6 +265,7 @@ fn unsupported_cases() -> Vec<(Platform, ServiceSpec, &'static str)> {
     vec![
         (Systemd, m().display_name("x"), "display_name"),
         (Systemd, m().password_file("p"), "password_file"),
+        (Systemd, m().event_source("app"), "event_source"),
         (Systemd, m().start(StartType::Delayed), "start Delayed"),
         (Systemd, m().start(StartType::Disabled), "start Disabled"),
         (Systemd, m().account(Account::LocalService), "account"),
@@ -278,6 +279,7 @@ fn unsupported_cases() -> Vec<(Platform, ServiceSpec, &'static str)> {
         ),
         (Launchd, m().display_name("x"), "display_name"),
         (Launchd, m().password_file("p"), "password_file"),
+        (Launchd, m().event_source("app"), "event_source"),
         (Launchd, m().start(StartType::Delayed), "start Delayed"),
         (Launchd, m().depends_on(Dependency::NetworkOnline), "dependencies"),
         (Launchd, m().start_timeout(s(1)), "start_timeout"),

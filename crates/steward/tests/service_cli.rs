@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use steward::service::render_text;
+use steward_service::manage::render::render as render_text;
 use steward::service::spec::{ServiceOptions, StewardService, WindowsOptions};
 use steward_core::config;
 use steward_core::render;

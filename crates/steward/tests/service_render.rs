@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use steward::service::render_text;
+use steward_service::manage::render::render as render_text;
 use steward::service::spec::{ServiceOptions, StewardService, WindowsOptions};
 use steward_core::config::parse::{parse_str, EmptyEnv};
 use steward_core::render::STOP_MARGIN;

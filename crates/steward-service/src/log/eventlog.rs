@@ -15,8 +15,9 @@ use windows_sys::Win32::System::EventLog::{
 
 use super::{Entry, EntrySink, Severity};
 
-/// A handle for writing entries as one source.
-pub(super) struct EventLog(HANDLE);
+/// A handle for writing entries to the Event Log as one source (for a program that decides
+/// its own entries; [`super::init`] uses it for tracing events).
+pub struct EventLog(HANDLE);
 
 // SAFETY: an event log handle may be used from any thread; ReportEventW is thread-safe.
 unsafe impl Send for EventLog {}
@@ -24,7 +25,9 @@ unsafe impl Send for EventLog {}
 unsafe impl Sync for EventLog {}
 
 impl EventLog {
-    pub(super) fn open(source: &str) -> io::Result<EventLog> {
+    /// Write as `source` (registered or not: an unregistered source's entries lack only
+    /// their message file).
+    pub fn open(source: &str) -> io::Result<EventLog> {
         let name = wide(source);
         // SAFETY: local computer (null), NUL-terminated source name.
         let handle = unsafe { RegisterEventSourceW(std::ptr::null(), name.as_ptr()) };
@@ -35,8 +38,9 @@ impl EventLog {
     }
 }
 
-impl EntrySink for EventLog {
-    fn write(&self, entry: &Entry) {
+impl EventLog {
+    /// Write one entry.
+    pub fn write(&self, entry: &Entry) -> io::Result<()> {
         let kind = match entry.severity {
             Severity::Error => EVENTLOG_ERROR_TYPE,
             Severity::Warning => EVENTLOG_WARNING_TYPE,
@@ -44,9 +48,8 @@ impl EntrySink for EventLog {
         };
         let text = wide(&entry.text);
         let strings = [text.as_ptr()];
-        // SAFETY: one NUL-terminated insertion string, no SID, no binary data. A failed write
-        // has nowhere better to be reported than the log it failed to reach.
-        let _ = unsafe {
+        // SAFETY: one NUL-terminated insertion string, no SID, no binary data.
+        let ok = unsafe {
             ReportEventW(
                 self.0,
                 kind,
@@ -58,7 +61,18 @@ impl EntrySink for EventLog {
                 strings.as_ptr(),
                 std::ptr::null(),
             )
-        } == FALSE;
+        };
+        if ok == FALSE {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl EntrySink for EventLog {
+    fn write(&self, entry: &Entry) {
+        // A failed write has nowhere better to be reported than the log it failed to reach.
+        let _ = EventLog::write(self, entry);
     }
 }
 

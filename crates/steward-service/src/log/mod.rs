@@ -19,6 +19,8 @@
 
 #[cfg(windows)]
 mod eventlog;
+#[cfg(windows)]
+pub use eventlog::EventLog;
 #[cfg(unix)]
 mod journald;
 

@@ -36,6 +36,8 @@
 //! | log file | `StandardOutput=append:` | `StandardOutPath` | unsupported |
 //! | delegate cgroups, kill mode mixed | `Delegate=yes`, `KillMode=mixed` | unsupported | unsupported |
 
+#[cfg_attr(not(windows), allow(dead_code))] // the pure part of the Windows code, tested everywhere
+mod event_source;
 pub mod render;
 
 #[cfg(unix)]
@@ -331,6 +333,10 @@ pub struct ServiceSpec {
     pub watchdog: Option<Duration>,
     /// Where its stdout and stderr go where the manager has no journal.
     pub log_file: Option<PathBuf>,
+    /// The Event Log source it writes as (Windows): registered at install, so the Event
+    /// Viewer shows each entry's own text, and removed with the last service that shares it.
+    /// Default: the service's name (what `steward_service::log` writes as).
+    pub event_source: Option<String>,
     /// It may make control groups below its own (systemd `Delegate=yes`).
     pub delegate_cgroups: bool,
     /// Which processes a stop signals.
@@ -362,6 +368,7 @@ impl fmt::Debug for ServiceSpec {
             .field("reload_on_sighup", &self.reload_on_sighup)
             .field("watchdog", &self.watchdog)
             .field("log_file", &self.log_file)
+            .field("event_source", &self.event_source)
             .field("delegate_cgroups", &self.delegate_cgroups)
             .field("kill_mode", &self.kill_mode)
             .finish()
@@ -393,6 +400,7 @@ impl ServiceSpec {
             reload_on_sighup: true,
             watchdog: None,
             log_file: None,
+            event_source: None,
             delegate_cgroups: false,
             kill_mode: KillMode::Default,
         }
@@ -507,6 +515,12 @@ impl ServiceSpec {
     /// See [`ServiceSpec::log_file`](field@ServiceSpec::log_file).
     pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.log_file = Some(path.into());
+        self
+    }
+
+    /// See [`ServiceSpec::event_source`](field@ServiceSpec::event_source).
+    pub fn event_source(mut self, source: impl Into<String>) -> Self {
+        self.event_source = Some(source.into());
         self
     }
 

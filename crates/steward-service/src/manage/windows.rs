@@ -47,8 +47,12 @@ use windows_sys::Win32::System::Registry::{
 use windows_sys::Win32::System::Services::{ControlService, SERVICE_CONTROL_PARAMCHANGE, SERVICE_STATUS};
 use windows_sys::Win32::System::Threading::{OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE};
 
+use super::event_source;
 use super::render::windows::{self as render_windows, ScmSettings, WORKING_DIRECTORY_VALUE};
 use super::{Error, Manager, ServiceSpec, StartType, State, Status};
+
+/// `Parameters\EventSource`: the Event Log source install registered, for uninstall.
+const EVENT_SOURCE_VALUE: &str = "EventSource";
 
 // The pure renderer spells out SDK values so that it compiles everywhere; check them here.
 const _: () = {
@@ -85,6 +89,11 @@ pub(super) fn install(m: &Manager, spec: &ServiceSpec, _text: &str) -> Result<()
     };
     configure(&service, &s, existed);
     store_registry_values(m.name(), &s)?;
+    // Without its source the Event Viewer shows an entry's text only after a note; the
+    // service works either way, so a failure is a warning.
+    if let Err(e) = event_source::windows::register_source(&s.event_source, m.name()) {
+        tracing::warn!(event = "service", "the Event Log source {} is not registered: {e}", s.event_source);
+    }
     // What the SCM stored must be what `render` shows.
     match service.query_config() {
         Ok(config) if config.executable_path.as_os_str() != OsStr::new(&s.command_line) => {
@@ -114,6 +123,10 @@ pub(super) fn uninstall(m: &Manager) -> Result<(), Error> {
     let manager = manager(ServiceManagerAccess::CONNECT)?;
     let access = ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE;
     let service = open(&manager, m, access)?;
+    // Which Event Log source it registered, read before the key goes.
+    let source = read_value(m.name(), true, EVENT_SOURCE_VALUE, RRF_RT_REG_SZ)
+        .map(|v| String::from_utf16_lossy(v.split(|c| *c == 0).next().unwrap_or(&[])))
+        .unwrap_or_else(|| m.name().to_owned());
     stop_and_wait(&service, m.name(), Duration::MAX)?;
     service.delete().map_err(|e| scm_error(format!("delete the service {}", m.name()), e))?;
     drop(service);
@@ -121,7 +134,14 @@ pub(super) fn uninstall(m: &Manager) -> Result<(), Error> {
     let deadline = Instant::now() + GONE_DEADLINE;
     loop {
         match manager.open_service(m.name(), ServiceAccess::QUERY_STATUS) {
-            Err(e) if code(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => return Ok(()),
+            Err(e) if code(&e) == Some(ERROR_SERVICE_DOES_NOT_EXIST) => {
+                match event_source::windows::unregister_source(&source, m.name()) {
+                    Ok(true) => tracing::info!(event = "service", "removed the Event Log source {source}"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(event = "service", "the Event Log source {source} stays: {e}"),
+                }
+                return Ok(());
+            }
             _ if Instant::now() > deadline => {
                 return Err(Error::Timeout {
                     op: "uninstall",
@@ -337,7 +357,7 @@ fn service_subkey(name: &str, parameters: bool) -> Vec<u16> {
     wide(&format!(r"SYSTEM\CurrentControlSet\Services\{name}{tail}"))
 }
 
-fn wide(s: &str) -> Vec<u16> {
+pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(Some(0)).collect()
 }
 
@@ -356,7 +376,8 @@ fn store_registry_values(name: &str, s: &ScmSettings) -> Result<(), Error> {
     });
     set_or_delete(&service_subkey(name, false), "Environment", REG_MULTI_SZ, env)?;
     let dir = s.working_dir.as_deref().map(wide);
-    set_or_delete(&service_subkey(name, true), WORKING_DIRECTORY_VALUE, REG_SZ, dir)
+    set_or_delete(&service_subkey(name, true), WORKING_DIRECTORY_VALUE, REG_SZ, dir)?;
+    set_or_delete(&service_subkey(name, true), EVENT_SOURCE_VALUE, REG_SZ, Some(wide(&s.event_source)))
 }
 
 fn set_or_delete(subkey: &[u16], value: &str, kind: u32, data: Option<Vec<u16>>) -> Result<(), Error> {

@@ -238,7 +238,6 @@ pub fn service(cli: &Cli, args: &ServiceArgs) -> anyhow::Result<ExitCode> {
             let manager = manager(&a.target, a.root.clone())?;
             let file = manager.file()?;
             manager.uninstall()?;
-            service::after_uninstall(&manager);
             outln!("uninstalled {} ({}): removed {}", manager.name(), manager.platform(), file.display())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -287,7 +286,7 @@ fn render_verb(cli: &Cli, args: &RenderArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let steward = steward_service(&config, &args.unit, init)?;
-    out!("{}", service::render_text(init, &steward.spec(init)?)?)?;
+    out!("{}", steward_service::manage::render::render(init, &steward.spec(init)?)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -312,7 +311,6 @@ pub(super) fn install(manager: &Manager, config: &Config, args: &UnitArgs) -> an
     }
     let spec = steward.spec(init)?;
     manager.install(&spec)?;
-    service::after_install(manager);
     let file = manager.file()?;
     let scope = manager.scope();
     let user = if scope == Scope::User { " --user" } else { "" };

@@ -274,7 +274,6 @@ fn uninstall(a: &WrapUninstallArgs) -> anyhow::Result<ExitCode> {
     let mut removed_any = false;
     match manager.uninstall() {
         Ok(()) => {
-            service::after_uninstall(&manager);
             removed_any = true;
             outln!("uninstalled {} ({})", a.target.name, manager.platform())?;
         }

@@ -53,10 +53,10 @@ use steward_core::render;
 use steward_service::{BoxError, Context, ControlRequest, Failure, Mode, RunOptions};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::service::eventlog::windows::EventLog;
 use crate::service::eventlog::{self, Entry};
 use crate::service::status::{Manager, Msg, Notifier};
 use crate::supervise::{self, control, Control, Verb};
+use steward_service::log::EventLog;
 
 /// How long starting may take before steward reports RUNNING anyway (with a warning): a
 /// program with a long backoff must not hold a boot, or `net start`, forever.
@@ -120,7 +120,7 @@ fn serve(
     let host = Arc::new(Host {
         name,
         ctx,
-        eventlog: EventLog::open().ok(),
+        eventlog: EventLog::open(render::windows::EVENT_SOURCE).ok(),
         announced: AtomicBool::new(false),
         eventlog_failed: AtomicBool::new(false),
     });
@@ -402,7 +402,7 @@ struct Host {
 impl Host {
     fn log(&self, entry: Entry) {
         let Some(log) = &self.eventlog else { return };
-        if let Err(e) = log.report(&entry) {
+        if let Err(e) = log.write(&entry) {
             if !self.eventlog_failed.swap(true, Ordering::Relaxed) {
                 tracing::warn!(event = "eventlog", "cannot write to the Event Log: {e}");
             }

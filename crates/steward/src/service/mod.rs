@@ -2,11 +2,11 @@
 //!
 //! - Installing: the `steward-service` library does it (`steward_service::manage`: the
 //!   systemd unit, the launchd plist, the SCM settings, and `systemctl`, `launchctl` or the
-//!   SCM's API). [`spec`] builds the library's spec of steward from its config; this module
-//!   adds what only steward does around it: the Event Log source on Windows, the wrap
+//!   SCM's API, the Event Log source on Windows). [`spec`] builds the library's spec of
+//!   steward from its config; this module adds what only steward does around it: the wrap
 //!   folders. steward running as a Windows service is `crate::host`, one floor up.
 //! - [`eventlog`]: what a Windows service writes to the Event Log (pure, tested everywhere);
-//!   `eventlog::windows` writes it and registers the source.
+//!   `steward_service::log::EventLog` writes it.
 //! - [`status`]: the supervisor's status sink, telling systemd (or the SCM, through the host)
 //!   that steward is ready, stopping, or alive (watchdog).
 //! - steward's own log goes to journald, with structured fields, under systemd, through
@@ -23,7 +23,7 @@ pub mod eventlog;
 
 use std::path::{Path, PathBuf};
 
-use steward_service::manage::{Error, Manager, Platform, Scope, ServiceSpec};
+use steward_service::manage::{Error, Manager, Platform, Scope};
 
 /// The manager of the service `name` on this OS, or on the offline image at `root`.
 pub fn manager(name: &str, scope: Scope, root: Option<PathBuf>) -> Result<Manager, Error> {
@@ -32,41 +32,6 @@ pub fn manager(name: &str, scope: Scope, root: Option<PathBuf>) -> Result<Manage
         Some(root) => manager.with_root(std::path::absolute(&root).unwrap_or(root)),
         None => Ok(manager),
     }
-}
-
-/// After the library installed steward's service: on Windows, register the Event Log source
-/// steward writes as (a failure is a warning: the entries are still written).
-pub fn after_install(manager: &Manager) {
-    #[cfg(windows)]
-    if let Err(e) = eventlog::windows::register_source(manager.name()) {
-        tracing::warn!(
-            event = "service",
-            "the Event Log source is not registered: {e}; steward still writes its entries"
-        );
-    }
-    let _ = manager;
-}
-
-/// After the library removed steward's service: on Windows, remove its Event Log source.
-pub fn after_uninstall(manager: &Manager) {
-    #[cfg(windows)]
-    match eventlog::windows::unregister_source(manager.name()) {
-        Ok(true) => tracing::info!(event = "service", "removed the Event Log source"),
-        Ok(false) => {}
-        Err(e) => tracing::warn!(event = "service", "{e}"),
-    }
-    let _ = manager;
-}
-
-/// What `service render` prints: the library's text, and on Windows the Event Log source
-/// install registers besides.
-pub fn render_text(platform: Platform, spec: &ServiceSpec) -> Result<String, Error> {
-    let mut text = steward_service::manage::render::render(platform, spec)?;
-    if platform == Platform::Windows {
-        let source = steward_core::render::windows::EVENT_SOURCE;
-        text.push_str(&format!("{:<20} {source} (Application log)\n", "event log source:"));
-    }
-    Ok(text)
 }
 
 /// The service manager of this OS, for messages and `render` without `--init`.

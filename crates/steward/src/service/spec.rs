@@ -216,7 +216,9 @@ impl StewardService {
             .note("`steward service render --init windows` prints the same.")
             .args(args)
             .start(opts.start)
-            .restart(RestartPolicy::on_failure(WINDOWS_RESTART_DELAYS).reset_after(WINDOWS_FAILURE_RESET));
+            .restart(RestartPolicy::on_failure(WINDOWS_RESTART_DELAYS).reset_after(WINDOWS_FAILURE_RESET))
+            // Side-by-side stewards share one source; the library counts its users.
+            .event_source(steward_core::render::windows::EVENT_SOURCE);
         if let Some(name) = &opts.display_name {
             spec = spec.display_name(name.clone());
         }

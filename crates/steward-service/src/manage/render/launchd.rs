@@ -150,6 +150,9 @@ fn unsupported(spec: &ServiceSpec) -> Result<(), Error> {
     if spec.password_file.is_some() {
         return no("password_file", "launchd runs a UserName without a password");
     }
+    if spec.event_source.is_some() {
+        return no("event_source", "the unified log needs no source");
+    }
     if spec.start == StartType::Delayed {
         return no("start Delayed", "launchd has no delayed start; use Auto");
     }

@@ -36,6 +36,9 @@ pub fn unit(spec: &ServiceSpec) -> Result<String, Error> {
     if spec.password_file.is_some() {
         return Err(Error::unsupported("password_file", P, "systemd runs a User= without a password"));
     }
+    if spec.event_source.is_some() {
+        return Err(Error::unsupported("event_source", P, "the journal needs no source"));
+    }
     let (exe, args) = command(spec)?;
     let exec: Vec<String> =
         std::iter::once(exe.as_str()).chain(args.iter().map(String::as_str)).map(exec_arg).collect();

@@ -158,6 +158,8 @@ pub struct ScmSettings {
     pub environment: Vec<String>,
     /// `Parameters\WorkingDirectory`.
     pub working_dir: Option<String>,
+    /// The Event Log source install registers (and stores as `Parameters\EventSource`).
+    pub event_source: String,
 }
 
 impl ScmSettings {
@@ -261,6 +263,15 @@ pub fn settings(spec: &ServiceSpec) -> Result<ScmSettings, Error> {
     };
     let environment = env(spec)?.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     let working_dir = spec.working_dir.as_deref().map(|d| path_text("working_dir", d)).transpose()?;
+    let event_source = spec.event_source.clone().unwrap_or_else(|| spec.name.clone());
+    check_text("event_source", &event_source)?;
+    if event_source.is_empty() || event_source.contains('\\') {
+        return Err(Error::invalid(
+            "event_source",
+            &event_source,
+            "a source is one registry key name: not empty, no backslash",
+        ));
+    }
     let command_line = command_line(&exe, &arguments);
     Ok(ScmSettings {
         name: spec.name.clone(),
@@ -277,6 +288,7 @@ pub fn settings(spec: &ServiceSpec) -> Result<ScmSettings, Error> {
         preshutdown_timeout: spec.stop_timeout,
         environment,
         working_dir,
+        event_source,
     })
 }
 
@@ -336,6 +348,7 @@ pub fn render(spec: &ServiceSpec) -> Result<String, Error> {
     for var in &s.environment {
         line("environment:", var);
     }
+    line("event log source:", &format!("{} (Application log)", s.event_source));
     Ok(out)
 }
 

@@ -1,7 +1,7 @@
 //! What a steward service writes to the Windows Event Log, decided without calling Windows:
 //! which supervisor events become entries, with which severity, event id and text. Pure, so it
-//! is compiled and unit-tested on every OS; `eventlog/windows.rs` writes the
-//! entries (`ReportEventW`) and registers the source.
+//! is compiled and unit-tested on every OS. `steward_service::log::EventLog` writes them;
+//! `eventlog/windows.rs` registers the source.
 //!
 //! The entries come from the supervisor's typed event stream (the one `steward events`
 //! shows), so they are exactly the state changes, not a re-reading of log lines:
@@ -18,38 +18,12 @@
 //! Every text ends with the service's name, so side-by-side services sharing the source
 //! `steward` can be told apart. The service's own start, stop and failure use ids 1 to 4.
 
-#[cfg(windows)]
-pub mod windows;
-
 use steward_core::fsm::State;
 
 use crate::protocol::ExitInfo;
 use crate::supervise::{Event, EventKind};
 
-/// How bad an entry is: the Event Log's event types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Severity {
-    Information,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    /// The `wType` of `ReportEventW` (`EVENTLOG_*_TYPE`).
-    pub fn event_type(self) -> u16 {
-        match self {
-            Severity::Error => EVENTLOG_ERROR_TYPE,
-            Severity::Warning => EVENTLOG_WARNING_TYPE,
-            Severity::Information => EVENTLOG_INFORMATION_TYPE,
-        }
-    }
-}
-
-// From the Windows SDK (winnt.h), repeated so this file compiles everywhere; checked against
-// windows-sys in `eventlog/windows.rs`.
-pub(crate) const EVENTLOG_ERROR_TYPE: u16 = 0x0001;
-pub(crate) const EVENTLOG_WARNING_TYPE: u16 = 0x0002;
-pub(crate) const EVENTLOG_INFORMATION_TYPE: u16 = 0x0004;
+pub use steward_service::log::{Entry, Severity};
 
 /// Event ids. The message file the source is registered with shows any id as its text.
 pub mod id {
@@ -67,18 +41,8 @@ pub mod id {
     pub const EVENTS_LOST: u32 = 199;
 }
 
-/// One Event Log entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    pub severity: Severity,
-    pub id: u32,
-    pub message: String,
-}
-
-impl Entry {
-    fn new(severity: Severity, id: u32, message: String) -> Entry {
-        Entry { severity, id, message }
-    }
+fn entry(severity: Severity, id: u32, text: String) -> Entry {
+    Entry { severity, id, text }
 }
 
 /// The entry for a supervisor event of service `service`, if it gets one (see the module doc).
@@ -91,20 +55,20 @@ pub fn program_entry(service: &str, e: &Event) -> Option<Entry> {
     let entry = match change.to {
         State::Running => {
             let pid = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
-            Entry::new(Severity::Information, id::PROGRAM_RUNNING, format!("{p} is running{pid} {on}"))
+            entry(Severity::Information, id::PROGRAM_RUNNING, format!("{p} is running{pid} {on}"))
         }
         State::Backoff => {
-            Entry::new(Severity::Error, id::PROGRAM_CRASHED, format!("{p} crashed: {} {on}", change.reason))
+            entry(Severity::Error, id::PROGRAM_CRASHED, format!("{p} crashed: {} {on}", change.reason))
         }
         State::Starting if change.from == State::Backoff => {
-            Entry::new(Severity::Warning, id::PROGRAM_RESTARTING, format!("{p} is restarting {on}"))
+            entry(Severity::Warning, id::PROGRAM_RESTARTING, format!("{p} is restarting {on}"))
         }
-        State::Fatal => Entry::new(Severity::Error, id::PROGRAM_FATAL, format!("{p} {} {on}", change.reason)),
+        State::Fatal => entry(Severity::Error, id::PROGRAM_FATAL, format!("{p} {} {on}", change.reason)),
         State::Exited => {
             let clean = exit.is_some_and(|e| e.code == Some(0));
             let severity = if clean { Severity::Information } else { Severity::Error };
             let how = exit.map(|e| format!(" with {e}")).unwrap_or_default();
-            Entry::new(
+            entry(
                 severity,
                 id::PROGRAM_EXITED,
                 format!("{p} exited{how} and is not restarted (restart policy) {on}"),
@@ -112,7 +76,7 @@ pub fn program_entry(service: &str, e: &Event) -> Option<Entry> {
         }
         State::Stopped if matches!(change.from, State::Stopping | State::Backoff) => {
             let how = exit.map(|e| format!(" ({e})")).unwrap_or_default();
-            Entry::new(Severity::Information, id::PROGRAM_STOPPED, format!("{p} stopped{how} {on}"))
+            entry(Severity::Information, id::PROGRAM_STOPPED, format!("{p} stopped{how} {on}"))
         }
         _ => return None,
     };
@@ -121,7 +85,7 @@ pub fn program_entry(service: &str, e: &Event) -> Option<Entry> {
 
 /// The service is starting with `config`.
 pub fn service_starting(service: &str, config: &str, programs: usize) -> Entry {
-    Entry::new(
+    entry(
         Severity::Information,
         id::SERVICE_STARTING,
         format!("service {service} is starting {programs} programs from {config}"),
@@ -130,12 +94,12 @@ pub fn service_starting(service: &str, config: &str, programs: usize) -> Entry {
 
 /// Startup has settled; `summary` is the supervisor's one-line status.
 pub fn service_running(service: &str, summary: &str) -> Entry {
-    Entry::new(Severity::Information, id::SERVICE_RUNNING, format!("service {service} is running: {summary}"))
+    entry(Severity::Information, id::SERVICE_RUNNING, format!("service {service} is running: {summary}"))
 }
 
 /// The service stopped after an orderly shutdown.
 pub fn service_stopped(service: &str) -> Entry {
-    Entry::new(
+    entry(
         Severity::Information,
         id::SERVICE_STOPPED,
         format!("service {service} stopped; all its programs are down"),
@@ -144,59 +108,24 @@ pub fn service_stopped(service: &str) -> Entry {
 
 /// The service could not run, or ended with an error.
 pub fn service_failed(service: &str, error: &str) -> Entry {
-    Entry::new(Severity::Error, id::SERVICE_FAILED, format!("service {service} failed: {error}"))
+    entry(Severity::Error, id::SERVICE_FAILED, format!("service {service} failed: {error}"))
 }
 
 /// A reload (the SCM's ParamChange control) and how it went.
 pub fn reload(service: &str, outcome: Result<String, String>) -> Entry {
     match outcome {
-        Ok(what) => {
-            Entry::new(Severity::Information, id::RELOAD, format!("service {service} reloaded: {what}"))
-        }
-        Err(why) => {
-            Entry::new(Severity::Error, id::RELOAD, format!("service {service} did not reload: {why}"))
-        }
+        Ok(what) => entry(Severity::Information, id::RELOAD, format!("service {service} reloaded: {what}")),
+        Err(why) => entry(Severity::Error, id::RELOAD, format!("service {service} did not reload: {why}")),
     }
 }
 
 /// The event stream ran ahead of the Event Log writer.
 pub fn events_lost(service: &str, count: u64) -> Entry {
-    Entry::new(
+    entry(
         Severity::Warning,
         id::EVENTS_LOST,
         format!("{count} supervisor events were not written to the Event Log (service {service}); `steward events` shows the recent ones"),
     )
-}
-
-/// The services sharing the event source after `name` is added: kept once, sorted.
-pub fn source_users_with(mut users: Vec<String>, name: &str) -> Vec<String> {
-    users.retain(|u| !u.eq_ignore_ascii_case(name));
-    users.push(name.to_owned());
-    users.sort();
-    users
-}
-
-/// The services sharing the event source after `name` is removed. Service names are not case
-/// sensitive on Windows.
-pub fn source_users_without(mut users: Vec<String>, name: &str) -> Vec<String> {
-    users.retain(|u| !u.eq_ignore_ascii_case(name));
-    users
-}
-
-/// A `REG_MULTI_SZ` value: each string NUL-terminated, then one more NUL.
-pub fn multi_sz(items: &[String]) -> Vec<u16> {
-    let mut out: Vec<u16> = Vec::new();
-    for item in items {
-        out.extend(item.encode_utf16());
-        out.push(0);
-    }
-    out.push(0);
-    out
-}
-
-/// The strings of a `REG_MULTI_SZ` value (tolerating a missing final NUL).
-pub fn parse_multi_sz(data: &[u16]) -> Vec<String> {
-    data.split(|c| *c == 0).filter(|s| !s.is_empty()).map(String::from_utf16_lossy).collect()
 }
 
 #[cfg(test)]
@@ -211,7 +140,7 @@ mod tests {
     }
 
     fn entry(from: State, to: State, reason: Reason, pid: Option<u32>) -> Option<(Severity, u32, String)> {
-        program_entry("svc", &state(from, to, reason, pid)).map(|e| (e.severity, e.id, e.message))
+        program_entry("svc", &state(from, to, reason, pid)).map(|e| (e.severity, e.id, e.text))
     }
 
     #[test]
@@ -271,29 +200,10 @@ mod tests {
 
     #[test]
     fn service_entries() {
-        assert_eq!(service_running("api", "2 running").message, "service api is running: 2 running");
+        assert_eq!(service_running("api", "2 running").text, "service api is running: 2 running");
         assert_eq!(service_failed("api", "boom").severity, Severity::Error);
         assert_eq!(service_stopped("api").id, id::SERVICE_STOPPED);
         assert_eq!(reload("api", Err("invalid".into())).severity, Severity::Error);
         assert_eq!(events_lost("api", 3).severity, Severity::Warning);
-        assert_eq!(
-            [Severity::Error, Severity::Warning, Severity::Information].map(Severity::event_type),
-            [1, 2, 4]
-        );
-    }
-
-    #[test]
-    fn the_source_is_shared_and_counted() {
-        let users = source_users_with(vec![], "steward");
-        let users = source_users_with(users, "api");
-        let users = source_users_with(users, "API");
-        assert_eq!(users, ["API", "steward"]);
-        assert_eq!(source_users_without(users.clone(), "api"), ["steward"]);
-        assert!(source_users_without(vec!["steward".into()], "steward").is_empty());
-        let raw = multi_sz(&users);
-        assert_eq!(raw.iter().filter(|c| **c == 0).count(), 3);
-        assert_eq!(parse_multi_sz(&raw), users);
-        assert_eq!(parse_multi_sz(&[]), Vec::<String>::new());
-        assert_eq!(parse_multi_sz(&"a".encode_utf16().collect::<Vec<_>>()), ["a"]);
     }
 }

@@ -41,6 +41,7 @@
 //!   systemd it is ready, stopping, alive, and how it is doing.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
 
 mod context;
 mod driver;

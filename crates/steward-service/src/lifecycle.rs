@@ -25,15 +25,22 @@ use std::time::{Duration, Instant};
 /// What the service manager is told the service is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// Starting: the program works toward `ready()`.
     StartPending,
+    /// Serving.
     Running,
     /// Running, re-reading its configuration (systemd's `RELOADING=1`; the SCM has no such
     /// state and sees Running).
     Reloading,
+    /// Pausing: the program has the Pause request.
     PausePending,
+    /// Paused (Windows).
     Paused,
+    /// Continuing: the program has the Continue request.
     ContinuePending,
+    /// Stopping: the program has the Stop, and its main has not returned yet.
     StopPending,
+    /// Ended; the report carries the exit.
     Stopped,
 }
 
@@ -50,6 +57,7 @@ impl State {
 /// How the service ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
+    /// Main returned `Ok` and no failure was reported.
     Success,
     /// A service-specific failure code, never 0.
     Failure(u32),
@@ -58,6 +66,7 @@ pub enum Exit {
 /// One status report for the manager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Report {
+    /// The state.
     pub state: State,
     /// 0 outside pending states; from 1, rising, within one.
     pub checkpoint: u32,
@@ -88,8 +97,11 @@ pub enum StopReason {
 /// What the manager (or the console) asks of the program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
+    /// Stop, and why.
     Stop(StopReason),
+    /// Pause (Windows).
     Pause,
+    /// Continue after a Pause (Windows).
     Continue,
     /// Re-read the configuration: SCM ParamChange, `systemctl reload`, SIGHUP.
     Reload,
@@ -98,7 +110,9 @@ pub enum Control {
 /// A control handed to the program, to be acknowledged (or rejected) by its `id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// Its id, for the answer.
     pub id: u64,
+    /// What is asked.
     pub control: Control,
 }
 
@@ -128,12 +142,21 @@ pub enum Input {
 /// A note for the service's log, from the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Warning {
-    /// The budget of a pending state was spent before it finished. `reported_running`: the
-    /// start is reported Running anyway ([`AfterStartBudget::ReportRunning`]); otherwise the
-    /// ticks stop and the manager's own timeout applies.
-    BudgetSpent { state: State, budget: Duration, reported_running: bool },
+    /// The budget of a pending state was spent before it finished.
+    BudgetSpent {
+        /// The pending state.
+        state: State,
+        /// Its budget.
+        budget: Duration,
+        /// The start is reported Running anyway ([`AfterStartBudget::ReportRunning`]);
+        /// otherwise the ticks stop and the manager's own timeout applies.
+        reported_running: bool,
+    },
     /// An acknowledgement or rejection for a request that is not (or no longer) open.
-    StaleAnswer { id: u64 },
+    StaleAnswer {
+        /// The request's id.
+        id: u64,
+    },
 }
 
 /// What the adapter must do, in order.
@@ -147,6 +170,7 @@ pub enum Action {
     Watchdog,
     /// A second Ctrl+C while stopping: the console wants out now.
     Abort,
+    /// Note this in the service's log.
     Warn(Warning),
 }
 
@@ -163,7 +187,9 @@ pub enum AfterStartBudget {
 /// The machine's settings.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
+    /// How long starting may be reported as pending.
     pub start_budget: Duration,
+    /// How long stopping may be reported as pending.
     pub stop_budget: Duration,
     /// For pausing and continuing.
     pub pause_budget: Duration,
@@ -171,6 +197,7 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// The wait hint sent with a pending state (until the program's own [`Input::Progress`]).
     pub wait_hint: Duration,
+    /// What a start slower than its budget becomes.
     pub after_start_budget: AfterStartBudget,
     /// Send [`Action::Watchdog`] this often (half the manager's watchdog timeout).
     pub watchdog: Option<Duration>,
@@ -259,6 +286,7 @@ impl Lifecycle {
         (machine, out)
     }
 
+    /// The state the manager was last told.
     pub fn state(&self) -> State {
         self.state
     }

@@ -17,11 +17,14 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// service-specific exit code `sc query` shows, elsewhere the process's exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The exit code (at least 1; 0 is taken as 1).
     pub code: u32,
+    /// What went wrong, for the log.
     pub message: String,
 }
 
 impl Failure {
+    /// A failure with exit `code` and a `message` for the log.
     pub fn new(code: u32, message: impl Into<String>) -> Failure {
         Failure { code: code.max(1), message: message.into() }
     }

@@ -13,10 +13,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use steward_service::manage::render::render as render_text;
 use steward::service::spec::{ServiceOptions, StewardService, WindowsOptions};
 use steward_core::config;
 use steward_core::render;
+use steward_service::manage::render::render as render_text;
 use steward_service::manage::{Platform, Scope, StartType};
 
 fn steward(dir: &Path, args: &[&str]) -> Output {

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use steward_service::manage::render::render as render_text;
 use steward::service::spec::{ServiceOptions, StewardService, WindowsOptions};
 use steward_core::config::parse::{parse_str, EmptyEnv};
 use steward_core::render::STOP_MARGIN;
+use steward_service::manage::render::render as render_text;
 use steward_service::manage::{Error, Platform, Scope, StartType};
 
 fn golden_dir() -> PathBuf {

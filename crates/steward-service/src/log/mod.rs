@@ -82,10 +82,13 @@ impl LogOptions {
 /// One place the log goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
+    /// The Windows Event Log, as the service's source.
     EventLog,
+    /// The systemd journal, with fields.
     Journald,
     /// The folder of the daily files.
     Files(PathBuf),
+    /// Standard error.
     Stderr,
 }
 
@@ -115,11 +118,21 @@ pub fn destinations(mode: Mode, journal: bool, dir: Option<&Path>) -> Vec<Destin
 #[derive(Debug)]
 pub enum LogError {
     /// The folder for the files cannot be created or written.
-    Files { dir: PathBuf, error: String },
+    Files {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        error: String,
+    },
     /// The Event Log source cannot be opened.
     EventLog(std::io::Error),
     /// The filter directive does not parse.
-    Filter { directive: String, error: String },
+    Filter {
+        /// The directive.
+        directive: String,
+        /// What the parser said.
+        error: String,
+    },
     /// The program already set a global subscriber.
     AlreadySet,
 }
@@ -255,15 +268,20 @@ fn event_log_layer(_name: &str) -> Result<BoxedLayer, LogError> {
 /// How bad an Event Log entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Severity {
+    /// An information entry (INFO).
     Information,
+    /// A warning entry (WARN).
     Warning,
+    /// An error entry (ERROR).
     Error,
 }
 
 /// One Event Log entry, decided from a tracing event without calling Windows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// How bad it is.
     pub severity: Severity,
+    /// The event id: the event's `event_id` field, or [`DEFAULT_EVENT_ID`].
     pub id: u32,
     /// The message, then the other fields as `key=value`.
     pub text: String,

@@ -1,7 +1,7 @@
 //! What a steward service writes to the Windows Event Log, decided without calling Windows:
 //! which supervisor events become entries, with which severity, event id and text. Pure, so it
 //! is compiled and unit-tested on every OS. `steward_service::log::EventLog` writes them;
-//! `eventlog/windows.rs` registers the source.
+//! the library registers the source at install (`steward_service::manage`).
 //!
 //! The entries come from the supervisor's typed event stream (the one `steward events`
 //! shows), so they are exactly the state changes, not a re-reading of log lines:

@@ -276,6 +276,14 @@ keep = 100
     let first = cli(&s, &["start", "talker"]);
     assert!(first.status.code() == Some(0) || first.status.code() == Some(1));
     assert_eq!(s.wait_for("talker", "exited").exit_code.as_deref(), Some("exit code 0"));
+    let rotated = || {
+        std::fs::read_dir(s.log_dir())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("talker.out.log."))
+            .count()
+    };
+    let after_first = rotated();
+    assert!(after_first >= 5, "expected rotations during the first run, found {after_first}");
     // The tail of the finished log comes from the live file and the rotated ones.
     let out = ok(&cli(&s, &["logs", "talker", "-n", "2"]));
     assert_eq!(testkit::lines::check_lines(out.as_bytes(), 100).unwrap(), vec![299, 300]);
@@ -307,11 +315,10 @@ keep = 100
     let body: String = seen[1..].concat();
     let numbers = testkit::lines::check_lines(body.as_bytes(), 100).unwrap();
     assert_eq!(numbers, (1..=300).collect::<Vec<u64>>(), "every line once, in order");
-    let rotated = std::fs::read_dir(s.log_dir())
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("talker.out.log."))
-        .count();
-    assert!(rotated >= 12, "expected rotations during both runs, found {rotated}");
+    // How many happen while a follower holds the file varies (Windows renames an open file
+    // only when every opener allowed it); that some do, and nothing was lost, is the point.
+    let after_second = rotated();
+    assert!(after_second > after_first, "no rotation while followed: {after_first} then {after_second}");
     s.shutdown();
 }
 

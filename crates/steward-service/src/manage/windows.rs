@@ -124,9 +124,7 @@ pub(super) fn uninstall(m: &Manager) -> Result<(), Error> {
     let access = ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE;
     let service = open(&manager, m, access)?;
     // Which Event Log source it registered, read before the key goes.
-    let source = read_value(m.name(), true, EVENT_SOURCE_VALUE, RRF_RT_REG_SZ)
-        .map(|v| String::from_utf16_lossy(v.split(|c| *c == 0).next().unwrap_or(&[])))
-        .unwrap_or_else(|| m.name().to_owned());
+    let source = read_string(m.name(), true, EVENT_SOURCE_VALUE).unwrap_or_else(|| m.name().to_owned());
     stop_and_wait(&service, m.name(), Duration::MAX)?;
     service.delete().map_err(|e| scm_error(format!("delete the service {}", m.name()), e))?;
     drop(service);
@@ -419,14 +417,13 @@ fn set_or_delete(subkey: &[u16], value: &str, kind: u32, data: Option<Vec<u16>>)
 /// is set too: Windows' SCM gives it to the process already (setting it again changes
 /// nothing), Wine's does not.
 pub(crate) fn apply_registry_settings(name: &str) {
-    if let Some(dir) = read_value(name, true, WORKING_DIRECTORY_VALUE, RRF_RT_REG_SZ) {
-        let dir = PathBuf::from(String::from_utf16_lossy(dir.split(|c| *c == 0).next().unwrap_or(&[])));
+    if let Some(dir) = read_string(name, true, WORKING_DIRECTORY_VALUE).map(PathBuf::from) {
         if let Err(e) = std::env::set_current_dir(&dir) {
             tracing::warn!(service = %name, "cannot change to the working directory {}: {e}", dir.display());
         }
     }
     if let Some(list) = read_value(name, false, "Environment", RRF_RT_REG_MULTI_SZ) {
-        for var in list.split(|c| *c == 0).filter(|v| !v.is_empty()).map(String::from_utf16_lossy) {
+        for var in event_source::parse_multi_sz(&list) {
             if let Some((key, value)) = var.split_once('=').filter(|(k, _)| !k.is_empty()) {
                 // Before `main`, and Windows' environment block is guarded by a lock of its own.
                 std::env::set_var(key, value);
@@ -435,46 +432,42 @@ pub(crate) fn apply_registry_settings(name: &str) {
     }
 }
 
-/// A string value of the service key (or its `Parameters`), as UTF-16 with its NULs; `None`
-/// when it is not there (a warning when it cannot be read).
+/// A `REG_SZ` value of the service key (or its `Parameters`); `None` when it is not there.
+fn read_string(name: &str, parameters: bool, value: &str) -> Option<String> {
+    let data = read_value(name, parameters, value, RRF_RT_REG_SZ)?;
+    event_source::parse_multi_sz(&data).into_iter().next()
+}
+
+/// A value of the service key (or its `Parameters`), as UTF-16 with its NULs; `None` when it
+/// is not there (a warning when it cannot be read).
 fn read_value(name: &str, parameters: bool, value: &str, kind: u32) -> Option<Vec<u16>> {
     let subkey = service_subkey(name, parameters);
     let value_name = wide(value);
-    let mut bytes = 0u32;
-    // SAFETY: NUL-terminated names; a size query (no buffer).
-    let rc = unsafe {
-        RegGetValueW(
-            HKEY_LOCAL_MACHINE,
-            subkey.as_ptr(),
-            value_name.as_ptr(),
-            kind,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &mut bytes,
-        )
-    };
-    let rc = if rc == 0 {
-        let mut buf = vec![0u16; (bytes as usize).div_ceil(2)];
-        // SAFETY: as above; `buf` holds `bytes` bytes, and RegGetValueW writes at most that many.
-        let rc = unsafe {
+    let get = |buf: *mut std::ffi::c_void, bytes: &mut u32| {
+        // SAFETY: NUL-terminated names; `buf` is null (a size query) or holds `bytes` bytes,
+        // and RegGetValueW writes at most that many.
+        unsafe {
             RegGetValueW(
                 HKEY_LOCAL_MACHINE,
                 subkey.as_ptr(),
                 value_name.as_ptr(),
                 kind,
                 std::ptr::null_mut(),
-                buf.as_mut_ptr().cast(),
-                &mut bytes,
+                buf,
+                bytes,
             )
-        };
-        if rc == 0 {
-            buf.truncate(bytes as usize / 2);
-            return Some(buf);
         }
-        rc
-    } else {
-        rc
     };
+    let mut bytes = 0u32;
+    let mut rc = get(std::ptr::null_mut(), &mut bytes);
+    if rc == 0 {
+        let mut data = vec![0u16; (bytes as usize).div_ceil(2)];
+        rc = get(data.as_mut_ptr().cast(), &mut bytes);
+        if rc == 0 {
+            data.truncate(bytes as usize / 2);
+            return Some(data);
+        }
+    }
     if rc != ERROR_FILE_NOT_FOUND {
         tracing::warn!(service = %name, "cannot read {value} from the registry: {}", io::Error::from_raw_os_error(rc as i32));
     }

@@ -10,6 +10,7 @@ mod alerts;
 mod cli_check;
 mod control;
 mod health;
+mod instances;
 mod logs_child;
 mod logs_file;
 mod logs_open;

@@ -15,6 +15,7 @@
 mod commands;
 pub mod control;
 mod event;
+mod instances;
 // The notify socket of `ready = "notify"` programs: Unix datagram sockets, so Unix only.
 #[cfg_attr(unix, path = "notify/unix.rs")]
 #[cfg_attr(not(unix), path = "notify/unsupported.rs")]
@@ -37,8 +38,9 @@ use tokio::sync::{broadcast, mpsc};
 
 pub use control::{Control, ControlError, ControlReceiver, Target, Verb};
 pub use event::{Event, EventKind, Stream};
+pub use instances::{ScaleTo, Scaled};
 pub use program::{Notice, ProgramHandle, Status};
-pub use snapshot::{ProgramSnapshot, Snapshot};
+pub use snapshot::{GroupSnapshot, ProgramSnapshot, Snapshot};
 
 /// Where the supervisor reports how startup and shutdown go, for a service manager
 /// (systemd's sd_notify, the Windows SCM). `daemon` picks one and hands it down, so that
@@ -116,6 +118,8 @@ struct Supervisor {
     status: Box<dyn StatusSink>,
     /// Health checks, resource limits and alert rules ([`observe`]).
     observe: observe::Observers,
+    /// The listening sockets of programs that have `sockets`.
+    sockets: crate::sockets::Sockets,
 }
 
 impl Supervisor {
@@ -127,6 +131,9 @@ impl Supervisor {
             })?;
         }
         log_warnings(&config);
+        // Before any program starts: a socket that cannot be bound stops steward here.
+        let sockets = crate::sockets::Sockets::bind(&config, &Default::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(deps_of(&config));
@@ -145,6 +152,7 @@ impl Supervisor {
             retired: Vec::new(),
             status,
             observe: observe::Observers::new(&config),
+            sockets,
             config,
         };
         for name in sup.config.programs.keys().cloned().collect::<Vec<_>>() {
@@ -155,16 +163,27 @@ impl Supervisor {
 
     fn add_program(&mut self, name: &str) {
         let spec = self.config.programs[name].clone();
-        let handle = ProgramHandle::spawn(
-            spec,
-            &self.config.supervisor.log_dir,
-            &self.config.supervisor.state_dir,
-            self.notices_tx.clone(),
-            self.reports_tx.clone(),
-        );
+        let listeners = self.sockets.of(spec.group());
+        let handle = ProgramHandle::spawn(spec, self.setup(listeners, None));
         self.observe.add_program(&handle.spec);
         self.programs.insert(name.to_string(), handle);
         self.states.insert(name.to_string(), State::Stopped);
+    }
+
+    /// What a new program task gets (see [`program::Setup`]).
+    fn setup<'a>(
+        &'a self,
+        listeners: crate::sockets::Listeners,
+        beside: Option<&'a ProgramHandle>,
+    ) -> program::Setup<'a> {
+        program::Setup {
+            log_dir: &self.config.supervisor.log_dir,
+            state_dir: &self.config.supervisor.state_dir,
+            notices: self.notices_tx.clone(),
+            reports: self.reports_tx.clone(),
+            listeners,
+            beside,
+        }
     }
 
     fn start_autostart(&mut self) {
@@ -266,8 +285,33 @@ fn log_warnings(config: &Config) {
     }
 }
 
+/// What each process waits for: `depends_on` names programs, and a program with
+/// `instances` stands for all of them.
 fn deps_of(config: &Config) -> BTreeMap<String, Vec<String>> {
-    config.programs.iter().map(|(n, p)| (n.clone(), p.depends_on.clone())).collect()
+    let mut units: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (name, spec) in &config.programs {
+        units.entry(spec.group()).or_default().push(name.clone());
+    }
+    config
+        .programs
+        .iter()
+        .map(|(n, p)| {
+            let deps = p.depends_on.iter().flat_map(|d| units.get(d.as_str()).into_iter().flatten()).cloned();
+            (n.clone(), deps.collect())
+        })
+        .collect()
+}
+
+/// The processes `name` means: a process (`web:2`, `api`), or every instance of a program
+/// (`web`, `web:*`). `None` when there is no such program.
+fn resolve<'a>(programs: impl IntoIterator<Item = &'a String>, name: &str) -> Option<Vec<String>> {
+    let group = name.strip_suffix(":*").unwrap_or(name);
+    let matched: Vec<String> = programs
+        .into_iter()
+        .filter(|n| n.as_str() == name || steward_core::config::group_of(n) == group)
+        .cloned()
+        .collect();
+    (!matched.is_empty()).then_some(matched)
 }
 
 /// One line per state change, at a level that matches how bad it is.

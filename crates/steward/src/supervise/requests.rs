@@ -21,6 +21,9 @@ impl Supervisor {
                 let _ = reply.send(self.action(verb, names, all));
             }
             Reload(reply) => self.begin_reload(reply),
+            Scale { name, to, reply } => {
+                let _ = reply.send(self.scale(&name, to));
+            }
             Shutdown(reply) => {
                 let _ = reply.send(());
                 if !self.shutting_down {
@@ -32,9 +35,12 @@ impl Supervisor {
             }
             // Only a handle: the caller reads the files, off this thread.
             Logs { name, stderr, reply } => {
-                let result = match self.programs.get(&name) {
+                let result = match super::resolve(self.programs.keys(), &name) {
                     None => Err(ControlError::UnknownProgram(name)),
-                    Some(p) => Ok(p.log_reader(stderr)),
+                    Some(units) => Ok(units
+                        .into_iter()
+                        .map(|u| (u.clone(), self.programs[&u].log_reader(stderr)))
+                        .collect()),
                 };
                 let _ = reply.send(result);
             }
@@ -44,7 +50,10 @@ impl Supervisor {
     fn snapshot(&self) -> Snapshot {
         let mut waiting: BTreeMap<String, Vec<String>> =
             self.scheduler.waiting(|n| self.view(n)).into_iter().collect();
-        self.observe.snapshot(&self.programs, |name| waiting.remove(name).unwrap_or_default())
+        let mut snapshot =
+            self.observe.snapshot(&self.programs, |name| waiting.remove(name).unwrap_or_default());
+        snapshot.groups = self.group_snapshots();
+        snapshot
     }
 
     fn action(&mut self, verb: Verb, names: Vec<String>, all: bool) -> Result<Vec<Target>, ControlError> {
@@ -54,15 +63,25 @@ impl Supervisor {
         if self.reload.is_some() {
             return Err(ControlError::ReloadInProgress);
         }
-        let names = if all {
+        let names: Vec<String> = if all {
             self.programs.keys().cloned().collect()
         } else if names.is_empty() {
             return Err(ControlError::NothingNamed);
         } else {
-            if let Some(unknown) = names.iter().find(|n| !self.programs.contains_key(*n)) {
-                return Err(ControlError::UnknownProgram(unknown.clone()));
+            let mut units = Vec::new();
+            for name in &names {
+                match super::resolve(self.programs.keys(), name) {
+                    Some(found) => {
+                        for unit in found {
+                            if !units.contains(&unit) {
+                                units.push(unit);
+                            }
+                        }
+                    }
+                    None => return Err(ControlError::UnknownProgram(name.clone())),
+                }
             }
-            names
+            units
         };
         let targets = names
             .iter()

@@ -230,10 +230,13 @@ impl Ctx<'_> {
                 sockets.push(SocketSpec { name: name.to_owned(), listen, backlog });
             }
         }
-        if !sockets.is_empty() && self.env.platform() == Some(Platform::Windows) {
+        if let Some(platform) = self.env.platform().filter(|p| *p != Platform::Linux && !sockets.is_empty()) {
             self.error(
                 f.span(),
-                "steward cannot yet pass sockets to programs on Windows",
+                format!(
+                    "steward passes sockets to programs on Linux only, for now, not on {}",
+                    platform.name()
+                ),
                 "remove the `sockets` tables; each instance can bind a port of its own with `%{instance}`",
             );
         }

@@ -15,6 +15,8 @@ use super::{deps_of, Supervisor};
 /// A reload between its two phases: the programs it removes or changes are stopping.
 pub(super) struct PendingReload {
     config: Config,
+    /// The new config's sockets, bound: in use from phase two.
+    sockets: crate::sockets::Sockets,
     diff: Diff,
     /// Orders the stops among the programs being replaced (dependents first).
     pub(super) stops: Scheduler,
@@ -52,6 +54,17 @@ impl Supervisor {
                 return;
             }
         };
+        // New and changed sockets are bound before anything changes: one that cannot be
+        // bound rejects the reload. Unchanged ones are kept (the same fds).
+        let sockets = match crate::sockets::Sockets::bind(&config, &self.sockets) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(event = "reload-rejected", "{e}; nothing was changed");
+                let _ = reply.send(Err(ControlError::InvalidConfig(e.to_string())));
+                self.observe.reload_rejected();
+                return;
+            }
+        };
         super::log_warnings(&config);
         let diff = reload::diff(&self.config, &config);
         let replaced: Vec<String> = diff.removed.iter().chain(&diff.changed).cloned().collect();
@@ -77,6 +90,7 @@ impl Supervisor {
         );
         self.reload = Some(PendingReload {
             config,
+            sockets,
             diff,
             stops,
             stopping: replaced.into_iter().collect(),
@@ -97,7 +111,8 @@ impl Supervisor {
             return;
         }
         let Some(pending) = self.reload.take() else { return };
-        let PendingReload { config, diff, restart, reply, .. } = pending;
+        let PendingReload { config, sockets, diff, restart, reply, .. } = pending;
+        self.sockets = sockets;
         // The supervisor settings (state and log dirs) and the remote API stay as they were
         // until a restart.
         let supervisor = std::mem::replace(&mut self.config.supervisor, config.supervisor.clone());

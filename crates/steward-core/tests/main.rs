@@ -9,3 +9,4 @@ mod config_health_alerts;
 mod config_ok;
 mod extremes;
 mod render;
+mod rollout;

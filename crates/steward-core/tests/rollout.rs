@@ -582,3 +582,387 @@ fn a_new_revision_failure_while_rolling_back_does_not_pause() {
     roll.play(vec![(160, NewDown { slot: 1 }, vec![])]);
     assert_eq!(roll.r.phase(), Phase::RolledBack { slot: 1, reason: "exit 1".into() });
 }
+
+// --- The property test: random rolls through a simulated runtime ------------------------
+
+mod sim {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+    use steward_core::rollout::Action::{self, Kill, Promote, Start, Stop};
+    use steward_core::rollout::Event::{
+        self, NewDown, NewFailed, NewReady, NewUnready, OldDown, OldReady, OldUnready, Tick,
+    };
+    use steward_core::rollout::{OnFailure, Phase, Rev, RollSpec, Rollout, SlotStage};
+
+    /// A process as the simulated runtime sees it.
+    #[derive(Clone, Debug)]
+    struct Proc {
+        rev: Rev,
+        ready: bool,
+        /// Ready without a break since then.
+        ready_since: Option<Instant>,
+        /// Was ready without a break for min_ready, seen at one of the planner's steps (a
+        /// replacement counts as available from then on, while ready).
+        proven: bool,
+        /// Got Stop (a serving process) or Kill (a replacement); alive until reported down.
+        ending: bool,
+    }
+
+    impl Proc {
+        fn started(rev: Rev) -> Proc {
+            Proc { rev, ready: false, ready_since: None, proven: false, ending: false }
+        }
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct Slot {
+        serving: Option<Proc>,
+        replacement: Option<Proc>,
+    }
+
+    impl Slot {
+        fn available(&self) -> bool {
+            let serving = self.serving.as_ref().is_some_and(|p| !p.ending && p.ready);
+            let proven = self.replacement.as_ref().is_some_and(|p| !p.ending && p.ready && p.proven);
+            serving || proven
+        }
+
+        fn alive(&self) -> usize {
+            usize::from(self.serving.is_some()) + usize::from(self.replacement.is_some())
+        }
+    }
+
+    /// The runtime: carries out the planner's actions on simulated processes, delivers
+    /// their outcomes, and checks the bounds after every action.
+    struct Sim {
+        spec: RollSpec,
+        slots: Vec<Slot>,
+        planner: Rollout,
+        now: Instant,
+        /// A Kill was seen: the roll failed (or turned around) at least once.
+        failed: bool,
+    }
+
+    /// What can happen to slot `slot`.
+    #[derive(Clone, Copy, Debug)]
+    enum Kind {
+        NewReady,
+        NewUnready,
+        NewFailed,
+        NewDown,
+        OldDown,
+        OldUnready,
+        OldReady,
+    }
+
+    impl Sim {
+        fn start(spec: RollSpec, ready: &[bool]) -> Sim {
+            let now = Instant::now();
+            let listed: Vec<(u32, bool)> = ready.iter().enumerate().map(|(i, &r)| (i as u32, r)).collect();
+            let slots = ready
+                .iter()
+                .map(|&r| Slot {
+                    serving: Some(Proc {
+                        ready: r,
+                        ready_since: r.then_some(now),
+                        ..Proc::started(Rev::Old)
+                    }),
+                    replacement: None,
+                })
+                .collect();
+            let (planner, actions) = Rollout::start(spec.clone(), &listed, now).unwrap();
+            let mut sim = Sim { spec, slots, planner, now, failed: false };
+            sim.carry_out(actions, None);
+            sim
+        }
+
+        fn max_alive(&self) -> usize {
+            self.slots.len() + self.spec.max_surge as usize
+        }
+
+        fn unavailable(&self) -> usize {
+            self.slots.iter().filter(|s| !s.available()).count()
+        }
+
+        /// Whether `kind` fits slot `i` now; if so, applies it to the simulated processes.
+        fn fits(&mut self, kind: Kind, i: usize) -> bool {
+            let now = self.now;
+            let Some(slot) = self.slots.get_mut(i) else { return false };
+            match kind {
+                Kind::NewDown if slot.replacement.as_ref().is_some_and(|p| p.ending) => {
+                    slot.replacement = None;
+                    true
+                }
+                Kind::OldDown if slot.serving.as_ref().is_some_and(|p| p.ending) => {
+                    slot.serving = None;
+                    true
+                }
+                Kind::NewDown | Kind::OldDown => false,
+                Kind::NewReady | Kind::NewUnready | Kind::NewFailed => {
+                    let Some(p) = slot.replacement.as_mut().filter(|p| !p.ending) else { return false };
+                    match kind {
+                        Kind::NewFailed => true,
+                        _ if p.ready == matches!(kind, Kind::NewReady) => false,
+                        _ => {
+                            p.ready = !p.ready;
+                            p.ready_since = p.ready.then_some(now);
+                            true
+                        }
+                    }
+                }
+                Kind::OldUnready | Kind::OldReady => {
+                    let Some(p) = slot.serving.as_mut().filter(|p| !p.ending) else { return false };
+                    if p.ready == matches!(kind, Kind::OldReady) {
+                        return false;
+                    }
+                    p.ready = !p.ready;
+                    p.ready_since = p.ready.then_some(now);
+                    true
+                }
+            }
+        }
+
+        fn event(kind: Kind, slot: u32) -> Event {
+            match kind {
+                Kind::NewReady => NewReady { slot },
+                Kind::NewUnready => NewUnready { slot },
+                Kind::NewFailed => NewFailed { slot, reason: "exit code 1".into() },
+                Kind::NewDown => NewDown { slot },
+                Kind::OldDown => OldDown { slot },
+                Kind::OldUnready => OldUnready { slot },
+                Kind::OldReady => OldReady { slot },
+            }
+        }
+
+        /// Delivers `kind` for slot `i` after `gap` if it fits; else delivers it as a stale
+        /// event at the same instant, which must change nothing.
+        fn outcome(&mut self, kind: Kind, i: usize, gap: Duration) {
+            let id = if i < self.slots.len() { i as u32 } else { 99 };
+            let later = self.now + gap;
+            let now = std::mem::replace(&mut self.now, later);
+            if self.fits(kind, i) {
+                let failed = matches!(kind, Kind::NewFailed).then_some(id);
+                self.step(Self::event(kind, id), failed);
+            } else {
+                self.now = now;
+                let (phase, deadline) = (self.planner.phase(), self.planner.next_deadline());
+                let actions = self.planner.handle(Self::event(kind, id), now);
+                assert_eq!(actions, vec![], "stale {kind:?} for slot {id}");
+                assert_eq!((self.planner.phase(), self.planner.next_deadline()), (phase, deadline));
+            }
+        }
+
+        fn tick(&mut self, at: Instant) {
+            self.now = self.now.max(at);
+            self.step(Tick, None);
+        }
+
+        /// Hands `event` to the planner at `self.now` and carries out its answer.
+        fn step(&mut self, event: Event, failed: Option<u32>) {
+            // What the planner sees at this step: replacements ready for min_ready now count.
+            for p in self.slots.iter_mut().filter_map(|s| s.replacement.as_mut()) {
+                if p.ready_since.is_some_and(|t| t + self.spec.min_ready <= self.now) {
+                    p.proven = true;
+                }
+            }
+            let actions = self.planner.handle(event, self.now);
+            if let Some(slot) = failed {
+                assert!(
+                    actions.iter().any(|a| matches!(a, Kill { slot: s, .. } if *s == slot)),
+                    "{actions:?}"
+                );
+            }
+            self.carry_out(actions, Some(self.now));
+        }
+
+        fn carry_out(&mut self, actions: Vec<Action>, now: Option<Instant>) {
+            let now = now.unwrap_or(self.now);
+            for action in actions {
+                self.carry_out_one(&action, now);
+                let alive: usize = self.slots.iter().map(Slot::alive).sum();
+                assert!(alive <= self.max_alive(), "{alive} processes alive after {action:?}");
+            }
+            if let Some(at) = self.planner.next_deadline() {
+                assert!(at > now, "a deadline already due: the runtime would spin");
+            }
+        }
+
+        fn carry_out_one(&mut self, action: &Action, now: Instant) {
+            let (min_ready, max_unavailable) = (self.spec.min_ready, self.spec.max_unavailable as usize);
+            let failed = self.failed;
+            let was_unavailable = self.unavailable();
+            match *action {
+                Start { slot, rev } => {
+                    let s = &mut self.slots[slot as usize];
+                    assert!(s.replacement.is_none(), "{action:?}: slot {slot} has a replacement already");
+                    if let Some(serving) = &s.serving {
+                        assert_ne!(serving.rev, rev, "{action:?}: the slot runs that revision already");
+                    }
+                    s.replacement = Some(Proc::started(rev));
+                }
+                Stop { slot } => {
+                    let s = &mut self.slots[slot as usize];
+                    let was_available = s.available();
+                    let serving = s.serving.as_mut().filter(|p| !p.ending);
+                    let serving = serving.unwrap_or_else(|| panic!("{action:?}: nothing to stop"));
+                    serving.ending = true;
+                    let rev = serving.rev;
+                    match &s.replacement {
+                        // THE invariant: the surge order stops only for a replacement that
+                        // has been ready for min_ready, and is now.
+                        Some(p) => {
+                            assert!(!p.ending && p.ready, "{action:?}: its replacement is not ready");
+                            let since = p.ready_since.unwrap();
+                            assert!(since + min_ready <= now, "{action:?}: ready for {:?} only", now - since);
+                        }
+                        // The unavailable order: within max_unavailable, and never an
+                        // old-revision process once anything failed.
+                        None => {
+                            assert!(
+                                !(failed && rev == Rev::Old),
+                                "{action:?}: an old process stopped after a failure"
+                            );
+                            let after = was_unavailable + usize::from(was_available);
+                            assert!(after <= max_unavailable, "{action:?} makes {after} slots unavailable");
+                        }
+                    }
+                }
+                Kill { slot, ref reason } => {
+                    assert!(!reason.is_empty());
+                    let s = &mut self.slots[slot as usize];
+                    let p = s.replacement.as_mut().filter(|p| !p.ending);
+                    p.unwrap_or_else(|| panic!("{action:?}: only a replacement may be killed")).ending = true;
+                    self.failed = true;
+                }
+                Promote { slot } => {
+                    let s = &mut self.slots[slot as usize];
+                    assert!(s.serving.is_none(), "{action:?}: the process it replaces is not down");
+                    let p = s.replacement.take().filter(|p| !p.ending);
+                    s.serving = Some(p.unwrap_or_else(|| panic!("{action:?}: no live replacement")));
+                }
+            }
+        }
+
+        /// Everything goes well from now on: processes come up and go down when asked, and
+        /// the timers fire. The roll must end.
+        fn drain(&mut self) {
+            for _ in 0..10_000 {
+                if self.planner.is_finished() {
+                    return;
+                }
+                let next = (0..self.slots.len()).find_map(|i| {
+                    let s = &self.slots[i];
+                    let (serving, repl) = (s.serving.as_ref(), s.replacement.as_ref());
+                    let kind = if repl.is_some_and(|p| p.ending) {
+                        Kind::NewDown
+                    } else if serving.is_some_and(|p| p.ending) {
+                        Kind::OldDown
+                    } else if repl.is_some_and(|p| !p.ready) {
+                        Kind::NewReady
+                    } else if serving.is_some_and(|p| !p.ready) {
+                        Kind::OldReady
+                    } else {
+                        return None;
+                    };
+                    Some((kind, i))
+                });
+                match (next, self.planner.next_deadline()) {
+                    (Some((kind, i)), _) => self.outcome(kind, i, Duration::from_millis(1)),
+                    (None, Some(at)) => self.tick(at),
+                    (None, None) => {
+                        panic!("stuck in {:?}: nothing to deliver, no deadline", self.planner.phase())
+                    }
+                }
+            }
+            panic!("no end after 10 000 steps: {:?}", self.planner.phase());
+        }
+
+        /// The end agrees with the processes: one per slot, of the revision the phase says.
+        fn check_end(&self) {
+            for (i, s) in self.slots.iter().enumerate() {
+                assert!(s.replacement.is_none(), "slot {i} still has a replacement");
+                assert!(s.serving.as_ref().is_some_and(|p| !p.ending), "slot {i} has no process");
+            }
+            let revs: Vec<Rev> = self.slots.iter().map(|s| s.serving.as_ref().unwrap().rev).collect();
+            let states: Vec<_> = self.planner.slot_states().collect();
+            for ((_, state), rev) in states.iter().zip(&revs) {
+                assert_eq!(state.rev, *rev);
+                assert!(matches!(state.stage, SlotStage::Steady | SlotStage::Failed), "{states:?}");
+            }
+            match self.planner.phase() {
+                Phase::Complete => assert!(revs.iter().all(|&r| r == Rev::New)),
+                Phase::RolledBack { .. } => assert!(revs.iter().all(|&r| r == Rev::Old)),
+                Phase::Paused { .. } => assert!(!revs.iter().all(|&r| r == Rev::New), "paused yet complete"),
+                other => panic!("finished in {other:?}"),
+            }
+        }
+    }
+
+    fn spec() -> impl Strategy<Value = RollSpec> {
+        let ms = Duration::from_millis;
+        (0u32..3, 0u32..3, 0usize..3, 0usize..3, 0usize..3, any::<bool>()).prop_filter_map(
+            "both budgets 0",
+            move |(max_surge, max_unavailable, m, r, p, rollback)| {
+                (max_surge + max_unavailable > 0).then(|| RollSpec {
+                    max_surge,
+                    max_unavailable,
+                    min_ready: [ms(0), ms(50), ms(200)][m],
+                    ready_timeout: [ms(300), ms(2000), ms(10_000)][r],
+                    progress_timeout: [None, Some(ms(2000)), Some(ms(30_000))][p],
+                    on_failure: if rollback { OnFailure::Rollback } else { OnFailure::Pause },
+                })
+            },
+        )
+    }
+
+    /// What the runtime reports, for which slot (one past the last: a slot not in the roll),
+    /// and how long after the previous report.
+    fn ops() -> impl Strategy<Value = Vec<(u8, usize, u64)>> {
+        prop::collection::vec((0u8..24, 0usize..6, 0u64..300), 0..80)
+    }
+
+    fn play(spec: RollSpec, ready: &[bool], crashes: bool, ops: &[(u8, usize, u64)]) {
+        let mut sim = Sim::start(spec, ready);
+        for &(op, slot, gap) in ops {
+            let i = slot % (ready.len() + 1);
+            let gap = Duration::from_millis(gap);
+            let kind = match op {
+                0..=5 => Kind::NewReady,
+                6 => Kind::NewUnready,
+                7 if crashes => Kind::NewFailed,
+                7 => Kind::NewReady,
+                8..=10 => Kind::NewDown,
+                11..=13 => Kind::OldDown,
+                14 => Kind::OldUnready,
+                15 | 16 => Kind::OldReady,
+                17..=21 => {
+                    sim.tick(sim.now + gap);
+                    continue;
+                }
+                _ => {
+                    let at = sim.planner.next_deadline().unwrap_or(sim.now);
+                    sim.tick(at);
+                    continue;
+                }
+            };
+            sim.outcome(kind, i, gap);
+        }
+        sim.drain();
+        sim.check_end();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_rolls_keep_the_bounds_and_end(
+            spec in spec(),
+            ready in prop::collection::vec(any::<bool>(), 1..6),
+            crashes in any::<bool>(),
+            ops in ops(),
+        ) {
+            play(spec, &ready, crashes, &ops);
+        }
+    }
+}

@@ -41,25 +41,30 @@
 //! way to a surge-order `Stop` is a replacement that has been ready for `min_ready`.
 //! After the first failure:
 //! - `on_failure = pause`: no slot starts any more. Replacements already started finish
-//!   their slot (each is bounded by `ready_timeout`): phase [`Phase::Pausing`], then
-//!   [`Phase::Paused`] once nothing is in flight. Killing them would throw away work that
-//!   may well succeed (the failure can be the slot's own), and their serving processes still
-//!   serve meanwhile.
-//! - `on_failure = rollback`: unproven replacements are killed at once (their serving
-//!   processes still serve, so nothing is lost); proven ones finish. Then every slot that
-//!   runs the new revision is rolled back with the same gate and budgets, lowest first:
-//!   failed-version processes stay until their old-version replacements have proved
-//!   themselves. A failure while rolling back pauses (no rollback of the rollback).
+//!   their slot: phase [`Phase::Pausing`], then [`Phase::Paused`] once nothing is in flight.
+//!   Killing them would throw away work that may well succeed (the failure can be the
+//!   slot's own), and meanwhile their serving processes still serve. A slot whose process
+//!   was stopped first (unavailable order) but whose replacement had not started yet is
+//!   restored instead (below).
+//! - `on_failure = rollback`: unproven replacements are killed at once; that costs nothing,
+//!   as they did not count as available yet (and a slot left empty is restored). Proven ones
+//!   finish their step. Then every slot that runs the new revision goes back with the same
+//!   gate and budgets, lowest first: in the surge order a failed-version process stays until
+//!   its old-version replacement has proved itself. (With `max_surge = 0` there is no room
+//!   for that: a slot goes back in the unavailable order, as it came.)
+//! - No rollback of the rollback: an old-version replacement that fails, or the progress
+//!   timeout passing again, pauses. A new-version process that was still finishing its step
+//!   forward failing turns nothing around: its slot gets the old revision back anyway.
 //! - A slot left without any process (unavailable order) that the roll no longer wants to
 //!   change is *restored*: `Start` of the revision it served, and `Promote` right away. The
 //!   runtime supervises that process like any slot's (restarts with backoff) and reports it
 //!   with `OldReady`; the planner does not gate it, there is nothing to protect.
 //!
 //! `progress_timeout` counts from the start, and afresh when a rollback begins. When it
-//! passes, every unproven replacement fails with it; if none is in flight it is blamed on the
-//! lowest slot still waiting for its turn. When all that is left is proven replacements
-//! waiting for their old processes to drain, it changes nothing: the runtime bounds a drain
-//! with the stop timeout.
+//! passes, every unproven replacement fails with it (while pausing too); if none is in
+//! flight it is blamed on the lowest slot still waiting for its turn. When all that is left
+//! is proven replacements waiting for their old processes to drain, it changes nothing: the
+//! runtime bounds a drain with the stop timeout.
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +73,9 @@ use crate::units;
 /// A revision of the program: the one running before the roll, or the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Rev {
+    /// What the slots ran when the roll started.
     Old,
+    /// What the roll moves them to.
     New,
 }
 
@@ -102,8 +109,10 @@ pub struct RollSpec {
     /// How long a replacement may be not ready (after its start or a loss of readiness)
     /// before it fails.
     pub ready_timeout: Duration,
-    /// The longest the roll may take (and, afresh, its rollback).
+    /// The longest the roll may take (and, afresh, its rollback). Without it, a replacement
+    /// whose readiness keeps flapping faster than `min_ready` holds the roll forever.
     pub progress_timeout: Option<Duration>,
+    /// What a failed replacement leads to.
     pub on_failure: OnFailure,
 }
 
@@ -120,12 +129,14 @@ impl RollSpec {
 /// Why a roll cannot start.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RollError {
+    /// `max_surge` and `max_unavailable` are both 0.
     #[error(
         "max_surge and max_unavailable are both 0, so the roll could neither start an extra \
          process nor stop one: set max_surge = 1 (or max_unavailable = 1 if the program \
          cannot run twice)"
     )]
     NoBudget,
+    /// A slot appears twice in the list to roll.
     #[error("slot {slot} is listed twice: list each slot to roll once")]
     DuplicateSlot { slot: u32 },
 }
@@ -206,6 +217,7 @@ pub enum Phase {
 pub struct SlotState {
     /// The revision of its serving process (while it has none: of the last one).
     pub rev: Rev,
+    /// How far its replacement got.
     pub stage: SlotStage,
 }
 
@@ -341,10 +353,12 @@ impl Rollout {
         actions
     }
 
+    /// The settings the roll runs with.
     pub fn spec(&self) -> &RollSpec {
         &self.spec
     }
 
+    /// Where the roll is, for `status`, events and the exit code of `steward restart`.
     pub fn phase(&self) -> Phase {
         let count = |f: &dyn Fn(&Slot) -> bool| self.slots.iter().filter(|s| f(s)).count() as u32;
         let in_flight = self.slots.iter().any(|s| !s.is_steady());

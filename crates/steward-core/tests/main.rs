@@ -10,3 +10,4 @@ mod config_instances;
 mod config_ok;
 mod extremes;
 mod render;
+mod rollout;

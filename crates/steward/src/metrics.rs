@@ -271,8 +271,12 @@ mod tests {
     fn instances_are_labelled_by_their_number() {
         let mut snap = snapshot();
         snap.programs = vec![sample("web:0", ProgramState::Running), sample("web:1", ProgramState::Backoff)];
-        snap.groups =
-            vec![crate::supervise::GroupSnapshot { name: "web".into(), instances: Some(2), sockets: vec![] }];
+        snap.groups = vec![crate::supervise::GroupSnapshot {
+            name: "web".into(),
+            instances: Some(2),
+            sockets: vec![],
+            rollout: None,
+        }];
         let om = render(&snap, &[None, None], None, true);
         for line in [
             "steward_program_up{program=\"web\",instance=\"0\"} 1",

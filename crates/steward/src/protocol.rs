@@ -27,6 +27,9 @@ pub struct GroupInfo {
     pub total: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sockets: Vec<SocketInfo>,
+    /// Where its rolling restart is, while one runs: "rolling, 2/4 replaced".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
 }
 
 /// A socket steward holds for a program.

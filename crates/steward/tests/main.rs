@@ -29,6 +29,9 @@ mod permissions;
 // sd_notify: Unix datagram sockets in systemd's place.
 #[cfg(unix)]
 mod notify;
+// Rolling restarts gated on sd_notify readiness.
+#[cfg(unix)]
+mod rolling;
 // `systemctl --root` into an offline image.
 #[cfg(unix)]
 mod service_cli;

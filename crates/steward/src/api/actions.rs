@@ -9,7 +9,7 @@ use axum::Json;
 use super::ApiError;
 use crate::protocol::{ActionReply, ActionRequest, ActionResult, ReloadReply, ScaleReply, ScaleRequest};
 use crate::supervise::control::{wait_for, Target};
-use crate::supervise::{Control, ScaleTo, Verb};
+use crate::supervise::{Control, RollReport, ScaleTo, Verb};
 
 /// Beyond a program's own stop_timeout, how long an action waits for its state by default.
 const EXTRA_WAIT: Duration = Duration::from_secs(30);
@@ -38,9 +38,54 @@ async fn act(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "give names or `all`, not both"));
     }
     let timeout = parse_timeout(&req.timeout)?;
-    let targets = control.action(verb, req.names, req.all).await?;
-    let targets = targets.into_iter().map(|t| (verb, t)).collect();
-    Ok(Json(ActionReply { results: wait_all(targets, req.no_wait, timeout).await }))
+    let acted = control.action(verb, req.names, req.all).await?;
+    let targets = acted.targets.into_iter().map(|t| (verb, t)).collect();
+    let (mut results, rolled) = futures_util::future::join(
+        wait_all(targets, req.no_wait, timeout),
+        wait_rolls(acted.rolls, req.no_wait),
+    )
+    .await;
+    results.extend(rolled);
+    Ok(Json(ActionReply { results }))
+}
+
+/// The result of each process of each rolling restart, once the roll has ended (or, with
+/// `no_wait`, nothing: the roll goes on and `steward events` shows it).
+async fn wait_rolls(
+    rolls: Vec<tokio::sync::oneshot::Receiver<RollReport>>,
+    no_wait: bool,
+) -> Vec<ActionResult> {
+    if no_wait {
+        return Vec::new();
+    }
+    let mut results = Vec::new();
+    for report in futures_util::future::join_all(rolls).await {
+        let Ok(report) = report else {
+            results.push(ActionResult {
+                name: String::new(),
+                ok: false,
+                state: "unknown".into(),
+                pid: None,
+                error: Some("the rolling restart ended without a report (steward is shutting down)".into()),
+            });
+            continue;
+        };
+        if !report.ok || report.processes.is_empty() {
+            results.push(ActionResult {
+                name: report.program.clone(),
+                ok: report.ok,
+                state: if report.ok { "running" } else { "failed" }.into(),
+                pid: None,
+                error: (!report.ok)
+                    .then(|| format!("rolling restart of {}: {}", report.program, report.message)),
+            });
+        }
+        for (name, pid) in report.processes {
+            let state = if pid.is_some() { "running" } else { "stopped" };
+            results.push(ActionResult { name, ok: true, state: state.into(), pid, error: None });
+        }
+    }
+    results
 }
 
 /// Wait for all of them at once: a slow stop does not delay the others' verdicts.

@@ -27,7 +27,7 @@ fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
                 running += u32::from(p.status.state == steward_core::fsm::State::Running);
             }
             let sockets = g.sockets.into_iter().map(|(name, listen)| SocketInfo { name, listen }).collect();
-            GroupInfo { name: g.name, instances: g.instances, running, total, sockets }
+            GroupInfo { name: g.name, instances: g.instances, running, total, sockets, rollout: g.rollout }
         })
         .collect();
     let programs = snapshot

@@ -45,7 +45,10 @@ pub fn table(reply: &StatusReply) -> String {
         if let Some(g) = group.filter(|g| !summarized.contains(&g.name.as_str())) {
             summarized.push(&g.name);
             let dash = || "-".to_string();
-            let state = format!("running {}/{}", g.running, g.total);
+            let mut state = format!("running {}/{}", g.running, g.total);
+            if let Some(roll) = &g.rollout {
+                state.push_str(&format!(" ({roll})"));
+            }
             rows.push([g.name.clone(), state, dash(), dash(), dash(), dash(), dash()]);
         }
         let mut state = p.state.clone();

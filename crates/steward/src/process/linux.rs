@@ -752,7 +752,7 @@ mod tests {
     ) -> io::Result<Spawned> {
         let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        spawn(&command, cwd, &env, extra_env, None)
+        spawn(&command, cwd, &env, extra_env, None, &[])
     }
 
     fn run(command: &[&str]) -> io::Result<Spawned> {
@@ -835,7 +835,8 @@ mod tests {
         }
         let fd = std::fs::File::open(&dir).unwrap();
         let command = ["cat".to_string(), "/proc/self/cgroup".into()];
-        let spawned = spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.as_raw_fd())).unwrap();
+        let spawned =
+            spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.as_raw_fd()), &[]).unwrap();
         let (status, out, _) = finish(spawned).await;
         std::fs::remove_dir(&dir).unwrap();
         assert!(status.success());

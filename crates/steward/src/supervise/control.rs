@@ -43,6 +43,13 @@ pub struct Target {
     pub stop_timeout: Duration,
 }
 
+/// What an action was sent to: processes to wait on, and rolling restarts (a restart of a
+/// program with `instances` or `sockets` that runs), each ending with a report.
+pub struct Acted {
+    pub targets: Vec<Target>,
+    pub rolls: Vec<oneshot::Receiver<super::RollReport>>,
+}
+
 /// Why a request could not be carried out: becomes a 4xx reply.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -100,7 +107,7 @@ pub(crate) enum Request {
         verb: Verb,
         names: Vec<String>,
         all: bool,
-        reply: oneshot::Sender<Result<Vec<Target>, ControlError>>,
+        reply: oneshot::Sender<Result<Acted, ControlError>>,
     },
     Reload(oneshot::Sender<Result<Diff, ControlError>>),
     Scale {
@@ -147,12 +154,7 @@ impl Control {
     }
 
     /// Send `verb` to the programs; returns at once with what to wait on.
-    pub async fn action(
-        &self,
-        verb: Verb,
-        names: Vec<String>,
-        all: bool,
-    ) -> Result<Vec<Target>, ControlError> {
+    pub async fn action(&self, verb: Verb, names: Vec<String>, all: bool) -> Result<Acted, ControlError> {
         self.ask(|reply| Request::Action { verb, names, all, reply }).await?
     }
 

@@ -29,7 +29,12 @@ impl Supervisor {
         self.config
             .groups
             .values()
-            .map(|g| GroupSnapshot { name: g.name.clone(), instances: g.instances, sockets: Vec::new() })
+            .map(|g| GroupSnapshot {
+                name: g.name.clone(),
+                instances: g.instances,
+                sockets: self.sockets.addresses(&g.name),
+                rollout: self.roll_status(&g.name),
+            })
             .collect()
     }
 
@@ -49,6 +54,7 @@ impl Supervisor {
                 ControlError::UnknownProgram(program.to_owned())
             });
         };
+        self.refuse_if_rolling(program)?;
         let target = match to {
             ScaleTo::Exactly(n) => i64::from(n),
             ScaleTo::By(d) => i64::from(from) + d,

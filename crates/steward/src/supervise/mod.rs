@@ -24,6 +24,7 @@ mod observe;
 pub mod program;
 mod reload;
 mod requests;
+mod rollout;
 mod snapshot;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -40,6 +41,7 @@ pub use control::{Control, ControlError, ControlReceiver, Target, Verb};
 pub use event::{Event, EventKind, Stream};
 pub use instances::{ScaleTo, Scaled};
 pub use program::{Notice, ProgramHandle, Status};
+pub use rollout::RollReport;
 pub use snapshot::{GroupSnapshot, ProgramSnapshot, Snapshot};
 
 /// Where the supervisor reports how startup and shutdown go, for a service manager
@@ -77,11 +79,13 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut control_open = true;
     loop {
+        let roll_deadline = sup.roll_deadline();
         tokio::select! {
             () = &mut shutdown, if !sup.shutting_down => sup.begin_shutdown(),
             Some(notice) = sup.notices_rx.recv() => sup.on_notice(notice),
             Some(event) = sup.reports_rx.recv() => sup.push_event(event),
             happening = sup.observe.next() => sup.on_observed(happening),
+            () = rollout_timer(roll_deadline) => sup.on_roll_timer(),
             request = control.recv(), if control_open => match request {
                 Some(request) => sup.on_request(request),
                 None => control_open = false,
@@ -120,6 +124,8 @@ struct Supervisor {
     observe: observe::Observers,
     /// The listening sockets of programs that have `sockets`.
     sockets: crate::sockets::Sockets,
+    /// Rolling restarts in progress, by program.
+    rolls: BTreeMap<String, rollout::Roll>,
 }
 
 impl Supervisor {
@@ -153,6 +159,7 @@ impl Supervisor {
             status,
             observe: observe::Observers::new(&config),
             sockets,
+            rolls: BTreeMap::new(),
             config,
         };
         for name in sup.config.programs.keys().cloned().collect::<Vec<_>>() {
@@ -206,14 +213,19 @@ impl Supervisor {
         if let Some(pending) = self.reload.take() {
             let _ = pending.reply.send(Err(ControlError::ShuttingDown));
         }
+        self.abort_rolls(None, "steward is shutting down");
         self.scheduler.want_all_stopped();
         self.dispatch();
     }
 
     fn on_notice(&mut self, notice: Notice) {
-        // A notice from a task that a reload already replaced is stale.
+        // A notice from a task that a reload already replaced is stale; one from a rolling
+        // restart's new process goes to its roll.
         let current = self.programs.get(&*notice.program).is_some_and(|h| h.is(&notice));
         if !current {
+            if self.on_replacement_notice(&notice) {
+                self.dispatch();
+            }
             return;
         }
         log_change(&notice);
@@ -226,11 +238,12 @@ impl Supervisor {
         if !self.shutting_down {
             self.status.update(&self.states);
         }
+        self.on_serving_notice(&notice);
         self.dispatch();
         self.advance_reload();
     }
 
-    fn publish(&mut self, n: &Notice) {
+    pub(super) fn publish(&mut self, n: &Notice) {
         let kind = EventKind::State { change: n.change.clone(), pid: n.status.pid };
         self.push_event(Event::now(Arc::clone(&n.program), kind));
     }
@@ -277,6 +290,14 @@ impl Supervisor {
     }
 }
 
+/// The rolling restarts' timer, or never when none runs.
+async fn rollout_timer(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The config's warnings, one `config-warning` event each: located, without the text of the
 /// line (it may hold a secret; `steward check` shows it).
 fn log_warnings(config: &Config) {
@@ -315,7 +336,7 @@ fn resolve<'a>(programs: impl IntoIterator<Item = &'a String>, name: &str) -> Op
 }
 
 /// One line per state change, at a level that matches how bad it is.
-fn log_change(n: &Notice) {
+pub(super) fn log_change(n: &Notice) {
     let c = &n.change;
     let (from, to) = (c.from.name(), c.to.name());
     match &c.reason {

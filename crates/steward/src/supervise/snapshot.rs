@@ -29,6 +29,8 @@ pub struct GroupSnapshot {
     pub instances: Option<u32>,
     /// (socket name, address bound).
     pub sockets: Vec<(String, String)>,
+    /// Where its rolling restart is, while one runs ("rolling, 2/4 replaced").
+    pub rollout: Option<String>,
 }
 
 /// One program in a [`Snapshot`].

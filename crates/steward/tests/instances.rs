@@ -52,8 +52,9 @@ fn instances_run_with_their_numbers_and_logs_of_their_own() {
     }
     for i in 0..3 {
         let log = s.log_dir().join(format!("web.{i}.out.log"));
-        let text = testkit::wait_until(DEADLINE, "the instance's ready line", || {
-            std::fs::read_to_string(&log).ok().filter(|t| t.contains("ready pid="))
+        // `env PORT` is the last line the child prints before it sleeps.
+        let text = testkit::wait_until(DEADLINE, "the instance's last env line", || {
+            std::fs::read_to_string(&log).ok().filter(|t| t.contains("env PORT=") && t.ends_with('\n'))
         });
         assert!(text.contains(&format!("env STEWARD_INSTANCE={i}\n")), "{text}");
         assert!(text.contains(&format!("env NODE_APP_INSTANCE={i}\n")), "{text}");
@@ -106,7 +107,7 @@ fn scaling_touches_only_the_difference() {
     assert_eq!((up["web:0"], up["web:1"]), (first["web:0"], first["web:1"]), "survivors keep their pids");
     let log3 = s.log_dir().join("web.3.out.log");
     let text = testkit::wait_until(DEADLINE, "web:3's env line", || {
-        std::fs::read_to_string(&log3).ok().filter(|t| t.contains("env PORT="))
+        std::fs::read_to_string(&log3).ok().filter(|t| t.contains("env PORT=") && t.ends_with('\n'))
     });
     assert!(text.contains("env PORT=8003\n"), "{text}");
 

@@ -42,6 +42,9 @@ mod signals;
 // RLIMIT_NOFILE set for steward, read back from /proc.
 #[cfg(target_os = "linux")]
 mod api_limits;
+// Sockets passed as systemd's socket activation does: Linux only, for now.
+#[cfg(target_os = "linux")]
+mod sockets;
 // cgroups, /proc, setpriv and kill -9 of steward.
 #[cfg(target_os = "linux")]
 mod contain;

@@ -81,10 +81,15 @@ fn an_address_in_use_is_refused_at_start_and_at_reload() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
 
-    // At start: steward says which address and exits 1.
+    // `check` says so, and so does steward at start; both exit 1.
     let dir = testkit::tempfile::tempdir().unwrap();
     let path = dir.path().join("steward.toml");
     std::fs::write(&path, config(&format!("tcp://{addr}"), true)).unwrap();
+    let out = std::process::Command::new(STEWARD).arg("-c").arg(&path).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", testkit::describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("[programs.web.sockets.http]: cannot listen on tcp://{addr}")), "{err}");
+
     let out = std::process::Command::new(STEWARD).arg("-c").arg(&path).arg("run").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", testkit::describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -108,4 +113,6 @@ fn an_address_in_use_is_refused_at_start_and_at_reload() {
     s.wait_for_api_event("the roll onto the new socket", |e| e["kind"] == "rollout" && e["to"] == "complete");
     assert_eq!(bound(&s, "http"), free.to_string());
     TcpStream::connect(free).unwrap();
+    // The address is in use now, by this steward: `check` knows it is its own.
+    s.cli_ok(["check"]);
 }

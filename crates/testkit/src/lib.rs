@@ -1,5 +1,5 @@
-//! Test kit for steward: a cross-platform fake child and a harness for running the daemon in
-//! integration tests. Never shipped (`publish = false`).
+//! Test kit for steward: a cross-platform fake child, an HTTP test server with a load client,
+//! and a harness for running the daemon in integration tests. Never shipped (`publish = false`).
 //!
 //! - [`testchild`]: path of the `steward-testchild` binary, a small program whose behaviour is
 //!   chosen by flags (`--exit N`, `--sleep D`, `--trap-term`, `--spawn-grandchild`,
@@ -15,12 +15,19 @@
 //! - [`pid_alive`], [`read_pidfile`], [`write_pidfile`]: process and pidfile checks.
 //! - [`lines`]: the line format of `--write-lines`, to build expected output and to check
 //!   captured logs line by line.
+//! - [`testserver`]: path of the `steward-testserver` binary, the HTTP server of the
+//!   rolling-restart tests: it serves the sockets steward passes (or binds its own), says when
+//!   it is ready, answers with its pid, and drains on the stop signal (`--help` for its flags).
+//! - [`load`]: K workers of HTTP load against a test server, counting refused, reset, timed
+//!   out and bad requests, and recording which pid answered when (`steward-loadgen` is its
+//!   command line).
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
 pub use tempfile;
 
 mod daemon;
 pub mod lines;
+pub mod load;
 mod locate;
 mod pidfile;
 mod steward;
@@ -35,7 +42,7 @@ mod sys;
 use std::time::Duration;
 
 pub use daemon::Daemon;
-pub use locate::testchild;
+pub use locate::{testchild, testserver};
 pub use pidfile::{read_pidfile, write_pidfile};
 pub use steward::{child_cmd, describe, parse_events, toml_str, LogEvent, Steward};
 pub use sys::pid_alive;

@@ -1,16 +1,17 @@
-//! Finding (and if need be building) the `steward-testchild` binary.
+//! Finding (and if need be building) the test kit's programs: `steward-testchild` and
+//! `steward-testserver`.
 //!
 //! Cargo passes `CARGO_BIN_EXE_<name>` only to the tests of the package that owns the binary,
 //! and builds a dev-dependency's library but not its binaries. So steward's tests find the
-//! child on their own, in this order:
+//! programs on their own, in this order:
 //!
-//! 1. `STEWARD_TESTCHILD`, if set: the path of the binary to use (e.g. for a test executable
-//!    copied elsewhere).
+//! 1. `STEWARD_TESTCHILD` (`STEWARD_TESTSERVER`), if set: the path of the binary to use (e.g.
+//!    for a test executable copied elsewhere).
 //! 2. Next to the running test executable: tests live in `<target-dir>/[<triple>/]<profile>/deps/`
 //!    and binaries one level up, in `<profile>/`.
 //! 3. If it is not there, or older than any file of this crate's sources (a test run of
 //!    another package does not rebuild it), it is built once with
-//!    `cargo build -p testkit --bin steward-testchild`, with the same target directory,
+//!    `cargo build -p testkit --bin steward-testchild` (or `steward-testserver`), with the same target directory,
 //!    target triple and profile as the running test.
 //!
 //! A `OnceLock` makes the threads of one test executable share one lookup. Test executables
@@ -27,7 +28,15 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-const BIN: &str = "steward-testchild";
+/// A program of the kit: its binary's name, and the variable that can point at it instead.
+#[derive(Clone, Copy)]
+struct Bin {
+    name: &'static str,
+    env: &'static str,
+}
+
+const TESTCHILD: Bin = Bin { name: "steward-testchild", env: "STEWARD_TESTCHILD" };
+const TESTSERVER: Bin = Bin { name: "steward-testserver", env: "STEWARD_TESTSERVER" };
 /// This crate's directory, as compiled: its sources and the manifest to build from.
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -37,28 +46,42 @@ const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 /// If it cannot be found or built; the message says why and what to do.
 pub fn testchild() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    // A panic leaves the lock empty, so each later caller fails with the same message.
-    PATH.get_or_init(|| locate().unwrap_or_else(|e| panic!("steward-testchild: {e}"))).clone()
+    located(&PATH, TESTCHILD)
 }
 
-fn locate() -> Result<PathBuf, String> {
-    if let Some(path) = env::var_os("STEWARD_TESTCHILD") {
+/// The path of the `steward-testserver` binary (the HTTP server of the rolling-restart tests),
+/// built if need be (see the module doc).
+///
+/// # Panics
+/// If it cannot be found or built; the message says why and what to do.
+pub fn testserver() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    located(&PATH, TESTSERVER)
+}
+
+fn located(cell: &OnceLock<PathBuf>, bin: Bin) -> PathBuf {
+    // A panic leaves the lock empty, so each later caller fails with the same message.
+    cell.get_or_init(|| locate(bin).unwrap_or_else(|e| panic!("{}: {e}", bin.name))).clone()
+}
+
+fn locate(Bin { name, env: var }: Bin) -> Result<PathBuf, String> {
+    if let Some(path) = env::var_os(var) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
         } else {
-            Err(format!("STEWARD_TESTCHILD={} is not a file", path.display()))
+            Err(format!("{var}={} is not a file", path.display()))
         };
     }
     let exe = env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
     let layout = Layout::of_test_exe(&exe).ok_or_else(|| {
-        format!("{} is not in a cargo target directory; build {BIN} and set STEWARD_TESTCHILD", exe.display())
+        format!("{} is not in a cargo target directory; build {name} and set {var}", exe.display())
     })?;
-    let bin = layout.profile_dir.join(format!("{BIN}{}", env::consts::EXE_SUFFIX));
+    let bin = layout.profile_dir.join(format!("{name}{}", env::consts::EXE_SUFFIX));
     if !is_stale(&bin, Path::new(CRATE_DIR)) {
         return Ok(bin);
     }
-    build(&layout)?;
+    build(&layout, name)?;
     if bin.is_file() {
         Ok(bin)
     } else {
@@ -136,11 +159,11 @@ fn newest_mtime(dir: &Path) -> io::Result<SystemTime> {
 }
 
 /// The `cargo build` arguments that put the binary where `layout` says.
-fn build_args(layout: &Layout) -> Vec<OsString> {
+fn build_args(layout: &Layout, bin: &str) -> Vec<OsString> {
     let manifest = Path::new(CRATE_DIR).join("Cargo.toml");
     let mut args: Vec<OsString> = ["build", "--manifest-path"].map(OsString::from).into();
     args.push(manifest.into());
-    args.extend(["-p", "testkit", "--bin", BIN].map(OsString::from));
+    args.extend(["-p", "testkit", "--bin", bin].map(OsString::from));
     if let Some(dir) = &layout.target_dir {
         args.extend([OsString::from("--target-dir"), dir.into()]);
     }
@@ -155,19 +178,19 @@ fn build_args(layout: &Layout) -> Vec<OsString> {
     args
 }
 
-fn build(layout: &Layout) -> Result<(), String> {
+fn build(layout: &Layout, bin: &str) -> Result<(), String> {
     // The cargo running these tests if any (it sets CARGO), else the one that compiled us.
     let cargo = env::var_os("CARGO")
         .or_else(|| option_env!("CARGO").map(OsString::from))
         .unwrap_or_else(|| "cargo".into());
-    let args = build_args(layout);
+    let args = build_args(layout, bin);
     // A Windows test run under Wine by a Linux cargo cannot run that cargo: Wine starts a
     // Unix program detached, without its exit status.
     if cfg!(windows) && cargo.to_string_lossy().starts_with('/') {
         return Err(format!(
             "{} is missing or stale, and a Linux cargo cannot be run from Wine: build it \
-             first with `cargo build -p testkit --bin {BIN}{}`, or test with `-p testkit` too",
-            layout.profile_dir.join(format!("{BIN}{}", env::consts::EXE_SUFFIX)).display(),
+             first with `cargo build -p testkit --bin {bin}{}`, or test with `-p testkit` too",
+            layout.profile_dir.join(format!("{bin}{}", env::consts::EXE_SUFFIX)).display(),
             layout.triple.as_ref().map(|t| format!(" --target {t}")).unwrap_or_default(),
         ));
     }
@@ -217,13 +240,13 @@ mod tests {
                 profile: "debug".into(),
             }
         );
-        assert_eq!(build_args(&layout)[5..], ["--bin", BIN, "--target-dir", target.to_str().unwrap()]);
+        assert_eq!(build_args(&layout, "b")[5..], ["--bin", "b", "--target-dir", target.to_str().unwrap()]);
 
         let release = layout_in(tmp.path(), "target/release/deps/x").unwrap();
         assert_eq!(release.profile, "release");
-        assert_eq!(build_args(&release).last().unwrap(), "--release");
+        assert_eq!(build_args(&release, "b").last().unwrap(), "--release");
         let custom = layout_in(tmp.path(), "target/ci/deps/x").unwrap();
-        assert_eq!(build_args(&custom)[build_args(&custom).len() - 2..], ["--profile", "ci"]);
+        assert_eq!(build_args(&custom, "b")[build_args(&custom, "b").len() - 2..], ["--profile", "ci"]);
     }
 
     #[test]
@@ -238,7 +261,7 @@ mod tests {
         assert_eq!(layout.profile_dir, target.join("x86_64-pc-windows-gnu/debug"));
         assert_eq!(layout.target_dir.as_deref(), Some(target.as_path()));
         assert_eq!(layout.triple.as_deref(), Some("x86_64-pc-windows-gnu"));
-        let args = build_args(&layout);
+        let args = build_args(&layout, "b");
         assert!(args.windows(2).any(|w| w == ["--target", "x86_64-pc-windows-gnu"]), "{args:?}");
 
         // Without tags, the triple is recognised by its name.

@@ -1,4 +1,7 @@
 //! testkit's own tests: one test binary (one link), a module per part.
 
+#[cfg(unix)]
+mod handoff;
 mod harness;
+mod load;
 mod testchild;

@@ -45,6 +45,9 @@ mod api_limits;
 // Sockets passed as systemd's socket activation does: Linux only, for now.
 #[cfg(target_os = "linux")]
 mod sockets;
+// Zero failed requests under load through restarts, scaling and reloads (needs sockets).
+#[cfg(target_os = "linux")]
+mod zero_downtime;
 // cgroups, /proc, setpriv and kill -9 of steward.
 #[cfg(target_os = "linux")]
 mod contain;

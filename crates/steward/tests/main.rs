@@ -48,6 +48,9 @@ mod sockets;
 // Zero failed requests under load through restarts, scaling and reloads (needs sockets).
 #[cfg(target_os = "linux")]
 mod zero_downtime;
+// A real server no one here wrote, rolled under load (skipped when gunicorn is missing).
+#[cfg(target_os = "linux")]
+mod gunicorn;
 // cgroups, /proc, setpriv and kill -9 of steward.
 #[cfg(target_os = "linux")]
 mod contain;

@@ -296,7 +296,7 @@ async fn pause(control: &Control) -> Vec<String> {
     };
     match control.action(Verb::Stop, Vec::new(), true).await {
         Ok(targets) => {
-            for mut target in targets {
+            for mut target in targets.targets {
                 let deadline = target.stop_timeout + render::STOP_MARGIN;
                 if let Err((_, why)) = control::wait_for(Verb::Stop, &mut target, deadline).await {
                     tracing::warn!(event = "service", program = %target.name, "pause: {why}");
@@ -315,7 +315,7 @@ async fn resume(control: &Control, names: &[String]) {
     }
     match control.action(Verb::Start, names.to_vec(), false).await {
         Ok(targets) => {
-            for mut target in targets {
+            for mut target in targets.targets {
                 if let Err((_, why)) = control::wait_for(Verb::Start, &mut target, CONTINUE_WAIT).await {
                     tracing::warn!(event = "service", program = %target.name, "continue: {why}");
                 }

@@ -123,3 +123,51 @@ fn a_second_restart_during_a_roll_is_refused() {
     let out = s.cli(["scale", "web", "5"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("rolling restart"), "{}", testkit::describe(&out));
 }
+
+/// With a health check, a new process counts as ready once its check passes: a version whose
+/// check fails never replaces an old process.
+#[test]
+fn a_health_check_gates_the_roll() {
+    let config = |rev: &str| {
+        format!(
+            r#"
+[programs.web]
+command = {cmd}
+instances = 2
+env = {{ REV = "{rev}" }}
+
+[programs.web.health]
+exec = ["/bin/sh", "-c", "test \"$REV\" != bad"]
+interval = "100ms"
+retries = 1
+
+[programs.web.update]
+ready_timeout = "2s"
+"#,
+            cmd = child_cmd(&["--trap-term", "--sleep", "1h"]),
+        )
+    };
+    let s = start(&config("1"));
+    s.wait_api();
+    let before = testkit::wait_until_or_dump(
+        DEADLINE,
+        "2 instances running",
+        || s.daemon().dump(),
+        || {
+            let st = s.status();
+            (st["groups"][0]["running"] == 2).then(|| pids(&s))
+        },
+    );
+    // A version whose check passes replaces both.
+    std::fs::write(s.config_path(), config("2")).unwrap();
+    s.cli_ok(["reload"]);
+    s.wait_for_api_event("the roll to complete", |e| e["kind"] == "rollout" && e["to"] == "complete");
+    let good = pids(&s);
+    assert!(good.values().all(|p| !before.values().any(|b| b == p)), "{before:?} -> {good:?}");
+    // One whose check fails replaces none: the roll pauses, the old processes stay.
+    std::fs::write(s.config_path(), config("bad")).unwrap();
+    s.cli_ok(["reload"]);
+    let paused = s.wait_for_api_event("the roll to pause", |e| e["kind"] == "rollout" && e["to"] == "paused");
+    assert!(paused["message"].as_str().unwrap().contains("slot 0"), "{paused}");
+    assert_eq!(pids(&s), good);
+}

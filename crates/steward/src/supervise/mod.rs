@@ -86,6 +86,7 @@ pub async fn run(
             Some(event) = sup.reports_rx.recv() => sup.push_event(event),
             happening = sup.observe.next() => sup.on_observed(happening),
             () = rollout_timer(roll_deadline) => sup.on_roll_timer(),
+            report = rollout::next_probe(&mut sup.roll_probes) => sup.on_roll_probe(report),
             request = control.recv(), if control_open => match request {
                 Some(request) => sup.on_request(request),
                 None => control_open = false,
@@ -126,6 +127,8 @@ struct Supervisor {
     sockets: crate::sockets::Sockets,
     /// Rolling restarts in progress, by program.
     rolls: BTreeMap<String, rollout::Roll>,
+    /// Health probes of the rolls' new processes, once a roll needs them.
+    roll_probes: Option<rollout::RollProbes>,
 }
 
 impl Supervisor {
@@ -160,6 +163,7 @@ impl Supervisor {
             observe: observe::Observers::new(&config),
             sockets,
             rolls: BTreeMap::new(),
+            roll_probes: None,
             config,
         };
         for name in sup.config.programs.keys().cloned().collect::<Vec<_>>() {

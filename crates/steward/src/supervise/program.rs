@@ -128,6 +128,11 @@ impl ProgramHandle {
         ProgramHandle { spec, generation, logs, commands, status, tree, task, notify_alternate }
     }
 
+    /// Which task this is: unique for the life of steward.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Whether `notice` comes from this task (and not from one a reload replaced).
     pub fn is(&self, notice: &Notice) -> bool {
         notice.generation == self.generation

@@ -17,8 +17,11 @@ use std::sync::Arc;
 
 use steward_core::config::ProgramSpec;
 use steward_core::fsm::{self, State};
+use steward_core::health::{Health, HealthCheck};
 use steward_core::rollout::{self, Action, Event, Phase, Rev, RollSpec, Rollout};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::health::ProbeReport;
 
 use super::control::ControlError;
 use super::event::{Event as Published, EventKind};
@@ -52,6 +55,34 @@ pub(super) struct Roll {
     killing: BTreeSet<u32>,
     /// Who waits for the end.
     waiters: Vec<oneshot::Sender<RollReport>>,
+    /// The health check of each replacement running with one: ready once it passes.
+    checks: BTreeMap<u32, HealthCheck>,
+}
+
+/// Probes of the replacements of programs with a health check: the observers probe the
+/// processes that serve, by name; a replacement has the same name, so it gets probes of its
+/// own, made at the first roll that needs them.
+pub(super) struct RollProbes {
+    probes: crate::health::Probes,
+    reports: mpsc::UnboundedReceiver<ProbeReport>,
+}
+
+impl RollProbes {
+    fn new() -> RollProbes {
+        let (tx, reports) = mpsc::unbounded_channel();
+        RollProbes { probes: crate::health::Probes::new(tx), reports }
+    }
+}
+
+/// The next probe result of a replacement, or never when no roll probes.
+pub(super) async fn next_probe(probes: &mut Option<RollProbes>) -> ProbeReport {
+    match probes {
+        Some(p) => match p.reports.recv().await {
+            Some(report) => report,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 fn spec_index(rev: Rev) -> usize {
@@ -131,6 +162,7 @@ impl Supervisor {
             stopping: BTreeSet::new(),
             killing: BTreeSet::new(),
             waiters: waiter.into_iter().collect(),
+            checks: BTreeMap::new(),
         };
         self.rolls.insert(group.to_owned(), roll);
         self.carry_out(group, actions);
@@ -168,10 +200,15 @@ impl Supervisor {
         super::log_change(notice);
         self.publish(notice);
         let to = notice.change.to;
+        if to != State::Running {
+            self.stop_roll_probe(&group, slot, &notice.program);
+        }
         let event = if killing {
             to.is_down().then_some(Event::NewDown { slot })
         } else {
             match to {
+                // With a health check, ready once it passes (`on_roll_probe`).
+                State::Running if self.start_roll_probe(&group, slot, notice.generation) => None,
                 State::Running => Some(Event::NewReady { slot }),
                 State::Starting => None,
                 _ => Some(Event::NewFailed { slot, reason: failure_of(notice) }),
@@ -181,6 +218,53 @@ impl Supervisor {
             self.feed(&group, event);
         }
         true
+    }
+
+    /// Starts probing the replacement of `slot` if its spec has a health check; says whether.
+    fn start_roll_probe(&mut self, group: &str, slot: u32, generation: u64) -> bool {
+        let Some(roll) = self.rolls.get_mut(group) else { return false };
+        let Some(handle) = roll.replacements.get(&slot) else { return false };
+        let Some(check) = handle.spec.health.clone() else { return false };
+        let mut state = HealthCheck::new(&check);
+        state.started(now());
+        roll.checks.insert(slot, state);
+        let spec = handle.spec.clone();
+        self.roll_probes.get_or_insert_with(RollProbes::new).probes.start(&spec, &check, generation);
+        true
+    }
+
+    fn stop_roll_probe(&mut self, group: &str, slot: u32, name: &str) {
+        if let Some(roll) = self.rolls.get_mut(group) {
+            roll.checks.remove(&slot);
+        }
+        if let Some(p) = &mut self.roll_probes {
+            p.probes.stop(name);
+        }
+    }
+
+    /// A probe result of a replacement: passing makes it ready; failing as its check says
+    /// (`retries` in a row) makes it not ready again.
+    pub(super) fn on_roll_probe(&mut self, report: ProbeReport) {
+        let group = steward_core::config::group_of(&report.program).to_owned();
+        let Some(roll) = self.rolls.get_mut(&group) else { return };
+        let current = roll
+            .replacements
+            .iter()
+            .find(|(_, h)| h.spec.name == *report.program && h.generation() == report.run);
+        let Some(slot) = current.map(|(s, _)| *s) else { return };
+        let Some(check) = roll.checks.get_mut(&slot) else { return };
+        let step = check.observe(report.result.passed, now());
+        let event = match step.change.map(|c| c.to) {
+            Some(Health::Healthy) => Some(Event::NewReady { slot }),
+            Some(Health::Unhealthy) => Some(Event::NewUnready { slot }),
+            _ => None,
+        };
+        if let Some(event) = event {
+            tracing::info!(program = %report.program, event = "rollout-health",
+                "the new process of {} is {}: {}", report.program,
+                if matches!(event, Event::NewReady { .. }) { "healthy" } else { "unhealthy" }, report.result.detail);
+            self.feed(&group, event);
+        }
     }
 
     /// A state change of a serving process, once the loop has handled it.
@@ -287,6 +371,10 @@ impl Supervisor {
         let Some(name) = roll.names.get(&slot).cloned() else { return };
         let killed = roll.killing.remove(&slot);
         let Some(handle) = roll.replacements.remove(&slot) else { return };
+        roll.checks.remove(&slot);
+        if let Some(p) = &mut self.roll_probes {
+            p.probes.stop(&name);
+        }
         if killed {
             // A failed replacement is never promoted; keep it from being lost anyway.
             self.retired.push(tokio::spawn(handle.finish()));

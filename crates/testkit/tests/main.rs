@@ -1,5 +1,7 @@
 //! testkit's own tests: one test binary (one link), a module per part.
 
+#[cfg(windows)]
+mod console_drain;
 #[cfg(unix)]
 mod handoff;
 mod harness;

@@ -1,9 +1,9 @@
 //! testkit's own tests: one test binary (one link), a module per part.
 
-#[cfg(windows)]
-mod console_drain;
 #[cfg(unix)]
 mod handoff;
+#[cfg(windows)]
+mod handoff_windows;
 mod harness;
 mod load;
 mod testchild;

@@ -458,7 +458,8 @@ impl Evaluator {
 
 /// Whether `rule` covers `program`.
 fn applies(rule: &AlertSpec, program: &str) -> bool {
-    rule.programs.is_empty() || rule.programs.iter().any(|p| p == program)
+    // A rule naming `web` covers its instances `web:0`...
+    rule.programs.is_empty() || rule.programs.iter().any(|p| p == crate::config::group_of(program))
 }
 
 /// Whether the condition holds, and what was seen, in words.

@@ -18,6 +18,7 @@ pub mod health;
 pub mod limits;
 pub mod reload;
 pub mod render;
+pub mod rollout;
 pub mod rotation;
 pub mod schedule;
 pub mod sweep;

@@ -37,6 +37,22 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         }
     }
     d.removed = old.programs.keys().filter(|n| !new.programs.contains_key(*n)).cloned().collect();
+    // A program's sockets are the group's, not each process's: when they change, every
+    // process of the program must move to the new ones. Its count alone (`instances`)
+    // changes nothing in the processes that stay.
+    let sockets = |c: &'_ Config, g: &str| c.groups.get(g).map(|g| g.sockets.clone()).unwrap_or_default();
+    let moved: Vec<String> = d
+        .unchanged
+        .iter()
+        .filter(|n| {
+            let group = crate::config::group_of(n);
+            sockets(old, group) != sockets(new, group)
+        })
+        .cloned()
+        .collect();
+    d.unchanged.retain(|n| !moved.contains(n));
+    d.changed.extend(moved);
+    d.changed.sort();
     if old.supervisor != new.supervisor {
         d.needs_restart.push("[supervisor]".into());
     }

@@ -37,6 +37,7 @@ fn defaults_are_filled_in() {
     );
     let expected = ProgramSpec {
         name: "web".into(),
+        instance: None,
         command: strings(&["./web"]),
         cwd: dir(),
         env: BTreeMap::new(),
@@ -115,6 +116,7 @@ compress = true
     let web = &config.programs["web"];
     let expected = ProgramSpec {
         name: "web".into(),
+        instance: None,
         command: strings(&["python3", "app.py", "--port", "8080"]),
         cwd: dir().join("web"),
         env: env_map(&[("PORT", "8080"), ("RUST_LOG", "info"), ("SECRET", "s3cr3t")]),

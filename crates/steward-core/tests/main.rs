@@ -6,6 +6,8 @@ mod support;
 mod config_api;
 mod config_errors;
 mod config_health_alerts;
+mod config_instances;
 mod config_ok;
 mod extremes;
 mod render;
+mod rollout;

@@ -33,4 +33,5 @@ pub mod protocol;
 pub mod resources;
 pub mod service;
 pub mod signals;
+pub mod sockets;
 pub mod supervise;

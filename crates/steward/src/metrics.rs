@@ -49,8 +49,20 @@ pub fn collect(snapshot: &Snapshot, openmetrics: bool) -> String {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// `program="web"`, and `instance="2"` for an instance (`web:2`): the slot, never the pid,
+/// so the series stay as many as the instances.
 fn program(name: &str) -> Labels {
-    vec![("program", name.to_owned())]
+    match name.split_once(':') {
+        Some((group, index)) => vec![("program", group.to_owned()), ("instance", index.to_owned())],
+        None => vec![("program", name.to_owned())],
+    }
+}
+
+/// [`program`]'s labels and one more.
+fn program_and(name: &str, label: (&'static str, String)) -> Labels {
+    let mut labels = program(name);
+    labels.push(label);
+    labels
 }
 
 /// The exposition of `snapshot`; `usage` is per program, in the same order.
@@ -70,7 +82,7 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
         let status = &p.status;
         up.get_or_create(&program(&p.name)).set(i64::from(status.state == ProgramState::Running));
         for s in ProgramState::ALL {
-            let labels = vec![("program", p.name.clone()), ("state", s.name().to_owned())];
+            let labels = program_and(&p.name, ("state", s.name().to_owned()));
             state.get_or_create(&labels).set(i64::from(status.state == s));
         }
         restarts.get_or_create(&program(&p.name)).inc_by(status.restarts);
@@ -90,17 +102,30 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
             rss.get_or_create(&program(&p.name)).set(i64::try_from(u.rss_bytes).unwrap_or(i64::MAX));
         }
         for (stream, failures) in Stream::BOTH.iter().zip(p.log_open_failures) {
-            let labels = vec![("program", p.name.clone()), ("stream", stream.name().to_owned())];
+            let labels = program_and(&p.name, ("stream", stream.name().to_owned()));
             log_open_failures.get_or_create(&labels).inc_by(failures);
         }
         if let Some(h) = p.health {
             for each in Health::ALL {
-                let labels = vec![("program", p.name.clone()), ("health", each.name().to_owned())];
+                let labels = program_and(&p.name, ("health", each.name().to_owned()));
                 health.get_or_create(&labels).set(i64::from(h == each));
             }
         }
     }
     registry.register("steward_program_up", "Whether the program is running (1) or not (0)", up);
+    if snapshot.groups.iter().any(|g| g.instances.is_some()) {
+        let instances = Family::<Labels, Gauge>::default();
+        for g in &snapshot.groups {
+            if let Some(n) = g.instances {
+                instances.get_or_create(&program(&g.name)).set(i64::from(n));
+            }
+        }
+        registry.register(
+            "steward_program_instances",
+            "The instances a program with `instances` has now (as configured, or scaled to)",
+            instances,
+        );
+    }
     registry.register("steward_program_state", "The program's state: 1 for the state it is in", state);
     registry.register("steward_program_restarts", "Automatic restarts since steward started", restarts);
     registry.register(
@@ -237,8 +262,32 @@ mod tests {
             started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000),
             reloads_applied: 2,
             reloads_rejected: 1,
+            groups: Vec::new(),
             alerts_firing: vec![("flapping".into(), "db".into())],
         }
+    }
+
+    #[test]
+    fn instances_are_labelled_by_their_number() {
+        let mut snap = snapshot();
+        snap.programs = vec![sample("web:0", ProgramState::Running), sample("web:1", ProgramState::Backoff)];
+        snap.groups = vec![crate::supervise::GroupSnapshot {
+            name: "web".into(),
+            instances: Some(2),
+            sockets: vec![],
+            rollout: None,
+        }];
+        let om = render(&snap, &[None, None], None, true);
+        for line in [
+            "steward_program_up{program=\"web\",instance=\"0\"} 1",
+            "steward_program_up{program=\"web\",instance=\"1\"} 0",
+            "steward_program_state{program=\"web\",instance=\"1\",state=\"backoff\"} 1",
+            "steward_program_instances{program=\"web\"} 2",
+        ] {
+            assert!(om.lines().any(|l| l == line), "no line {line:?} in\n{om}");
+        }
+        // Without instances there is no instances series at all.
+        assert!(!render(&snapshot(), &[None, None], None, true).contains("steward_program_instances"));
     }
 
     #[test]

@@ -8,13 +8,47 @@ use serde::{Deserialize, Serialize};
 /// `GET /v1/status`
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StatusReply {
+    /// Every process: a program, or one instance (`web:2`) of a program with `instances`.
     pub programs: Vec<ProgramInfo>,
+    /// Programs with `instances` or `sockets`, summed up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupInfo>,
+}
+
+/// A program with `instances` or `sockets`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GroupInfo {
+    pub name: String,
+    /// `instances` now, or null when the program has no `instances` key.
+    pub instances: Option<u32>,
+    /// Its processes in state running.
+    pub running: u32,
+    /// Its processes.
+    pub total: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sockets: Vec<SocketInfo>,
+    /// Where its rolling restart is, while one runs: "rolling, 2/4 replaced".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+}
+
+/// A socket steward holds for a program.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SocketInfo {
+    pub name: String,
+    /// `tcp://127.0.0.1:8080` (the port bound, when the config said 0) or `unix:///path`.
+    pub listen: String,
 }
 
 /// One program as `status` shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ProgramInfo {
     pub name: String,
+    /// For an instance (`web:2`): its program (`web`) and number (2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
     /// stopped | starting | running | backoff | stopping | exited | fatal
     pub state: String,
     pub pid: Option<u32>,
@@ -90,6 +124,33 @@ pub struct ActionResult {
     pub state: String,
     pub pid: Option<u32>,
     pub error: Option<String>,
+}
+
+/// `POST /v1/scale`: exactly one of `instances` and `by`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ScaleRequest {
+    pub name: String,
+    /// The new count.
+    #[serde(default)]
+    pub instances: Option<u32>,
+    /// Or the change: +2, -1.
+    #[serde(default)]
+    pub by: Option<i64>,
+    /// Return at once instead of waiting for the new instances to run (and the removed
+    /// ones to stop).
+    #[serde(default)]
+    pub no_wait: bool,
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScaleReply {
+    pub name: String,
+    pub from: u32,
+    pub to: u32,
+    /// The instances started (state running) or stopped (stopped) by the scale.
+    pub results: Vec<ActionResult>,
 }
 
 /// `POST /v1/reload`

@@ -10,6 +10,7 @@ mod alerts;
 mod cli_check;
 mod control;
 mod health;
+mod instances;
 mod logs_child;
 mod logs_file;
 mod logs_open;
@@ -28,6 +29,9 @@ mod permissions;
 // sd_notify: Unix datagram sockets in systemd's place.
 #[cfg(unix)]
 mod notify;
+// Rolling restarts gated on sd_notify readiness.
+#[cfg(unix)]
+mod rolling;
 // `systemctl --root` into an offline image.
 #[cfg(unix)]
 mod service_cli;
@@ -38,6 +42,12 @@ mod signals;
 // RLIMIT_NOFILE set for steward, read back from /proc.
 #[cfg(target_os = "linux")]
 mod api_limits;
+// Sockets passed as systemd's socket activation does: Linux only, for now.
+#[cfg(target_os = "linux")]
+mod sockets;
+// Zero failed requests under load through restarts, scaling and reloads (needs sockets).
+#[cfg(target_os = "linux")]
+mod zero_downtime;
 // cgroups, /proc, setpriv and kill -9 of steward.
 #[cfg(target_os = "linux")]
 mod contain;

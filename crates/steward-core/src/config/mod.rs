@@ -3,10 +3,11 @@
 //! ([`interp`]) and the diagnostics type ([`diag`]).
 
 pub mod diag;
+pub mod instance;
 pub mod interp;
 pub mod model;
 pub mod parse;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
-pub use parse::{load, load_with, parse_str, Env, OnPlatform, Platform};
+pub use parse::{load, load_with, parse_str, scaled, Env, OnPlatform, Platform};

@@ -24,10 +24,36 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `[[alerts]]`, in file order; names are unique.
     pub alerts: Vec<AlertSpec>,
+    /// Programs with `instances` or `sockets`, by program name: what their processes share.
+    /// Their processes are in `programs` as `NAME:0`.. (or `NAME` without `instances`).
+    pub groups: BTreeMap<String, GroupSpec>,
+    /// The text the config was parsed from: scaling a program up parses its table again
+    /// for the new instance numbers, from the same text (not the file, which may have
+    /// changed since).
+    pub text: SourceText,
     /// What the parser warns about (a valid config that likely does not do what was meant),
     /// sorted by position: `steward check` prints them, `run` and a reload log them.
     pub warnings: super::Diagnostics,
 }
+
+/// The text of a config file. Never shown (it may hold secrets), and not part of what a
+/// config means: two configs that differ only in how they are written are equal.
+#[derive(Clone, Default)]
+pub struct SourceText(pub std::sync::Arc<str>);
+
+impl fmt::Debug for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl PartialEq for SourceText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for SourceText {}
 
 impl Config {
     /// Where control actions are recorded: `[api] audit_log`, else `<state_dir>/audit.log`
@@ -127,10 +153,13 @@ impl ApiRole {
     }
 }
 
-/// `[programs.NAME]`
+/// `[programs.NAME]`, or one instance of it (`NAME:3`) when it has `instances`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProgramSpec {
+    /// `web`, or `web:3` for an instance.
     pub name: String,
+    /// The instance number (slot) of a program with `instances`: 0..instances-1.
+    pub instance: Option<u32>,
     /// argv; never empty. `command[0]` is looked up on PATH when it has no path separator.
     pub command: Vec<String>,
     /// Absolute working directory. Default: the config file's folder.
@@ -173,6 +202,7 @@ impl fmt::Debug for ProgramSpec {
         let env_keys: Vec<&String> = self.env.keys().collect();
         f.debug_struct("ProgramSpec")
             .field("name", &self.name)
+            .field("instance", &self.instance)
             .field("command", &self.command)
             .field("cwd", &self.cwd)
             .field("env(keys only)", &env_keys)
@@ -194,6 +224,150 @@ impl fmt::Debug for ProgramSpec {
             .field("memory_grace", &self.memory_grace)
             .field("hard_memory_limit", &self.hard_memory_limit)
             .finish()
+    }
+}
+
+impl ProgramSpec {
+    /// The program this is an instance of (`web` for `web:3`), or its own name.
+    pub fn group(&self) -> &str {
+        group_of(&self.name)
+    }
+
+    /// The name as a file name: `web.3` for `web:3` (`:` is not allowed in Windows file
+    /// names).
+    pub fn file_stem(&self) -> String {
+        self.name.replace(':', ".")
+    }
+}
+
+/// `web` for `web:3`; a name without an instance number is its own group.
+pub fn group_of(name: &str) -> &str {
+    name.split_once(':').map_or(name, |(g, _)| g)
+}
+
+/// The name of instance `index` of `program`.
+pub fn instance_name(program: &str, index: u32) -> String {
+    format!("{program}:{index}")
+}
+
+/// What the processes of a program with `instances` or `sockets` share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSpec {
+    pub name: String,
+    /// `instances = N`; `None` when the key is absent (one process, named like the program).
+    pub instances: Option<u32>,
+    /// `[programs.NAME.sockets.SOCKET]`, in name order: bound by steward once and passed to
+    /// every process (fds 3.. with `LISTEN_FDS` on Unix).
+    pub sockets: Vec<SocketSpec>,
+    /// `[programs.NAME.update]`: how a restart or a reload replaces the processes.
+    pub update: UpdateSpec,
+}
+
+impl GroupSpec {
+    /// Whether a restart replaces processes one by one, each new one proven ready before
+    /// the old one stops (instead of stop-then-start).
+    pub fn rolls(&self) -> bool {
+        self.update.strategy == Strategy::Rolling
+    }
+}
+
+/// `[programs.NAME.sockets.SOCKET]`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketSpec {
+    /// The table's name: what `LISTEN_FDNAMES` calls it.
+    pub name: String,
+    pub listen: ListenAddr,
+    /// `backlog = 1024`: connections the kernel queues while no process accepts.
+    pub backlog: u32,
+}
+
+/// `listen = "tcp://HOST:PORT" | "unix:///path"`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    /// Absolute.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "tcp://{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+/// `[programs.NAME.update]`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdateSpec {
+    pub strategy: Strategy,
+    /// Processes a roll may run beyond `instances` (default 1).
+    pub max_surge: u32,
+    /// Instances a roll may take out of service at once (default 0).
+    pub max_unavailable: u32,
+    /// A new process must stay ready this long before the old one it replaces stops.
+    pub min_ready: Duration,
+    /// A new process not ready within this fails the roll (only it is killed).
+    pub ready_timeout: Duration,
+    /// The whole roll; exceeding it counts as a failure of what is in flight.
+    pub progress_timeout: Option<Duration>,
+    pub on_failure: OnFailure,
+}
+
+impl Default for UpdateSpec {
+    fn default() -> Self {
+        UpdateSpec {
+            strategy: Strategy::Rolling,
+            max_surge: 1,
+            max_unavailable: 0,
+            min_ready: Duration::ZERO,
+            ready_timeout: defaults::READY_TIMEOUT,
+            progress_timeout: None,
+            on_failure: OnFailure::Pause,
+        }
+    }
+}
+
+/// `strategy = "rolling" | "recreate"`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Replace processes a few at a time, each new one proven ready before an old one stops.
+    Rolling,
+    /// Stop them all, then start them all (for programs that cannot run two copies).
+    Recreate,
+}
+
+impl Strategy {
+    pub const NAMES: &'static [&'static str] = &["rolling", "recreate"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "rolling" => Some(Self::Rolling),
+            "recreate" => Some(Self::Recreate),
+            _ => None,
+        }
+    }
+}
+
+/// `on_failure = "pause" | "rollback"`: what a roll does when a new process fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Keep what runs (old and new processes), start nothing more, and report.
+    Pause,
+    /// Put the old version back in every replaced slot, gated the same way.
+    Rollback,
+}
+
+impl OnFailure {
+    pub const NAMES: &'static [&'static str] = &["pause", "rollback"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "pause" => Some(Self::Pause),
+            "rollback" => Some(Self::Rollback),
+            _ => None,
+        }
     }
 }
 
@@ -526,4 +700,8 @@ pub mod defaults {
     pub const LOG_SUBDIR: &str = "logs";
     /// In the state dir.
     pub const AUDIT_LOG: &str = "audit.log";
+    pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const BACKLOG: u32 = 1024;
+    /// The largest `instances`: each instance is a process with its own log files.
+    pub const MAX_INSTANCES: u32 = 1024;
 }

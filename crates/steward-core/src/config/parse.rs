@@ -14,16 +14,17 @@
 mod alerts;
 mod api;
 mod health;
+mod instances;
 mod keys;
 mod suggest;
 mod values;
 
 use super::diag::{Diagnostic, Diagnostics};
-use super::interp;
 use super::model::{
-    defaults, Config, LogSpec, MetricsSettings, ProgramSpec, Readiness, RestartPolicy, RotateEvery,
-    StopSignal, SupervisorSettings,
+    defaults, Config, GroupSpec, LogSpec, MetricsSettings, ProgramSpec, Readiness, RestartPolicy,
+    RotateEvery, SourceText, StopSignal, SupervisorSettings,
 };
+use super::{instance, interp};
 use crate::{deps, units};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -166,8 +167,33 @@ pub fn load_with(path: &Path, env: &dyn Env) -> Result<Config, Diagnostics> {
 pub fn parse_str(src: &str, origin: &Path, env: &dyn Env) -> Result<Config, Diagnostics> {
     // Editors on Windows may save a byte order mark; it is not part of the TOML.
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    parse_scaled(src, origin, env, None)
+}
+
+/// The config `config` was parsed from, with `program` scaled to `instances`: parsed again
+/// from the same text, so that the new instances get specs checked like the others.
+pub fn scaled(config: &Config, program: &str, instances: u32, env: &dyn Env) -> Result<Config, Diagnostics> {
+    parse_scaled(&config.text.0, &config.source, env, Some((program, instances)))
+}
+
+fn parse_scaled(
+    src: &str,
+    origin: &Path,
+    env: &dyn Env,
+    scale: Option<(&str, u32)>,
+) -> Result<Config, Diagnostics> {
+    let text: std::sync::Arc<str> = src.into();
     let dir = origin.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut ctx = Ctx { src, file: origin, dir, env, diags: Vec::new(), warnings: Vec::new() };
+    let mut ctx = Ctx {
+        src,
+        file: origin,
+        dir,
+        env,
+        diags: Vec::new(),
+        warnings: Vec::new(),
+        instance: None,
+        scale: scale.map(|(p, n)| (p.to_owned(), n)),
+    };
 
     let (doc, syntax_errors) = DeTable::parse_recoverable(src);
     if !syntax_errors.is_empty() {
@@ -192,7 +218,7 @@ pub fn parse_str(src: &str, origin: &Path, env: &dyn Env) -> Result<Config, Diag
         return Err(ctx.finish());
     }
     let warnings = ctx.finish();
-    Ok(draft.into_config(&ctx.dir, origin, warnings))
+    Ok(draft.into_config(&ctx.dir, origin, SourceText(text), warnings))
 }
 
 type Span = Range<usize>;
@@ -209,6 +235,10 @@ struct Ctx<'a> {
     diags: Vec<Diagnostic>,
     /// Warnings: shown, but the file is valid.
     warnings: Vec<Diagnostic>,
+    /// `%{instance}` while a program with `instances` is walked.
+    instance: Option<u32>,
+    /// A program whose `instances` is replaced (`steward scale`).
+    scale: Option<(String, u32)>,
 }
 
 /// One key of a section.

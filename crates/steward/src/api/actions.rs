@@ -1,4 +1,4 @@
-//! `POST /v1/start|stop|restart`, `/v1/reload`, `/v1/shutdown`
+//! `POST /v1/start|stop|restart`, `/v1/scale`, `/v1/reload`, `/v1/shutdown`
 
 use std::time::Duration;
 
@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use super::ApiError;
-use crate::protocol::{ActionReply, ActionRequest, ActionResult, ReloadReply};
-use crate::supervise::control::wait_for;
-use crate::supervise::{Control, Verb};
+use crate::protocol::{ActionReply, ActionRequest, ActionResult, ReloadReply, ScaleReply, ScaleRequest};
+use crate::supervise::control::{wait_for, Target};
+use crate::supervise::{Control, RollReport, ScaleTo, Verb};
 
 /// Beyond a program's own stop_timeout, how long an action waits for its state by default.
 const EXTRA_WAIT: Duration = Duration::from_secs(30);
@@ -37,18 +37,66 @@ async fn act(
     if req.all && !req.names.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "give names or `all`, not both"));
     }
-    let timeout = match &req.timeout {
-        Some(t) => Some(
-            steward_core::units::parse_duration(t)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("timeout: {e}")))?,
-        ),
-        None => None,
-    };
-    let targets = control.action(verb, req.names, req.all).await?;
-    // Wait for all of them at once: a slow stop does not delay the others' verdicts.
-    let waits = targets.into_iter().map(|mut t| async move {
+    let timeout = parse_timeout(&req.timeout)?;
+    let acted = control.action(verb, req.names, req.all).await?;
+    let targets = acted.targets.into_iter().map(|t| (verb, t)).collect();
+    let (mut results, rolled) = futures_util::future::join(
+        wait_all(targets, req.no_wait, timeout),
+        wait_rolls(acted.rolls, req.no_wait),
+    )
+    .await;
+    results.extend(rolled);
+    Ok(Json(ActionReply { results }))
+}
+
+/// The result of each process of each rolling restart, once the roll has ended (or, with
+/// `no_wait`, nothing: the roll goes on and `steward events` shows it).
+async fn wait_rolls(
+    rolls: Vec<tokio::sync::oneshot::Receiver<RollReport>>,
+    no_wait: bool,
+) -> Vec<ActionResult> {
+    if no_wait {
+        return Vec::new();
+    }
+    let mut results = Vec::new();
+    for report in futures_util::future::join_all(rolls).await {
+        let Ok(report) = report else {
+            results.push(ActionResult {
+                name: String::new(),
+                ok: false,
+                state: "unknown".into(),
+                pid: None,
+                error: Some("the rolling restart ended without a report (steward is shutting down)".into()),
+            });
+            continue;
+        };
+        if !report.ok || report.processes.is_empty() {
+            results.push(ActionResult {
+                name: report.program.clone(),
+                ok: report.ok,
+                state: if report.ok { "running" } else { "failed" }.into(),
+                pid: None,
+                error: (!report.ok)
+                    .then(|| format!("rolling restart of {}: {}", report.program, report.message)),
+            });
+        }
+        for (name, pid) in report.processes {
+            let state = if pid.is_some() { "running" } else { "stopped" };
+            results.push(ActionResult { name, ok: true, state: state.into(), pid, error: None });
+        }
+    }
+    results
+}
+
+/// Wait for all of them at once: a slow stop does not delay the others' verdicts.
+async fn wait_all(
+    targets: Vec<(Verb, Target)>,
+    no_wait: bool,
+    timeout: Option<Duration>,
+) -> Vec<ActionResult> {
+    let waits = targets.into_iter().map(|(verb, mut t)| async move {
         let status = t.status.borrow().clone();
-        if req.no_wait {
+        if no_wait {
             return ActionResult {
                 name: t.name,
                 ok: true,
@@ -71,8 +119,31 @@ async fn act(
             },
         }
     });
-    let results = futures_util::future::join_all(waits).await;
-    Ok(Json(ActionReply { results }))
+    futures_util::future::join_all(waits).await
+}
+
+fn parse_timeout(timeout: &Option<String>) -> Result<Option<Duration>, ApiError> {
+    match timeout {
+        Some(t) => steward_core::units::parse_duration(t)
+            .map(Some)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("timeout: {e}"))),
+        None => Ok(None),
+    }
+}
+
+pub async fn scale(
+    State(control): State<Control>,
+    Json(req): Json<ScaleRequest>,
+) -> Result<Json<ScaleReply>, ApiError> {
+    let to = match (req.instances, req.by) {
+        (Some(n), None) => ScaleTo::Exactly(n),
+        (None, Some(d)) => ScaleTo::By(d),
+        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "give `instances` or `by`, one of them")),
+    };
+    let timeout = parse_timeout(&req.timeout)?;
+    let scaled = control.scale(req.name.clone(), to).await?;
+    let results = wait_all(scaled.targets, req.no_wait, timeout).await;
+    Ok(Json(ScaleReply { name: req.name, from: scaled.from, to: scaled.to, results }))
 }
 
 pub async fn reload(State(control): State<Control>) -> Result<Json<ReloadReply>, ApiError> {

@@ -126,7 +126,7 @@ pub fn control_action(method: &Method, path: &str) -> Option<&'static str> {
     if method != Method::POST {
         return None;
     }
-    ["start", "stop", "restart", "reload", "shutdown"]
+    ["start", "stop", "restart", "reload", "scale", "shutdown"]
         .into_iter()
         .find(|a| path.strip_prefix("/v1/") == Some(a))
 }

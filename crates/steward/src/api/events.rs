@@ -64,6 +64,7 @@ pub fn record(e: &Event) -> EventRecord {
         EventKind::Limit { message } => ("limit", None, None, message.clone()),
         EventKind::Alert { status, message } => ("alert", None, name(status.name()), message.clone()),
         EventKind::LogOpenFailed { message, .. } => ("log", None, None, message.clone()),
+        EventKind::Rollout { step, message } => ("rollout", None, name(step), message.clone()),
     };
     EventRecord {
         time: humantime::format_rfc3339_millis(e.time).to_string(),

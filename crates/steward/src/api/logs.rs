@@ -35,21 +35,28 @@ pub async fn logs(
 ) -> Result<Response, ApiError> {
     let access = control.logs(name, p.stderr, p.lines, p.follow).await?;
     let head = stream::once(async move { Ok::<_, std::convert::Infallible>(Bytes::from(access.tail)) });
-    let body = match access.feed {
-        Some(rx) => {
-            let live = stream::unfold(rx, |mut rx| async move {
-                match rx.recv().await {
-                    Ok(b) => Some((Ok(b), rx)),
+    let body = if access.feeds.is_empty() {
+        Body::from_stream(head)
+    } else {
+        // Several feeds (the instances of a program) merge as their lines come.
+        let live = stream::select_all(access.feeds.into_iter().map(|feed| {
+            stream::unfold(feed, |mut feed| async move {
+                let bytes = match feed.rx.recv().await {
+                    Ok(b) => b,
                     Err(RecvError::Lagged(n)) => {
-                        let note = format!("[steward: {n} writes skipped: this reader fell behind]\n");
-                        Some((Ok(Bytes::from(note)), rx))
+                        Bytes::from(format!("[steward: {n} writes skipped: this reader fell behind]\n"))
                     }
-                    Err(RecvError::Closed) => None,
-                }
-            });
-            Body::from_stream(head.chain(live))
-        }
-        None => Body::from_stream(head),
+                    Err(RecvError::Closed) => return None,
+                };
+                let bytes = match &feed.prefix {
+                    Some(p) => Bytes::from(crate::supervise::control::prefix_lines(p, &bytes)),
+                    None => bytes,
+                };
+                Some((Ok(bytes), feed))
+            })
+            .boxed()
+        }));
+        Body::from_stream(head.chain(live))
     };
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")

@@ -7,6 +7,7 @@
 //! | GET  | /v1/status | every program |
 //! | POST | /v1/start, /v1/stop, /v1/restart | an [`crate::protocol::ActionRequest`]; waits for the state |
 //! | POST | /v1/reload | re-read the config file, apply the difference |
+//! | POST | /v1/scale | a [`crate::protocol::ScaleRequest`]: start or stop only the difference |
 //! | POST | /v1/shutdown | stop everything and exit |
 //! | GET  | /v1/events | recent state changes, then live ones with `?follow=true` (NDJSON) |
 //! | GET  | /v1/logs/{name} | `?stderr=true&lines=N&follow=true`: the tail, then live lines |
@@ -45,6 +46,7 @@ pub fn router(control: Control, info: VersionReply) -> Router {
         .route("/v1/stop", post(actions::stop))
         .route("/v1/restart", post(actions::restart))
         .route("/v1/reload", post(actions::reload))
+        .route("/v1/scale", post(actions::scale))
         .route("/v1/shutdown", post(actions::shutdown))
         .route("/v1/events", get(events::events))
         .route("/v1/logs/{name}", get(logs::logs))
@@ -74,6 +76,8 @@ impl From<ControlError> for ApiError {
             ControlError::ReloadInProgress => StatusCode::CONFLICT,
             ControlError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ControlError::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ControlError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ControlError::Conflict(_) => StatusCode::CONFLICT,
             ControlError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let details = match &e {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::Json;
 
 use super::ApiError;
-use crate::protocol::{ProgramInfo, StatusReply};
+use crate::protocol::{GroupInfo, ProgramInfo, SocketInfo, StatusReply};
 use crate::supervise::{Control, Snapshot};
 
 pub async fn status(State(control): State<Control>) -> Result<Json<StatusReply>, ApiError> {
@@ -15,12 +15,30 @@ pub async fn status(State(control): State<Control>) -> Result<Json<StatusReply>,
 
 /// The supervisor's snapshot as `status` shows it, with uptimes as of `now`.
 fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
+    let groups = snapshot
+        .groups
+        .into_iter()
+        .map(|g| {
+            let members =
+                snapshot.programs.iter().filter(|p| steward_core::config::group_of(&p.name) == g.name);
+            let (mut running, mut total) = (0, 0);
+            for p in members {
+                total += 1;
+                running += u32::from(p.status.state == steward_core::fsm::State::Running);
+            }
+            let sockets = g.sockets.into_iter().map(|(name, listen)| SocketInfo { name, listen }).collect();
+            GroupInfo { name: g.name, instances: g.instances, running, total, sockets, rollout: g.rollout }
+        })
+        .collect();
     let programs = snapshot
         .programs
         .into_iter()
         .map(|p| {
             let s = p.status;
+            let instance = p.name.split_once(':').and_then(|(_, i)| i.parse().ok());
             ProgramInfo {
+                program: instance.map(|_| steward_core::config::group_of(&p.name).to_owned()),
+                instance,
                 name: p.name,
                 state: s.state.name().into(),
                 pid: s.pid,
@@ -34,5 +52,5 @@ fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
             }
         })
         .collect();
-    StatusReply { programs }
+    StatusReply { programs, groups }
 }

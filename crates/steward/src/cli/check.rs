@@ -49,6 +49,17 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
                     format!(", {n} warning{}", if n == 1 { "" } else { "s" })
                 }
             };
+            // On this machine, every socket must be free to bind (or be held by the steward
+            // that runs this config).
+            if platform == HOST_PLATFORM {
+                let failures = bind_failures(cli, &config);
+                for failure in &failures {
+                    eprintln!("error: {failure}");
+                }
+                if !failures.is_empty() {
+                    return Ok(ExitCode::from(1));
+                }
+            }
             outln!("{}: ok ({} programs{warnings})", config.source.display(), config.programs.len())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -57,4 +68,36 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The sockets of `config` that cannot be bound now, in words. One in use is fine when the
+/// steward running this config holds it (its status lists the address).
+fn bind_failures(cli: &Cli, config: &steward_core::config::Config) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut held: Option<Vec<String>> = None;
+    for group in config.groups.values() {
+        for spec in &group.sockets {
+            let Err(e) = crate::sockets::Listener::bind(spec) else { continue };
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                let held = held.get_or_insert_with(|| held_by_running_steward(cli));
+                if held.iter().any(|a| *a == spec.listen.to_string()) {
+                    continue;
+                }
+            }
+            failures.push(format!("[programs.{}.sockets.{}]: {e}", group.name, spec.name));
+        }
+    }
+    failures
+}
+
+/// The socket addresses the steward running this config holds (none if none runs).
+fn held_by_running_steward(cli: &Cli) -> Vec<String> {
+    let Ok(client) = super::client::Client::locate(cli) else { return Vec::new() };
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return Vec::new();
+    };
+    let status: Option<crate::protocol::StatusReply> = runtime.block_on(client.get("/v1/status")).ok();
+    status
+        .map(|s| s.groups.into_iter().flat_map(|g| g.sockets).map(|socket| socket.listen).collect())
+        .unwrap_or_default()
 }

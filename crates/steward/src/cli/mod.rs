@@ -38,6 +38,7 @@ mod events;
 mod logs;
 mod remote;
 mod run;
+mod scale;
 mod service;
 mod status;
 mod wrap;
@@ -107,7 +108,11 @@ pub enum Command {
     Stop(ctl::CtlArgs),
     /// Stop programs if they run, then start them; returns once a new process runs.
     Restart(ctl::CtlArgs),
-    /// Print the end of a program's log, and follow it with -f.
+    /// Change a program's number of instances: `scale web 6 | +2 | -1`. Only the difference
+    /// starts or stops; the other instances keep running.
+    Scale(scale::ScaleArgs),
+    /// Print the end of a program's log (each instance's, merged, for a program with
+    /// `instances`), and follow it with -f.
     Logs(logs::LogsArgs),
     /// Re-read the config file and apply only the difference. An invalid file changes
     /// nothing: its errors are printed and the command exits 1.
@@ -185,6 +190,7 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Stop(a) => ctl::ctl(&client, "stop", a).await,
             Command::Restart(a) => ctl::ctl(&client, "restart", a).await,
             Command::Logs(a) => logs::logs(&client, a).await,
+            Command::Scale(a) => scale::scale(&client, a).await,
             Command::Reload(a) => daemonctl::reload(&client, a).await,
             Command::Shutdown => daemonctl::shutdown(&client).await,
             Command::Events(a) => events::events(&client, a).await,

@@ -16,41 +16,55 @@ pub struct StatusArgs {
 
 pub async fn status(client: &Client, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let mut reply: StatusReply = client.get("/v1/status").await?;
-    if let Some(unknown) = args.names.iter().find(|n| !reply.programs.iter().any(|p| &p.name == *n)) {
+    // A name is a process (`web:2`, `api`) or a program with all its instances (`web`).
+    let named = |p: &ProgramInfo, n: &String| &p.name == n || p.program.as_ref() == Some(n);
+    if let Some(unknown) = args.names.iter().find(|n| !reply.programs.iter().any(|p| named(p, n))) {
         anyhow::bail!("no program named {unknown:?}; `steward status` lists them");
     }
     if !args.names.is_empty() {
-        reply.programs.retain(|p| args.names.contains(&p.name));
+        reply.programs.retain(|p| args.names.iter().any(|n| named(p, n)));
+        let kept: Vec<String> = reply.programs.iter().filter_map(|p| p.program.clone()).collect();
+        reply.groups.retain(|g| kept.contains(&g.name));
     }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&reply)?)?;
     } else {
-        out!("{}", table(&reply.programs))?;
+        out!("{}", table(&reply))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The status table, columns padded to their widest cell.
-pub fn table(programs: &[ProgramInfo]) -> String {
+/// The status table, columns padded to their widest cell. A program with `instances` gets a
+/// summary row ("running 3/4") before its instances' rows.
+pub fn table(reply: &StatusReply) -> String {
     let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "HEALTH"];
-    let rows: Vec<[String; 7]> = programs
-        .iter()
-        .map(|p| {
-            let mut state = p.state.clone();
-            if !p.waiting_for.is_empty() {
-                state.push_str(&format!(" (waiting for {})", p.waiting_for.join(", ")));
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut summarized: Vec<&str> = Vec::new();
+    for p in &reply.programs {
+        let group = p.program.as_deref().and_then(|g| reply.groups.iter().find(|x| x.name == g));
+        if let Some(g) = group.filter(|g| !summarized.contains(&g.name.as_str())) {
+            summarized.push(&g.name);
+            let dash = || "-".to_string();
+            let mut state = format!("running {}/{}", g.running, g.total);
+            if let Some(roll) = &g.rollout {
+                state.push_str(&format!(" ({roll})"));
             }
-            [
-                p.name.clone(),
-                state,
-                p.pid.map_or("-".into(), |p| p.to_string()),
-                p.uptime_secs.map_or("-".into(), uptime),
-                p.restarts.to_string(),
-                p.last_exit.map_or("-".into(), |e| e.to_string()),
-                p.health.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
+            rows.push([g.name.clone(), state, dash(), dash(), dash(), dash(), dash()]);
+        }
+        let mut state = p.state.clone();
+        if !p.waiting_for.is_empty() {
+            state.push_str(&format!(" (waiting for {})", p.waiting_for.join(", ")));
+        }
+        rows.push([
+            p.name.clone(),
+            state,
+            p.pid.map_or("-".into(), |p| p.to_string()),
+            p.uptime_secs.map_or("-".into(), uptime),
+            p.restarts.to_string(),
+            p.last_exit.map_or("-".into(), |e| e.to_string()),
+            p.health.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -97,6 +111,8 @@ mod tests {
     fn the_table_aligns_columns() {
         let p = |name: &str, state: &str| ProgramInfo {
             name: name.into(),
+            program: None,
+            instance: None,
             state: state.into(),
             pid: Some(42),
             started_at: None,
@@ -107,7 +123,10 @@ mod tests {
             health: None,
             waiting_for: vec![],
         };
-        let t = table(&[p("web", "running"), p("database", "backoff")]);
+        let t = table(&StatusReply {
+            programs: vec![p("web", "running"), p("database", "backoff")],
+            groups: vec![],
+        });
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME      STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH");
         assert_eq!(lines[1], "web       running  42   3s      1         -          -");

@@ -69,14 +69,17 @@ fn pidfds() -> bool {
 /// Start `command` in `cwd` with steward's environment changed by `env` and then `extra_env`,
 /// stdin from /dev/null and stdout and stderr on pipes, as the leader of a new session, in
 /// the cgroup whose directory is open as `cgroup` if one is given.
+/// `listen` are the listening sockets to pass (fds 3.., with `LISTEN_PID` set to the child's
+/// pid; `extra_env` carries `LISTEN_FDS` and `LISTEN_FDNAMES`).
 pub(super) fn spawn(
     command: &[String],
     cwd: &Path,
     env: &BTreeMap<String, String>,
     extra_env: &ExtraEnv,
     cgroup: Option<RawFd>,
+    listen: &[RawFd],
 ) -> io::Result<Spawned> {
-    spawn_watched(command, cwd, env, extra_env, cgroup, pidfds())
+    spawn_watched(command, cwd, env, extra_env, cgroup, listen, pidfds())
 }
 
 /// `spawn`, its exit noticed through a pidfd or, without `pidfd`, through SIGCHLD.
@@ -86,9 +89,16 @@ fn spawn_watched(
     env: &BTreeMap<String, String>,
     extra_env: &ExtraEnv,
     cgroup: Option<RawFd>,
+    listen: &[RawFd],
     pidfd: bool,
 ) -> io::Result<Spawned> {
-    let plan = Plan::new(command, cwd, env, extra_env)?;
+    let mut plan = Plan::new(command, cwd, env, extra_env, !listen.is_empty())?;
+    // Copies at 3 + n and above, so that no dup2 to 3.. in the child overwrites one not yet
+    // moved; closed again once the child has its own.
+    let listen = listen
+        .iter()
+        .map(|&fd| dup_at_least(fd, 3 + listen.len() as c_int))
+        .collect::<io::Result<Vec<_>>>()?;
     // Listening before the clone, so that no SIGCHLD of this child can be missed.
     let sigchld = if pidfd { None } else { Some(signal(SignalKind::child())?) };
     let stdin = open_null()?;
@@ -98,9 +108,10 @@ fn spawn_watched(
     let pipes = [Some(stdout.as_raw_fd()), Some(stderr.as_raw_fd())];
     let stdout = receiver(stdout)?;
     let stderr = receiver(stderr)?;
-    let pid = clone_exec(&plan, &fds, cgroup.unwrap_or(-1))?;
+    let pid = clone_exec(&mut plan, &fds, &listen, cgroup.unwrap_or(-1))?;
     // The child has its copies: close ours now, or the pipes would never report EOF.
     drop(fds);
+    drop(listen);
     let exit = Exit::new(pid, sigchld).inspect_err(|_| abandon(pid))?;
     let tree = Tree::new(pid as u32, pipes);
     let child = Child {
@@ -125,7 +136,13 @@ struct Plan {
     /// the child.
     script_argv: Vec<*const c_char>,
     cwd: CString,
+    /// `LISTEN_PID=` and room for the pid, which the child writes in (it is in `envp`).
+    listen_pid: Option<Box<[u8]>>,
 }
+
+/// `LISTEN_PID=` plus room for any pid and the final NUL.
+const LISTEN_PID: &[u8] = b"LISTEN_PID=";
+const PID_ROOM: usize = 11;
 
 impl Plan {
     fn new(
@@ -133,6 +150,7 @@ impl Plan {
         cwd: &Path,
         env: &BTreeMap<String, String>,
         extra_env: &ExtraEnv,
+        listen_pid: bool,
     ) -> io::Result<Plan> {
         let program = command.first().ok_or_else(|| invalid("empty command"))?;
         if program.is_empty() {
@@ -149,6 +167,7 @@ impl Plan {
                 None => vars.remove(OsStr::new(name)),
             };
         }
+        vars.remove(OsStr::new("LISTEN_PID"));
         let candidates: Vec<CString> = if program.contains('/') {
             vec![cstring(program.as_bytes().to_vec())?]
         } else {
@@ -175,7 +194,15 @@ impl Plan {
         let with_null =
             |strings: &[CString]| strings.iter().map(|s| s.as_ptr()).chain([ptr::null()]).collect::<Vec<_>>();
         let argv = with_null(&args);
-        let envp = with_null(&envs);
+        let mut envp = with_null(&envs);
+        let mut listen_pid = listen_pid.then(|| {
+            let mut var = LISTEN_PID.to_vec();
+            var.resize(LISTEN_PID.len() + PID_ROOM, 0);
+            var.into_boxed_slice()
+        });
+        if let Some(var) = &mut listen_pid {
+            envp.insert(envp.len() - 1, var.as_ptr().cast());
+        }
         let mut script_argv = vec![SHELL.as_ptr(), ptr::null()];
         script_argv.extend_from_slice(&argv[1..]);
         let candidates_ptrs = candidates.iter().map(|c| c.as_ptr()).collect();
@@ -188,6 +215,7 @@ impl Plan {
             candidates: candidates_ptrs,
             script_argv,
             cwd: cstring(cwd.as_os_str().as_bytes().to_vec())?,
+            listen_pid,
         })
     }
 }
@@ -209,14 +237,21 @@ struct ChildArgs {
     script_argv: *mut *const c_char,
     /// The open-file limit to give the program (steward's own was raised), if any.
     nofile: Option<libc::rlimit>,
+    /// Listening sockets, to become fds 3.. (each at 3 + `listen_len` or above).
+    listen: *const RawFd,
+    listen_len: usize,
+    /// Where the child writes its pid, after `LISTEN_PID=` in `envp`; null without sockets.
+    listen_pid: *mut u8,
     /// 0 until the child fails before or at exec.
     errno: AtomicI32,
 }
 
 /// Clone the child and let it exec; the calling thread is suspended meanwhile. Returns the
 /// pid of a child that has exec'd (it may have exited since), or the error that stopped it.
-fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3], cgroup: RawFd) -> io::Result<pid_t> {
+fn clone_exec(plan: &mut Plan, fds: &[OwnedFd; 3], listen: &[OwnedFd], cgroup: RawFd) -> io::Result<pid_t> {
     let mut script_argv = plan.script_argv.clone();
+    let listen: Vec<RawFd> = listen.iter().map(AsRawFd::as_raw_fd).collect();
+    let listen_pid = plan.listen_pid.as_mut().map_or(ptr::null_mut(), |v| v[LISTEN_PID.len()..].as_mut_ptr());
     let args = ChildArgs {
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
@@ -230,6 +265,9 @@ fn clone_exec(plan: &Plan, fds: &[OwnedFd; 3], cgroup: RawFd) -> io::Result<pid_
         envp: plan.envp.as_ptr(),
         script_argv: script_argv.as_mut_ptr(),
         nofile: super::fd_limit::for_children(),
+        listen: listen.as_ptr(),
+        listen_len: listen.len(),
+        listen_pid,
         errno: AtomicI32::new(0),
     };
     // u128 makes the top 16-byte aligned, as the ABI wants. Never read from Rust, so it
@@ -409,11 +447,22 @@ unsafe fn child_exec(args: &ChildArgs) -> c_int {
             return errno();
         }
     }
-    // Only stdin, stdout and stderr reach the program. steward's other descriptors are
-    // close-on-exec already (its own, and what it inherited: `hide_inherited_fds`); closing
-    // them here keeps that true for one opened without the flag. Kernels before 5.9 have no
-    // close_range (ENOSYS): there the flag alone does it.
-    let (first, last, flags): (libc::c_uint, libc::c_uint, libc::c_uint) = (3, libc::c_uint::MAX, 0);
+    // The listening sockets as 3.. (dup2 clears close-on-exec on the copy), and the pid they
+    // are for, as socket activation wants it: only the child knows it.
+    for i in 0..args.listen_len {
+        if libc::dup2(*args.listen.add(i), 3 + i as c_int) == -1 {
+            return errno();
+        }
+    }
+    if !args.listen_pid.is_null() {
+        write_decimal(args.listen_pid, libc::getpid());
+    }
+    // Only stdin, stdout and stderr (and the sockets) reach the program. steward's other
+    // descriptors are close-on-exec already (its own, and what it inherited:
+    // `hide_inherited_fds`); closing them here keeps that true for one opened without the
+    // flag. Kernels before 5.9 have no close_range (ENOSYS): there the flag alone does it.
+    let first = 3 + args.listen_len as libc::c_uint;
+    let (first, last, flags): (libc::c_uint, libc::c_uint, libc::c_uint) = (first, libc::c_uint::MAX, 0);
     libc::syscall(libc::SYS_close_range, first, last, flags);
     if libc::chdir(args.cwd) == -1 {
         return errno();
@@ -443,6 +492,38 @@ unsafe fn child_exec(args: &ChildArgs) -> c_int {
     } else {
         last
     }
+}
+
+/// Writes `n` (> 0) in decimal at `at`, then a NUL: at most `PID_ROOM` bytes.
+///
+/// # Safety
+/// `at` points to `PID_ROOM` writable bytes. No allocation: it runs in the vfork child.
+unsafe fn write_decimal(at: *mut u8, n: pid_t) {
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (n.unsigned_abs(), 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        *at.add(i) = digits[len - 1 - i];
+    }
+    *at.add(len) = 0;
+}
+
+/// A close-on-exec copy of `fd` numbered `min` or above.
+fn dup_at_least(fd: RawFd, min: c_int) -> io::Result<OwnedFd> {
+    // SAFETY: duplicates an open fd into a new one that nothing else owns.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if copy == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 /// Give every signal that has a handler its default action back, and SIGPIPE too (Rust
@@ -671,7 +752,7 @@ mod tests {
     ) -> io::Result<Spawned> {
         let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        spawn(&command, cwd, &env, extra_env, None)
+        spawn(&command, cwd, &env, extra_env, None, &[])
     }
 
     fn run(command: &[&str]) -> io::Result<Spawned> {
@@ -709,7 +790,7 @@ mod tests {
     async fn without_pidfds_each_child_gets_its_own_exit_through_sigchld() {
         let start = |script: &str| {
             let command = ["/bin/sh".to_string(), "-c".into(), script.into()];
-            spawn_watched(&command, Path::new("/"), &BTreeMap::new(), &[], None, false).unwrap()
+            spawn_watched(&command, Path::new("/"), &BTreeMap::new(), &[], None, &[], false).unwrap()
         };
         let mut long = start("exec sleep 1000");
         let mut short = start("exit 3");
@@ -754,7 +835,8 @@ mod tests {
         }
         let fd = std::fs::File::open(&dir).unwrap();
         let command = ["cat".to_string(), "/proc/self/cgroup".into()];
-        let spawned = spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.as_raw_fd())).unwrap();
+        let spawned =
+            spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.as_raw_fd()), &[]).unwrap();
         let (status, out, _) = finish(spawned).await;
         std::fs::remove_dir(&dir).unwrap();
         assert!(status.success());

@@ -169,8 +169,16 @@ pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 /// a variable, `None` removes an inherited one (the program task removes the service
 /// manager's variables this way). `tree` names its cgroup, where it gets one: unique to the
 /// program's task, so that a reload's new task never shares it with the old one.
-pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv, tree: &str) -> io::Result<Spawned> {
-    let spawned = spawn_program(spec, extra_env, tree)?;
+///
+/// `listen` are listening sockets to pass, as systemd's socket activation does (fds 3..,
+/// `LISTEN_PID`; `extra_env` has `LISTEN_FDS` and `LISTEN_FDNAMES`). Linux only for now.
+pub fn spawn(
+    spec: &ProgramSpec,
+    extra_env: &ExtraEnv,
+    tree: &str,
+    listen: &[&socket2::Socket],
+) -> io::Result<Spawned> {
+    let spawned = spawn_program(spec, extra_env, tree, listen)?;
     if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
         if let Err(e) = spawned.tree.limit_memory(bytes) {
             let _ = spawned.tree.kill();
@@ -182,19 +190,36 @@ pub fn spawn(spec: &ProgramSpec, extra_env: &ExtraEnv, tree: &str) -> io::Result
 
 /// Linux starts programs itself (`linux.rs`), each in its cgroup when containment has one.
 #[cfg(target_os = "linux")]
-fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv, tree: &str) -> io::Result<Spawned> {
+fn spawn_program(
+    spec: &ProgramSpec,
+    extra_env: &ExtraEnv,
+    tree: &str,
+    listen: &[&socket2::Socket],
+) -> io::Result<Spawned> {
     use std::os::fd::AsRawFd;
     // The child starts in the cgroup: nothing it forks can be missed.
     let cgroup = contain::for_program(tree)?;
     let dir = cgroup.as_ref().map(|(_, dir)| dir.as_raw_fd());
-    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir)?;
+    let listen: Vec<std::os::fd::RawFd> = listen.iter().map(|s| s.as_raw_fd()).collect();
+    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen)?;
     spawned.tree.1 = cgroup.map(|(cgroup, _)| cgroup);
     Ok(spawned)
 }
 
 /// Other systems go through tokio's `Command`.
 #[cfg(not(target_os = "linux"))]
-fn spawn_program(spec: &ProgramSpec, extra_env: &ExtraEnv, _tree: &str) -> io::Result<Spawned> {
+fn spawn_program(
+    spec: &ProgramSpec,
+    extra_env: &ExtraEnv,
+    _tree: &str,
+    listen: &[&socket2::Socket],
+) -> io::Result<Spawned> {
+    if !listen.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "passing sockets to programs is supported on Linux only, for now",
+        ));
+    }
     spawn_with_tokio(spec, extra_env)
 }
 

@@ -43,6 +43,13 @@ pub struct Target {
     pub stop_timeout: Duration,
 }
 
+/// What an action was sent to: processes to wait on, and rolling restarts (a restart of a
+/// program with `instances` or `sockets` that runs), each ending with a report.
+pub struct Acted {
+    pub targets: Vec<Target>,
+    pub rolls: Vec<oneshot::Receiver<super::RollReport>>,
+}
+
 /// Why a request could not be carried out: becomes a 4xx reply.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -56,6 +63,12 @@ pub enum ControlError {
     ShuttingDown,
     #[error("the config is invalid; nothing was changed")]
     InvalidConfig(String),
+    /// A request that cannot be carried out as asked (scaling a program without `instances`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A request that clashes with one in progress (a roll).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Other(String),
 }
@@ -66,8 +79,26 @@ pub enum ControlError {
 /// [`crate::logs::tail::REPLY_LIMIT`] bytes.
 pub struct LogAccess {
     pub tail: Vec<u8>,
-    /// Whole lines as they are written, across rotations.
-    pub feed: Option<broadcast::Receiver<bytes::Bytes>>,
+    /// Whole lines as they are written, across rotations: one feed per process (several
+    /// for a program with `instances`), empty unless following.
+    pub feeds: Vec<Feed>,
+}
+
+/// One process's live log lines.
+pub struct Feed {
+    /// `[web:2] `, put before each line when several processes' logs are merged.
+    pub prefix: Option<String>,
+    pub rx: broadcast::Receiver<bytes::Bytes>,
+}
+
+/// `text` with `prefix` before each of its lines.
+pub fn prefix_lines(prefix: &str, text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + prefix.len() * 8);
+    for line in text.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(line);
+    }
+    out
 }
 
 pub(crate) enum Request {
@@ -76,15 +107,21 @@ pub(crate) enum Request {
         verb: Verb,
         names: Vec<String>,
         all: bool,
-        reply: oneshot::Sender<Result<Vec<Target>, ControlError>>,
+        reply: oneshot::Sender<Result<Acted, ControlError>>,
     },
     Reload(oneshot::Sender<Result<Diff, ControlError>>),
+    Scale {
+        name: String,
+        to: super::instances::ScaleTo,
+        reply: oneshot::Sender<Result<super::instances::Scaled, ControlError>>,
+    },
     Shutdown(oneshot::Sender<()>),
     Events(oneshot::Sender<(Vec<Event>, broadcast::Receiver<Event>)>),
+    /// One reader per process `name` means (each instance of a program with `instances`).
     Logs {
         name: String,
         stderr: bool,
-        reply: oneshot::Sender<Result<super::program::LogReader, ControlError>>,
+        reply: oneshot::Sender<Result<Vec<(String, super::program::LogReader)>, ControlError>>,
     },
 }
 
@@ -117,18 +154,23 @@ impl Control {
     }
 
     /// Send `verb` to the programs; returns at once with what to wait on.
-    pub async fn action(
-        &self,
-        verb: Verb,
-        names: Vec<String>,
-        all: bool,
-    ) -> Result<Vec<Target>, ControlError> {
+    pub async fn action(&self, verb: Verb, names: Vec<String>, all: bool) -> Result<Acted, ControlError> {
         self.ask(|reply| Request::Action { verb, names, all, reply }).await?
     }
 
     /// Re-read the config file and apply the difference.
     pub async fn reload(&self) -> Result<Diff, ControlError> {
         self.ask(Request::Reload).await?
+    }
+
+    /// Start or stop instances of `name` until it has what `to` says; only the difference
+    /// changes. Returns at once with what to wait on.
+    pub async fn scale(
+        &self,
+        name: String,
+        to: super::instances::ScaleTo,
+    ) -> Result<super::instances::Scaled, ControlError> {
+        self.ask(|reply| Request::Scale { name, to, reply }).await?
     }
 
     pub async fn shutdown(&self) -> Result<(), ControlError> {
@@ -147,11 +189,24 @@ impl Control {
         lines: usize,
         follow: bool,
     ) -> Result<LogAccess, ControlError> {
-        let reader = self.ask(|reply| Request::Logs { name: name.clone(), stderr, reply }).await??;
-        reader
-            .access(lines, follow)
-            .await
-            .map_err(|e| ControlError::Other(format!("cannot read the log of {name}: {e}")))
+        let readers = self.ask(|reply| Request::Logs { name: name.clone(), stderr, reply }).await??;
+        // The logs of several instances: each one's last `lines` lines in instance order,
+        // then their live lines as they come, each line marked with its process.
+        let merged = readers.len() > 1 || readers.iter().any(|(unit, _)| *unit != name);
+        let mut out = LogAccess { tail: Vec::new(), feeds: Vec::new() };
+        for (unit, reader) in readers {
+            let access = reader
+                .access(lines, follow)
+                .await
+                .map_err(|e| ControlError::Other(format!("cannot read the log of {unit}: {e}")))?;
+            let prefix = merged.then(|| format!("[{unit}] "));
+            match &prefix {
+                Some(p) => out.tail.extend(prefix_lines(p, &access.tail)),
+                None => out.tail.extend(access.tail),
+            }
+            out.feeds.extend(access.feeds.into_iter().map(|f| Feed { prefix: prefix.clone(), rx: f.rx }));
+        }
+        Ok(out)
     }
 }
 

@@ -32,6 +32,9 @@ pub enum EventKind {
     /// Its log file for `stream` could not be opened: `message` says which file and why; that
     /// run's output on the stream is read and discarded.
     LogOpenFailed { stream: Stream, message: String },
+    /// A step of a rolling restart of the program: `step` is started, replaced,
+    /// slot-failed, complete, paused, rolled-back or aborted.
+    Rollout { step: &'static str, message: String },
 }
 
 /// One of a program's two output streams.

@@ -15,6 +15,7 @@
 mod commands;
 pub mod control;
 mod event;
+mod instances;
 // The notify socket of `ready = "notify"` programs: Unix datagram sockets, so Unix only.
 #[cfg_attr(unix, path = "notify/unix.rs")]
 #[cfg_attr(not(unix), path = "notify/unsupported.rs")]
@@ -23,6 +24,7 @@ mod observe;
 pub mod program;
 mod reload;
 mod requests;
+mod rollout;
 mod snapshot;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -37,8 +39,10 @@ use tokio::sync::{broadcast, mpsc};
 
 pub use control::{Control, ControlError, ControlReceiver, Target, Verb};
 pub use event::{Event, EventKind, Stream};
+pub use instances::{ScaleTo, Scaled};
 pub use program::{Notice, ProgramHandle, Status};
-pub use snapshot::{ProgramSnapshot, Snapshot};
+pub use rollout::RollReport;
+pub use snapshot::{GroupSnapshot, ProgramSnapshot, Snapshot};
 
 /// Where the supervisor reports how startup and shutdown go, for a service manager
 /// (systemd's sd_notify, the Windows SCM). `daemon` picks one and hands it down, so that
@@ -75,11 +79,13 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut control_open = true;
     loop {
+        let roll_deadline = sup.roll_deadline();
         tokio::select! {
             () = &mut shutdown, if !sup.shutting_down => sup.begin_shutdown(),
             Some(notice) = sup.notices_rx.recv() => sup.on_notice(notice),
             Some(event) = sup.reports_rx.recv() => sup.push_event(event),
             happening = sup.observe.next() => sup.on_observed(happening),
+            () = rollout_timer(roll_deadline) => sup.on_roll_timer(),
             request = control.recv(), if control_open => match request {
                 Some(request) => sup.on_request(request),
                 None => control_open = false,
@@ -116,6 +122,10 @@ struct Supervisor {
     status: Box<dyn StatusSink>,
     /// Health checks, resource limits and alert rules ([`observe`]).
     observe: observe::Observers,
+    /// The listening sockets of programs that have `sockets`.
+    sockets: crate::sockets::Sockets,
+    /// Rolling restarts in progress, by program.
+    rolls: BTreeMap<String, rollout::Roll>,
 }
 
 impl Supervisor {
@@ -127,6 +137,9 @@ impl Supervisor {
             })?;
         }
         log_warnings(&config);
+        // Before any program starts: a socket that cannot be bound stops steward here.
+        let sockets = crate::sockets::Sockets::bind(&config, &Default::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let (reports_tx, reports_rx) = mpsc::unbounded_channel();
         let scheduler = Scheduler::new(deps_of(&config));
@@ -145,6 +158,8 @@ impl Supervisor {
             retired: Vec::new(),
             status,
             observe: observe::Observers::new(&config),
+            sockets,
+            rolls: BTreeMap::new(),
             config,
         };
         for name in sup.config.programs.keys().cloned().collect::<Vec<_>>() {
@@ -155,16 +170,27 @@ impl Supervisor {
 
     fn add_program(&mut self, name: &str) {
         let spec = self.config.programs[name].clone();
-        let handle = ProgramHandle::spawn(
-            spec,
-            &self.config.supervisor.log_dir,
-            &self.config.supervisor.state_dir,
-            self.notices_tx.clone(),
-            self.reports_tx.clone(),
-        );
+        let listeners = self.sockets.of(spec.group());
+        let handle = ProgramHandle::spawn(spec, self.setup(listeners, None));
         self.observe.add_program(&handle.spec);
         self.programs.insert(name.to_string(), handle);
         self.states.insert(name.to_string(), State::Stopped);
+    }
+
+    /// What a new program task gets (see [`program::Setup`]).
+    fn setup<'a>(
+        &'a self,
+        listeners: crate::sockets::Listeners,
+        beside: Option<&'a ProgramHandle>,
+    ) -> program::Setup<'a> {
+        program::Setup {
+            log_dir: &self.config.supervisor.log_dir,
+            state_dir: &self.config.supervisor.state_dir,
+            notices: self.notices_tx.clone(),
+            reports: self.reports_tx.clone(),
+            listeners,
+            beside,
+        }
     }
 
     fn start_autostart(&mut self) {
@@ -187,14 +213,19 @@ impl Supervisor {
         if let Some(pending) = self.reload.take() {
             let _ = pending.reply.send(Err(ControlError::ShuttingDown));
         }
+        self.abort_rolls(None, "steward is shutting down");
         self.scheduler.want_all_stopped();
         self.dispatch();
     }
 
     fn on_notice(&mut self, notice: Notice) {
-        // A notice from a task that a reload already replaced is stale.
+        // A notice from a task that a reload already replaced is stale; one from a rolling
+        // restart's new process goes to its roll.
         let current = self.programs.get(&*notice.program).is_some_and(|h| h.is(&notice));
         if !current {
+            if self.on_replacement_notice(&notice) {
+                self.dispatch();
+            }
             return;
         }
         log_change(&notice);
@@ -207,11 +238,12 @@ impl Supervisor {
         if !self.shutting_down {
             self.status.update(&self.states);
         }
+        self.on_serving_notice(&notice);
         self.dispatch();
         self.advance_reload();
     }
 
-    fn publish(&mut self, n: &Notice) {
+    pub(super) fn publish(&mut self, n: &Notice) {
         let kind = EventKind::State { change: n.change.clone(), pid: n.status.pid };
         self.push_event(Event::now(Arc::clone(&n.program), kind));
     }
@@ -258,6 +290,14 @@ impl Supervisor {
     }
 }
 
+/// The rolling restarts' timer, or never when none runs.
+async fn rollout_timer(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The config's warnings, one `config-warning` event each: located, without the text of the
 /// line (it may hold a secret; `steward check` shows it).
 fn log_warnings(config: &Config) {
@@ -266,12 +306,37 @@ fn log_warnings(config: &Config) {
     }
 }
 
+/// What each process waits for: `depends_on` names programs, and a program with
+/// `instances` stands for all of them.
 fn deps_of(config: &Config) -> BTreeMap<String, Vec<String>> {
-    config.programs.iter().map(|(n, p)| (n.clone(), p.depends_on.clone())).collect()
+    let mut units: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (name, spec) in &config.programs {
+        units.entry(spec.group()).or_default().push(name.clone());
+    }
+    config
+        .programs
+        .iter()
+        .map(|(n, p)| {
+            let deps = p.depends_on.iter().flat_map(|d| units.get(d.as_str()).into_iter().flatten()).cloned();
+            (n.clone(), deps.collect())
+        })
+        .collect()
+}
+
+/// The processes `name` means: a process (`web:2`, `api`), or every instance of a program
+/// (`web`, `web:*`). `None` when there is no such program.
+fn resolve<'a>(programs: impl IntoIterator<Item = &'a String>, name: &str) -> Option<Vec<String>> {
+    let group = name.strip_suffix(":*").unwrap_or(name);
+    let matched: Vec<String> = programs
+        .into_iter()
+        .filter(|n| n.as_str() == name || steward_core::config::group_of(n) == group)
+        .cloned()
+        .collect();
+    (!matched.is_empty()).then_some(matched)
 }
 
 /// One line per state change, at a level that matches how bad it is.
-fn log_change(n: &Notice) {
+pub(super) fn log_change(n: &Notice) {
     let c = &n.change;
     let (from, to) = (c.from.name(), c.to.name());
     match &c.reason {

@@ -281,6 +281,7 @@ impl Observers {
             reloads_applied: self.reloads_applied,
             reloads_rejected: self.reloads_rejected,
             alerts_firing: self.alerts.firing().map(|(a, p)| (a.to_owned(), p.to_owned())).collect(),
+            groups: Vec::new(),
         }
     }
 
@@ -344,7 +345,8 @@ impl Observers {
         self.guards.contains_key(name)
             || self.alerts.rules().iter().any(|r| {
                 matches!(r.when, Condition::MemoryAbove(_))
-                    && (r.programs.is_empty() || r.programs.iter().any(|p| p == name))
+                    && (r.programs.is_empty()
+                        || r.programs.iter().any(|p| p == steward_core::config::group_of(name)))
             })
     }
 

@@ -22,6 +22,7 @@ use super::event::{Event as Published, EventKind, Stream};
 use super::notify::{self as notify_socket, NotifySocket};
 use crate::logs::{self, SharedLog};
 use crate::process::{self, ProcessTree};
+use crate::sockets::{self, Listeners};
 
 /// What a program looks like from outside, kept current in a `watch` channel.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,24 +70,38 @@ pub struct ProgramHandle {
     /// The running process's tree, for resource sampling (`resources`).
     tree: Arc<std::sync::Mutex<Option<process::TreeRef>>>,
     task: JoinHandle<()>,
+    /// Whether its notify socket has the alternate name (see [`Setup::beside`]).
+    notify_alternate: bool,
+}
+
+/// What a program task gets from the supervisor besides its spec.
+pub struct Setup<'a> {
+    pub log_dir: &'a std::path::Path,
+    pub state_dir: &'a std::path::Path,
+    pub notices: mpsc::UnboundedSender<Notice>,
+    pub reports: mpsc::UnboundedSender<Published>,
+    /// The program's listening sockets, passed to every process.
+    pub listeners: Listeners,
+    /// A task whose process this one's replaces in a rolling restart: the two write the same
+    /// log files, and take turns with the notify socket's name, since both run at once.
+    pub beside: Option<&'a ProgramHandle>,
 }
 
 impl ProgramHandle {
     /// Start the task (the program itself stays Stopped until it gets `Event::Start`).
-    pub fn spawn(
-        spec: ProgramSpec,
-        log_dir: &std::path::Path,
-        state_dir: &std::path::Path,
-        notices: mpsc::UnboundedSender<Notice>,
-        reports: mpsc::UnboundedSender<Published>,
-    ) -> Self {
+    pub fn spawn(spec: ProgramSpec, setup: Setup<'_>) -> Self {
         let spec = Arc::new(spec);
         let machine = Machine::new(Policy::from_spec(&spec));
         let (status_tx, status) = watch::channel(Status::of(&machine, None));
         let (commands, rx) = commands::queue();
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let logs = Arc::new(ProgramLogs::new(log_dir, &spec));
+        let logs = match setup.beside {
+            Some(other) => other.logs.clone(),
+            None => Arc::new(ProgramLogs::new(setup.log_dir, &spec)),
+        };
+        let notify_alternate = setup.beside.is_some_and(|other| !other.notify_alternate);
+        let notify_name = if notify_alternate { format!("{}+", spec.file_stem()) } else { spec.file_stem() };
         let task = ProgramTask {
             name: Arc::from(spec.name.as_str()),
             generation,
@@ -95,20 +110,22 @@ impl ProgramHandle {
             logs: logs.clone(),
             current: None,
             exited_tree: None,
-            state_dir: state_dir.to_path_buf(),
-            tree_name: format!("{}.{generation}", spec.name),
+            state_dir: setup.state_dir.to_path_buf(),
+            tree_name: format!("{}.{generation}", spec.file_stem()),
+            notify_name,
             notify: None,
             timer: None,
             since: None,
             pumps: Vec::new(),
             status: status_tx,
-            notices,
-            reports,
+            notices: setup.notices,
+            reports: setup.reports,
             tree: Arc::default(),
+            listeners: setup.listeners,
         };
         let tree = task.tree.clone();
         let task = tokio::spawn(Box::new(task).run(rx));
-        ProgramHandle { spec, generation, logs, commands, status, tree, task }
+        ProgramHandle { spec, generation, logs, commands, status, tree, task, notify_alternate }
     }
 
     /// Whether `notice` comes from this task (and not from one a reload replaced).
@@ -178,7 +195,7 @@ struct LogStream {
 impl ProgramLogs {
     fn new(log_dir: &std::path::Path, spec: &ProgramSpec) -> Self {
         let stream = |suffix: &str| LogStream {
-            path: log_dir.join(format!("{}.{suffix}.log", spec.name)),
+            path: log_dir.join(format!("{}.{suffix}.log", spec.file_stem())),
             spec: spec.log.clone(),
             file: std::sync::Mutex::new(None),
             feed: std::sync::OnceLock::new(),
@@ -250,7 +267,8 @@ impl LogStream {
             (logs::tail::Source { live, rotated }, feed)
         };
         let tail = logs::tail::tail_of(source, lines, logs::tail::REPLY_LIMIT)?;
-        Ok(LogAccess { tail, feed })
+        let feeds = feed.into_iter().map(|rx| super::control::Feed { prefix: None, rx }).collect();
+        Ok(LogAccess { tail, feeds })
     }
 }
 
@@ -286,6 +304,8 @@ struct ProgramTask {
     /// Names this task's process trees in the state dir's records and its cgroup:
     /// `<program>.<generation>`, so a reload's new task never shares them with the old one.
     tree_name: String,
+    /// Its file name, `<program>.sock` (or `<program>+.sock` beside another task).
+    notify_name: String,
     /// That socket, bound afresh before each spawn and dropped when the process exits.
     notify: Option<NotifySocket>,
     /// The one timer (backoff or stop timeout), as a tokio instant so tests can pause time.
@@ -300,6 +320,9 @@ struct ProgramTask {
     reports: mpsc::UnboundedSender<Published>,
     /// Shared with the handle: set while a process runs.
     tree: Arc<std::sync::Mutex<Option<process::TreeRef>>>,
+    /// The program's listening sockets, passed to each process; held until the task ends,
+    /// so a socket a reload replaced stays open while this task's process drains.
+    listeners: Listeners,
 }
 
 impl ProgramTask {
@@ -416,12 +439,15 @@ impl ProgramTask {
     fn spawn(&mut self) -> Event {
         self.notify = None;
         if self.spec.ready == Readiness::Notify {
-            match NotifySocket::bind(&self.state_dir, &self.spec.name) {
+            match NotifySocket::bind(&self.state_dir, &self.notify_name) {
                 Ok(socket) => self.notify = Some(socket),
                 Err(e) => return Event::SpawnFailed { reason: e.to_string() },
             }
         }
-        match process::spawn(&self.spec, &notify_socket::child_env(self.notify.as_ref()), &self.tree_name) {
+        let mut env = notify_socket::child_env(self.notify.as_ref());
+        env.extend(sockets::child_env(&self.listeners));
+        let listen: Vec<&socket2::Socket> = self.listeners.iter().map(|l| l.socket()).collect();
+        match process::spawn(&self.spec, &env, &self.tree_name, &listen) {
             Ok(mut p) => {
                 let pid = p.child.id();
                 if let Some(socket) = &mut self.notify {

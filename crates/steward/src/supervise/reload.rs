@@ -2,9 +2,9 @@
 //! once those are down, swap the definitions and start what is due. A bad file changes
 //! nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use steward_core::config::Config;
+use steward_core::config::{group_of, Config, ProgramSpec};
 use steward_core::reload::{self, Diff};
 use steward_core::schedule::Scheduler;
 use tokio::sync::oneshot;
@@ -15,6 +15,8 @@ use super::{deps_of, Supervisor};
 /// A reload between its two phases: the programs it removes or changes are stopping.
 pub(super) struct PendingReload {
     config: Config,
+    /// The new config's sockets, bound: in use from phase two.
+    sockets: crate::sockets::Sockets,
     diff: Diff,
     /// Orders the stops among the programs being replaced (dependents first).
     pub(super) stops: Scheduler,
@@ -22,6 +24,9 @@ pub(super) struct PendingReload {
     stopping: BTreeSet<String>,
     /// Changed programs that were running: they start again with their new definition.
     restart: BTreeSet<String>,
+    /// Changed processes of programs that roll, by program, with their new specs: rolled
+    /// after the swap, never stopped by it.
+    rolled: BTreeMap<String, BTreeMap<String, ProgramSpec>>,
     pub(super) reply: oneshot::Sender<Result<Diff, ControlError>>,
 }
 
@@ -52,13 +57,47 @@ impl Supervisor {
                 return;
             }
         };
+        // New and changed sockets are bound before anything changes: one that cannot be
+        // bound rejects the reload. Unchanged ones are kept (the same fds).
+        let sockets = match crate::sockets::Sockets::bind(&config, &self.sockets) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(event = "reload-rejected", "{e}; nothing was changed");
+                let _ = reply.send(Err(ControlError::InvalidConfig(e.to_string())));
+                self.observe.reload_rejected();
+                return;
+            }
+        };
         super::log_warnings(&config);
         let diff = reload::diff(&self.config, &config);
-        let replaced: Vec<String> = diff.removed.iter().chain(&diff.changed).cloned().collect();
+        // A program mid-roll takes no reload that changes its processes.
+        for name in diff.removed.iter().chain(&diff.changed) {
+            if let Err(e) = self.refuse_if_rolling(group_of(name)) {
+                tracing::error!(event = "reload-rejected", "{e}; nothing was changed");
+                let _ = reply.send(Err(e));
+                return;
+            }
+        }
+        // Changed processes of a program that rolls, and runs, are replaced by a roll after
+        // the swap instead of stop-then-start.
+        let mut rolled: BTreeMap<String, BTreeMap<String, ProgramSpec>> = BTreeMap::new();
+        for name in &diff.changed {
+            let group = group_of(name);
+            let rolls = config.groups.get(group).is_some_and(|g| g.rolls());
+            if rolls && self.states.get(name).is_some_and(|s| !s.is_down()) {
+                rolled
+                    .entry(group.to_owned())
+                    .or_default()
+                    .insert(name.clone(), config.programs[name].clone());
+            }
+        }
+        let is_rolled = |n: &String| rolled.get(group_of(n)).is_some_and(|units| units.contains_key(n));
+        let replaced: Vec<String> =
+            diff.removed.iter().chain(diff.changed.iter().filter(|n| !is_rolled(n))).cloned().collect();
         let restart = diff
             .changed
             .iter()
-            .filter(|n| !self.states[n.as_str()].is_down())
+            .filter(|n| !self.states[n.as_str()].is_down() && !is_rolled(n))
             .cloned()
             .collect::<BTreeSet<_>>();
         let mut stops = Scheduler::new(reload::subgraph(&deps_of(&self.config), &replaced));
@@ -77,10 +116,12 @@ impl Supervisor {
         );
         self.reload = Some(PendingReload {
             config,
+            sockets,
             diff,
             stops,
             stopping: replaced.into_iter().collect(),
             restart,
+            rolled,
             reply,
         });
         self.dispatch();
@@ -97,13 +138,15 @@ impl Supervisor {
             return;
         }
         let Some(pending) = self.reload.take() else { return };
-        let PendingReload { config, diff, restart, reply, .. } = pending;
+        let PendingReload { config, sockets, diff, restart, rolled, reply, .. } = pending;
+        let is_rolled = |n: &String| rolled.get(group_of(n)).is_some_and(|units| units.contains_key(n));
+        self.sockets = sockets;
         // The supervisor settings (state and log dirs) and the remote API stay as they were
         // until a restart.
         let supervisor = std::mem::replace(&mut self.config.supervisor, config.supervisor.clone());
         let api = std::mem::replace(&mut self.config.api, config.api.clone());
         self.config = Config { supervisor, api, ..config };
-        for name in diff.removed.iter().chain(&diff.changed) {
+        for name in diff.removed.iter().chain(diff.changed.iter().filter(|n| !is_rolled(n))) {
             if let Some(handle) = self.programs.remove(name) {
                 self.retired.push(tokio::spawn(handle.finish()));
             }
@@ -113,7 +156,7 @@ impl Supervisor {
         }
         let pending_starts: Vec<String> = self.scheduler.pending_starts().cloned().collect();
         self.scheduler = Scheduler::new(deps_of(&self.config));
-        for name in diff.changed.iter().chain(&diff.added) {
+        for name in diff.changed.iter().filter(|n| !is_rolled(n)).chain(&diff.added) {
             self.add_program(name);
         }
         for name in pending_starts.iter().filter(|n| self.programs.contains_key(*n)) {
@@ -135,6 +178,11 @@ impl Supervisor {
         }
         let effects = self.observe.reconfigure(&self.config);
         self.apply(effects);
+        for (group, units) in rolled {
+            if let Err(e) = self.start_roll(&group, units, None) {
+                tracing::error!(program = %group, event = "rollout-failed", "cannot roll {group}: {e}");
+            }
+        }
         tracing::info!(event = "reloaded", "reload applied");
         let _ = reply.send(Ok(diff));
     }

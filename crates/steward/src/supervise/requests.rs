@@ -2,11 +2,14 @@
 //! restart), the event history, logs. Each is answered at once; waiting for a state happens
 //! on the caller's side ([`super::control::wait_for`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use steward_core::config::group_of;
+use tokio::sync::oneshot;
 
 use steward_core::fsm;
 
-use super::control::{self, ControlError, Target, Verb};
+use super::control::{self, Acted, ControlError, Verb};
 use super::snapshot::Snapshot;
 use super::Supervisor;
 
@@ -21,6 +24,9 @@ impl Supervisor {
                 let _ = reply.send(self.action(verb, names, all));
             }
             Reload(reply) => self.begin_reload(reply),
+            Scale { name, to, reply } => {
+                let _ = reply.send(self.scale(&name, to));
+            }
             Shutdown(reply) => {
                 let _ = reply.send(());
                 if !self.shutting_down {
@@ -32,9 +38,12 @@ impl Supervisor {
             }
             // Only a handle: the caller reads the files, off this thread.
             Logs { name, stderr, reply } => {
-                let result = match self.programs.get(&name) {
+                let result = match super::resolve(self.programs.keys(), &name) {
                     None => Err(ControlError::UnknownProgram(name)),
-                    Some(p) => Ok(p.log_reader(stderr)),
+                    Some(units) => Ok(units
+                        .into_iter()
+                        .map(|u| (u.clone(), self.programs[&u].log_reader(stderr)))
+                        .collect()),
                 };
                 let _ = reply.send(result);
             }
@@ -44,42 +53,66 @@ impl Supervisor {
     fn snapshot(&self) -> Snapshot {
         let mut waiting: BTreeMap<String, Vec<String>> =
             self.scheduler.waiting(|n| self.view(n)).into_iter().collect();
-        self.observe.snapshot(&self.programs, |name| waiting.remove(name).unwrap_or_default())
+        let mut snapshot =
+            self.observe.snapshot(&self.programs, |name| waiting.remove(name).unwrap_or_default());
+        snapshot.groups = self.group_snapshots();
+        snapshot
     }
 
-    fn action(&mut self, verb: Verb, names: Vec<String>, all: bool) -> Result<Vec<Target>, ControlError> {
+    fn action(&mut self, verb: Verb, names: Vec<String>, all: bool) -> Result<Acted, ControlError> {
         if self.shutting_down {
             return Err(ControlError::ShuttingDown);
         }
         if self.reload.is_some() {
             return Err(ControlError::ReloadInProgress);
         }
-        let names = if all {
+        let mut names: Vec<String> = if all {
             self.programs.keys().cloned().collect()
         } else if names.is_empty() {
             return Err(ControlError::NothingNamed);
         } else {
-            if let Some(unknown) = names.iter().find(|n| !self.programs.contains_key(*n)) {
-                return Err(ControlError::UnknownProgram(unknown.clone()));
-            }
-            names
-        };
-        let targets = names
-            .iter()
-            .map(|n| {
-                let p = &self.programs[n];
-                // "Unchanged" as of now, before the command is sent: any later change,
-                // however fast, counts as the program having moved.
-                let mut status = p.watch();
-                status.mark_unchanged();
-                Target {
-                    name: n.clone(),
-                    status,
-                    pid_before: p.status().pid,
-                    stop_timeout: p.spec.stop_timeout,
+            let mut units = Vec::new();
+            for name in &names {
+                match super::resolve(self.programs.keys(), name) {
+                    Some(found) => {
+                        for unit in found {
+                            if !units.contains(&unit) {
+                                units.push(unit);
+                            }
+                        }
+                    }
+                    None => return Err(ControlError::UnknownProgram(name.clone())),
                 }
-            })
-            .collect();
+            }
+            units
+        };
+        let groups: BTreeSet<String> = names.iter().map(|n| group_of(n).to_owned()).collect();
+        let mut rolls = Vec::new();
+        match verb {
+            // A program mid-roll takes no other restart; stopping it ends the roll.
+            Verb::Restart => {
+                for group in &groups {
+                    self.refuse_if_rolling(group)?;
+                }
+                let rolling: Vec<&String> = groups.iter().filter(|g| self.rolls_on_restart(g)).collect();
+                for group in rolling {
+                    let (units, rest): (Vec<String>, Vec<String>) =
+                        names.into_iter().partition(|n| group_of(n) == group);
+                    names = rest;
+                    let specs = units.iter().map(|u| (u.clone(), (*self.programs[u].spec).clone())).collect();
+                    let (tx, rx) = oneshot::channel();
+                    self.start_roll(group, specs, Some(tx))?;
+                    rolls.push(rx);
+                }
+            }
+            Verb::Stop => {
+                for group in &groups {
+                    self.abort_rolls(Some(group), "the program was stopped");
+                }
+            }
+            Verb::Start => {}
+        }
+        let targets = names.iter().map(|n| self.target(n)).collect();
         match verb {
             // Through the scheduler: what a program depends on starts first.
             Verb::Start => names.iter().for_each(|n| self.scheduler.want_started(n)),
@@ -94,6 +127,6 @@ impl Supervisor {
             }
         }
         self.dispatch();
-        Ok(targets)
+        Ok(Acted { targets, rolls })
     }
 }

@@ -17,6 +17,20 @@ pub struct Snapshot {
     pub reloads_rejected: u64,
     /// (alert, program) of every alert firing now.
     pub alerts_firing: Vec<(String, String)>,
+    /// Programs with `instances` or `sockets`: what their processes share.
+    pub groups: Vec<GroupSnapshot>,
+}
+
+/// A program with `instances` or `sockets` in a [`Snapshot`].
+#[derive(Clone, Debug, Default)]
+pub struct GroupSnapshot {
+    pub name: String,
+    /// `instances` now (after any `steward scale`), or `None` without the key.
+    pub instances: Option<u32>,
+    /// (socket name, address bound).
+    pub sockets: Vec<(String, String)>,
+    /// Where its rolling restart is, while one runs ("rolling, 2/4 replaced").
+    pub rollout: Option<String>,
 }
 
 /// One program in a [`Snapshot`].

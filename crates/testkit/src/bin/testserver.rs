@@ -316,7 +316,12 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |request| answer(request, Arc::clone(&state)));
+    // Set once the first request has been read.
+    let (seen_tx, mut seen) = watch::channel(false);
+    let service = service_fn(move |request| {
+        seen_tx.send_replace(true);
+        answer(request, Arc::clone(&state))
+    });
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(io), service);
@@ -325,11 +330,25 @@ async fn serve_connection<I>(
     tokio::select! {
         _ = conn.as_mut() => {}
         () = became_true(&mut drain) => {
+            // hyper's graceful shutdown closes at once a connection it has read nothing from
+            // yet, although its client may have sent the request already (it waits in the
+            // socket, unread): a request lost. So a connection accepted just before the
+            // drain first gets its request read (or a moment to send it).
+            if !*seen.borrow() {
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    () = became_true(&mut seen) => {}
+                    () = tokio::time::sleep(FIRST_REQUEST_GRACE) => {}
+                }
+            }
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
     }
 }
+
+/// How long a connection accepted just before the drain may take to send its first request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
 
 async fn answer(request: Request<Incoming>, state: Arc<State>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match request.uri().path() {

@@ -262,7 +262,7 @@ impl Ctx<'_> {
     }
 
     /// An integer in `min..=max`.
-    fn between<T>(&mut self, f: &Field<'_, '_>, min: T, max: T) -> Option<T>
+    pub(super) fn between<T>(&mut self, f: &Field<'_, '_>, min: T, max: T) -> Option<T>
     where
         T: TryFrom<i128> + PartialOrd + std::fmt::Display + Copy,
     {

@@ -76,6 +76,8 @@ pub(super) struct ProgramDraft {
     pub(super) restart_max_delay_span: Option<Span>,
     pub(super) depends_on: Vec<(String, Span)>,
     pub(super) limit_spans: health::LimitSpans,
+    /// `instances`, `sockets`, `update`: what the program's processes share.
+    pub(super) group: instances::GroupDraft,
 }
 
 pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
@@ -242,6 +244,27 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         example: "hard_memory_limit = true",
         set: health::set_hard_memory_limit,
     },
+    // Read before the other keys (`Ctx::instances_of`), so that `%{instance}` is known.
+    Key { name: "instances", example: instances::INSTANCES_EXAMPLE, set: |_, _, _| {} },
+    Key {
+        name: "instance_env",
+        example: "instance_env = \"NODE_APP_INSTANCE\"",
+        set: |c, f, d| d.group.instance_env = c.instance_env(f),
+    },
+    Key {
+        name: "sockets",
+        example: "[programs.web.sockets.http]",
+        set: |c, f, d| d.group.sockets = c.sockets(f),
+    },
+    Key {
+        name: "update",
+        example: "[programs.web.update]",
+        set: |c, f, d| {
+            let mut update = crate::config::model::UpdateSpec::default();
+            c.section(f, instances::UPDATE_KEYS, &mut update);
+            d.group.update = Some((update, f.span()));
+        },
+    },
 ];
 
 pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
@@ -292,6 +315,7 @@ impl ProgramDraft {
     pub(super) fn new(name: &str, name_span: Span, dir: &Path) -> Self {
         let spec = ProgramSpec {
             name: name.to_owned(),
+            instance: None,
             command: Vec::new(),
             cwd: dir.to_path_buf(),
             env: BTreeMap::new(),
@@ -323,7 +347,34 @@ impl ProgramDraft {
             restart_max_delay_span: None,
             depends_on: Vec::new(),
             limit_spans: health::LimitSpans::default(),
+            group: instances::GroupDraft::default(),
         }
+    }
+
+    /// The program's specs: itself, or one per instance (`web:0`..) with the instance number
+    /// in `STEWARD_INSTANCE` (and `instance_env`); and its group, if it has one.
+    pub(super) fn into_specs(mut self) -> (Vec<ProgramSpec>, Option<GroupSpec>) {
+        let group = self.group.spec(&self.spec.name);
+        let Some(_) = self.group.instances else { return (vec![self.into_spec()], group) };
+        let name = self.spec.name.clone();
+        let instance_env = self.group.instance_env.take();
+        let more = std::mem::take(&mut self.group.more);
+        let specs = std::iter::once(self)
+            .chain(more)
+            .enumerate()
+            .map(|(index, draft)| {
+                let index = index as u32;
+                let mut spec = draft.into_spec();
+                spec.name = crate::config::model::instance_name(&name, index);
+                spec.instance = Some(index);
+                spec.env.insert("STEWARD_INSTANCE".into(), index.to_string());
+                if let Some(var) = &instance_env {
+                    spec.env.insert(var.clone(), index.to_string());
+                }
+                spec
+            })
+            .collect();
+        (specs, group)
     }
 
     pub(super) fn into_spec(self) -> ProgramSpec {
@@ -339,10 +390,25 @@ impl ProgramDraft {
 }
 
 impl DocumentDraft {
-    pub(super) fn into_config(self, dir: &Path, origin: &Path, warnings: Diagnostics) -> Config {
+    pub(super) fn into_config(
+        self,
+        dir: &Path,
+        origin: &Path,
+        text: SourceText,
+        warnings: Diagnostics,
+    ) -> Config {
         let state_dir = self.supervisor.state_dir.unwrap_or_else(|| dir.join(defaults::STATE_DIR));
         let log_dir = self.supervisor.log_dir.unwrap_or_else(|| state_dir.join(defaults::LOG_SUBDIR));
         let api = self.api.and_then(|a| a.into_settings(&state_dir));
+        let mut programs = BTreeMap::new();
+        let mut groups = BTreeMap::new();
+        for (name, draft) in self.programs {
+            let (specs, group) = draft.into_specs();
+            programs.extend(specs.into_iter().map(|s| (s.name.clone(), s)));
+            if let Some(group) = group {
+                groups.insert(name, group);
+            }
+        }
         Config {
             source: origin.to_path_buf(),
             supervisor: SupervisorSettings {
@@ -351,7 +417,9 @@ impl DocumentDraft {
                 watchdog: self.supervisor.watchdog,
                 watch_config: self.supervisor.watch_config.unwrap_or(false),
             },
-            programs: self.programs.into_iter().map(|(name, p)| (name, p.into_spec())).collect(),
+            programs,
+            groups,
+            text,
             api,
             metrics: self.metrics,
             alerts: self.alerts.into_iter().filter_map(alerts::AlertDraft::into_spec).collect(),

@@ -116,9 +116,21 @@ impl Ctx<'_> {
                 value,
             };
             let Some(body) = self.table(&field) else { continue };
+            let section = field.table_path();
+            let mut instances = self.instances_of(body, &section);
+            if let Some((_, n)) = self.scale.as_ref().filter(|(p, _)| p == name) {
+                instances = instances.map(|_| *n);
+            }
             let mut draft = ProgramDraft::new(name, key.span(), &self.dir);
-            walk(self, body, &field.table_path(), PROGRAM_KEYS, &mut draft);
+            draft.group.instances = instances;
+            self.instance = instances.map(|_| 0);
+            walk(self, body, &section, PROGRAM_KEYS, &mut draft);
+            self.instance = None;
             self.check_program(&draft, errors_before);
+            self.check_group(&draft);
+            if let Some(n) = instances.filter(|_| self.diags.len() == errors_before) {
+                draft.group.more = self.more_instances(body, &section, name, key.span(), n);
+            }
             programs.insert(name.to_owned(), draft);
         }
     }
@@ -203,6 +215,17 @@ impl Ctx<'_> {
     }
 
     pub(super) fn interpolate(&mut self, f: &Field<'_, '_>, raw: &str) -> Option<String> {
+        let raw = match instance::expand(raw, self.instance) {
+            Ok(text) => text,
+            Err(errors) => {
+                for e in errors {
+                    let span = self.span_in_string(f.span(), raw, e.offset..e.offset + e.len);
+                    self.error(span, format!("{} (in `{}`)", e.message, f.name), e.hint);
+                }
+                return None;
+            }
+        };
+        let raw = &*raw;
         let env = self.env;
         match interp::expand(raw, &|name| env.var(name)) {
             Ok(v) if v.contains('\0') => {

@@ -9,10 +9,13 @@
 //!    for a test executable copied elsewhere).
 //! 2. Next to the running test executable: tests live in `<target-dir>/[<triple>/]<profile>/deps/`
 //!    and binaries one level up, in `<profile>/`.
-//! 3. If it is not there, or older than any file of this crate's sources (a test run of
-//!    another package does not rebuild it), it is built once with
-//!    `cargo build -p testkit --bin steward-testchild` (or `steward-testserver`), with the same target directory,
-//!    target triple and profile as the running test.
+//! 3. If it is not there, or older than a source it is built from (a test run of another
+//!    package does not rebuild it), it is built once with
+//!    `cargo build -p testkit --bin steward-testchild` (or `steward-testserver`), with the same
+//!    target directory, target triple and profile as the running test. Its sources are the
+//!    manifest, the library (`src/` but `src/bin/`) and its own files in `src/bin/`: cargo does
+//!    not relink it when another program's files change, so those must not make it look stale
+//!    (a Windows test under Wine cannot run cargo, and would fail on such a binary).
 //!
 //! A `OnceLock` makes the threads of one test executable share one lookup. Test executables
 //! running in parallel may each start the build: cargo's own lock on the build directory
@@ -28,15 +31,17 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-/// A program of the kit: its binary's name, and the variable that can point at it instead.
+/// A program of the kit: its binary's name, the variable that can point at it instead, and
+/// the stem of its sources in `src/bin/` (`<stem>.rs` and the folder `<stem>/`).
 #[derive(Clone, Copy)]
 struct Bin {
     name: &'static str,
     env: &'static str,
+    stem: &'static str,
 }
 
-const TESTCHILD: Bin = Bin { name: "steward-testchild", env: "STEWARD_TESTCHILD" };
-const TESTSERVER: Bin = Bin { name: "steward-testserver", env: "STEWARD_TESTSERVER" };
+const TESTCHILD: Bin = Bin { name: "steward-testchild", env: "STEWARD_TESTCHILD", stem: "testchild" };
+const TESTSERVER: Bin = Bin { name: "steward-testserver", env: "STEWARD_TESTSERVER", stem: "testserver" };
 /// This crate's directory, as compiled: its sources and the manifest to build from.
 const CRATE_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -64,7 +69,7 @@ fn located(cell: &OnceLock<PathBuf>, bin: Bin) -> PathBuf {
     cell.get_or_init(|| locate(bin).unwrap_or_else(|e| panic!("{}: {e}", bin.name))).clone()
 }
 
-fn locate(Bin { name, env: var }: Bin) -> Result<PathBuf, String> {
+fn locate(Bin { name, env: var, stem }: Bin) -> Result<PathBuf, String> {
     if let Some(path) = env::var_os(var) {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -78,7 +83,7 @@ fn locate(Bin { name, env: var }: Bin) -> Result<PathBuf, String> {
         format!("{} is not in a cargo target directory; build {name} and set {var}", exe.display())
     })?;
     let bin = layout.profile_dir.join(format!("{name}{}", env::consts::EXE_SUFFIX));
-    if !is_stale(&bin, Path::new(CRATE_DIR)) {
+    if !is_stale(&bin, Path::new(CRATE_DIR), stem) {
         return Ok(bin);
     }
     build(&layout, name)?;
@@ -134,26 +139,41 @@ impl Layout {
     }
 }
 
-/// True if `bin` is missing or older than a file of the crate at `crate_dir`.
-fn is_stale(bin: &Path, crate_dir: &Path) -> bool {
+/// True if `bin` is missing or older than one of its sources in the crate at `crate_dir`
+/// (see the module doc); `stem` names its files in `src/bin/`.
+fn is_stale(bin: &Path, crate_dir: &Path, stem: &str) -> bool {
     let Ok(built) = fs::metadata(bin).and_then(|m| m.modified()) else {
         return true;
     };
+    let src = crate_dir.join("src");
+    let bin_dir = src.join("bin");
     // Sources we cannot read (an installed test executable without them) do not count.
-    let newest = newest_mtime(&crate_dir.join("src")).unwrap_or(SystemTime::UNIX_EPOCH);
-    let manifest = fs::metadata(crate_dir.join("Cargo.toml"))
-        .and_then(|m| m.modified())
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    newest.max(manifest) > built
+    let newest = [
+        newest_mtime(&crate_dir.join("Cargo.toml"), None),
+        newest_mtime(&src, Some(&bin_dir)),
+        newest_mtime(&bin_dir.join(format!("{stem}.rs")), None),
+        newest_mtime(&bin_dir.join(stem), None),
+    ]
+    .into_iter()
+    .map(|time| time.unwrap_or(SystemTime::UNIX_EPOCH))
+    .max()
+    .unwrap_or(SystemTime::UNIX_EPOCH);
+    newest > built
 }
 
-fn newest_mtime(dir: &Path) -> io::Result<SystemTime> {
+/// The newest modification time of the file `path`, or of the files below the folder `path`
+/// except those below `skip`.
+fn newest_mtime(path: &Path, skip: Option<&Path>) -> io::Result<SystemTime> {
+    let meta = fs::metadata(path)?;
+    if !meta.is_dir() {
+        return meta.modified();
+    }
     let mut newest = SystemTime::UNIX_EPOCH;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        let time = if meta.is_dir() { newest_mtime(&entry.path())? } else { meta.modified()? };
-        newest = newest.max(time);
+    for entry in fs::read_dir(path)? {
+        let entry = entry?.path();
+        if Some(entry.as_path()) != skip {
+            newest = newest.max(newest_mtime(&entry, skip)?);
+        }
     }
     Ok(newest)
 }
@@ -276,20 +296,38 @@ mod tests {
     fn staleness() {
         let tmp = tempfile::tempdir().unwrap();
         let krate = tmp.path().join("crate");
-        fs::create_dir_all(krate.join("src/bin")).unwrap();
-        fs::write(krate.join("Cargo.toml"), "").unwrap();
-        let source = krate.join("src/bin/child.rs");
-        fs::write(&source, "").unwrap();
-        let bin = tmp.path().join("bin");
-        assert!(is_stale(&bin, &krate), "missing");
-        fs::write(&bin, "").unwrap();
-        let past = SystemTime::now() - std::time::Duration::from_secs(60);
-        for path in [&source, &krate.join("Cargo.toml")] {
-            fs::File::options().write(true).open(path).unwrap().set_modified(past).unwrap();
+        fs::create_dir_all(krate.join("src/bin/child/os")).unwrap();
+        fs::create_dir_all(krate.join("src/bin/other")).unwrap();
+        let files = [
+            "Cargo.toml",
+            "src/lib.rs",
+            "src/bin/child.rs",
+            "src/bin/child/os/unix.rs",
+            "src/bin/other.rs",
+            "src/bin/other/args.rs",
+        ]
+        .map(|f| krate.join(f));
+        for file in &files {
+            fs::write(file, "").unwrap();
         }
-        assert!(!is_stale(&bin, &krate), "sources older");
+        let bin = tmp.path().join("bin");
+        assert!(is_stale(&bin, &krate, "child"), "missing");
+        fs::write(&bin, "").unwrap();
+        let set_time = |path: &Path, time| {
+            fs::File::options().write(true).open(path).unwrap().set_modified(time).unwrap()
+        };
+        let past = SystemTime::now() - std::time::Duration::from_secs(60);
         let future = SystemTime::now() + std::time::Duration::from_secs(60);
-        fs::File::options().write(true).open(&source).unwrap().set_modified(future).unwrap();
-        assert!(is_stale(&bin, &krate), "a source newer");
+        for file in &files {
+            set_time(file, past);
+        }
+        assert!(!is_stale(&bin, &krate, "child"), "sources older");
+        for (i, file) in files.iter().enumerate() {
+            set_time(file, future);
+            let own = !file.to_string_lossy().contains("other");
+            assert_eq!(is_stale(&bin, &krate, "child"), own, "{} newer", file.display());
+            set_time(file, past);
+            assert!(!is_stale(&bin, &krate, "child"), "{i}");
+        }
     }
 }

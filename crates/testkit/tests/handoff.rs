@@ -340,3 +340,25 @@ fn the_drain_closes_the_listener_first_then_finishes_requests_in_flight() {
     assert!(out.contains(&format!("draining pid={}", ready.pid)), "{out}");
     assert!(out.ends_with(&format!("exit pid={} code=0\n", ready.pid)), "{out}");
 }
+
+#[test]
+fn a_connection_accepted_just_before_the_drain_still_gets_its_request_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Daemon::start(testserver(), ["--listen", "127.0.0.1:0"], dir.path());
+    let addr = wait_ready(&server).addrs[0].clone();
+    // A connection that has sent nothing yet. The socket's queue is first in, first out, and
+    // one task accepts from it: once a later connection is answered, this one was accepted.
+    let mut early = TcpStream::connect(&addr).unwrap();
+    early.set_read_timeout(Some(DEADLINE)).unwrap();
+    assert_eq!(get(&addr, "/inflight").0, 200);
+
+    server.signal(libc::SIGTERM);
+    server.wait_for_text("draining pid=", DEADLINE);
+    early.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    early.read_to_string(&mut text).unwrap();
+    let (status, head, _) = parse_response(&text);
+    assert_eq!(status, 200, "{text}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(server.wait_exit(DEADLINE).success(), "{}", server.dump());
+}

@@ -2,6 +2,8 @@
 
 #[cfg(unix)]
 mod handoff;
+#[cfg(windows)]
+mod handoff_windows;
 mod harness;
 mod load;
 mod testchild;

@@ -10,13 +10,15 @@
 //!
 //! # Why not `axum::serve`
 //!
-//! axum's `with_graceful_shutdown` does drop its listener as soon as the signal comes, but it
-//! serves each connection with hyper-util's protocol-sniffing builder, whose graceful
-//! shutdown *cancels* a connection that has not yet sent its first bytes: a client whose
-//! connection was accepted just before the stop would be dropped without an answer, the very
-//! failure the tests look for. hyper's own HTTP/1 connection, used here, treats a new
-//! connection as busy: it reads and answers the first request (with `Connection: close`),
-//! and closes only connections idle between requests.
+//! axum's `with_graceful_shutdown` does drop its listener as soon as the signal comes, but its
+//! connections end the same way hyper's do (below), and it leaves no room to change that.
+//! hyper's HTTP/1 `graceful_shutdown` finishes a request being read or answered (answering it
+//! with `Connection: close`) and closes a connection idle between requests, which is the
+//! drain contract; but it also closes at once a connection it has read nothing from yet
+//! (hyper-util's protocol-sniffing builder, axum's, cancels those too). Such a connection was
+//! accepted just before the stop, and its client may well have sent the request already: it
+//! waits unread in the socket. Closing it loses that request, the very failure the tests look
+//! for. So [`serve_connection`] first lets such a connection deliver its first request.
 //!
 //! # Shape
 //!
@@ -126,6 +128,11 @@ struct State {
     fail_status: bool,
     /// Set once, when the server becomes ready (`/healthz`).
     ready: AtomicBool,
+    /// Set once, when the drain starts: every response made after it says
+    /// `Connection: close`. hyper's `graceful_shutdown` adds that itself only to responses it
+    /// has not started writing, and a request read in the same poll as the drain began is
+    /// answered before it takes effect.
+    draining: AtomicBool,
     /// `GET /` requests being answered (`/inflight`): lets a test know its requests reached
     /// the server before it sends the stop signal.
     inflight: AtomicUsize,
@@ -141,6 +148,7 @@ async fn run(opts: Options, rev: String, bound: Vec<Bound>) -> Result<ExitCode, 
         delay: opts.delay,
         fail_status: opts.fail_status,
         ready: AtomicBool::new(false),
+        draining: AtomicBool::new(false),
         inflight: AtomicUsize::new(0),
     });
     // Installed before anything can be ready, so a stop at any moment drains rather than
@@ -198,6 +206,7 @@ async fn run(opts: Options, rev: String, bound: Vec<Bound>) -> Result<ExitCode, 
     }
 
     say(&format!("draining pid={pid}"));
+    state.draining.store(true, Ordering::Relaxed);
     drain_tx.send_replace(true);
     drop(alive_tx);
     tokio::select! {
@@ -304,10 +313,11 @@ fn spawn_connection(
 /// Serves one connection until the client closes it, or until the drain has finished it.
 ///
 /// On the drain, hyper's `graceful_shutdown` closes the connection if it is idle between
-/// requests; if a request is being read or answered (or none has come yet on a new
-/// connection), it finishes that one, answers it with `Connection: close`, then closes.
-/// hyper's default 30 s header read timeout (it needs the timer) bounds a client that
-/// connects and never sends.
+/// requests; if a request is being read or answered, it finishes that one, answers it with
+/// `Connection: close`, then closes. A connection no request has come on yet gets up to
+/// [`FIRST_REQUEST_GRACE`] for its first one before that (see the module doc). hyper's
+/// default 30 s header read timeout (it needs the timer) bounds a client that sends half a
+/// request.
 async fn serve_connection<I>(
     io: I,
     state: Arc<State>,
@@ -369,11 +379,16 @@ async fn answer(request: Request<Incoming>, state: Arc<State>) -> Result<Respons
     } else {
         (status, body)
     };
-    let response = Response::builder()
+    let mut response = Response::builder()
         .status(status)
         .header("content-type", "text/plain")
         .header("x-pid", state.pid)
-        .header("x-rev", &state.rev)
+        .header("x-rev", &state.rev);
+    if state.draining.load(Ordering::Relaxed) {
+        // hyper closes the connection after a response that says so.
+        response = response.header("connection", "close");
+    }
+    let response = response
         .body(Full::new(Bytes::from(body)))
         .expect("the status and headers are valid: the revision was checked at the start");
     Ok(response)

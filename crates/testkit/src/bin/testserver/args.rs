@@ -45,8 +45,9 @@ requests:
 
 stop: on SIGTERM or SIGINT (Windows: Ctrl+C or Ctrl+Break) it prints `draining pid=<pid>`,
 closes every listener at once, finishes the requests in flight (answered with
-`Connection: close`; idle keep-alive connections are closed), prints `exit pid=<pid> code=0`
-and exits 0. Connections still queued on a shared socket stay there for the other holders.
+`Connection: close`; idle keep-alive connections are closed, and one accepted with no request
+yet gets 2s to send one), prints `exit pid=<pid> code=0` and exits 0. Connections still
+queued on a shared socket stay there for the other holders.
 
 exit codes: 0 after a stop, 1 on an error while running, 2 for a bad command line or no
 socket to serve, 3 for --exit-after";

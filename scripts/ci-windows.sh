@@ -63,7 +63,7 @@ say "toolchain ready: $((SECONDS - step_start)) s"
         case "$step" in
             check) run check check --workspace --all-targets ;;
             build) run build build -p steward -p testkit --bins ;;
-            test) run test test -p steward -p steward-service ;;
+            test) run test test -p steward -p steward-service -p testkit ;;
         esac
     done
 )

@@ -52,6 +52,19 @@ def wait_running(cfg, n):
     raise SystemExit(f"steward did not run {n} instances in 30 s")
 
 
+def wait_program(cfg):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            st = json.loads(steward(cfg, "status", "--json").stdout)
+            if st["programs"][0]["state"] == "running":
+                return st
+        except subprocess.CalledProcessError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("steward did not run the program in 30 s")
+
+
 def load(port, seconds):
     return subprocess.Popen(
         [f"{BIN}/steward-loadgen", "--addr", f"127.0.0.1:{port}", "--concurrency", str(CONCURRENCY),
@@ -82,20 +95,17 @@ ready = "notify"
 [programs.web.sockets.http]
 listen = "127.0.0.1:{port}"
 """
-    else:  # the control: one server on its own port, stop-then-start
+    else:  # the control: one server that loads, then binds its own port; stop-then-start
         text = f"""
 [programs.web]
-command = ["{server}", "--listen", "127.0.0.1:{port}", "--ready-after", "{READY_AFTER_MS}ms"]
-instances = 1
+command = ["/bin/sh", "-c", "sleep {READY_AFTER_MS / 1000}; exec {server} --listen 127.0.0.1:{port}"]
 ready = "notify"
-[programs.web.update]
-strategy = "recreate"
 """
     open(cfg, "w").write(text)
     daemon = subprocess.Popen([f"{BIN}/steward", "-c", cfg, "run"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
-        wait_running(cfg, INSTANCES if held_socket else 1)
+        wait_running(cfg, INSTANCES) if held_socket else wait_program(cfg)
         total = STEADY_S * 2 + 4
         t0 = time.monotonic()
         lg = load(port, total)

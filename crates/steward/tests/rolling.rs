@@ -171,3 +171,46 @@ ready_timeout = "2s"
     assert!(paused["message"].as_str().unwrap().contains("slot 0"), "{paused}");
     assert_eq!(pids(&s), good);
 }
+
+/// `steward restart` of a program whose new processes fail exits 1 and says which slot and why.
+#[test]
+fn a_failed_roll_makes_restart_exit_1_naming_the_slot() {
+    let flag = testkit::tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let flag_path = flag.to_string_lossy().into_owned();
+    std::fs::remove_file(&flag_path).unwrap();
+    let config = format!(
+        r#"
+[programs.web]
+command = {cmd}
+instances = 2
+
+[programs.web.health]
+exec = ["/bin/sh", "-c", "test ! -e {flag_path}"]
+interval = "100ms"
+retries = 1
+
+[programs.web.update]
+ready_timeout = "1s"
+"#,
+        cmd = child_cmd(&["--trap-term", "--sleep", "1h"]),
+    );
+    let s = start(&config);
+    s.wait_api();
+    let before = testkit::wait_until_or_dump(
+        DEADLINE,
+        "2 instances running",
+        || s.daemon().dump(),
+        || {
+            let st = s.status();
+            (st["groups"][0]["running"] == 2).then(|| pids(&s))
+        },
+    );
+    // From now on every new process fails its check.
+    std::fs::write(&flag_path, "").unwrap();
+    let out = s.cli(["restart", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{}", testkit::describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rolling restart of web: paused at slot 0"), "{err}");
+    assert_eq!(pids(&s), before, "the old processes still serve");
+    std::fs::remove_file(&flag_path).unwrap();
+}

@@ -116,3 +116,48 @@ fn an_address_in_use_is_refused_at_start_and_at_reload() {
     // The address is in use now, by this steward: `check` knows it is its own.
     s.cli_ok(["check"]);
 }
+
+/// A Unix-domain socket and an IPv6 one, served by a real server through steward.
+#[test]
+fn unix_and_ipv6_sockets_are_served() {
+    let has_v6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let v6 = if has_v6 { "\n[programs.web.sockets.v6]\nlisten = \"tcp://[::1]:0\"\n" } else { "" };
+    let config = format!(
+        r#"
+[programs.web]
+command = [{server}]
+ready = "notify"
+
+[programs.web.sockets.local]
+listen = "unix://web.sock"
+{v6}"#,
+        server = q(testkit::testserver().to_string_lossy()),
+    );
+    let s = start(&config);
+    s.wait_api();
+    testkit::wait_until_or_dump(
+        DEADLINE,
+        "web to run",
+        || s.daemon().dump(),
+        || (s.program("web")["state"] == "running").then_some(()),
+    );
+    let st = s.status();
+    let sockets = st["groups"][0]["sockets"].as_array().unwrap().clone();
+    let path = s.path("web.sock");
+    assert!(sockets.iter().any(|x| x["listen"] == format!("unix://{}", path.display())), "{st}");
+    let targets = std::iter::once(testkit::load::Target::Unix(path.clone())).chain(
+        sockets
+            .iter()
+            .filter(|x| x["name"] == "v6")
+            .map(|x| testkit::load::Target::Tcp(x["listen"].as_str().unwrap()[6..].parse().unwrap())),
+    );
+    for target in targets {
+        let load = testkit::load::start(testkit::load::Config::new(target)).unwrap();
+        testkit::wait_until(DEADLINE, "answers", || (load.snapshot().ok >= 50).then_some(()));
+        let report = load.stop();
+        assert_eq!(report.counts.failed(), 0, "{}", report.summary());
+    }
+    // The socket file goes with steward.
+    s.shutdown();
+    assert!(!path.exists(), "{} is left behind", path.display());
+}

@@ -233,10 +233,8 @@ fn a_version_that_fails_at_the_third_slot_rolls_back() {
 fn without_a_held_socket_a_restart_drops_requests() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Like most servers, it loads for a while (300 ms) before it binds its port.
-    let script = format!(
-        "sleep 0.3; exec {} --listen 127.0.0.1:{port}",
-        testkit::testserver().to_string_lossy()
-    );
+    let script =
+        format!("sleep 0.3; exec {} --listen 127.0.0.1:{port}", testkit::testserver().to_string_lossy());
     let config = format!(
         r#"
 [programs.web]

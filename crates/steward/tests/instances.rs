@@ -140,3 +140,30 @@ fn scaling_touches_only_the_difference() {
     assert_eq!(names(&reloaded), ["web:0", "web:1", "web:2"]);
     assert_eq!(reloaded["web:0"], first["web:0"], "the reload left web:0 alone");
 }
+
+/// Every OS: a restart of a running program with `instances` rolls, gated on "up for
+/// min_ready" where there is no `ready = "notify"` (Windows).
+#[test]
+fn a_restart_rolls_with_ready_up_and_min_ready() {
+    let config = format!(
+        "[programs.web]\ncommand = {}\ninstances = 2\n[programs.web.update]\nmin_ready = \"300ms\"\n",
+        child_cmd(&["--trap-term", "--sleep", "1h"])
+    );
+    let s = start(&config);
+    s.wait_api();
+    s.wait_for("web:1", "started");
+    let before = pids(&s);
+    s.cli_ok(["restart", "web"]);
+    let after = pids(&s);
+    for (name, old) in &before {
+        assert_ne!(after[name], *old, "{name} was not replaced");
+        assert!(!pid_alive(*old as u32), "the old process of {name} still runs");
+    }
+    let steps: Vec<String> = s
+        .api_events()
+        .into_iter()
+        .filter(|e| e["kind"] == "rollout")
+        .map(|e| e["to"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(steps, ["started", "replaced", "replaced", "complete"]);
+}

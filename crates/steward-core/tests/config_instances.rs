@@ -146,4 +146,11 @@ fn mistakes_are_located() {
         11,
         "has `instance_env` but no `instances`",
     );
+    single_error(
+        "[programs.web]\ncommand = \"x\"\ninstances = 2\n[programs.\"web.1\"]\ncommand = \"y\"\n",
+        &env,
+        4,
+        11,
+        "would share its log files with instance web:1",
+    );
 }

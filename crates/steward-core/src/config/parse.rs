@@ -212,6 +212,7 @@ fn parse_scaled(
     let mut draft = DocumentDraft::default();
     walk(&mut ctx, doc.get_ref(), "", ROOT_KEYS, &mut draft);
     check_dependencies(&mut ctx, &draft.programs);
+    ctx.check_instance_names(&draft.programs);
     ctx.check_alerts(&draft.alerts, &draft.programs);
     ctx.check_socket_paths(&draft);
     if !ctx.diags.is_empty() {

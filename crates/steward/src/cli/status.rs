@@ -132,4 +132,41 @@ mod tests {
         assert_eq!(lines[1], "web       running  42   3s      1         -          -");
         assert_eq!(lines[2], "database  backoff  42   3s      1         -          -");
     }
+
+    #[test]
+    fn a_program_with_instances_gets_a_summary_row() {
+        let instance = |i: u32, state: &str| ProgramInfo {
+            name: format!("web:{i}"),
+            program: Some("web".into()),
+            instance: Some(i),
+            state: state.into(),
+            pid: Some(40 + i),
+            started_at: None,
+            uptime_secs: Some(3.0),
+            restarts: 0,
+            last_exit: None,
+            last_error: None,
+            health: None,
+            waiting_for: vec![],
+        };
+        let group = crate::protocol::GroupInfo {
+            name: "web".into(),
+            instances: Some(2),
+            running: 1,
+            total: 2,
+            sockets: vec![],
+            rollout: Some("rolling, 1/2 replaced".into()),
+        };
+        let reply = StatusReply {
+            programs: vec![instance(0, "running"), instance(1, "starting")],
+            groups: vec![group],
+        };
+        let t = table(&reply);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[1].starts_with("web ") && lines[1].contains("running 1/2 (rolling, 1/2 replaced)"),
+            "{t}"
+        );
+        assert!(lines[2].starts_with("web:0") && lines[3].starts_with("web:1"), "{t}");
+    }
 }

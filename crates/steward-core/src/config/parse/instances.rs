@@ -280,6 +280,24 @@ impl Ctx<'_> {
         }
     }
 
+    /// The log files of instance `web:2` are `web.2.*.log`: a program named `web.2` beside a
+    /// `web` with `instances` would write the same files.
+    pub(super) fn check_instance_names(&mut self, programs: &BTreeMap<String, ProgramDraft>) {
+        for (name, draft) in programs {
+            let Some((group, index)) = name.rsplit_once('.') else { continue };
+            let clashes = !index.is_empty()
+                && index.bytes().all(|b| b.is_ascii_digit())
+                && programs.get(group).is_some_and(|g| g.group.instances.is_some());
+            if clashes {
+                self.error(
+                    draft.name_span.clone(),
+                    format!("program `{name}` would share its log files with instance {group}:{index}"),
+                    format!("rename it: `{group}` has `instances`, whose logs are `{group}.N.out.log`"),
+                );
+            }
+        }
+    }
+
     /// Checks across a program's group keys.
     pub(super) fn check_group(&mut self, d: &ProgramDraft) {
         let g = &d.group;

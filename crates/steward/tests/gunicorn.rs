@@ -24,12 +24,16 @@ def app(environ, start_response):
 "#;
 
 fn gunicorn() -> Option<&'static str> {
-    let found = std::process::Command::new("gunicorn").arg("--version").output().is_ok_and(|o| o.status.success());
+    let found =
+        std::process::Command::new("gunicorn").arg("--version").output().is_ok_and(|o| o.status.success());
     if found {
         return Some("gunicorn");
     }
     let required = std::env::var("STEWARD_TEST_REQUIRE").is_ok_and(|v| v.split(',').any(|t| t == "gunicorn"));
-    assert!(!required, "gunicorn is required (STEWARD_TEST_REQUIRE) but not installed: apt-get install gunicorn");
+    assert!(
+        !required,
+        "gunicorn is required (STEWARD_TEST_REQUIRE) but not installed: apt-get install gunicorn"
+    );
     eprintln!("SKIPPED: gunicorn is not installed (apt-get install gunicorn)");
     None
 }
@@ -75,10 +79,15 @@ fn gunicorn_is_rolled_under_load_without_a_failed_request() {
     std::fs::write(app_dir.path().join("app.py"), APP).unwrap();
     let s = start(&config(app_dir.path(), "1"));
     s.wait_api();
-    let st = testkit::wait_until_or_dump(DEADLINE, "two gunicorn masters", || s.daemon().dump(), || {
-        let st = s.status();
-        (st["groups"][0]["running"] == 2).then_some(st)
-    });
+    let st = testkit::wait_until_or_dump(
+        DEADLINE,
+        "two gunicorn masters",
+        || s.daemon().dump(),
+        || {
+            let st = s.status();
+            (st["groups"][0]["running"] == 2).then_some(st)
+        },
+    );
     let listen = st["groups"][0]["sockets"][0]["listen"].as_str().unwrap().to_owned();
     let addr: SocketAddr = listen.strip_prefix("tcp://").unwrap().parse().unwrap();
     let before = pids_answering(addr);

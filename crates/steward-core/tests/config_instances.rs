@@ -98,6 +98,37 @@ on_failure = "rollback"
     assert_eq!(api.update.on_failure, OnFailure::Rollback);
 }
 
+/// steward passes sockets on Linux (as systemd does) and on Windows (the systemfd protocol);
+/// a Unix socket cannot go to a Windows program, and other systems refuse sockets for now.
+#[test]
+fn sockets_are_passed_on_linux_and_windows() {
+    use steward_core::config::{parse_str, OnPlatform, Platform};
+    let config = |listen: &str| {
+        format!("[programs.a]\ncommand = \"x\"\n[programs.a.sockets.http]\nlisten = \"{listen}\"\n")
+    };
+    let messages = |src: &str, platform| {
+        let env = OnPlatform { env: FakeEnv::new(), platform };
+        match parse_str(src, &crate::support::origin(), &env) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(|d| (d.line, d.message.clone())).collect(),
+        }
+    };
+    let (tcp, unix) = (config("tcp://127.0.0.1:0"), config("unix://run/a.sock"));
+    assert_eq!(messages(&tcp, Platform::Linux), Vec::new());
+    assert_eq!(messages(&unix, Platform::Linux), Vec::new());
+    assert_eq!(messages(&tcp, Platform::Windows), Vec::new());
+    assert_eq!(
+        messages(&unix, Platform::Windows),
+        [(4, "Unix sockets cannot be passed on Windows".to_owned())]
+    );
+    for platform in [Platform::MacOs, Platform::OtherUnix] {
+        let errs = messages(&tcp, platform);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        let expected = format!("on Linux and Windows only, for now, not on {}", platform.name());
+        assert!(errs[0].0 == 3 && errs[0].1.contains(&expected), "{errs:#?}");
+    }
+}
+
 #[test]
 fn mistakes_are_located() {
     let env = FakeEnv::new();

@@ -42,10 +42,11 @@ mod signals;
 // RLIMIT_NOFILE set for steward, read back from /proc.
 #[cfg(target_os = "linux")]
 mod api_limits;
-// Sockets passed as systemd's socket activation does: Linux only, for now.
+// Sockets passed as systemd's socket activation does (Windows: sockets_windows).
 #[cfg(target_os = "linux")]
 mod sockets;
-// Zero failed requests under load through restarts, scaling and reloads (needs sockets).
+// Zero failed requests under load through restarts, scaling and reloads (sd_notify readiness;
+// the Windows roll under load is in sockets_windows).
 #[cfg(target_os = "linux")]
 mod zero_downtime;
 // A real server no one here wrote, rolled under load (skipped when gunicorn is missing).
@@ -70,3 +71,6 @@ mod resources;
 // A Windows console and Ctrl+C.
 #[cfg(windows)]
 mod windows_console;
+// Sockets passed by the systemfd protocol (WSADuplicateSocketW), served through a roll.
+#[cfg(windows)]
+mod sockets_windows;

@@ -79,6 +79,12 @@ impl Platform {
         self != Platform::Windows
     }
 
+    /// steward passes listening sockets to programs (`[programs.NAME.sockets.X]`): as systemd
+    /// does on Linux, by the systemfd protocol on Windows.
+    pub fn passes_sockets(self) -> bool {
+        matches!(self, Platform::Linux | Platform::Windows)
+    }
+
     /// The longest path a Unix socket may have (`sockaddr_un.sun_path` less its final NUL):
     /// 108 bytes on Linux, 104 on macOS and the BSDs. `None` on Windows, where steward's
     /// sockets are named pipes.

@@ -170,8 +170,10 @@ pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 /// manager's variables this way). `tree` names its cgroup, where it gets one: unique to the
 /// program's task, so that a reload's new task never shares it with the old one.
 ///
-/// `listen` are listening sockets to pass, as systemd's socket activation does (fds 3..,
-/// `LISTEN_PID`; `extra_env` has `LISTEN_FDS` and `LISTEN_FDNAMES`). Linux only for now.
+/// `listen` are listening sockets to pass (`extra_env` has `sockets::child_env`): on Linux as
+/// systemd's socket activation does (fds 3.., and `LISTEN_PID`), on Windows through the
+/// socket handoff (`sockets::Handoff`, which adds its own two variables). Elsewhere a
+/// non-empty `listen` is an error.
 pub fn spawn(
     spec: &ProgramSpec,
     extra_env: &ExtraEnv,
@@ -206,8 +208,25 @@ fn spawn_program(
     Ok(spawned)
 }
 
-/// Other systems go through tokio's `Command`.
-#[cfg(not(target_os = "linux"))]
+/// Windows goes through tokio's `Command`; the sockets go to the process it creates, and to
+/// no other, through the handoff server (`sockets::Handoff`).
+#[cfg(windows)]
+fn spawn_program(
+    spec: &ProgramSpec,
+    extra_env: &ExtraEnv,
+    _tree: &str,
+    listen: &[&socket2::Socket],
+) -> io::Result<Spawned> {
+    let cmd = program_command(spec, extra_env)?;
+    if listen.is_empty() {
+        return spawn_command(cmd);
+    }
+    let (child, tree) = platform::spawn_offering(&spec.name, cmd, listen)?;
+    Ok(Spawned { child: Child::from_tokio(child)?, tree: ProcessTree(tree, None) })
+}
+
+/// Other systems go through tokio's `Command`, and pass no sockets.
+#[cfg(all(unix, not(target_os = "linux")))]
 fn spawn_program(
     spec: &ProgramSpec,
     extra_env: &ExtraEnv,
@@ -217,14 +236,16 @@ fn spawn_program(
     if !listen.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "passing sockets to programs is supported on Linux only, for now",
+            "passing sockets to programs is supported on Linux and Windows only, for now",
         ));
     }
-    spawn_with_tokio(spec, extra_env)
+    spawn_command(program_command(spec, extra_env)?)
 }
 
+/// A program's command for tokio: its args, cwd and env, `extra_env` on top; stdin from the
+/// null device, stdout and stderr on pipes.
 #[cfg(not(target_os = "linux"))]
-fn spawn_with_tokio(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spawned> {
+fn program_command(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<tokio::process::Command> {
     use std::process::Stdio;
     let (program, args) = spec
         .command
@@ -244,7 +265,7 @@ fn spawn_with_tokio(spec: &ProgramSpec, extra_env: &ExtraEnv) -> io::Result<Spaw
             None => cmd.env_remove(name),
         };
     }
-    spawn_command(cmd)
+    Ok(cmd)
 }
 
 /// Start an already configured command in a tree of its own, as programs are (health-check

@@ -1,6 +1,7 @@
 //! Listening sockets steward binds for a program (`[programs.NAME.sockets.SOCKET]`) and
-//! passes to each of its processes, the way systemd's socket activation does: on Unix as
-//! fds 3.. with `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (set by `process`).
+//! passes to each of its processes: on Linux the way systemd's socket activation does, as
+//! fds 3.. with `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (set by `process`); on Windows
+//! by the systemfd protocol that the `listenfd` crate reads (`windows.rs`, the handoff server).
 //!
 //! - Bound once, before the program starts, and kept for as long as the program is
 //!   configured: while no process accepts, connections wait in the kernel's backlog instead of
@@ -8,13 +9,19 @@
 //! - A reload keeps a socket whose address did not change (the same fd), and binds a changed
 //!   one before anything else changes: a bind error rejects the reload. The old socket closes
 //!   when the last process holding it is gone (each program task holds its sockets).
-//! - steward never accepts on them and never registers them with its own event loop.
+//! - steward never accepts on them, never makes them non-blocking (on Windows all copies
+//!   share that mode) and never registers them with its own event loop.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
 use steward_core::config::{Config, ListenAddr, SocketSpec};
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::{child_env, Handoff};
 
 /// One bound, listening socket.
 pub struct Listener {
@@ -35,9 +42,12 @@ impl Listener {
                     Some(socket2::Protocol::TCP),
                 )?;
                 // Unix: rebinding a port with connections in TIME_WAIT (a restarted steward).
-                // Windows would let another process take the port over with it.
+                // Windows would let another process take the port over with it: there, the
+                // opposite, so that no other process can.
                 #[cfg(unix)]
                 socket.set_reuse_address(true)?;
+                #[cfg(windows)]
+                windows::exclusive_address_use(&socket)?;
                 if addr.is_ipv6() {
                     // `[::]` means IPv6 only, the same on every OS (Linux defaults to both).
                     socket.set_only_v6(true)?;
@@ -149,7 +159,8 @@ impl Sockets {
 
 /// The variables a process with `listeners` gets: `LISTEN_FDS` and `LISTEN_FDNAMES` (the
 /// spawn adds `LISTEN_PID`, which only the child knows), or none of them, so that a steward
-/// that was itself socket-activated passes nothing on by mistake.
+/// that was itself socket-activated passes nothing on by mistake. (Windows: `windows.rs`.)
+#[cfg(not(windows))]
 pub fn child_env(listeners: &[Arc<Listener>]) -> Vec<(&'static str, Option<std::ffi::OsString>)> {
     if listeners.is_empty() {
         return vec![("LISTEN_FDS", None), ("LISTEN_FDNAMES", None), ("LISTEN_PID", None)];

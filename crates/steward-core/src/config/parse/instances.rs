@@ -230,11 +230,11 @@ impl Ctx<'_> {
                 sockets.push(SocketSpec { name: name.to_owned(), listen, backlog });
             }
         }
-        if let Some(platform) = self.env.platform().filter(|p| *p != Platform::Linux && !sockets.is_empty()) {
+        if let Some(platform) = self.env.platform().filter(|p| !p.passes_sockets() && !sockets.is_empty()) {
             self.error(
                 f.span(),
                 format!(
-                    "steward passes sockets to programs on Linux only, for now, not on {}",
+                    "steward passes sockets to programs on Linux and Windows only, for now, not on {}",
                     platform.name()
                 ),
                 "remove the `sockets` tables; each instance can bind a port of its own with `%{instance}`",

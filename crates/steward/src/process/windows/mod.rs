@@ -20,6 +20,10 @@
 //!   cannot pass it), and `NtResumeProcess` (undocumented ntdll call). If steward itself runs in
 //!   a job that forbids nesting (before Windows 8), the assignment fails and so does the spawn,
 //!   with that error.
+//! - **Sockets** (`[programs.NAME.sockets.X]`) are not inherited: [`spawn_offering`] registers
+//!   them with steward's handoff server (`sockets/windows.rs`) before creating the process,
+//!   binds the offer to its pid while it is still suspended, and keeps the offer in the
+//!   [`Tree`] until the process takes them or exits.
 //! - **A console per program.** [`prepare`] also sets `CREATE_NO_WINDOW`: the program gets a
 //!   console of its own that has no window (Microsoft's console team describes the flag that
 //!   way; its documentation is vague). Console control events can then be aimed at exactly the
@@ -93,6 +97,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use super::windows_stop::{self, WindowsStop};
+use crate::sockets::Handoff;
 
 // Console control events (Ctrl+C, Ctrl+Break) for a tree: `Tree::send_console_event`.
 mod console;
@@ -119,6 +124,27 @@ pub(super) fn prepare(cmd: &mut tokio::process::Command) {
     cmd.creation_flags(windows_stop::CREATION_FLAGS);
 }
 
+/// Create a program's process from `cmd` (as [`prepare`] and [`Tree::adopt`] do) and offer it
+/// `listen` through the socket handoff: the offer is registered before the process exists and
+/// bound to its pid while it is still suspended, so it can never ask before steward knows it
+/// (`sockets/windows.rs`). The tree holds the offer, which is withdrawn when the process exits.
+pub(super) fn spawn_offering(
+    program: &str,
+    mut cmd: tokio::process::Command,
+    listen: &[&socket2::Socket],
+) -> io::Result<(tokio::process::Child, Tree)> {
+    let handoff = Handoff::offer(program, listen)?;
+    cmd.envs(handoff.env());
+    prepare(&mut cmd);
+    let child = cmd.spawn()?;
+    if let Some(pid) = child.id() {
+        handoff.started(pid);
+    }
+    let mut tree = Tree::adopt(&child)?;
+    tree.handoff = Some(handoff);
+    Ok((child, tree))
+}
+
 /// How a process ended. Windows has only exit codes (a u32; crashes are NTSTATUS values such
 /// as 0xC0000005, which read as negative here). A killed tree exits with `KILLED_EXIT_CODE`.
 pub(super) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
@@ -134,6 +160,9 @@ pub(super) struct Tree {
     job: Arc<OwnedHandle>,
     /// The program's own process (the root of the tree): its console is the one tried first.
     pid: u32,
+    /// The sockets offered to that process, until it takes them: held here so that the offer
+    /// ends with the process (`spawn_offering`).
+    handoff: Option<Handoff>,
 }
 
 impl Tree {
@@ -159,7 +188,7 @@ impl Tree {
             )));
         }
         // From here on, an early return drops `tree` and so kills the child.
-        let tree = Tree { job, pid };
+        let tree = Tree { job, pid, handoff: None };
         resume_process(pid)?;
         Ok(tree)
     }

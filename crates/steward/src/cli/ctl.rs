@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::client::Client;
-use crate::protocol::{ActionReply, ActionRequest};
+use crate::protocol::{ActionReply, ActionRequest, ActionResult};
 
 #[derive(Debug, clap::Args)]
 pub struct CtlArgs {
@@ -36,12 +36,18 @@ pub async fn ctl(client: &Client, verb: &str, args: &CtlArgs) -> anyhow::Result<
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&reply)?)?;
     }
+    print_results(&reply.results, args.json)
+}
+
+/// Each result: its error on stderr, or (without `json`) `NAME: STATE (pid N)`; exit 1 if
+/// any failed. Shared by the verbs that wait on processes (`start`, `stop`, `restart`, `scale`).
+pub fn print_results(results: &[ActionResult], json: bool) -> anyhow::Result<ExitCode> {
     let mut ok = true;
-    for r in &reply.results {
+    for r in results {
         if let Some(e) = &r.error {
             ok = false;
             eprintln!("error: {e}");
-        } else if !args.json {
+        } else if !json {
             let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             outln!("{}: {}{pid}", r.name, r.state)?;
         }

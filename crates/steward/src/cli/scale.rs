@@ -50,17 +50,7 @@ pub async fn scale(client: &Client, args: &ScaleArgs) -> anyhow::Result<ExitCode
     } else {
         outln!("{}: {} -> {} instances", reply.name, reply.from, reply.to)?;
     }
-    let mut ok = true;
-    for r in &reply.results {
-        if let Some(e) = &r.error {
-            ok = false;
-            eprintln!("error: {e}");
-        } else if !args.json {
-            let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            outln!("{}: {}{pid}", r.name, r.state)?;
-        }
-    }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    super::ctl::print_results(&reply.results, args.json)
 }
 
 #[cfg(test)]

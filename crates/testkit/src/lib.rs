@@ -21,11 +21,13 @@
 //! - [`load`]: K workers of HTTP load against a test server, counting refused, reset, timed
 //!   out and bad requests, and recording which pid answered when (`steward-loadgen` is its
 //!   command line).
+//! - [`flags`]: the command-line reading the binaries share.
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
 pub use tempfile;
 
 mod daemon;
+pub mod flags;
 pub mod lines;
 pub mod load;
 mod locate;

@@ -94,22 +94,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
     let mut opts = Options::default();
     let mut ready_after = None;
     let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let arg = arg.into_string().map_err(|a| format!("argument {a:?} is not UTF-8"))?;
-        let (flag, mut inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
-            _ => (arg, None),
-        };
-        let mut value = || -> Result<String, String> {
-            match inline.take() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or_else(|| format!("{flag} needs a value"))?
-                    .into_string()
-                    .map_err(|v| format!("{flag}: {v:?} is not UTF-8")),
-            }
-        };
+    while let Some(arg) = testkit::flags::next_arg(&mut args) {
+        let mut arg = arg?;
+        let flag = arg.flag.clone();
+        let mut value = || arg.value(&mut args);
         match flag.as_str() {
             "-h" | "--help" => opts.help = true,
             "--listen" => opts.listen.push(ListenAddr::parse(&flag, &value()?)?),
@@ -123,9 +111,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             _ if flag.starts_with('-') => return Err(format!("unknown flag {flag}")),
             _ => return Err(format!("unexpected argument {flag:?}")),
         }
-        if inline.is_some() {
-            return Err(format!("{flag} takes no value"));
-        }
+        arg.finish()?;
     }
     if opts.never_ready && ready_after.is_some() {
         return Err("--never-ready and --ready-after exclude each other".into());

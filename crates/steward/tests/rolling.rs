@@ -35,14 +35,15 @@ fn pids(s: &Steward) -> BTreeMap<String, u32> {
         .collect()
 }
 
-fn wait_all_running(s: &Steward) -> BTreeMap<String, u32> {
+/// Waits until `n` instances run; their pids.
+fn wait_running(s: &Steward, n: u32) -> BTreeMap<String, u32> {
     testkit::wait_until_or_dump(
         DEADLINE,
-        "3 instances running",
+        &format!("{n} instances running"),
         || s.daemon().dump(),
         || {
             let st = s.status();
-            (st["groups"][0]["running"] == 3).then(|| pids(s))
+            (st["groups"][0]["running"] == n).then(|| pids(s))
         },
     )
 }
@@ -56,7 +57,7 @@ fn events(s: &Steward, kind: &str) -> Vec<serde_json::Value> {
 fn a_restart_replaces_each_instance_once_its_new_process_is_ready() {
     let s = start(&config(&[], "max_surge = 1"));
     s.wait_api();
-    let before = wait_all_running(&s);
+    let before = wait_running(&s, 3);
 
     let out = s.cli_ok(["restart", "web"]);
     let after = pids(&s);
@@ -87,7 +88,7 @@ fn a_restart_replaces_each_instance_once_its_new_process_is_ready() {
 fn a_new_version_that_never_becomes_ready_pauses_the_roll_and_keeps_the_old_ones() {
     let s = start(&config(&[], "ready_timeout = \"1s\""));
     s.wait_api();
-    let before = wait_all_running(&s);
+    let before = wait_running(&s, 3);
 
     // The new version never sends READY=1.
     let bad = format!(
@@ -114,7 +115,7 @@ fn a_new_version_that_never_becomes_ready_pauses_the_roll_and_keeps_the_old_ones
 fn a_second_restart_during_a_roll_is_refused() {
     let s = start(&config(&[], "min_ready = \"2s\""));
     s.wait_api();
-    wait_all_running(&s);
+    wait_running(&s, 3);
     s.cli_ok(["restart", "web", "--no-wait"]);
     let out = s.cli(["restart", "web"]);
     assert_eq!(out.status.code(), Some(1), "{}", testkit::describe(&out));
@@ -149,15 +150,7 @@ ready_timeout = "2s"
     };
     let s = start(&config("1"));
     s.wait_api();
-    let before = testkit::wait_until_or_dump(
-        DEADLINE,
-        "2 instances running",
-        || s.daemon().dump(),
-        || {
-            let st = s.status();
-            (st["groups"][0]["running"] == 2).then(|| pids(&s))
-        },
-    );
+    let before = wait_running(&s, 2);
     // A version whose check passes replaces both.
     std::fs::write(s.config_path(), config("2")).unwrap();
     s.cli_ok(["reload"]);
@@ -196,15 +189,7 @@ ready_timeout = "1s"
     );
     let s = start(&config);
     s.wait_api();
-    let before = testkit::wait_until_or_dump(
-        DEADLINE,
-        "2 instances running",
-        || s.daemon().dump(),
-        || {
-            let st = s.status();
-            (st["groups"][0]["running"] == 2).then(|| pids(&s))
-        },
-    );
+    let before = wait_running(&s, 2);
     // From now on every new process fails its check.
     std::fs::write(&flag_path, "").unwrap();
     let out = s.cli(["restart", "web"]);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod deps;
 pub mod framing;
 pub mod fsm;
+pub mod gate;
 pub mod health;
 pub mod limits;
 pub mod reload;

@@ -9,5 +9,6 @@ mod config_health_alerts;
 mod config_instances;
 mod config_ok;
 mod extremes;
+mod gate;
 mod render;
 mod rollout;

@@ -129,6 +129,8 @@ fn release_without_the_table_is_an_error_at_its_place() {
     let literal = parse("[programs.a]\ncommand = [\"echo\", \"%%{release}\"]\n");
     assert_eq!(literal.programs["a"].command[1], "%{release}");
     assert!(!literal.releases.contains_key("a"), "a program without [release] needs none, whatever its text");
+    let literal_cwd = parse("[programs.a]\ncommand = \"x\"\ncwd = \"%%{release}\"\n");
+    assert_eq!(literal_cwd.programs["a"].cwd, dir().join("%{release}"));
     // ...and an error with it.
     let src = api("env = { X = \"%%{release}\" }", "");
     single_error(

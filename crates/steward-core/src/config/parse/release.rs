@@ -199,6 +199,10 @@ impl Ctx<'_> {
     /// kept as written for the runtime (which puts the release's absolute folder there).
     pub(super) fn cwd(&mut self, f: &Field<'_, '_>) -> Option<PathBuf> {
         let text = self.string(f)?;
+        if self.release == Release::Absent {
+            // Any `%{release}` here is literal text (written `%%{release}`).
+            return self.path_of(f, text);
+        }
         if text.starts_with(RELEASE_MARK) {
             return Some(PathBuf::from(text));
         }

@@ -503,7 +503,7 @@ impl Ctx<'_> {
     /// A path, resolved from the config file's folder when relative.
     pub(super) fn path(&mut self, f: &Field<'_, '_>) -> Option<PathBuf> {
         let text = self.string(f)?;
-        if text.contains(RELEASE_MARK) {
+        if self.release == instance::Release::Kept && text.contains(RELEASE_MARK) {
             self.error(
                 f.span(),
                 format!("`{}` cannot use `%{{release}}`: steward reads it when it loads the config, before a release is chosen", f.name),

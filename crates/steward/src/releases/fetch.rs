@@ -41,41 +41,45 @@ pub enum FetchError {
     #[error("{place:?} is not a place to fetch a release from: {reason}")]
     BadLocation { place: String, reason: String },
     #[error("{from} points at the local file {to}: a manifest fetched over http(s) may only point at http(s) URLs")]
-    RemoteToLocal { from: Location, to: String },
+    RemoteToLocal { from: String, to: String },
     #[error("cannot reach {url}")]
-    Connect { url: Location, source: io::Error },
+    Connect { url: String, source: io::Error },
     #[error("cannot reach {url}: no connection within {}s", secs.as_secs())]
-    ConnectTimeout { url: Location, secs: Duration },
-    #[error("no TLS session with {url}; if it uses a private CA, give that CA's certificate as the extra CA file")]
-    Tls { url: Location, source: io::Error },
+    ConnectTimeout { url: String, secs: Duration },
+    #[error(
+        "no TLS session with {url}; if it uses a private CA, give that CA's certificate as the extra CA file"
+    )]
+    Tls { url: String, source: io::Error },
     #[error("{url} did not answer in HTTP")]
-    Http { url: Location, source: hyper::Error },
+    Http { url: String, source: hyper::Error },
     #[error("{url} answered HTTP {status}; check the URL (and that the release was published)")]
-    Status { url: Location, status: u16 },
+    Status { url: String, status: u16 },
     #[error("{url}: more than {MAX_REDIRECTS} redirects (a redirect loop?)")]
-    TooManyRedirects { url: Location },
+    TooManyRedirects { url: String },
     #[error("{from} redirects to {to}, from https to plain http: refused")]
-    Downgrade { from: Location, to: Location },
+    Downgrade { from: String, to: String },
     #[error("{url} answered a redirect (HTTP {status}) without a usable Location header")]
-    BadRedirect { url: Location, status: u16 },
+    BadRedirect { url: String, status: u16 },
     #[error("{url}: no data for {}s, the server stalled; try again later", secs.as_secs())]
-    Stalled { url: Location, secs: Duration },
+    Stalled { url: String, secs: Duration },
     #[error("{url} is larger than {cap} bytes, more than a manifest or signature can be")]
-    TooLarge { url: Location, cap: u64 },
+    TooLarge { url: String, cap: u64 },
     #[error("{url}: the server announces {announced} bytes but the manifest says {size}")]
-    SizeMismatch { url: Location, announced: u64, size: u64 },
-    #[error("{url} sent more than the {size} bytes the manifest says; stopped: the file or the manifest is wrong")]
-    Longer { url: Location, size: u64 },
+    SizeMismatch { url: String, announced: u64, size: u64 },
+    #[error(
+        "{url} sent more than the {size} bytes the manifest says; stopped: the file or the manifest is wrong"
+    )]
+    Longer { url: String, size: u64 },
     #[error("{url}: truncated: got {got} of {size} bytes")]
-    Truncated { url: Location, got: u64, size: u64, source: Option<hyper::Error> },
+    Truncated { url: String, got: u64, size: u64, source: Option<hyper::Error> },
     #[error("{url}: its SHA-256 is {got} but the manifest says {want}: the file was altered or the manifest is wrong")]
-    Sha256 { url: Location, got: String, want: String },
+    Sha256 { url: String, got: String, want: String },
     #[error("cannot read {}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write {}", path.display())]
     Write { path: PathBuf, source: io::Error },
     #[error("the disk holding {} is full: the download of {url} needs {needed} bytes; free some space and deploy again", folder.display())]
-    DiskFull { folder: PathBuf, url: Location, needed: u64, source: io::Error },
+    DiskFull { folder: PathBuf, url: String, needed: u64, source: io::Error },
     #[error("cannot read the CA file {}", path.display())]
     CaFile { path: PathBuf, source: io::Error },
 }
@@ -141,7 +145,8 @@ impl Location {
     /// absolute URLs and paths pass through, anything else is beside this file.
     pub fn join(&self, relative: &str) -> Result<Location, FetchError> {
         let bad = |reason: &str| FetchError::BadLocation { place: redact(relative), reason: reason.into() };
-        let has_scheme = ["http://", "https://", "file://"].iter().any(|s| strip_prefix_ci(relative, s).is_some());
+        let has_scheme =
+            ["http://", "https://", "file://"].iter().any(|s| strip_prefix_ci(relative, s).is_some());
         match self {
             Location::File(base) => {
                 if has_scheme {
@@ -161,7 +166,7 @@ impl Location {
                 if has_scheme {
                     return match Location::parse(relative)? {
                         Location::File(_) => {
-                            Err(FetchError::RemoteToLocal { from: self.clone(), to: redact(relative) })
+                            Err(FetchError::RemoteToLocal { from: self.to_string(), to: redact(relative) })
                         }
                         http => Ok(http),
                     };
@@ -172,7 +177,9 @@ impl Location {
                 }
                 // A scheme steward does not fetch from (or a Windows drive: a local path).
                 if relative.split('/').next().is_some_and(|first| first.contains(':')) {
-                    return Err(bad("only http://, https:// and file:// URLs (or a relative path) can be fetched"));
+                    return Err(bad(
+                        "only http://, https:// and file:// URLs (or a relative path) can be fetched",
+                    ));
                 }
                 let (path, query) = match relative.split('#').next().unwrap_or("").split_once('?') {
                     Some((p, q)) => (p, Some(q.to_owned())),
@@ -422,12 +429,12 @@ impl Fetcher {
         tracing::debug!(from = %loc, "fetching");
         let mut body = self.open(loc).await?;
         if body.announced().is_some_and(|n| n > cap) {
-            return Err(FetchError::TooLarge { url: loc.clone(), cap });
+            return Err(FetchError::TooLarge { url: loc.to_string(), cap });
         }
         let mut data = Vec::new();
         while let Some(chunk) = body.next_chunk(self.idle_timeout).await? {
             if data.len() as u64 + chunk.len() as u64 > cap {
-                return Err(FetchError::TooLarge { url: loc.clone(), cap });
+                return Err(FetchError::TooLarge { url: loc.to_string(), cap });
             }
             data.extend_from_slice(&chunk);
         }
@@ -447,18 +454,14 @@ impl Fetcher {
     ) -> Result<(), FetchError> {
         tracing::debug!(from = %loc, to = %dest.display(), size, "downloading");
         let write_err = |source: io::Error| disk_error(loc, dest, size, source);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dest)
-            .await
-            .map_err(write_err)?;
+        let file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).open(dest).await.map_err(write_err)?;
         // From here on the file is ours: removed unless the download completes.
         let mut partial = Partial(Some(dest.to_path_buf()));
         let mut file = file;
         let mut body = self.open(loc).await?;
         if let Some(announced) = body.announced().filter(|n| *n != size) {
-            return Err(FetchError::SizeMismatch { url: loc.clone(), announced, size });
+            return Err(FetchError::SizeMismatch { url: loc.to_string(), announced, size });
         }
         let mut hasher = Sha256::new();
         let mut got = 0u64;
@@ -467,23 +470,28 @@ impl Fetcher {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(FetchError::Http { source, .. }) if got < size => {
-                    return Err(FetchError::Truncated { url: loc.clone(), got, size, source: Some(source) })
+                    return Err(FetchError::Truncated {
+                        url: loc.to_string(),
+                        got,
+                        size,
+                        source: Some(source),
+                    })
                 }
                 Err(e) => return Err(e),
             };
             got += chunk.len() as u64;
             if got > size {
-                return Err(FetchError::Longer { url: loc.clone(), size });
+                return Err(FetchError::Longer { url: loc.to_string(), size });
             }
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(write_err)?;
         }
         if got < size {
-            return Err(FetchError::Truncated { url: loc.clone(), got, size, source: None });
+            return Err(FetchError::Truncated { url: loc.to_string(), got, size, source: None });
         }
         let digest: [u8; 32] = hasher.finalize().into();
         if &digest != sha256 {
-            return Err(FetchError::Sha256 { url: loc.clone(), got: hex(&digest), want: hex(sha256) });
+            return Err(FetchError::Sha256 { url: loc.to_string(), got: hex(&digest), want: hex(sha256) });
         }
         file.flush().await.map_err(write_err)?;
         file.sync_all().await.map_err(write_err)?;
@@ -509,21 +517,28 @@ impl Fetcher {
             let resp = self.get(&url).await?;
             let status = resp.status();
             if is_redirect(status) {
-                let bad = || FetchError::BadRedirect { url: here.clone(), status: status.as_u16() };
-                let to = resp.headers().get(hyper::header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(bad)?;
+                let bad = || FetchError::BadRedirect { url: here.to_string(), status: status.as_u16() };
+                let to = resp
+                    .headers()
+                    .get(hyper::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(bad)?;
                 let next = match here.join(to) {
                     Ok(Location::Http(next)) => next,
                     _ => return Err(bad()),
                 };
                 if url.https && !next.https {
-                    return Err(FetchError::Downgrade { from: here, to: Location::Http(next) });
+                    return Err(FetchError::Downgrade {
+                        from: here.to_string(),
+                        to: Location::Http(next).to_string(),
+                    });
                 }
                 tracing::debug!(from = %here, to = %Location::Http(next.clone()), "redirected");
                 url = next;
                 continue;
             }
             if !status.is_success() {
-                return Err(FetchError::Status { url: here, status: status.as_u16() });
+                return Err(FetchError::Status { url: here.to_string(), status: status.as_u16() });
             }
             let len = resp
                 .headers()
@@ -532,12 +547,12 @@ impl Fetcher {
                 .and_then(|v| v.parse().ok());
             return Ok(Body::Http { body: resp.into_body(), url: here, len });
         }
-        Err(FetchError::TooManyRedirects { url: loc.clone() })
+        Err(FetchError::TooManyRedirects { url: loc.to_string() })
     }
 
     /// One GET on a new connection, up to the answer's headers.
     async fn get(&self, url: &HttpUrl) -> Result<Response<Incoming>, FetchError> {
-        let here = || Location::Http(url.clone());
+        let here = || Location::Http(url.clone()).to_string();
         let secs = self.connect_timeout;
         let tcp = tokio::time::timeout(secs, TcpStream::connect((url.host.as_str(), url.port)))
             .await
@@ -548,10 +563,11 @@ impl Fetcher {
             .header(hyper::header::HOST, url.authority())
             .header(hyper::header::USER_AGENT, USER_AGENT);
         if let Some(userinfo) = &url.userinfo {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Basic {}", base64(&percent_decode(userinfo))));
+            req = req
+                .header(hyper::header::AUTHORIZATION, format!("Basic {}", base64(&percent_decode(userinfo))));
         }
         let req = req.body(Empty::<Bytes>::new()).map_err(|_| FetchError::BadLocation {
-            place: here().to_string(),
+            place: here(),
             reason: "its path cannot be sent in an HTTP request".into(),
         })?;
         let answer = async {
@@ -575,12 +591,17 @@ impl Fetcher {
     }
 }
 
-async fn send<S>(stream: S, req: hyper::Request<Empty<Bytes>>, url: &HttpUrl) -> Result<Response<Incoming>, FetchError>
+async fn send<S>(
+    stream: S,
+    req: hyper::Request<Empty<Bytes>>,
+    url: &HttpUrl,
+) -> Result<Response<Incoming>, FetchError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let http = |source| FetchError::Http { url: Location::Http(url.clone()), source };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
+    let http = |source| FetchError::Http { url: Location::Http(url.clone()).to_string(), source };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
     // The connection runs beside; it ends when the answer's body is read or dropped.
     tokio::spawn(conn);
     sender.send_request(req).await.map_err(http)
@@ -608,15 +629,18 @@ impl Body {
         match self {
             Body::File { file, path, .. } => {
                 let mut buf = vec![0; CHUNK];
-                let n = file.read(&mut buf).await.map_err(|source| FetchError::Read { path: path.clone(), source })?;
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|source| FetchError::Read { path: path.clone(), source })?;
                 buf.truncate(n);
                 Ok((n > 0).then(|| Bytes::from(buf)))
             }
             Body::Http { body, url, .. } => loop {
                 let frame = match tokio::time::timeout(idle, body.frame()).await {
-                    Err(_) => return Err(FetchError::Stalled { url: url.clone(), secs: idle }),
+                    Err(_) => return Err(FetchError::Stalled { url: url.to_string(), secs: idle }),
                     Ok(None) => return Ok(None),
-                    Ok(Some(Err(source))) => return Err(FetchError::Http { url: url.clone(), source }),
+                    Ok(Some(Err(source))) => return Err(FetchError::Http { url: url.to_string(), source }),
                     Ok(Some(Ok(frame))) => frame,
                 };
                 // Trailers carry nothing steward uses.
@@ -642,7 +666,7 @@ impl Drop for Partial {
 fn disk_error(url: &Location, dest: &Path, needed: u64, source: io::Error) -> FetchError {
     if is_disk_full(&source) {
         let folder = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
-        return FetchError::DiskFull { folder, url: url.clone(), needed, source };
+        return FetchError::DiskFull { folder, url: url.to_string(), needed, source };
     }
     FetchError::Write { path: dest.to_path_buf(), source }
 }
@@ -712,7 +736,8 @@ mod tests {
 
     #[test]
     fn urls_are_taken_apart_and_shown_without_secrets() {
-        let Location::Http(u) = loc("https://user:s3cret@example.com:8443/a/./b/../m.json?token=x#frag") else {
+        let Location::Http(u) = loc("https://user:s3cret@example.com:8443/a/./b/../m.json?token=x#frag")
+        else {
             panic!("not http")
         };
         assert_eq!((u.https, u.host.as_str(), u.port), (true, "example.com", 8443));

@@ -22,6 +22,8 @@
 //!   out and bad requests, and recording which pid answered when (`steward-loadgen` is its
 //!   command line).
 //! - [`flags`]: the command-line reading the binaries share.
+//! - [`release`]: signing keys, archives (hostile ones too), manifests and a release server
+//!   that misbehaves on demand, for the deploy tests.
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
 pub use tempfile;
@@ -32,6 +34,7 @@ pub mod lines;
 pub mod load;
 mod locate;
 mod pidfile;
+pub mod release;
 mod steward;
 mod wait;
 

@@ -74,6 +74,10 @@ pub async fn run_with(
     let containment = process::contain::Containment::set_up();
     tracing::info!(event = "containment", "containment: {}", containment.describe());
 
+    // What a steward killed mid-deploy left: before the supervisor reads the histories.
+    crate::deploy::recover(&config);
+    let deployer = crate::deploy::Deployer::new(control.clone());
+    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone() };
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -92,7 +96,7 @@ pub async fn run_with(
                 format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
             })?;
             tracing::info!(event = "api", "remote API on {}", bound.url());
-            let router = api::router(control.clone(), info.clone());
+            let router = api::router(api_state.clone(), info.clone());
             Some(tokio::spawn(api::remote::serve(bound, router, audit.clone(), async {
                 let _ = remote_stopped.await;
             })))
@@ -103,7 +107,7 @@ pub async fn run_with(
     let api_task = match api::local::bind(&endpoint) {
         Ok(listener) => {
             tracing::info!(event = "api", "control API on {}", endpoint.display());
-            let router = api::audit::audited(api::router(control.clone(), info), audit.clone(), "local");
+            let router = api::audit::audited(api::router(api_state.clone(), info), audit.clone(), "local");
             let router = api::metrics::counted(router);
             Some(tokio::spawn(api::local::serve(listener, router, async {
                 let _ = api_stopped.await;
@@ -137,8 +141,12 @@ pub async fn run_with(
     };
 
     let triggers = triggers::spawn(&config, control.clone());
+    let checks = crate::deploy::spawn_checks(&config, deployer);
     let result = supervise::run(config, control_rx, status, shutdown).await;
     triggers.abort();
+    if let Some(checks) = checks {
+        checks.abort();
+    }
 
     let _ = metrics_stop.send(());
     if let Some(task) = metrics_task {

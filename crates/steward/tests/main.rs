@@ -34,6 +34,9 @@ mod notify;
 // Rolling restarts gated on sd_notify readiness.
 #[cfg(unix)]
 mod rolling;
+// Signed releases deployed, gated and rolled back (each version a shell script).
+#[cfg(unix)]
+mod deploy;
 // `systemctl --root` into an offline image.
 #[cfg(unix)]
 mod service_cli;

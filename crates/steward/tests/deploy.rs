@@ -519,3 +519,39 @@ fn kill_9_at_each_step_of_a_deploy_leaves_one_whole_version_running() {
     // 2.0.0 is whole on disk (it was unpacked before the switch) and deployable again.
     assert!(release_dir(&s).join("2.0.0/bin/app").is_file());
 }
+
+/// `check_every`: steward looks at its source when it starts (and then that often), deploys
+/// what is new through the same gate, and never retries a version that failed it.
+#[test]
+fn check_every_deploys_what_is_new_and_never_retries_a_quarantined_version() {
+    let r = Releases::new();
+    r.publish("1.0.0", Acts::Good);
+    let config =
+        r.config(&r.path().display().to_string(), "").replace("keep = 2", "keep = 2\ncheck_every = \"1h\"");
+    let s = start_steward(&config);
+    s.wait_for_api_event("1.0.0 deployed by itself", |e| e["kind"] == "deploy" && e["to"] == "deployed");
+    assert_eq!(running(&s).0.as_deref(), Some("1.0.0"));
+
+    // A crashing 1.1.0, seen at the next start: deployed, failed, rolled back, quarantined.
+    r.publish("1.1.0", Acts::Crashes);
+    s.shutdown();
+    let again = s.run_again();
+    wait_for_log_event(&again, "app", "deploy-rolled-back");
+    assert_eq!(running(&s).0.as_deref(), Some("1.0.0"));
+    assert_eq!(versions(&s)["quarantined"], serde_json::json!(["1.1.0"]));
+
+    // The next start looks again and leaves it alone.
+    s.cli_ok(["shutdown"]);
+    again.wait_exit(DEADLINE);
+    let third = s.run_again();
+    let check = wait_for_log_event(&third, "app", "auto-deploy");
+    assert!(check.message.contains("quarantined"), "{check:?}");
+    assert_eq!(running(&s).0.as_deref(), Some("1.0.0"));
+    let started = parse_events(&third.stderr()).into_iter().any(|e| e.is("app", "deploy-started"));
+    assert!(!started, "{}", third.dump());
+}
+
+/// The first event `event` of `program` in `daemon`'s JSON log.
+fn wait_for_log_event(daemon: &testkit::Daemon, program: &str, event: &str) -> testkit::LogEvent {
+    wait_until(DEADLINE, event, || parse_events(&daemon.stderr()).into_iter().find(|e| e.is(program, event)))
+}

@@ -9,6 +9,8 @@ mod http_server;
 mod alerts;
 mod cli_check;
 mod control;
+// A native release (a zip with an executable) deployed and rolled back.
+mod deploy_native;
 mod health;
 mod instances;
 mod logs_child;

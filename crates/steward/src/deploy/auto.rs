@@ -1,4 +1,5 @@
-//! `check_every = "1h"`: look at the release source that often and deploy what is new, through
+//! `check_every = "1h"`: look at the release source when steward starts and then that often,
+//! and deploy what is new, through
 //! the same checks and gate as `steward deploy --latest`. A version that failed its gate is
 //! quarantined and never tried again by itself.
 //!
@@ -7,8 +8,6 @@
 //! check, so a reload that changes or removes it is followed.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::{DeployError, Deployer, Request, Wanted};
@@ -18,17 +17,22 @@ pub fn spawn_checks(
     config: &steward_core::config::Config,
     deployer: Deployer,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let every: BTreeMap<String, Duration> =
-        config.releases.iter().filter_map(|(name, r)| Some((name.clone(), r.check_every?))).collect();
-    if every.is_empty() {
+    let checked: Vec<String> = config
+        .releases
+        .iter()
+        .filter(|(_, r)| r.check_every.is_some())
+        .map(|(name, _)| name.clone())
+        .collect();
+    if checked.is_empty() {
         return None;
     }
-    Some(tokio::spawn(run(every, deployer)))
+    Some(tokio::spawn(run(checked, deployer)))
 }
 
-async fn run(every: BTreeMap<String, Duration>, deployer: Deployer) {
+async fn run(checked: Vec<String>, deployer: Deployer) {
+    // The first look is at once: a steward that was down for a while catches up.
     let start = Instant::now();
-    let mut due: BTreeMap<String, Instant> = every.iter().map(|(n, d)| (n.clone(), start + *d)).collect();
+    let mut due: BTreeMap<String, Instant> = checked.into_iter().map(|n| (n, start)).collect();
     while let Some((program, at)) = due.iter().min_by_key(|(_, at)| **at).map(|(p, at)| (p.clone(), *at)) {
         tokio::time::sleep_until(at).await;
         // The program's `check_every` now: a reload may have changed or removed it.
@@ -48,7 +52,7 @@ async fn run(every: BTreeMap<String, Duration>, deployer: Deployer) {
         match result {
             Ok(outcome) => tracing::info!(program = %program, event = "auto-deploy", "{}", outcome.message),
             Err(DeployError::NoNews(why)) => {
-                tracing::debug!(program = %program, event = "auto-deploy", "nothing new: {why}")
+                tracing::info!(program = %program, event = "auto-deploy", "nothing new: {why}")
             }
             Err(e) => {
                 tracing::warn!(program = %program, event = "auto-deploy", "checking for a new release failed: {e}")

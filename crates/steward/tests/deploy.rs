@@ -555,3 +555,88 @@ fn check_every_deploys_what_is_new_and_never_retries_a_quarantined_version() {
 fn wait_for_log_event(daemon: &testkit::Daemon, program: &str, event: &str) -> testkit::LogEvent {
     wait_until(DEADLINE, event, || parse_events(&daemon.stderr()).into_iter().find(|e| e.is(program, event)))
 }
+
+/// A small tmpfs, unmounted on drop. Needs root (CI runs as root; `.ci/run` sets
+/// `STEWARD_TEST_REQUIRE=tmpfs` so that a missing one fails instead of skipping).
+#[cfg(target_os = "linux")]
+struct Tmpfs(PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .ok()?;
+        let required =
+            std::env::var("STEWARD_TEST_REQUIRE").is_ok_and(|v| v.split(',').any(|t| t == "tmpfs"));
+        if !out.status.success() {
+            assert!(!required, "mounting a tmpfs is required (STEWARD_TEST_REQUIRE): {}", describe(&out));
+            eprintln!("skipped: cannot mount a tmpfs here (needs root): {}", describe(&out));
+            return None;
+        }
+        Some(Tmpfs(at.to_owned()))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A release that does not fit on the disk of the state dir: a clear error naming the folder,
+/// nothing left behind, and the running version untouched.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_refuses_the_release_and_keeps_the_running_version() {
+    let r = Releases::new();
+    let root = tempfile::tempdir().unwrap();
+    let Some(_disk) = Tmpfs::mount(&root.path().join("disk"), "4m") else { return };
+    let config = r.config(&r.path().display().to_string(), "").replace(
+        "[programs.app]",
+        &format!(
+            "[supervisor]\nstate_dir = {}\n\n[programs.app]",
+            q(root.path().join("disk").display().to_string())
+        ),
+    );
+    let s = start(&config);
+    s.wait_api();
+    r.publish("1.0.0", Acts::Good);
+    assert_eq!(deploy(&s, &["--latest"]).0, 0);
+    let (_, pid) = running(&s);
+
+    // 6 MB that do not compress, on a 4 MB disk.
+    let mut noise = vec![0u8; 6 << 20];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let archive =
+        rel::archive_tar_gz(&[("bin/app", b"#!/bin/sh\nexit 0\n", 0o755), ("data.bin", &noise, 0o644)]);
+    std::fs::write(r.path().join("app-2.0.0.tar.gz"), &archive).unwrap();
+    let manifest = ManifestBuilder::new("app", "2.0.0").artifact_here("app-2.0.0.tar.gz", &archive).build();
+    r.write_manifest(&manifest, &r.keys);
+
+    let (code, reply) = deploy(&s, &["--latest"]);
+    assert_eq!(code, 1, "{reply:#}");
+    let text = reply.to_string();
+    assert!(text.contains("full"), "the error should say the disk is full: {text}");
+    let (version, now) = running(&s);
+    assert_eq!((version.as_deref(), now), (Some("1.0.0"), pid));
+    let dir = root.path().join("disk/releases/app");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with('.') || n == "2.0.0"), "left behind: {names:?}");
+    // And the disk has room again: a small release still deploys.
+    r.publish("2.0.1", Acts::Good);
+    assert_eq!(deploy(&s, &["--latest"]).0, 0);
+}

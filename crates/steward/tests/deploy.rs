@@ -406,6 +406,10 @@ fn a_deploy_of_several_instances_rolls_and_a_failure_takes_them_all_back() {
     assert_eq!(code, 1, "{reply:#}");
     assert_eq!(versions_now(&s), ["1.1.0", "1.1.0", "1.1.0"]);
     assert_eq!(s.status()["groups"][0]["running"], 3);
+
+    // An instance added by `scale` runs the version the others run.
+    s.cli_ok(["scale", "app", "4"]);
+    assert_eq!(versions_now(&s), ["1.1.0", "1.1.0", "1.1.0", "1.1.0"]);
 }
 
 /// `steward deploy` in the background (the test kills steward under it).

@@ -172,6 +172,7 @@ impl Supervisor {
             .collect();
         let (tx, rx) = oneshot::channel();
         let version = to.version.clone();
+        self.releases.insert(group.to_owned(), to.clone());
         if !changed {
             let message = format!("{group} already runs {version}");
             let _ = tx.send(Switched { ok: true, message, processes: self.pids(&names) });
@@ -182,7 +183,6 @@ impl Supervisor {
         let diff = steward_core::reload::diff(&self.config, &config);
         let templates = self.templates.clone();
         let (ready_timeout, healthy_for) = (release.ready_timeout, release.healthy_for);
-        self.releases.insert(group.to_owned(), to);
         tracing::info!(program = group, event = "switch", "switching {group} to {version}");
         if running || !start.is_empty() {
             let gate = Gate::new(ready_timeout, healthy_for);

@@ -141,6 +141,15 @@ mod tests {
         assert_eq!(lines[0], "NAME      STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH");
         assert_eq!(lines[1], "web       running  42   3s      1         -          -");
         assert_eq!(lines[2], "database  backoff  42   3s      1         -          -");
+
+        // A program that runs a release adds a VERSION column.
+        let mut api = p("api", "running");
+        api.version = Some("1.4.0".into());
+        let t = table(&StatusReply { programs: vec![p("web", "running"), api], groups: vec![] });
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "NAME  STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH  VERSION");
+        assert_eq!(lines[1], "web   running  42   3s      1         -          -       -");
+        assert_eq!(lines[2], "api   running  42   3s      1         -          -       1.4.0");
     }
 
     #[test]

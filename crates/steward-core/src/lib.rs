@@ -17,6 +17,7 @@ pub mod fsm;
 pub mod gate;
 pub mod health;
 pub mod limits;
+pub mod release;
 pub mod reload;
 pub mod render;
 pub mod rollout;

@@ -10,5 +10,6 @@ mod config_instances;
 mod config_ok;
 mod extremes;
 mod gate;
+mod release;
 mod render;
 mod rollout;

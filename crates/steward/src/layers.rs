@@ -11,7 +11,7 @@ const FLOORS: &[&[&str]] = &[
     // Owner-only folders and files.
     &["private"],
     // Leaves: they use nothing of the crate but `private`.
-    &["protocol", "signals", "logs", "sockets"],
+    &["protocol", "signals", "logs", "sockets", "releases"],
     &["process"],
     &["resources", "health"],
     &["alerts"],

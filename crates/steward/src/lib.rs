@@ -6,6 +6,7 @@
 //! - [`private`]: owner-only folders and files (state, logs).
 //! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
 //!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files.
+//! - [`releases`]: release I/O for deploys: fetch, verify signatures, unpack, the store.
 //! - [`process`]: starting and stopping process trees, per platform.
 //! - [`resources`]: memory and CPU of process trees; [`health`]: health probes.
 //! - [`alerts`]: delivering alert notifications (webhook, command).
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod private;
 pub mod process;
 pub mod protocol;
+pub mod releases;
 pub mod resources;
 pub mod service;
 pub mod signals;

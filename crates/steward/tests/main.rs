@@ -14,6 +14,8 @@ mod instances;
 mod logs_child;
 mod logs_file;
 mod logs_open;
+// Release I/O: fetch (a misbehaving server), signatures, unpack (hostile archives).
+mod releases;
 mod remote_api;
 mod secrets;
 // steward's unit, plist and SCM settings as the library renders them (pure: every OS).

@@ -22,6 +22,8 @@
 //!   out and bad requests, and recording which pid answered when (`steward-loadgen` is its
 //!   command line).
 //! - [`flags`]: the command-line reading the binaries share.
+//! - [`release`]: signing keys, archives (hostile ones too), manifests and a release server
+//!   that misbehaves on demand, for the deploy tests.
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
 pub use tempfile;
@@ -30,6 +32,7 @@ mod daemon;
 pub mod flags;
 pub mod lines;
 pub mod load;
+pub mod release;
 mod locate;
 mod pidfile;
 mod steward;

@@ -6,4 +6,5 @@ mod handoff;
 mod handoff_windows;
 mod harness;
 mod load;
+mod release;
 mod testchild;

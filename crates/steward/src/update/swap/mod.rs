@@ -48,7 +48,7 @@ pub enum SwapError {
 }
 
 impl SwapError {
-    fn io(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SwapError + '_ {
+    fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SwapError + 'a {
         move |source| SwapError::Io { what, path: path.to_path_buf(), source }
     }
 }

@@ -11,7 +11,9 @@ use steward::releases::unpack::unpack_with;
 use steward::releases::{
     verify, verify_file, FetchError, Fetcher, Kind, Limits, Location, UnpackError, VerifyError,
 };
-use testkit::release::{archive_tar_gz, archive_zip, tar_gz, zip, zip_of_zeros, Entry, Keys, Misbehave, ReleaseServer};
+use testkit::release::{
+    archive_tar_gz, archive_zip, tar_gz, zip, zip_of_zeros, Entry, Keys, Misbehave, ReleaseServer,
+};
 
 fn sha(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
@@ -32,8 +34,10 @@ fn served(len: usize) -> (tempfile::TempDir, ReleaseServer, Vec<u8>) {
 
 /// Names in a folder (sorted): what a failed download or unpack left.
 fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<_> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     names
 }
@@ -77,7 +81,10 @@ async fn releases_refuse_truncated_long_and_altered_bodies_and_leave_nothing() {
     server.set("/a.tar.gz", Misbehave::Longer(1 << 30));
     let start = Instant::now();
     let e = fetcher.download(&url, &dest, size, &good).await.unwrap_err();
-    assert!(matches!(e, FetchError::Longer { .. }) && e.to_string().contains("more than the 300000 bytes"), "{e}");
+    assert!(
+        matches!(e, FetchError::Longer { .. }) && e.to_string().contains("more than the 300000 bytes"),
+        "{e}"
+    );
     assert!(names(out.path()).is_empty());
     // The server may have pushed a few socket buffers more; never the gigabyte.
     let sent = server.sent_bytes("/a.tar.gz");
@@ -117,7 +124,10 @@ async fn releases_report_statuses_redirects_and_stalls() {
 
     server.set("/a.tar.gz", Misbehave::RedirectLoop);
     let e = fetcher.fetch_small(&url, 1 << 20).await.unwrap_err();
-    assert!(matches!(e, FetchError::TooManyRedirects { .. }) && e.to_string().contains("redirect loop"), "{e}");
+    assert!(
+        matches!(e, FetchError::TooManyRedirects { .. }) && e.to_string().contains("redirect loop"),
+        "{e}"
+    );
     assert_eq!(server.requests("/a.tar.gz"), 2 + 6, "the first request and 5 redirects followed");
 
     server.set("/a.tar.gz", Misbehave::Redirect("/b/../a2.tar.gz?sig=x".into()));
@@ -177,7 +187,12 @@ fn releases_signatures_name_the_key_and_catch_one_flipped_byte() {
 }
 
 /// Unpacks `archive` (written to a file) under `parent` as 1.0.0, with small caps.
-fn unpack_bytes(archive: &[u8], kind: Kind, parent: &Path, limits: Limits) -> Result<std::path::PathBuf, UnpackError> {
+fn unpack_bytes(
+    archive: &[u8],
+    kind: Kind,
+    parent: &Path,
+    limits: Limits,
+) -> Result<std::path::PathBuf, UnpackError> {
     let file = parent.parent().unwrap().join(match kind {
         Kind::TarGz => "in.tar.gz",
         Kind::Zip => "in.zip",
@@ -269,7 +284,10 @@ fn releases_refuse_entries_that_climb_out_and_leave_nothing() {
             let (tmp, parent) = fresh();
             let e = unpack_bytes(&archive, kind, &parent, CAPS).unwrap_err();
             let text = e.to_string();
-            assert!(matches!(e, UnpackError::Refused { .. }) && text.contains(says), "{kind:?} {entries:?}: {text}");
+            assert!(
+                matches!(e, UnpackError::Refused { .. }) && text.contains(says),
+                "{kind:?} {entries:?}: {text}"
+            );
             assert!(names(&parent).is_empty(), "{kind:?} {entries:?}: left {:?}", names(&parent));
             assert!(!tmp.path().join("escape").exists());
         }
@@ -296,7 +314,8 @@ fn releases_stop_archive_bombs() {
 
     // Too many entries.
     let many: Vec<(String, Vec<u8>)> = (0..20).map(|i| (format!("f{i}"), vec![])).collect();
-    let files: Vec<(&str, &[u8], u32)> = many.iter().map(|(n, d)| (n.as_str(), d.as_slice(), 0o644)).collect();
+    let files: Vec<(&str, &[u8], u32)> =
+        many.iter().map(|(n, d)| (n.as_str(), d.as_slice(), 0o644)).collect();
     let few = Limits { max_bytes: 1 << 20, max_entries: 10 };
     for (kind, archive) in [(Kind::TarGz, archive_tar_gz(&files)), (Kind::Zip, archive_zip(&files))] {
         let e = unpack_bytes(&archive, kind, &parent, few).unwrap_err();

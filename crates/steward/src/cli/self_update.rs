@@ -151,7 +151,10 @@ async fn run(cli: &Cli, args: &SelfUpdateArgs) -> anyhow::Result<ExitCode> {
     let asked = Instant::now();
     match restart::restart(daemon.service.as_ref(), daemon.pid)? {
         restart::Restarted::ByHand => {
-            outln!("steward runs in the foreground (`steward run`, pid {}): restart it to run {to}", daemon.pid)?;
+            outln!(
+                "steward runs in the foreground (`steward run`, pid {}): restart it to run {to}",
+                daemon.pid
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
         restart::Restarted::Asked => {}

@@ -46,7 +46,9 @@ pub enum FetchError {
     Connect { url: Location, source: io::Error },
     #[error("cannot reach {url}: no connection within {}s", secs.as_secs())]
     ConnectTimeout { url: Location, secs: Duration },
-    #[error("no TLS session with {url}; if it uses a private CA, give that CA's certificate as the extra CA file")]
+    #[error(
+        "no TLS session with {url}; if it uses a private CA, give that CA's certificate as the extra CA file"
+    )]
     Tls { url: Location, source: io::Error },
     #[error("{url} did not answer in HTTP")]
     Http { url: Location, source: hyper::Error },
@@ -64,7 +66,9 @@ pub enum FetchError {
     TooLarge { url: Location, cap: u64 },
     #[error("{url}: the server announces {announced} bytes but the manifest says {size}")]
     SizeMismatch { url: Location, announced: u64, size: u64 },
-    #[error("{url} sent more than the {size} bytes the manifest says; stopped: the file or the manifest is wrong")]
+    #[error(
+        "{url} sent more than the {size} bytes the manifest says; stopped: the file or the manifest is wrong"
+    )]
     Longer { url: Location, size: u64 },
     #[error("{url}: truncated: got {got} of {size} bytes")]
     Truncated { url: Location, got: u64, size: u64, source: Option<hyper::Error> },
@@ -141,7 +145,8 @@ impl Location {
     /// absolute URLs and paths pass through, anything else is beside this file.
     pub fn join(&self, relative: &str) -> Result<Location, FetchError> {
         let bad = |reason: &str| FetchError::BadLocation { place: redact(relative), reason: reason.into() };
-        let has_scheme = ["http://", "https://", "file://"].iter().any(|s| strip_prefix_ci(relative, s).is_some());
+        let has_scheme =
+            ["http://", "https://", "file://"].iter().any(|s| strip_prefix_ci(relative, s).is_some());
         match self {
             Location::File(base) => {
                 if has_scheme {
@@ -172,7 +177,9 @@ impl Location {
                 }
                 // A scheme steward does not fetch from (or a Windows drive: a local path).
                 if relative.split('/').next().is_some_and(|first| first.contains(':')) {
-                    return Err(bad("only http://, https:// and file:// URLs (or a relative path) can be fetched"));
+                    return Err(bad(
+                        "only http://, https:// and file:// URLs (or a relative path) can be fetched",
+                    ));
                 }
                 let (path, query) = match relative.split('#').next().unwrap_or("").split_once('?') {
                     Some((p, q)) => (p, Some(q.to_owned())),
@@ -447,12 +454,8 @@ impl Fetcher {
     ) -> Result<(), FetchError> {
         tracing::debug!(from = %loc, to = %dest.display(), size, "downloading");
         let write_err = |source: io::Error| disk_error(loc, dest, size, source);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dest)
-            .await
-            .map_err(write_err)?;
+        let file =
+            tokio::fs::OpenOptions::new().write(true).create_new(true).open(dest).await.map_err(write_err)?;
         // From here on the file is ours: removed unless the download completes.
         let mut partial = Partial(Some(dest.to_path_buf()));
         let mut file = file;
@@ -510,7 +513,11 @@ impl Fetcher {
             let status = resp.status();
             if is_redirect(status) {
                 let bad = || FetchError::BadRedirect { url: here.clone(), status: status.as_u16() };
-                let to = resp.headers().get(hyper::header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(bad)?;
+                let to = resp
+                    .headers()
+                    .get(hyper::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(bad)?;
                 let next = match here.join(to) {
                     Ok(Location::Http(next)) => next,
                     _ => return Err(bad()),
@@ -548,7 +555,8 @@ impl Fetcher {
             .header(hyper::header::HOST, url.authority())
             .header(hyper::header::USER_AGENT, USER_AGENT);
         if let Some(userinfo) = &url.userinfo {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Basic {}", base64(&percent_decode(userinfo))));
+            req = req
+                .header(hyper::header::AUTHORIZATION, format!("Basic {}", base64(&percent_decode(userinfo))));
         }
         let req = req.body(Empty::<Bytes>::new()).map_err(|_| FetchError::BadLocation {
             place: here().to_string(),
@@ -575,12 +583,17 @@ impl Fetcher {
     }
 }
 
-async fn send<S>(stream: S, req: hyper::Request<Empty<Bytes>>, url: &HttpUrl) -> Result<Response<Incoming>, FetchError>
+async fn send<S>(
+    stream: S,
+    req: hyper::Request<Empty<Bytes>>,
+    url: &HttpUrl,
+) -> Result<Response<Incoming>, FetchError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let http = |source| FetchError::Http { url: Location::Http(url.clone()), source };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
     // The connection runs beside; it ends when the answer's body is read or dropped.
     tokio::spawn(conn);
     sender.send_request(req).await.map_err(http)
@@ -608,7 +621,10 @@ impl Body {
         match self {
             Body::File { file, path, .. } => {
                 let mut buf = vec![0; CHUNK];
-                let n = file.read(&mut buf).await.map_err(|source| FetchError::Read { path: path.clone(), source })?;
+                let n = file
+                    .read(&mut buf)
+                    .await
+                    .map_err(|source| FetchError::Read { path: path.clone(), source })?;
                 buf.truncate(n);
                 Ok((n > 0).then(|| Bytes::from(buf)))
             }
@@ -712,7 +728,8 @@ mod tests {
 
     #[test]
     fn urls_are_taken_apart_and_shown_without_secrets() {
-        let Location::Http(u) = loc("https://user:s3cret@example.com:8443/a/./b/../m.json?token=x#frag") else {
+        let Location::Http(u) = loc("https://user:s3cret@example.com:8443/a/./b/../m.json?token=x#frag")
+        else {
             panic!("not http")
         };
         assert_eq!((u.https, u.host.as_str(), u.port), (true, "example.com", 8443));

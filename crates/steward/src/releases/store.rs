@@ -130,7 +130,9 @@ impl Store {
             };
             match result {
                 Ok(()) => removed.push(path),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover; will retry at the next start"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover; will retry at the next start")
+                }
             }
         }
         removed
@@ -180,7 +182,8 @@ impl Store {
     pub fn write_state<T: Serialize>(&self, state: &T) -> Result<(), StoreError> {
         self.create()?;
         let (path, prev, tmp) = (self.dir.join(STATE), self.dir.join(STATE_PREV), self.dir.join(STATE_TMP));
-        let mut bytes = serde_json::to_vec_pretty(state).map_err(|source| StoreError::Encode { path: path.clone(), source })?;
+        let mut bytes = serde_json::to_vec_pretty(state)
+            .map_err(|source| StoreError::Encode { path: path.clone(), source })?;
         bytes.push(b'\n');
         let mut file = crate::private::open_options()
             .write(true)
@@ -188,7 +191,9 @@ impl Store {
             .truncate(true)
             .open(&tmp)
             .map_err(|source| io_err("write", &tmp, source))?;
-        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|source| io_err("write", &tmp, source))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|source| io_err("write", &tmp, source))?;
         drop(file);
         // Only a sound current becomes the previous copy: after a recovery, the damaged file is
         // not allowed to overwrite the good copy it was recovered from.
@@ -312,7 +317,8 @@ mod tests {
         assert_eq!(installed, [v("1.0.0"), v("1.2.0-rc.1"), v("1.10.0")]);
         let mut swept = store.sweep_leftovers();
         swept.sort();
-        let names: Vec<_> = swept.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<_> =
+            swept.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, [".download-1.3.0-7-1", ".remove-1.0.0-7", ".staging-1.3.0-7-0"]);
         assert!(store.sweep_leftovers().is_empty());
         store.remove(&v("1.0.0")).unwrap();

@@ -55,7 +55,10 @@ impl Limits {
     /// for text), but at least 256 MiB and at most 8 GiB; 100 000 entries.
     pub fn for_archive(archive_len: u64) -> Limits {
         const MIB: u64 = 1024 * 1024;
-        Limits { max_bytes: archive_len.saturating_mul(100).clamp(256 * MIB, 8192 * MIB), max_entries: 100_000 }
+        Limits {
+            max_bytes: archive_len.saturating_mul(100).clamp(256 * MIB, 8192 * MIB),
+            max_entries: 100_000,
+        }
     }
 }
 
@@ -87,7 +90,12 @@ pub fn unpack(archive: &Path, kind: Kind, dest_parent: &Path, version: &str) -> 
 }
 
 /// [`unpack`] on the blocking pool.
-pub async fn unpack_async(archive: PathBuf, kind: Kind, dest_parent: PathBuf, version: String) -> Result<PathBuf, UnpackError> {
+pub async fn unpack_async(
+    archive: PathBuf,
+    kind: Kind,
+    dest_parent: PathBuf,
+    version: String,
+) -> Result<PathBuf, UnpackError> {
     tokio::task::spawn_blocking(move || unpack(&archive, kind, &dest_parent, &version))
         .await
         .unwrap_or_else(|e| Err(io_err("unpack into", Path::new("(a stopped task)"), io::Error::other(e))))
@@ -133,7 +141,15 @@ fn place(staging: &Path, dest: &Path, dest_parent: &Path) -> Result<(), UnpackEr
 
 fn fill(archive: &Path, kind: Kind, staging: &Path, limits: Limits) -> Result<(), UnpackError> {
     let file = File::open(archive).map_err(|source| io_err("open", archive, source))?;
-    let mut out = Writer { archive, kind, root: staging, limits, bytes: 0, entries: 0, dirs: vec![staging.to_path_buf()] };
+    let mut out = Writer {
+        archive,
+        kind,
+        root: staging,
+        limits,
+        bytes: 0,
+        entries: 0,
+        dirs: vec![staging.to_path_buf()],
+    };
     match kind {
         Kind::TarGz => fill_tar(&mut out, BufReader::new(file))?,
         Kind::Zip => fill_zip(&mut out, file)?,
@@ -148,11 +164,13 @@ fn fill(archive: &Path, kind: Kind, staging: &Path, limits: Limits) -> Result<()
 }
 
 fn fill_tar(out: &mut Writer<'_>, reader: impl Read) -> Result<(), UnpackError> {
-    let damaged = |source| UnpackError::Damaged { archive: out.archive.to_path_buf(), kind: Kind::TarGz, source };
+    let damaged =
+        |source| UnpackError::Damaged { archive: out.archive.to_path_buf(), kind: Kind::TarGz, source };
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(reader));
     let entries = tar.entries().map_err(damaged)?;
     for entry in entries {
-        let damaged = |source| UnpackError::Damaged { archive: out.archive.to_path_buf(), kind: Kind::TarGz, source };
+        let damaged =
+            |source| UnpackError::Damaged { archive: out.archive.to_path_buf(), kind: Kind::TarGz, source };
         let mut entry = entry.map_err(damaged)?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
@@ -184,7 +202,10 @@ fn fill_zip(out: &mut Writer<'_>, file: File) -> Result<(), UnpackError> {
     };
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(damaged)?;
     if zip.len() as u64 > out.limits.max_entries {
-        return Err(UnpackError::TooManyEntries { archive: out.archive.to_path_buf(), max: out.limits.max_entries });
+        return Err(UnpackError::TooManyEntries {
+            archive: out.archive.to_path_buf(),
+            max: out.limits.max_entries,
+        });
     }
     for i in 0..zip.len() {
         let damaged = |e: zip::result::ZipError| UnpackError::Damaged {
@@ -200,13 +221,20 @@ fn fill_zip(out: &mut Writer<'_>, file: File) -> Result<(), UnpackError> {
         }
         // The headers may lie, and bytes are counted as written too; this only fails early.
         if out.bytes.saturating_add(entry.size()) > out.limits.max_bytes {
-            return Err(UnpackError::TooBig { archive: out.archive.to_path_buf(), max: out.limits.max_bytes });
+            return Err(UnpackError::TooBig {
+                archive: out.archive.to_path_buf(),
+                max: out.limits.max_bytes,
+            });
         }
         if entry.is_dir() {
             out.dir(&name, &rel)?;
         } else if entry.is_symlink() {
             let mut target = String::new();
-            entry.by_ref().take(4096).read_to_string(&mut target).map_err(|e| out.refuse(&name, &format!("has an unreadable link target ({e})")))?;
+            entry
+                .by_ref()
+                .take(4096)
+                .read_to_string(&mut target)
+                .map_err(|e| out.refuse(&name, &format!("has an unreadable link target ({e})")))?;
             out.symlink(&name, &rel, &target)?;
         } else {
             let mode = entry.unix_mode().unwrap_or(0o644);
@@ -233,19 +261,30 @@ impl Writer<'_> {
     fn admit(&mut self, name: &str) -> Result<Option<PathBuf>, UnpackError> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
-            return Err(UnpackError::TooManyEntries { archive: self.archive.to_path_buf(), max: self.limits.max_entries });
+            return Err(UnpackError::TooManyEntries {
+                archive: self.archive.to_path_buf(),
+                max: self.limits.max_entries,
+            });
         }
         let rel = safe_relative(name).map_err(|reason| self.refuse(name, reason))?;
         Ok((!rel.as_os_str().is_empty()).then_some(rel))
     }
 
     fn refuse(&self, entry: &str, reason: &str) -> UnpackError {
-        UnpackError::Refused { archive: self.archive.to_path_buf(), entry: entry.to_owned(), reason: reason.to_owned() }
+        UnpackError::Refused {
+            archive: self.archive.to_path_buf(),
+            entry: entry.to_owned(),
+            reason: reason.to_owned(),
+        }
     }
 
     fn io(&self, what: &'static str, path: &Path, source: io::Error) -> UnpackError {
         if super::fetch::is_disk_full(&source) {
-            return UnpackError::DiskFull { folder: self.root.to_path_buf(), archive: self.archive.to_path_buf(), source };
+            return UnpackError::DiskFull {
+                folder: self.root.to_path_buf(),
+                archive: self.archive.to_path_buf(),
+                source,
+            };
         }
         io_err(what, path, source)
     }
@@ -258,7 +297,9 @@ impl Writer<'_> {
             at.push(part);
             match std::fs::symlink_metadata(&at) {
                 Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => return Err(self.refuse(name, "lies under a link in the archive")),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(self.refuse(name, "lies under a link in the archive"))
+                }
                 Ok(_) => return Err(self.refuse(name, "lies under a file of the archive")),
                 Err(_) => {
                     std::fs::create_dir(&at).map_err(|e| self.io("create", &at, e))?;
@@ -295,7 +336,11 @@ impl Writer<'_> {
     fn file(&mut self, name: &str, rel: &Path, data: &mut dyn Read, mode: u32) -> Result<(), UnpackError> {
         let path = self.parents(name, rel)?;
         self.clear(name, &path)?;
-        let mut file = File::options().write(true).create_new(true).open(&path).map_err(|e| self.io("create", &path, e))?;
+        let mut file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| self.io("create", &path, e))?;
         // One byte over the budget is enough to know it is over.
         let budget = self.limits.max_bytes - self.bytes;
         let mut limited = data.take(budget + 1);
@@ -307,12 +352,19 @@ impl Writer<'_> {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
-                    return Err(UnpackError::Damaged { archive: self.archive.to_path_buf(), kind: self.kind, source })
+                    return Err(UnpackError::Damaged {
+                        archive: self.archive.to_path_buf(),
+                        kind: self.kind,
+                        source,
+                    })
                 }
             };
             written += n as u64;
             if written > budget {
-                return Err(UnpackError::TooBig { archive: self.archive.to_path_buf(), max: self.limits.max_bytes });
+                return Err(UnpackError::TooBig {
+                    archive: self.archive.to_path_buf(),
+                    max: self.limits.max_bytes,
+                });
             }
             file.write_all(&buf[..n]).map_err(|e| self.io("write", &path, e))?;
         }
@@ -323,7 +375,11 @@ impl Writer<'_> {
 
     /// A link whose target stays inside the release (checked on the path's text).
     fn symlink(&mut self, name: &str, rel: &Path, target: &str) -> Result<(), UnpackError> {
-        if target.is_empty() || target.starts_with(['/', '\\']) || target.contains(':') || target.contains('\0') {
+        if target.is_empty()
+            || target.starts_with(['/', '\\'])
+            || target.contains(':')
+            || target.contains('\0')
+        {
             return Err(self.refuse(name, &format!("is a link to {target:?}, outside the release")));
         }
         // Its target is relative to the link's own folder: count the depth along the way.
@@ -335,7 +391,9 @@ impl Writer<'_> {
                 _ => depth += 1,
             }
             if depth < 0 {
-                return Err(self.refuse(name, &format!("is a link to {target:?}, which climbs out of the release")));
+                return Err(
+                    self.refuse(name, &format!("is a link to {target:?}, which climbs out of the release"))
+                );
             }
         }
         let path = self.parents(name, rel)?;
@@ -348,14 +406,18 @@ impl Writer<'_> {
 
     /// A hard link to an earlier entry: only to a file of this release.
     fn hard_link(&mut self, name: &str, rel: &Path, target: &str) -> Result<(), UnpackError> {
-        let to = safe_relative(target)
-            .ok()
-            .filter(|t| !t.as_os_str().is_empty())
-            .ok_or_else(|| self.refuse(name, &format!("is a hard link to {target:?}, outside the release")))?;
+        let to = safe_relative(target).ok().filter(|t| !t.as_os_str().is_empty()).ok_or_else(|| {
+            self.refuse(name, &format!("is a hard link to {target:?}, outside the release"))
+        })?;
         let to = self.parents(name, &to)?;
         match std::fs::symlink_metadata(&to) {
             Ok(m) if m.is_file() => {}
-            _ => return Err(self.refuse(name, &format!("is a hard link to {target:?}, not an earlier file of the archive"))),
+            _ => {
+                return Err(self.refuse(
+                    name,
+                    &format!("is a hard link to {target:?}, not an earlier file of the archive"),
+                ))
+            }
         }
         let path = self.parents(name, rel)?;
         self.clear(name, &path)?;

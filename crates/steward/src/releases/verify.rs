@@ -42,7 +42,12 @@ pub fn verify(data: &[u8], minisig: &[u8], keys: &[String]) -> Result<Verified, 
 }
 
 /// The same, naming what is checked in errors (`"the manifest of api"`).
-pub fn verify_named(what: &str, data: &[u8], minisig: &[u8], keys: &[String]) -> Result<Verified, VerifyError> {
+pub fn verify_named(
+    what: &str,
+    data: &[u8],
+    minisig: &[u8],
+    keys: &[String],
+) -> Result<Verified, VerifyError> {
     let (signature, key, key_id) = find_key(what, minisig, keys)?;
     key.verify(data, &signature, true)
         .map_err(|_| VerifyError::BadSignature { what: what.to_owned(), key_id: key_id.clone() })?;
@@ -87,8 +92,15 @@ pub fn key_id_of(public_key: &str) -> Option<String> {
 }
 
 /// The signature, the trusted key whose id it names, and that id.
-fn find_key(what: &str, minisig: &[u8], keys: &[String]) -> Result<(Signature, PublicKey, String), VerifyError> {
-    let not_sig = |reason: &str| VerifyError::NotSignature { what: format!("the signature of {what}"), reason: reason.into() };
+fn find_key(
+    what: &str,
+    minisig: &[u8],
+    keys: &[String],
+) -> Result<(Signature, PublicKey, String), VerifyError> {
+    let not_sig = |reason: &str| VerifyError::NotSignature {
+        what: format!("the signature of {what}"),
+        reason: reason.into(),
+    };
     let text = std::str::from_utf8(minisig).map_err(|_| not_sig("it is not text"))?;
     let signature = Signature::decode(text).map_err(|e| not_sig(&e.to_string()))?;
     // minisign-verify keeps the key id to itself: it is bytes 2..10 of the second line.

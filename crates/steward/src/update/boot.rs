@@ -72,7 +72,11 @@ pub fn at_startup(state_dir: &Path, config: &Path) -> anyhow::Result<Option<Boot
     let mine = super::running_version();
     if let Ok(exe) = std::env::current_exe() {
         for removed in super::swap::sweep(&exe) {
-            tracing::info!(event = "self-update", "removed {}, left by an earlier self-update", removed.display());
+            tracing::info!(
+                event = "self-update",
+                "removed {}, left by an earlier self-update",
+                removed.display()
+            );
         }
     }
     let boot = match pending::read(&dir) {
@@ -115,7 +119,12 @@ pub fn at_startup(state_dir: &Path, config: &Path) -> anyhow::Result<Option<Boot
                     super::settings::CONFIRM_WITHIN
                 }
             };
-            let shared = Arc::new(Shared { dir, pending: p, stage: Mutex::new(Stage::Starting), changed: Condvar::new() });
+            let shared = Arc::new(Shared {
+                dir,
+                pending: p,
+                stage: Mutex::new(Stage::Starting),
+                changed: Condvar::new(),
+            });
             spawn_watchdog(shared.clone(), confirm_within)?;
             Some(Boot { shared })
         }
@@ -190,38 +199,36 @@ impl Shared {
 /// The watchdog: waits (on a condition variable, not a poll) until confirmed or
 /// `confirm_within` has passed.
 fn spawn_watchdog(shared: Arc<Shared>, confirm_within: Duration) -> anyhow::Result<()> {
-    std::thread::Builder::new()
-        .name("self-update-watchdog".into())
-        .spawn(move || {
-            let stage = shared.stage.lock().unwrap_or_else(|p| p.into_inner());
-            let (stage, _) = shared
-                .changed
-                .wait_timeout_while(stage, confirm_within, |s| *s != Stage::Confirmed)
-                .unwrap_or_else(|p| p.into_inner());
-            let stage = *stage;
-            match stage {
-                Stage::Confirmed => {}
-                Stage::Dispatched => shared.reach(
-                    Stage::Confirmed,
-                    &format!(
-                        "the supervisor runs, but startup had not settled within {}s: see `steward status`",
-                        confirm_within.as_secs()
-                    ),
+    std::thread::Builder::new().name("self-update-watchdog".into()).spawn(move || {
+        let stage = shared.stage.lock().unwrap_or_else(|p| p.into_inner());
+        let (stage, _) = shared
+            .changed
+            .wait_timeout_while(stage, confirm_within, |s| *s != Stage::Confirmed)
+            .unwrap_or_else(|p| p.into_inner());
+        let stage = *stage;
+        match stage {
+            Stage::Confirmed => {}
+            Stage::Dispatched => shared.reach(
+                Stage::Confirmed,
+                &format!(
+                    "the supervisor runs, but startup had not settled within {}s: see `steward status`",
+                    confirm_within.as_secs()
                 ),
-                Stage::Starting => {
-                    tracing::error!(
-                        event = "self-update",
-                        "steward {} did not get its programs started within {}s of starting; exiting so \
+            ),
+            Stage::Starting => {
+                tracing::error!(
+                    event = "self-update",
+                    "steward {} did not get its programs started within {}s of starting; exiting so \
                          the service manager starts it again (attempt {} of {MAX_ATTEMPTS})",
-                        shared.pending.to,
-                        confirm_within.as_secs(),
-                        shared.pending.attempts
-                    );
-                    // A hang is a failed start: only leaving the process tells the manager.
-                    std::process::exit(1);
-                }
+                    shared.pending.to,
+                    confirm_within.as_secs(),
+                    shared.pending.attempts
+                );
+                // A hang is a failed start: only leaving the process tells the manager.
+                std::process::exit(1);
             }
-        })?;
+        }
+    })?;
     Ok(())
 }
 

@@ -21,7 +21,9 @@ pub enum GateError {
         config.display()
     )]
     ConfigRejected { config: PathBuf, code: String, said: String },
-    #[error("the new binary says it is `{said}`, but the signed manifest says {expected}; nothing was changed")]
+    #[error(
+        "the new binary says it is `{said}`, but the signed manifest says {expected}; nothing was changed"
+    )]
     WrongVersion { expected: String, said: String },
 }
 

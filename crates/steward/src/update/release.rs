@@ -105,6 +105,8 @@ pub async fn stage(offer: &Offer, update_dir: &Path) -> anyhow::Result<PathBuf> 
         .context("cannot download the release")?;
     // unpack names its folder by the version; it goes into a staging parent first.
     let staging = update_dir.join(format!(".staging-{}", std::process::id()));
+    crate::private::create_dir_all(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
     let unpacked = releases::unpack_async(archive.clone(), kind, staging.clone(), version.clone()).await;
     let _ = std::fs::remove_file(&archive);
     let unpacked = unpacked?;
@@ -112,7 +114,8 @@ pub async fn stage(offer: &Offer, update_dir: &Path) -> anyhow::Result<PathBuf> 
     if dest.exists() {
         std::fs::remove_dir_all(&dest).with_context(|| format!("cannot replace {}", dest.display()))?;
     }
-    let moved = std::fs::rename(&unpacked, &dest).with_context(|| format!("cannot move the release to {}", dest.display()));
+    let moved = std::fs::rename(&unpacked, &dest)
+        .with_context(|| format!("cannot move the release to {}", dest.display()));
     let _ = std::fs::remove_dir_all(&staging);
     moved?;
     binary_in(&dest)
@@ -121,15 +124,12 @@ pub async fn stage(offer: &Offer, update_dir: &Path) -> anyhow::Result<PathBuf> 
 /// The steward binary in an unpacked release: `steward` (`steward.exe`) at the top or in `bin/`.
 pub fn binary_in(dir: &Path) -> anyhow::Result<PathBuf> {
     let name = format!("{NAME}{}", std::env::consts::EXE_SUFFIX);
-    [dir.join(&name), dir.join("bin").join(&name)]
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "the release has no {name} at its top or in bin/ ({}); it is not a steward release",
-                dir.display()
-            )
-        })
+    [dir.join(&name), dir.join("bin").join(&name)].into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the release has no {name} at its top or in bin/ ({}); it is not a steward release",
+            dir.display()
+        )
+    })
 }
 
 /// Leftovers of a killed self-update in `update_dir` (`.download-*`, `.staging-*`), removed.

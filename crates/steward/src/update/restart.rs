@@ -135,11 +135,7 @@ fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}").replace('"', "");
     let out = cmd.output().map_err(|e| anyhow::anyhow!("cannot run {shown}: {e}"))?;
     if !out.status.success() {
-        anyhow::bail!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        anyhow::bail!("{shown} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
 }

@@ -73,23 +73,20 @@ fn parse(text: &str) -> Result<Settings, ParseError> {
                 settings.source = Some(s.to_owned());
             }
             "public_keys" => {
-                let keys = value.as_array().ok_or_else(|| {
-                    ParseError::Invalid("`public_keys` must be an array of strings".into())
-                })?;
-                settings.public_keys = keys
-                    .iter()
-                    .map(|k| k.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()
+                let keys = value
+                    .as_array()
                     .ok_or_else(|| ParseError::Invalid("`public_keys` must be an array of strings".into()))?;
+                settings.public_keys =
+                    keys.iter().map(|k| k.as_str().map(str::to_owned)).collect::<Option<_>>().ok_or_else(
+                        || ParseError::Invalid("`public_keys` must be an array of strings".into()),
+                    )?;
             }
             "confirm_within" => {
                 let text = value.as_str().ok_or_else(|| {
                     ParseError::Invalid("`confirm_within` must be a duration such as \"2m\"".into())
                 })?;
-                settings.confirm_within = humantime::parse_duration(text)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| {
+                settings.confirm_within =
+                    humantime::parse_duration(text).ok().filter(|d| !d.is_zero()).ok_or_else(|| {
                         ParseError::Invalid(format!(
                             "`confirm_within = \"{text}\"` is not a duration such as \"2m\""
                         ))

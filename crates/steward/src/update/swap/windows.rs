@@ -27,7 +27,9 @@ pub(super) fn replace(new: &Path, exe: &Path, old_version: &str) -> Result<(), S
         Err(source) => {
             let _ = std::fs::remove_file(&staged);
             match with_retries(|| std::fs::rename(&aside, exe)) {
-                Ok(()) => Err(SwapError::Io { what: "move the new binary in at", path: exe.to_path_buf(), source }),
+                Ok(()) => {
+                    Err(SwapError::Io { what: "move the new binary in at", path: exe.to_path_buf(), source })
+                }
                 Err(back) => Err(SwapError::Stranded { exe: exe.to_path_buf(), aside, back, source }),
             }
         }
@@ -40,10 +42,7 @@ fn free_aside(exe: &Path, name: &str) -> PathBuf {
     if !first.exists() || std::fs::remove_file(&first).is_ok() {
         return first;
     }
-    (1..)
-        .map(|n| sibling(exe, &format!("{name}-{n}")))
-        .find(|p| !p.exists())
-        .expect("a free name")
+    (1..).map(|n| sibling(exe, &format!("{name}-{n}"))).find(|p| !p.exists()).expect("a free name")
 }
 
 fn with_retries(mut op: impl FnMut() -> std::io::Result<()>) -> std::io::Result<()> {

@@ -58,6 +58,7 @@ fn defaults_are_filled_in() {
         max_memory: None,
         memory_grace: Duration::from_secs(30),
         hard_memory_limit: false,
+        release: None,
     };
     assert_eq!(config.programs.len(), 1);
     assert_eq!(config.programs["web"], expected);
@@ -137,6 +138,7 @@ compress = true
         max_memory: None,
         memory_grace: Duration::from_secs(30),
         hard_memory_limit: false,
+        release: None,
     };
     assert_eq!(*web, expected);
     assert_eq!(config.programs["db"].command, strings(&["postgres", "-D", "data"]));

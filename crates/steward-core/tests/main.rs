@@ -8,6 +8,7 @@ mod config_errors;
 mod config_health_alerts;
 mod config_instances;
 mod config_ok;
+mod config_release;
 mod extremes;
 mod gate;
 mod release;

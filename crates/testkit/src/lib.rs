@@ -32,9 +32,9 @@ mod daemon;
 pub mod flags;
 pub mod lines;
 pub mod load;
-pub mod release;
 mod locate;
 mod pidfile;
+pub mod release;
 mod steward;
 mod wait;
 

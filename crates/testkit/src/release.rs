@@ -40,7 +40,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn generate() -> Keys {
-        Keys { pair: minisign::KeyPair::generate_unencrypted_keypair().expect("generate a minisign key pair") }
+        Keys {
+            pair: minisign::KeyPair::generate_unencrypted_keypair().expect("generate a minisign key pair"),
+        }
     }
 
     /// The base64 line of the `.pub` file (`RW…`): what goes into `public_keys`.
@@ -65,11 +67,23 @@ impl Keys {
 /// One entry of a test archive, hostile ones included: names are written as given.
 #[derive(Debug, Clone, Copy)]
 pub enum Entry<'a> {
-    File { path: &'a str, data: &'a [u8], mode: u32 },
-    Dir { path: &'a str },
-    Symlink { path: &'a str, target: &'a str },
+    File {
+        path: &'a str,
+        data: &'a [u8],
+        mode: u32,
+    },
+    Dir {
+        path: &'a str,
+    },
+    Symlink {
+        path: &'a str,
+        target: &'a str,
+    },
     /// tar only.
-    HardLink { path: &'a str, target: &'a str },
+    HardLink {
+        path: &'a str,
+        target: &'a str,
+    },
 }
 
 /// A `.tar.gz` of regular files `(path, contents, mode)`.
@@ -128,7 +142,9 @@ pub fn zip(entries: &[Entry<'_>]) -> Vec<u8> {
                 zip.write_all(data).expect("write a zip entry");
             }
             Entry::Dir { path } => zip.add_directory(path, options).expect("add a zip folder"),
-            Entry::Symlink { path, target } => zip.add_symlink(path, target, options).expect("add a zip link"),
+            Entry::Symlink { path, target } => {
+                zip.add_symlink(path, target, options).expect("add a zip link")
+            }
             Entry::HardLink { .. } => panic!("zip archives have no hard links"),
         }
     }
@@ -299,7 +315,10 @@ impl ReleaseServer {
         let thread = std::thread::Builder::new()
             .name("release-server".into())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime");
                 rt.block_on(accept(listener, root, state, stopped));
                 // Dropping the runtime ends the connections still open.
             })
@@ -374,7 +393,9 @@ async fn accept(
                 let (root, shared) = (root.clone(), shared.clone());
                 async move { Ok::<_, Infallible>(answer(req, &root, &shared)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -500,7 +521,10 @@ impl hyper::body::Body for ChannelBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.rx.as_mut() {
             None => Poll::Ready(None),
             Some(rx) => rx.poll_recv(cx),

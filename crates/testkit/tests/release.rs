@@ -5,7 +5,9 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use testkit::release::{archive_tar_gz, archive_zip, sha256_hex, Keys, ManifestBuilder, Misbehave, ReleaseServer};
+use testkit::release::{
+    archive_tar_gz, archive_zip, sha256_hex, Keys, ManifestBuilder, Misbehave, ReleaseServer,
+};
 
 /// `GET path` on a new connection, read to the end: (status, headers, body). A connection
 /// cut short gives what arrived.
@@ -41,7 +43,8 @@ fn a_signed_release_is_served_and_checks_out() {
     let pk = minisign::PublicKey::from_base64(&keys.public_base64()).unwrap();
     let sig = minisign::SignatureBox::from_string(std::str::from_utf8(&sig).unwrap()).unwrap();
     assert_eq!(sig.trusted_comment().unwrap(), "api 1.0.0");
-    minisign::verify(&pk, &sig, std::io::Cursor::new(&got), true, false, false).expect("the manifest verifies");
+    minisign::verify(&pk, &sig, std::io::Cursor::new(&got), true, false, false)
+        .expect("the manifest verifies");
     let mut altered = got.clone();
     altered[0] ^= 1;
     assert!(minisign::verify(&pk, &sig, std::io::Cursor::new(&altered), true, false, false).is_err());

@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::release::{Version, RELEASE_MARK};
 
 /// A whole config file, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +29,10 @@ pub struct Config {
     /// Programs with `instances` or `sockets`, by program name: what their processes share.
     /// Their processes are in `programs` as `NAME:0`.. (or `NAME` without `instances`).
     pub groups: BTreeMap<String, GroupSpec>,
+    /// `[programs.NAME.release]`, by program name (without an instance number): where the
+    /// program's signed releases come from. Kept out of [`ProgramSpec`] so that changing it
+    /// restarts no process on reload.
+    pub releases: BTreeMap<String, ReleaseSpec>,
     /// The text the config was parsed from: scaling a program up parses its table again
     /// for the new instance numbers, from the same text (not the file, which may have
     /// changed since).
@@ -194,6 +200,9 @@ pub struct ProgramSpec {
     /// `hard_memory_limit = true`: also make `max_memory` the Job Object's memory limit
     /// (Windows only; the OS then fails allocations above it).
     pub hard_memory_limit: bool,
+    /// The release it runs, for a program with `[release]`: `None` as parsed (its strings
+    /// still hold `%{release}`), set by [`ProgramSpec::with_release`].
+    pub release: Option<Version>,
 }
 
 // Hand-written so that secrets in `env` never reach a log line.
@@ -223,6 +232,7 @@ impl fmt::Debug for ProgramSpec {
             .field("max_memory", &self.max_memory)
             .field("memory_grace", &self.memory_grace)
             .field("hard_memory_limit", &self.hard_memory_limit)
+            .field("release", &self.release)
             .finish()
     }
 }
@@ -237,6 +247,48 @@ impl ProgramSpec {
     /// names).
     pub fn file_stem(&self) -> String {
         self.name.replace(':', ".")
+    }
+
+    /// Whether the command still holds `%{release}`: for a program with `[release]`
+    /// ([`Config::releases`]), its release must be resolved ([`ProgramSpec::with_release`])
+    /// before it can start. (A program without one may hold the text as a literal,
+    /// written `%%{release}`.)
+    pub fn needs_release(&self) -> bool {
+        self.command.iter().any(|word| word.contains(RELEASE_MARK))
+    }
+
+    /// This spec running `version`, unpacked in `dir` (absolute): `%{release}` replaced by
+    /// `dir` in the command, `cwd`, env values and the health check, and
+    /// `STEWARD_RELEASE_VERSION` and `STEWARD_RELEASE_DIR` set.
+    pub fn with_release(&self, dir: &Path, version: &Version) -> ProgramSpec {
+        let dir_text = dir.to_string_lossy();
+        let fill = |s: &mut String| {
+            if s.contains(RELEASE_MARK) {
+                *s = s.replace(RELEASE_MARK, &dir_text);
+            }
+        };
+        let mut spec = self.clone();
+        spec.command.iter_mut().for_each(fill);
+        // The parser keeps a `cwd` that starts with `%{release}` as written (not joined to the
+        // config's folder), so the result is absolute like every other `cwd`.
+        if let Some(cwd) = spec.cwd.to_str().filter(|c| c.contains(RELEASE_MARK)) {
+            spec.cwd = PathBuf::from(cwd.replace(RELEASE_MARK, &dir_text));
+        }
+        spec.env.values_mut().for_each(fill);
+        if let Some(health) = &mut spec.health {
+            match &mut health.probe {
+                Probe::Http { url, .. } => {
+                    fill(&mut url.host);
+                    fill(&mut url.path);
+                }
+                Probe::Tcp { host, .. } => fill(host),
+                Probe::Exec { command } => command.iter_mut().for_each(fill),
+            }
+        }
+        spec.env.insert("STEWARD_RELEASE_VERSION".into(), version.to_string());
+        spec.env.insert("STEWARD_RELEASE_DIR".into(), dir_text.into_owned());
+        spec.release = Some(version.clone());
+        spec
     }
 }
 
@@ -268,6 +320,43 @@ impl GroupSpec {
     /// the old one stops (instead of stop-then-start).
     pub fn rolls(&self) -> bool {
         self.update.strategy == Strategy::Rolling
+    }
+}
+
+/// `[programs.NAME.release]`: where a program's signed releases come from, and how many
+/// stay installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseSpec {
+    /// `None`: only `steward deploy NAME --file ARCHIVE` installs a release.
+    pub source: Option<ReleaseSource>,
+    /// Minisign public keys, each the base64 line of a `.pub` file (`RW...`); never empty,
+    /// each checked to decode. A release signed by any of them is trusted.
+    pub public_keys: Vec<String>,
+    /// Versions kept installed, counting the current and previous ones (at least 2).
+    pub keep: u32,
+    /// A switched-to release must stay up this long to succeed.
+    pub healthy_for: Duration,
+    /// Look for a new release at `source` this often (at least a minute); `None`: only
+    /// when asked.
+    pub check_every: Option<Duration>,
+}
+
+/// `source = "..."`: a folder or a manifest file, or an http(s) URL of a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseSource {
+    /// `http://` or `https://`, as written.
+    Url(String),
+    /// Absolute: a `file://` URL or a path, resolved from the config file's folder. A
+    /// folder holds `manifest.json`; a path ending in `.json` is the manifest.
+    Path(PathBuf),
+}
+
+impl fmt::Display for ReleaseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReleaseSource::Url(url) => f.write_str(url),
+            ReleaseSource::Path(path) => write!(f, "{}", path.display()),
+        }
     }
 }
 
@@ -704,4 +793,11 @@ pub mod defaults {
     pub const BACKLOG: u32 = 1024;
     /// The largest `instances`: each instance is a process with its own log files.
     pub const MAX_INSTANCES: u32 = 1024;
+    /// `[release] keep`: the current and previous versions, and one more.
+    pub const RELEASE_KEEP: u32 = 3;
+    pub const RELEASE_MIN_KEEP: u32 = 2;
+    /// `[release] healthy_for`
+    pub const HEALTHY_FOR: Duration = Duration::from_secs(10);
+    /// The shortest `[release] check_every`: a release server is not a health check.
+    pub const MIN_CHECK_EVERY: Duration = Duration::from_secs(60);
 }

@@ -16,6 +16,7 @@ mod api;
 mod health;
 mod instances;
 mod keys;
+mod release;
 mod suggest;
 mod values;
 
@@ -198,6 +199,7 @@ fn parse_scaled(
         diags: Vec::new(),
         warnings: Vec::new(),
         instance: None,
+        release: instance::Release::Absent,
         scale: scale.map(|(p, n)| (p.to_owned(), n)),
     };
 
@@ -244,6 +246,8 @@ struct Ctx<'a> {
     warnings: Vec<Diagnostic>,
     /// `%{instance}` while a program with `instances` is walked.
     instance: Option<u32>,
+    /// Whether `%{release}` is kept (while a program with `[release]` is walked).
+    release: instance::Release,
     /// A program whose `instances` is replaced (`steward scale`).
     scale: Option<(String, u32)>,
 }

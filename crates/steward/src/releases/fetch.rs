@@ -41,45 +41,45 @@ pub enum FetchError {
     #[error("{place:?} is not a place to fetch a release from: {reason}")]
     BadLocation { place: String, reason: String },
     #[error("{from} points at the local file {to}: a manifest fetched over http(s) may only point at http(s) URLs")]
-    RemoteToLocal { from: Location, to: String },
+    RemoteToLocal { from: String, to: String },
     #[error("cannot reach {url}")]
-    Connect { url: Location, source: io::Error },
+    Connect { url: String, source: io::Error },
     #[error("cannot reach {url}: no connection within {}s", secs.as_secs())]
-    ConnectTimeout { url: Location, secs: Duration },
+    ConnectTimeout { url: String, secs: Duration },
     #[error(
         "no TLS session with {url}; if it uses a private CA, give that CA's certificate as the extra CA file"
     )]
-    Tls { url: Location, source: io::Error },
+    Tls { url: String, source: io::Error },
     #[error("{url} did not answer in HTTP")]
-    Http { url: Location, source: hyper::Error },
+    Http { url: String, source: hyper::Error },
     #[error("{url} answered HTTP {status}; check the URL (and that the release was published)")]
-    Status { url: Location, status: u16 },
+    Status { url: String, status: u16 },
     #[error("{url}: more than {MAX_REDIRECTS} redirects (a redirect loop?)")]
-    TooManyRedirects { url: Location },
+    TooManyRedirects { url: String },
     #[error("{from} redirects to {to}, from https to plain http: refused")]
-    Downgrade { from: Location, to: Location },
+    Downgrade { from: String, to: String },
     #[error("{url} answered a redirect (HTTP {status}) without a usable Location header")]
-    BadRedirect { url: Location, status: u16 },
+    BadRedirect { url: String, status: u16 },
     #[error("{url}: no data for {}s, the server stalled; try again later", secs.as_secs())]
-    Stalled { url: Location, secs: Duration },
+    Stalled { url: String, secs: Duration },
     #[error("{url} is larger than {cap} bytes, more than a manifest or signature can be")]
-    TooLarge { url: Location, cap: u64 },
+    TooLarge { url: String, cap: u64 },
     #[error("{url}: the server announces {announced} bytes but the manifest says {size}")]
-    SizeMismatch { url: Location, announced: u64, size: u64 },
+    SizeMismatch { url: String, announced: u64, size: u64 },
     #[error(
         "{url} sent more than the {size} bytes the manifest says; stopped: the file or the manifest is wrong"
     )]
-    Longer { url: Location, size: u64 },
+    Longer { url: String, size: u64 },
     #[error("{url}: truncated: got {got} of {size} bytes")]
-    Truncated { url: Location, got: u64, size: u64, source: Option<hyper::Error> },
+    Truncated { url: String, got: u64, size: u64, source: Option<hyper::Error> },
     #[error("{url}: its SHA-256 is {got} but the manifest says {want}: the file was altered or the manifest is wrong")]
-    Sha256 { url: Location, got: String, want: String },
+    Sha256 { url: String, got: String, want: String },
     #[error("cannot read {}", path.display())]
     Read { path: PathBuf, source: io::Error },
     #[error("cannot write {}", path.display())]
     Write { path: PathBuf, source: io::Error },
     #[error("the disk holding {} is full: the download of {url} needs {needed} bytes; free some space and deploy again", folder.display())]
-    DiskFull { folder: PathBuf, url: Location, needed: u64, source: io::Error },
+    DiskFull { folder: PathBuf, url: String, needed: u64, source: io::Error },
     #[error("cannot read the CA file {}", path.display())]
     CaFile { path: PathBuf, source: io::Error },
 }
@@ -166,7 +166,7 @@ impl Location {
                 if has_scheme {
                     return match Location::parse(relative)? {
                         Location::File(_) => {
-                            Err(FetchError::RemoteToLocal { from: self.clone(), to: redact(relative) })
+                            Err(FetchError::RemoteToLocal { from: self.to_string(), to: redact(relative) })
                         }
                         http => Ok(http),
                     };
@@ -429,12 +429,12 @@ impl Fetcher {
         tracing::debug!(from = %loc, "fetching");
         let mut body = self.open(loc).await?;
         if body.announced().is_some_and(|n| n > cap) {
-            return Err(FetchError::TooLarge { url: loc.clone(), cap });
+            return Err(FetchError::TooLarge { url: loc.to_string(), cap });
         }
         let mut data = Vec::new();
         while let Some(chunk) = body.next_chunk(self.idle_timeout).await? {
             if data.len() as u64 + chunk.len() as u64 > cap {
-                return Err(FetchError::TooLarge { url: loc.clone(), cap });
+                return Err(FetchError::TooLarge { url: loc.to_string(), cap });
             }
             data.extend_from_slice(&chunk);
         }
@@ -461,7 +461,7 @@ impl Fetcher {
         let mut file = file;
         let mut body = self.open(loc).await?;
         if let Some(announced) = body.announced().filter(|n| *n != size) {
-            return Err(FetchError::SizeMismatch { url: loc.clone(), announced, size });
+            return Err(FetchError::SizeMismatch { url: loc.to_string(), announced, size });
         }
         let mut hasher = Sha256::new();
         let mut got = 0u64;
@@ -470,23 +470,28 @@ impl Fetcher {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
                 Err(FetchError::Http { source, .. }) if got < size => {
-                    return Err(FetchError::Truncated { url: loc.clone(), got, size, source: Some(source) })
+                    return Err(FetchError::Truncated {
+                        url: loc.to_string(),
+                        got,
+                        size,
+                        source: Some(source),
+                    })
                 }
                 Err(e) => return Err(e),
             };
             got += chunk.len() as u64;
             if got > size {
-                return Err(FetchError::Longer { url: loc.clone(), size });
+                return Err(FetchError::Longer { url: loc.to_string(), size });
             }
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(write_err)?;
         }
         if got < size {
-            return Err(FetchError::Truncated { url: loc.clone(), got, size, source: None });
+            return Err(FetchError::Truncated { url: loc.to_string(), got, size, source: None });
         }
         let digest: [u8; 32] = hasher.finalize().into();
         if &digest != sha256 {
-            return Err(FetchError::Sha256 { url: loc.clone(), got: hex(&digest), want: hex(sha256) });
+            return Err(FetchError::Sha256 { url: loc.to_string(), got: hex(&digest), want: hex(sha256) });
         }
         file.flush().await.map_err(write_err)?;
         file.sync_all().await.map_err(write_err)?;
@@ -512,7 +517,7 @@ impl Fetcher {
             let resp = self.get(&url).await?;
             let status = resp.status();
             if is_redirect(status) {
-                let bad = || FetchError::BadRedirect { url: here.clone(), status: status.as_u16() };
+                let bad = || FetchError::BadRedirect { url: here.to_string(), status: status.as_u16() };
                 let to = resp
                     .headers()
                     .get(hyper::header::LOCATION)
@@ -523,14 +528,17 @@ impl Fetcher {
                     _ => return Err(bad()),
                 };
                 if url.https && !next.https {
-                    return Err(FetchError::Downgrade { from: here, to: Location::Http(next) });
+                    return Err(FetchError::Downgrade {
+                        from: here.to_string(),
+                        to: Location::Http(next).to_string(),
+                    });
                 }
                 tracing::debug!(from = %here, to = %Location::Http(next.clone()), "redirected");
                 url = next;
                 continue;
             }
             if !status.is_success() {
-                return Err(FetchError::Status { url: here, status: status.as_u16() });
+                return Err(FetchError::Status { url: here.to_string(), status: status.as_u16() });
             }
             let len = resp
                 .headers()
@@ -539,12 +547,12 @@ impl Fetcher {
                 .and_then(|v| v.parse().ok());
             return Ok(Body::Http { body: resp.into_body(), url: here, len });
         }
-        Err(FetchError::TooManyRedirects { url: loc.clone() })
+        Err(FetchError::TooManyRedirects { url: loc.to_string() })
     }
 
     /// One GET on a new connection, up to the answer's headers.
     async fn get(&self, url: &HttpUrl) -> Result<Response<Incoming>, FetchError> {
-        let here = || Location::Http(url.clone());
+        let here = || Location::Http(url.clone()).to_string();
         let secs = self.connect_timeout;
         let tcp = tokio::time::timeout(secs, TcpStream::connect((url.host.as_str(), url.port)))
             .await
@@ -559,7 +567,7 @@ impl Fetcher {
                 .header(hyper::header::AUTHORIZATION, format!("Basic {}", base64(&percent_decode(userinfo))));
         }
         let req = req.body(Empty::<Bytes>::new()).map_err(|_| FetchError::BadLocation {
-            place: here().to_string(),
+            place: here(),
             reason: "its path cannot be sent in an HTTP request".into(),
         })?;
         let answer = async {
@@ -591,7 +599,7 @@ async fn send<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let http = |source| FetchError::Http { url: Location::Http(url.clone()), source };
+    let http = |source| FetchError::Http { url: Location::Http(url.clone()).to_string(), source };
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(http)?;
     // The connection runs beside; it ends when the answer's body is read or dropped.
@@ -630,9 +638,9 @@ impl Body {
             }
             Body::Http { body, url, .. } => loop {
                 let frame = match tokio::time::timeout(idle, body.frame()).await {
-                    Err(_) => return Err(FetchError::Stalled { url: url.clone(), secs: idle }),
+                    Err(_) => return Err(FetchError::Stalled { url: url.to_string(), secs: idle }),
                     Ok(None) => return Ok(None),
-                    Ok(Some(Err(source))) => return Err(FetchError::Http { url: url.clone(), source }),
+                    Ok(Some(Err(source))) => return Err(FetchError::Http { url: url.to_string(), source }),
                     Ok(Some(Ok(frame))) => frame,
                 };
                 // Trailers carry nothing steward uses.
@@ -658,7 +666,7 @@ impl Drop for Partial {
 fn disk_error(url: &Location, dest: &Path, needed: u64, source: io::Error) -> FetchError {
     if is_disk_full(&source) {
         let folder = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
-        return FetchError::DiskFull { folder, url: url.clone(), needed, source };
+        return FetchError::DiskFull { folder, url: url.to_string(), needed, source };
     }
     FetchError::Write { path: dest.to_path_buf(), source }
 }

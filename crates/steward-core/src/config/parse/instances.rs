@@ -264,6 +264,14 @@ impl Ctx<'_> {
                 );
                 return None;
             }
+            if path.contains(crate::release::RELEASE_MARK) {
+                self.error(
+                    f.span(),
+                    "`listen` cannot use `%{release}`: steward binds its sockets before a release is chosen",
+                    "put the socket outside the release, for example under `/run`",
+                );
+                return None;
+            }
             return Some(ListenAddr::Unix(self.dir.join(path)));
         }
         let addr = text.strip_prefix("tcp://").unwrap_or(&text);

@@ -70,6 +70,7 @@ pub(super) struct ProgramDraft {
     /// Where the program's name is written (`[programs.NAME]`), for program-wide errors.
     pub(super) name_span: Span,
     pub(super) has_command: bool,
+    pub(super) command_span: Option<Span>,
     pub(super) env: BTreeMap<String, String>,
     pub(super) env_file: BTreeMap<String, String>,
     pub(super) restart_delay_span: Option<Span>,
@@ -78,6 +79,9 @@ pub(super) struct ProgramDraft {
     pub(super) limit_spans: health::LimitSpans,
     /// `instances`, `sockets`, `update`: what the program's processes share.
     pub(super) group: instances::GroupDraft,
+    /// `[programs.NAME.release]`: where it is written, and the spec if it had no mistake.
+    pub(super) release_span: Option<Span>,
+    pub(super) release: Option<crate::config::model::ReleaseSpec>,
 }
 
 pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
@@ -86,6 +90,7 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         example: "command = [\"python3\", \"app.py\", \"--port\", \"8080\"]",
         set: |c, f, d| {
             d.has_command = true;
+            d.command_span = Some(f.span());
             if let Some(argv) = c.command(f) {
                 d.spec.command = argv;
             }
@@ -95,7 +100,7 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
         name: "cwd",
         example: "cwd = \"app\"",
         set: |c, f, d| {
-            if let Some(p) = c.path(f) {
+            if let Some(p) = c.cwd(f) {
                 d.spec.cwd = p;
             }
         },
@@ -265,6 +270,14 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
             d.group.update = Some((update, f.span()));
         },
     },
+    Key {
+        name: "release",
+        example: "[programs.web.release]",
+        set: |c, f, d| {
+            d.release_span = Some(f.span());
+            d.release = c.release(f);
+        },
+    },
 ];
 
 pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
@@ -336,11 +349,13 @@ impl ProgramDraft {
             max_memory: None,
             memory_grace: defaults::MEMORY_GRACE,
             hard_memory_limit: false,
+            release: None,
         };
         ProgramDraft {
             spec,
             name_span,
             has_command: false,
+            command_span: None,
             env: BTreeMap::new(),
             env_file: BTreeMap::new(),
             restart_delay_span: None,
@@ -348,6 +363,8 @@ impl ProgramDraft {
             depends_on: Vec::new(),
             limit_spans: health::LimitSpans::default(),
             group: instances::GroupDraft::default(),
+            release_span: None,
+            release: None,
         }
     }
 
@@ -402,7 +419,11 @@ impl DocumentDraft {
         let api = self.api.and_then(|a| a.into_settings(&state_dir));
         let mut programs = BTreeMap::new();
         let mut groups = BTreeMap::new();
-        for (name, draft) in self.programs {
+        let mut releases = BTreeMap::new();
+        for (name, mut draft) in self.programs {
+            if let Some(release) = draft.release.take() {
+                releases.insert(name.clone(), release);
+            }
             let (specs, group) = draft.into_specs();
             programs.extend(specs.into_iter().map(|s| (s.name.clone(), s)));
             if let Some(group) = group {
@@ -419,6 +440,7 @@ impl DocumentDraft {
             },
             programs,
             groups,
+            releases,
             text,
             api,
             metrics: self.metrics,

@@ -2,6 +2,7 @@
 //! hint) and returns `None`, so that one bad value does not hide the others.
 
 use super::*;
+use crate::release::RELEASE_MARK;
 
 /// Restarts per second above which a restart loop is hot: `check` warns when a program's
 /// backoff and retry budget allow more, for good.
@@ -124,13 +125,18 @@ impl Ctx<'_> {
             let mut draft = ProgramDraft::new(name, key.span(), &self.dir);
             draft.group.instances = instances;
             self.instance = instances.map(|_| 0);
+            if body.get_key_value("release").is_some() {
+                self.release = instance::Release::Kept;
+            }
             walk(self, body, &section, PROGRAM_KEYS, &mut draft);
             self.instance = None;
             self.check_program(&draft, errors_before);
             self.check_group(&draft);
             if let Some(n) = instances.filter(|_| self.diags.len() == errors_before) {
                 draft.group.more = self.more_instances(body, &section, name, key.span(), n);
+                self.check_release_instances(&draft);
             }
+            self.release = instance::Release::Absent;
             programs.insert(name.to_owned(), draft);
         }
     }
@@ -141,6 +147,7 @@ impl Ctx<'_> {
             self.check_restart_rate(d);
         }
         self.check_limits(d);
+        self.check_release_command(d);
         let name = d.spec.name.clone();
         if !d.has_command {
             self.error(
@@ -215,7 +222,7 @@ impl Ctx<'_> {
     }
 
     pub(super) fn interpolate(&mut self, f: &Field<'_, '_>, raw: &str) -> Option<String> {
-        let raw = match instance::expand(raw, self.instance) {
+        let raw = match instance::expand(raw, self.instance, self.release) {
             Ok(text) => text,
             Err(errors) => {
                 for e in errors {
@@ -230,6 +237,19 @@ impl Ctx<'_> {
         match interp::expand(raw, &|name| env.var(name)) {
             Ok(v) if v.contains('\0') => {
                 self.nul_error(f.span(), &f.name);
+                None
+            }
+            // A variable's value is never a template: a `%{release}` from one would be
+            // filled in by the runtime all the same.
+            Ok(v)
+                if self.release == instance::Release::Kept
+                    && v.matches(RELEASE_MARK).count() > raw.matches(RELEASE_MARK).count() =>
+            {
+                self.error(
+                    f.span(),
+                    format!("a `${{...}}` variable in `{}` brings the text `%{{release}}` into a program with [release]", f.name),
+                    "steward would replace it with the release's folder: change the variable's value",
+                );
                 None
             }
             Ok(v) => Some(v),
@@ -483,6 +503,19 @@ impl Ctx<'_> {
     /// A path, resolved from the config file's folder when relative.
     pub(super) fn path(&mut self, f: &Field<'_, '_>) -> Option<PathBuf> {
         let text = self.string(f)?;
+        if self.release == instance::Release::Kept && text.contains(RELEASE_MARK) {
+            self.error(
+                f.span(),
+                format!("`{}` cannot use `%{{release}}`: steward reads it when it loads the config, before a release is chosen", f.name),
+                format!("give `{}` a path outside the release", f.name),
+            );
+            return None;
+        }
+        self.path_of(f, text)
+    }
+
+    /// `text`, a path, resolved from the config file's folder when relative.
+    pub(super) fn path_of(&mut self, f: &Field<'_, '_>, text: String) -> Option<PathBuf> {
         if text.is_empty() {
             self.error(f.span(), format!("`{}` is empty", f.name), format!("for example: `{}`", f.example));
             return None;

@@ -7,7 +7,9 @@
 //! - A record for this version: one more attempt is counted (and saved before anything can
 //!   fail). Beyond [`MAX_ATTEMPTS`], the backup is put back over the recorded `exe` (the
 //!   installed path, never this process's own, which may be a wrapper), the version is
-//!   quarantined, and the daemon fails to start, so the service manager starts the old binary.
+//!   quarantined, and the restored binary runs: on Unix this process execs it (same pid, so the
+//!   service manager sees one start going on, and its start limit is not spent); on Windows
+//!   the service fails, and the SCM's failure actions start it.
 //!   Otherwise the daemon runs, and confirms the update once startup has settled (the moment
 //!   it tells systemd READY=1 or the SCM RUNNING): the record is removed, the backup kept.
 //!   A watchdog thread ends the process if, within `confirm_within`, the supervisor has not
@@ -102,7 +104,14 @@ pub fn at_startup(state_dir: &Path, config: &Path) -> anyhow::Result<Option<Boot
         Ok(Some(mut p)) => {
             p.attempts += 1;
             if p.attempts > MAX_ATTEMPTS {
-                return Err(roll_back(&dir, &p).into());
+                let failed = roll_back(&dir, &p);
+                if failed.is::<RolledBack>() {
+                    // Unix: become the restored binary at once (same pid: the service manager
+                    // sees its start go on, and no restart counts against its start limit).
+                    // Where that is not possible, exiting makes the manager start it.
+                    reexec(&p.exe);
+                }
+                return Err(failed);
             }
             pending::write(&dir, &p)?;
             tracing::info!(
@@ -172,6 +181,28 @@ fn roll_back(dir: &Path, p: &Pending) -> anyhow::Error {
     }
     .into()
 }
+
+/// Replaces this process with `exe`, with the same arguments (returns only when that failed,
+/// after logging why). The debug-only test hooks set for the failed binary are not passed on.
+#[cfg(unix)]
+fn reexec(exe: &Path) {
+    use std::os::unix::process::CommandExt as _;
+    tracing::info!(event = "self-update", "running the restored {} in this process", exe.display());
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(std::env::args_os().skip(1));
+    for hook in ["STEWARD_TEST_VERSION", "STEWARD_TEST_CRASH_AT_START"] {
+        cmd.env_remove(hook);
+    }
+    // Every descriptor steward opened is close-on-exec (Rust's default), the instance lock's
+    // too: the restored binary takes the lock again.
+    let e = cmd.exec();
+    tracing::error!(event = "self-update", "cannot run the restored {}: {e}; exiting instead", exe.display());
+}
+
+/// Windows cannot replace a process image: the service fails, and the SCM's failure actions
+/// start the restored binary.
+#[cfg(not(unix))]
+fn reexec(_exe: &Path) {}
 
 impl Shared {
     /// Moves to `stage` (never back); confirms when it is [`Stage::Confirmed`].

@@ -29,7 +29,7 @@ pub struct Offer {
 /// What the source says, against the running `installed` version.
 pub enum Found {
     /// A version to install.
-    Newer(Offer),
+    Newer(Box<Offer>),
     /// The source's version is the one running.
     UpToDate(Version),
 }
@@ -88,7 +88,7 @@ pub async fn find(
         ),
         Err(refusal) => return Err(refusal.into()),
     };
-    Ok(Found::Newer(Offer { manifest, artifact, location }))
+    Ok(Found::Newer(Box::new(Offer { manifest, artifact, location })))
 }
 
 /// Downloads and unpacks `offer` under `update_dir` (`<state_dir>/update`), returning the

@@ -36,9 +36,13 @@ enum Phase {
     /// The old processes are being stopped, or a roll runs.
     Switching,
     /// Waiting for every process to be ready by `by`.
-    Ready { by: Instant },
+    Ready {
+        by: Instant,
+    },
     /// Every process was ready at `since`; passes at `since + healthy_for`.
-    Holding { since: Instant },
+    Holding {
+        since: Instant,
+    },
     Done(Verdict),
 }
 

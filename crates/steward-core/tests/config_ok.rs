@@ -296,10 +296,16 @@ fn load_reads_a_real_file_and_resolves_from_its_folder() {
     assert_eq!(config.supervisor.state_dir, dir.path().join(".steward"));
 }
 
-/// Every ```toml block of the config reference must be a valid config on its own.
+/// Every ```toml block of the config reference (and of the deploy guide) must be a valid
+/// config on its own.
 #[test]
 fn examples_in_the_docs_parse() {
-    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md");
+    examples_in("config.md", 3);
+    examples_in("deploy.md", 1);
+}
+
+fn examples_in(doc: &str, at_least: usize) {
+    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs").join(doc);
     let doc = std::fs::read_to_string(&doc_path).unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
@@ -317,7 +323,7 @@ fn examples_in_the_docs_parse() {
             (None, _) => {}
         }
     }
-    assert!(blocks.len() >= 3, "expected examples in {}", doc_path.display());
+    assert!(blocks.len() >= at_least, "expected examples in {}", doc_path.display());
     // The examples use these variables and env files.
     let env = FakeEnv::new()
         .var("DATABASE_URL", "postgres://db/prod")
@@ -330,7 +336,7 @@ fn examples_in_the_docs_parse() {
         .file(dir().join("tokens/ci.token"), "0123456789abcdef0123456789abcdef\n");
     for block in blocks {
         if let Err(d) = parse_with(&block, &env) {
-            panic!("example in docs/config.md does not parse:\n{block}\n{d}");
+            panic!("example in {} does not parse:\n{block}\n{d}", doc_path.display());
         }
     }
 }

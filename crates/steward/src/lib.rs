@@ -5,14 +5,16 @@
 //!
 //! - [`private`]: owner-only folders and files (state, logs).
 //! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
-//!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files.
-//! - [`releases`]: release I/O for deploys: fetch, verify signatures, unpack, the store.
+//!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files;
+//!   [`sockets`]: listening sockets passed to programs; [`releases`]: fetching, verifying and
+//!   unpacking release archives, and the installed versions on disk.
 //! - [`process`]: starting and stopping process trees, per platform.
 //! - [`resources`]: memory and CPU of process trees; [`health`]: health probes.
 //! - [`alerts`]: delivering alert notifications (webhook, command).
 //! - [`supervise`]: the supervisor: one task per program around the pure state machine, the
 //!   dependency scheduler, the control handle, typed events and snapshots.
-//! - [`metrics`]: a snapshot as Prometheus metrics.
+//! - [`metrics`]: a snapshot as Prometheus metrics; [`deploy`]: deploying a program's new
+//!   release through the supervisor, gated, rolled back on failure.
 //! - [`api`]: the HTTP API (local socket, remote listener, `/metrics`); [`service`]:
 //!   installing steward as a native service, and the status sink for the service manager.
 //! - [`update`]: `steward self-update`: the release of steward itself, the swap of its binary,
@@ -24,6 +26,7 @@ pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod daemon;
+pub mod deploy;
 pub mod health;
 pub mod host;
 #[cfg(test)]

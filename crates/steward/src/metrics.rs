@@ -113,6 +113,21 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
         }
     }
     registry.register("steward_program_up", "Whether the program is running (1) or not (0)", up);
+    // Only with programs that run a release: a program's version as a label, Prometheus's
+    // info pattern (join on it to see which version a series came from).
+    if snapshot.programs.iter().any(|p| p.version.is_some()) {
+        let info = Family::<Labels, Gauge>::default();
+        for p in &snapshot.programs {
+            if let Some(v) = &p.version {
+                info.get_or_create(&program_and(&p.name, ("version", v.to_string()))).set(1);
+            }
+        }
+        registry.register(
+            "steward_program_version_info",
+            "The release version the program runs (programs with [release])",
+            info,
+        );
+    }
     if snapshot.groups.iter().any(|g| g.instances.is_some()) {
         let instances = Family::<Labels, Gauge>::default();
         for g in &snapshot.groups {
@@ -253,7 +268,22 @@ mod tests {
             waiting_for: Vec::new(),
             tree: None,
             log_open_failures: [0, 2],
+            version: None,
         }
+    }
+
+    #[test]
+    fn a_release_version_is_an_info_metric_only_when_a_program_runs_one() {
+        let mut snap = snapshot();
+        let text = render(&snap, &[None, None], None, false);
+        assert!(!text.contains("steward_program_version_info"), "{text}");
+        snap.programs[0].version = Some(steward_core::release::Version::new(1, 4, 0));
+        let text = render(&snap, &[None, None], None, false);
+        let name = &snap.programs[0].name;
+        assert!(
+            text.contains(&format!("steward_program_version_info{{program=\"{name}\",version=\"1.4.0\"}} 1")),
+            "{text}"
+        );
     }
 
     fn snapshot() -> Snapshot {

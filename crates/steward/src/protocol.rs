@@ -65,6 +65,9 @@ pub struct ProgramInfo {
     /// Programs this one waits for before it can start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waiting_for: Vec<String>,
+    /// The release version it runs, for a program with `[release]` once one is installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// How a process ended: exactly one of the two is set.
@@ -153,6 +156,61 @@ pub struct ScaleReply {
     pub results: Vec<ActionResult>,
 }
 
+/// `POST /v1/deploy`: one of `version`, `latest` or `file`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeployRequest {
+    pub program: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub latest: bool,
+    /// A signed archive on steward's machine (`ARCHIVE.minisig` beside it), by absolute path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default)]
+    pub allow_downgrade: bool,
+}
+
+/// `POST /v1/rollback`
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RollbackRequest {
+    pub program: String,
+}
+
+/// The answer to a deploy or a rollback that ran: `ok` false when the new version failed its
+/// gate (and steward went back to the one before: `running`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeployReply {
+    pub program: String,
+    pub ok: bool,
+    /// The version the program runs now.
+    pub running: Option<String>,
+    /// The version asked for.
+    pub wanted: Option<String>,
+    pub message: String,
+    /// (process, pid) after it.
+    #[serde(default)]
+    pub processes: Vec<(String, Option<u32>)>,
+}
+
+/// `GET /v1/releases/{program}`: what is installed and what the history says.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReleasesReply {
+    pub program: String,
+    /// The version the processes run now.
+    pub running: Option<String>,
+    pub current: Option<String>,
+    pub previous: Option<String>,
+    /// The newest version ever deployed: older ones need --allow-downgrade.
+    pub floor: Option<String>,
+    pub quarantined: Vec<String>,
+    /// Every version unpacked on disk, oldest first.
+    pub installed: Vec<String>,
+    pub keep: u32,
+    /// The release source, if any (a URL's query is left out).
+    pub source: Option<String>,
+}
+
 /// `POST /v1/reload`
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ReloadReply {
@@ -173,7 +231,8 @@ pub struct EventRecord {
     pub program: String,
     /// "state"; "health" (from/to: unknown, healthy, unhealthy); "limit" (memory limit);
     /// "alert" (to: firing, resolved); "log" (a log file could not be opened: that run's
-    /// output on `stream` is discarded). See docs/metrics.md.
+    /// output on `stream` is discarded); "rollout" (to: the step); "deploy" (to: the step,
+    /// with `version`). See docs/metrics.md.
     pub kind: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -183,6 +242,9 @@ pub struct EventRecord {
     /// "stdout" or "stderr", for a "log" event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
+    /// The release version a "deploy" event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// Every error reply: `{"error": "...", "details": "..."}` with a 4xx/5xx status.

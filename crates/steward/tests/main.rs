@@ -9,6 +9,8 @@ mod http_server;
 mod alerts;
 mod cli_check;
 mod control;
+// A native release (a zip with an executable) deployed and rolled back.
+mod deploy_native;
 mod health;
 mod instances;
 mod logs_child;
@@ -34,6 +36,9 @@ mod notify;
 // Rolling restarts gated on sd_notify readiness.
 #[cfg(unix)]
 mod rolling;
+// Signed releases deployed, gated and rolled back (each version a shell script).
+#[cfg(unix)]
+mod deploy;
 // `systemctl --root` into an offline image.
 #[cfg(unix)]
 mod service_cli;

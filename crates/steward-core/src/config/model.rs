@@ -336,6 +336,9 @@ pub struct ReleaseSpec {
     pub keep: u32,
     /// A switched-to release must stay up this long to succeed.
     pub healthy_for: Duration,
+    /// Every process of a switched-to release must be ready within this (stop-then-start;
+    /// a rolling switch gates each process with `[update] ready_timeout` on the way).
+    pub ready_timeout: Duration,
     /// Look for a new release at `source` this often (at least a minute); `None`: only
     /// when asked.
     pub check_every: Option<Duration>,

@@ -39,7 +39,7 @@ use steward_core::config::LogSpec;
 use super::auth::Caller;
 use super::ApiError;
 use crate::logs::LogFile;
-use crate::protocol::{ActionReply, ActionRequest, ErrorReply};
+use crate::protocol::{ActionReply, ActionRequest, DeployReply, ErrorReply};
 
 /// How the audit log is rotated.
 pub const SPEC: LogSpec = LogSpec { max_size: 10_000_000, rotate_every: None, keep: 5, compress: false };
@@ -126,7 +126,7 @@ pub fn control_action(method: &Method, path: &str) -> Option<&'static str> {
     if method != Method::POST {
         return None;
     }
-    ["start", "stop", "restart", "reload", "scale", "shutdown"]
+    ["start", "stop", "restart", "reload", "scale", "deploy", "rollback", "shutdown"]
         .into_iter()
         .find(|a| path.strip_prefix("/v1/") == Some(a))
 }
@@ -249,6 +249,9 @@ async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Respon
     if let Ok(r) = serde_json::from_slice::<ActionRequest>(&bytes) {
         pending.entry.targets = r.names;
         pending.entry.all = r.all;
+    } else if let Ok(r) = serde_json::from_slice::<Named>(&bytes) {
+        // scale names `name`; deploy and rollback name `program`.
+        pending.entry.targets = r.name.or(r.program).into_iter().collect();
     }
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
 
@@ -256,10 +259,14 @@ async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Respon
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
     let error = if parts.status.is_success() {
-        serde_json::from_slice::<ActionReply>(&bytes).ok().and_then(|r| {
-            let failed: Vec<String> = r.results.into_iter().filter_map(|r| r.error).collect();
-            (!failed.is_empty()).then(|| failed.join("; "))
-        })
+        match serde_json::from_slice::<ActionReply>(&bytes) {
+            Ok(r) => {
+                let failed: Vec<String> = r.results.into_iter().filter_map(|r| r.error).collect();
+                (!failed.is_empty()).then(|| failed.join("; "))
+            }
+            // A deploy that ran and was rolled back.
+            Err(_) => serde_json::from_slice::<DeployReply>(&bytes).ok().filter(|r| !r.ok).map(|r| r.message),
+        }
     } else {
         Some(
             serde_json::from_slice::<ErrorReply>(&bytes)
@@ -269,6 +276,13 @@ async fn record(State(rec): State<Recorder>, req: Request, next: Next) -> Respon
     };
     set_result(&mut pending.entry, parts.status, error);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The one program a scale, deploy or rollback request names.
+#[derive(serde::Deserialize)]
+struct Named {
+    name: Option<String>,
+    program: Option<String>,
 }
 
 fn set_result(entry: &mut Entry, status: StatusCode, error: Option<String>) {

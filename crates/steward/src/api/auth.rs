@@ -5,7 +5,7 @@
 //! | route | role |
 //! |---|---|
 //! | every `GET` (status, logs, events, version, metrics) | viewer |
-//! | `POST /v1/start`, `/v1/stop`, `/v1/restart`, `/v1/reload`, `/v1/scale` | operator |
+//! | `POST /v1/start`, `/v1/stop`, `/v1/restart`, `/v1/reload`, `/v1/scale`, `/v1/deploy`, `/v1/rollback` | operator |
 //! | `POST /v1/shutdown`, and any other method or route | admin |
 //!
 //! No token, or one that matches no entry: 401 with `WWW-Authenticate: Bearer`. A role too
@@ -56,9 +56,11 @@ pub fn required_role(method: &Method, path: &str) -> ApiRole {
         return ApiRole::Viewer;
     }
     match (method, path) {
-        (&Method::POST, "/v1/start" | "/v1/stop" | "/v1/restart" | "/v1/reload" | "/v1/scale") => {
-            ApiRole::Operator
-        }
+        (
+            &Method::POST,
+            "/v1/start" | "/v1/stop" | "/v1/restart" | "/v1/reload" | "/v1/scale" | "/v1/deploy"
+            | "/v1/rollback",
+        ) => ApiRole::Operator,
         _ => ApiRole::Admin,
     }
 }
@@ -240,6 +242,9 @@ mod tests {
             (Method::POST, "/v1/restart", Operator),
             (Method::POST, "/v1/reload", Operator),
             (Method::POST, "/v1/scale", Operator),
+            (Method::POST, "/v1/deploy", Operator),
+            (Method::POST, "/v1/rollback", Operator),
+            (Method::GET, "/v1/releases/web", Viewer),
             (Method::POST, "/v1/shutdown", Admin),
             // Unknown: the most privileged, never the least.
             (Method::POST, "/v1/something-new", Admin),

@@ -65,6 +65,7 @@ pub fn record(e: &Event) -> EventRecord {
         EventKind::Alert { status, message } => ("alert", None, name(status.name()), message.clone()),
         EventKind::LogOpenFailed { message, .. } => ("log", None, None, message.clone()),
         EventKind::Rollout { step, message } => ("rollout", None, name(step), message.clone()),
+        EventKind::Deploy { step, message, .. } => ("deploy", None, name(step), message.clone()),
     };
     EventRecord {
         time: humantime::format_rfc3339_millis(e.time).to_string(),
@@ -80,6 +81,10 @@ pub fn record(e: &Event) -> EventRecord {
         exit: e.exit().map(ExitInfo::from),
         stream: match e.kind {
             EventKind::LogOpenFailed { stream, .. } => name(stream.name()),
+            _ => None,
+        },
+        version: match &e.kind {
+            EventKind::Deploy { version, .. } => Some(version.clone()),
             _ => None,
         },
     }

@@ -8,6 +8,9 @@
 //! | POST | /v1/start, /v1/stop, /v1/restart | an [`crate::protocol::ActionRequest`]; waits for the state |
 //! | POST | /v1/reload | re-read the config file, apply the difference |
 //! | POST | /v1/scale | a [`crate::protocol::ScaleRequest`]: start or stop only the difference |
+//! | POST | /v1/deploy | a [`crate::protocol::DeployRequest`]: fetch, verify, switch, gate, roll back on failure |
+//! | POST | /v1/rollback | back to the previous release |
+//! | GET  | /v1/releases/{program} | installed versions and the release history |
 //! | POST | /v1/shutdown | stop everything and exit |
 //! | GET  | /v1/events | recent state changes, then live ones with `?follow=true` (NDJSON) |
 //! | GET  | /v1/logs/{name} | `?stderr=true&lines=N&follow=true`: the tail, then live lines |
@@ -21,6 +24,7 @@ mod actions;
 pub mod audit;
 pub mod auth;
 pub mod connections;
+mod deploy;
 mod events;
 pub mod local;
 mod logs;
@@ -28,17 +32,38 @@ pub mod metrics;
 pub mod remote;
 mod status;
 
+use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::deploy::Deployer;
 use crate::protocol::{ErrorReply, VersionReply};
 use crate::supervise::{Control, ControlError};
 
+/// What the handlers reach: the supervisor's control, and the deploy flow on top of it.
+#[derive(Clone)]
+pub struct ApiState {
+    pub control: Control,
+    pub deployer: Deployer,
+}
+
+impl FromRef<ApiState> for Control {
+    fn from_ref(state: &ApiState) -> Control {
+        state.control.clone()
+    }
+}
+
+impl FromRef<ApiState> for Deployer {
+    fn from_ref(state: &ApiState) -> Deployer {
+        state.deployer.clone()
+    }
+}
+
 /// The API's routes, served over whatever transport. The transport counts the requests
 /// ([`metrics::counted`]) outside its own checks.
-pub fn router(control: Control, info: VersionReply) -> Router {
+pub fn router(state: ApiState, info: VersionReply) -> Router {
     Router::new()
         .route("/v1/version", get(move || async move { Json(info.clone()) }))
         .route("/v1/status", get(status::status))
@@ -47,12 +72,15 @@ pub fn router(control: Control, info: VersionReply) -> Router {
         .route("/v1/restart", post(actions::restart))
         .route("/v1/reload", post(actions::reload))
         .route("/v1/scale", post(actions::scale))
+        .route("/v1/deploy", post(deploy::deploy))
+        .route("/v1/rollback", post(deploy::rollback))
+        .route("/v1/releases/{program}", get(deploy::releases))
         .route("/v1/shutdown", post(actions::shutdown))
         .route("/v1/events", get(events::events))
         .route("/v1/logs/{name}", get(logs::logs))
         .route("/metrics", get(metrics::serve))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/api.md") })
-        .with_state(control)
+        .with_state(state)
 }
 
 /// An error reply: a status code and `{"error": ..., "details": ...}`.

@@ -49,6 +49,7 @@ fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
                 last_error: s.last_error,
                 health: p.health.map(|h| h.name().into()),
                 waiting_for: p.waiting_for,
+                version: p.version.as_ref().map(ToString::to_string),
             }
         })
         .collect();

@@ -34,6 +34,7 @@ mod check;
 pub mod client;
 mod ctl;
 mod daemonctl;
+mod deploy;
 mod events;
 mod logs;
 mod remote;
@@ -112,6 +113,18 @@ pub enum Command {
     /// Change a program's number of instances: `scale web 6 | +2 | -1`. Only the difference
     /// starts or stops; the other instances keep running.
     Scale(scale::ScaleArgs),
+    /// Deploy a new release of a program with [release]: fetch, verify its signature, switch,
+    /// wait until it proves itself, and roll back by itself if it does not
+    ///
+    /// `deploy api --latest`, `deploy api 1.4.0`, or `deploy api --file api-1.4.0.tar.gz`
+    /// (signed: api-1.4.0.tar.gz.minisig beside it). Exit 0 once the new version is ready and
+    /// stayed up for `healthy_for`; exit 1 when it failed and steward went back. See
+    /// docs/deploy.md.
+    Deploy(deploy::DeployArgs),
+    /// Take a program with [release] back to the version it ran before.
+    Rollback(deploy::RollbackArgs),
+    /// List a program's installed releases: which runs, which a rollback goes to, which failed.
+    Versions(deploy::VersionsArgs),
     /// Print the end of a program's log (each instance's, merged, for a program with
     /// `instances`), and follow it with -f.
     Logs(logs::LogsArgs),
@@ -197,6 +210,9 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Restart(a) => ctl::ctl(&client, "restart", a).await,
             Command::Logs(a) => logs::logs(&client, a).await,
             Command::Scale(a) => scale::scale(&client, a).await,
+            Command::Deploy(a) => deploy::deploy(&client, a).await,
+            Command::Rollback(a) => deploy::rollback(&client, a).await,
+            Command::Versions(a) => deploy::versions(&client, a).await,
             Command::Reload(a) => daemonctl::reload(&client, a).await,
             Command::Shutdown => daemonctl::shutdown(&client).await,
             Command::Events(a) => events::events(&client, a).await,

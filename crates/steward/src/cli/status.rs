@@ -35,10 +35,15 @@ pub async fn status(client: &Client, args: &StatusArgs) -> anyhow::Result<ExitCo
 }
 
 /// The status table, columns padded to their widest cell. A program with `instances` gets a
-/// summary row ("running 3/4") before its instances' rows.
+/// summary row ("running 3/4") before its instances' rows. A VERSION column appears when a
+/// program runs a release.
 pub fn table(reply: &StatusReply) -> String {
-    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "HEALTH"];
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut header = vec!["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "HEALTH"];
+    let versions = reply.programs.iter().any(|p| p.version.is_some());
+    if versions {
+        header.push("VERSION");
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut summarized: Vec<&str> = Vec::new();
     for p in &reply.programs {
         let group = p.program.as_deref().and_then(|g| reply.groups.iter().find(|x| x.name == g));
@@ -49,13 +54,13 @@ pub fn table(reply: &StatusReply) -> String {
             if let Some(roll) = &g.rollout {
                 state.push_str(&format!(" ({roll})"));
             }
-            rows.push([g.name.clone(), state, dash(), dash(), dash(), dash(), dash()]);
+            rows.push(vec![g.name.clone(), state, dash(), dash(), dash(), dash(), dash(), dash()]);
         }
         let mut state = p.state.clone();
         if !p.waiting_for.is_empty() {
             state.push_str(&format!(" (waiting for {})", p.waiting_for.join(", ")));
         }
-        rows.push([
+        rows.push(vec![
             p.name.clone(),
             state,
             p.pid.map_or("-".into(), |p| p.to_string()),
@@ -63,9 +68,13 @@ pub fn table(reply: &StatusReply) -> String {
             p.restarts.to_string(),
             p.last_exit.map_or("-".into(), |e| e.to_string()),
             p.health.clone().unwrap_or_else(|| "-".into()),
+            p.version.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    let mut widths = header.map(str::len);
+    for row in &mut rows {
+        row.truncate(header.len());
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -73,7 +82,7 @@ pub fn table(reply: &StatusReply) -> String {
     }
     let mut out = String::new();
     let mut line = |cells: &[&str]| {
-        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
@@ -122,6 +131,7 @@ mod tests {
             last_error: None,
             health: None,
             waiting_for: vec![],
+            version: None,
         };
         let t = table(&StatusReply {
             programs: vec![p("web", "running"), p("database", "backoff")],
@@ -131,6 +141,15 @@ mod tests {
         assert_eq!(lines[0], "NAME      STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH");
         assert_eq!(lines[1], "web       running  42   3s      1         -          -");
         assert_eq!(lines[2], "database  backoff  42   3s      1         -          -");
+
+        // A program that runs a release adds a VERSION column.
+        let mut api = p("api", "running");
+        api.version = Some("1.4.0".into());
+        let t = table(&StatusReply { programs: vec![p("web", "running"), api], groups: vec![] });
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "NAME  STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH  VERSION");
+        assert_eq!(lines[1], "web   running  42   3s      1         -          -       -");
+        assert_eq!(lines[2], "api   running  42   3s      1         -          -       1.4.0");
     }
 
     #[test]
@@ -148,6 +167,7 @@ mod tests {
             last_error: None,
             health: None,
             waiting_for: vec![],
+            version: None,
         };
         let group = crate::protocol::GroupInfo {
             name: "web".into(),

@@ -76,6 +76,10 @@ pub async fn run_with(
     let containment = process::contain::Containment::set_up();
     tracing::info!(event = "containment", "containment: {}", containment.describe());
 
+    // What a steward killed mid-deploy left: before the supervisor reads the histories.
+    crate::deploy::recover(&config);
+    let deployer = crate::deploy::Deployer::new(control.clone());
+    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone() };
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
         version: crate::update::running_version().into(),
@@ -95,7 +99,7 @@ pub async fn run_with(
                 format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
             })?;
             tracing::info!(event = "api", "remote API on {}", bound.url());
-            let router = api::router(control.clone(), info.clone());
+            let router = api::router(api_state.clone(), info.clone());
             Some(tokio::spawn(api::remote::serve(bound, router, audit.clone(), async {
                 let _ = remote_stopped.await;
             })))
@@ -106,7 +110,7 @@ pub async fn run_with(
     let api_task = match api::local::bind(&endpoint) {
         Ok(listener) => {
             tracing::info!(event = "api", "control API on {}", endpoint.display());
-            let router = api::audit::audited(api::router(control.clone(), info), audit.clone(), "local");
+            let router = api::audit::audited(api::router(api_state.clone(), info), audit.clone(), "local");
             let router = api::metrics::counted(router);
             Some(tokio::spawn(api::local::serve(listener, router, async {
                 let _ = api_stopped.await;
@@ -140,10 +144,14 @@ pub async fn run_with(
     };
 
     let triggers = triggers::spawn(&config, control.clone());
+    let checks = crate::deploy::spawn_checks(&config, deployer);
     // self-update: confirm a new binary once startup has settled.
     let status = crate::update::boot::confirm_when_settled(boot, status, &config);
     let result = supervise::run(config, control_rx, status, shutdown).await;
     triggers.abort();
+    if let Some(checks) = checks {
+        checks.abort();
+    }
 
     let _ = metrics_stop.send(());
     if let Some(task) = metrics_task {

@@ -517,22 +517,8 @@ impl Fetcher {
             let resp = self.get(&url).await?;
             let status = resp.status();
             if is_redirect(status) {
-                let bad = || FetchError::BadRedirect { url: here.to_string(), status: status.as_u16() };
-                let to = resp
-                    .headers()
-                    .get(hyper::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(bad)?;
-                let next = match here.join(to) {
-                    Ok(Location::Http(next)) => next,
-                    _ => return Err(bad()),
-                };
-                if url.https && !next.https {
-                    return Err(FetchError::Downgrade {
-                        from: here.to_string(),
-                        to: Location::Http(next).to_string(),
-                    });
-                }
+                let to = resp.headers().get(hyper::header::LOCATION).and_then(|v| v.to_str().ok());
+                let next = redirect_target(&url, status.as_u16(), to)?;
                 tracing::debug!(from = %here, to = %Location::Http(next.clone()), "redirected");
                 url = next;
                 continue;
@@ -605,6 +591,20 @@ where
     // The connection runs beside; it ends when the answer's body is read or dropped.
     tokio::spawn(conn);
     sender.send_request(req).await.map_err(http)
+}
+
+/// Where a redirect from `url` leads: an http(s) URL, never from https to plain http.
+fn redirect_target(url: &HttpUrl, status: u16, location: Option<&str>) -> Result<HttpUrl, FetchError> {
+    let here = Location::Http(url.clone());
+    let bad = || FetchError::BadRedirect { url: here.to_string(), status };
+    let next = match location.map(|to| here.join(to)) {
+        Some(Ok(Location::Http(next))) => next,
+        _ => return Err(bad()),
+    };
+    if url.https && !next.https {
+        return Err(FetchError::Downgrade { from: here.to_string(), to: Location::Http(next).to_string() });
+    }
+    Ok(next)
 }
 
 fn is_redirect(status: StatusCode) -> bool {
@@ -775,6 +775,22 @@ mod tests {
         assert_eq!(f.join("https://h/a.zip").unwrap().to_string(), "https://h/a.zip");
         assert_eq!(f.with_suffix(".minisig"), loc("/srv/rel/api/manifest.json.minisig"));
         assert_eq!(m.join("x/a.tgz?t=2").unwrap().file_name().as_deref(), Some("a.tgz"));
+    }
+
+    #[test]
+    fn redirects_go_up_to_https_never_down() {
+        let Location::Http(http) = loc("http://h/a/m.json") else { panic!() };
+        let Location::Http(https) = loc("https://h/a/m.json") else { panic!() };
+        let to = |url: &HttpUrl, location| {
+            redirect_target(url, 302, location).map(|u| Location::Http(u).to_string())
+        };
+        assert_eq!(to(&http, Some("https://h/b")).unwrap(), "https://h/b");
+        assert_eq!(to(&https, Some("b/c?x=1")).unwrap(), "https://h/a/b/c");
+        assert_eq!(to(&https, Some("https://cdn:8443/x")).unwrap(), "https://cdn:8443/x");
+        let e = to(&https, Some("http://h/b")).unwrap_err();
+        assert!(matches!(e, FetchError::Downgrade { .. }) && e.to_string().contains("refused"), "{e}");
+        assert!(matches!(to(&https, None), Err(FetchError::BadRedirect { status: 302, .. })));
+        assert!(matches!(to(&https, Some("file:///etc/passwd")), Err(FetchError::BadRedirect { .. })));
     }
 
     #[test]

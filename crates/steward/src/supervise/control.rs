@@ -117,6 +117,24 @@ pub(crate) enum Request {
     },
     Shutdown(oneshot::Sender<()>),
     Events(oneshot::Sender<(Vec<Event>, broadcast::Receiver<Event>)>),
+    /// Switch every process of a program with a `[release]` to another installed version;
+    /// answered at once with where the gate's verdict will come.
+    Switch {
+        program: String,
+        to: super::Release,
+        reply: oneshot::Sender<Result<oneshot::Receiver<super::Switched>, ControlError>>,
+    },
+    ReleaseInfo {
+        program: String,
+        reply: oneshot::Sender<Result<super::ReleaseInfo, ControlError>>,
+    },
+    /// A step of a deploy, published as an event of the program.
+    PublishDeploy {
+        program: String,
+        step: &'static str,
+        version: String,
+        message: String,
+    },
     /// One reader per process `name` means (each instance of a program with `instances`).
     Logs {
         name: String,
@@ -171,6 +189,29 @@ impl Control {
         to: super::instances::ScaleTo,
     ) -> Result<super::instances::Scaled, ControlError> {
         self.ask(|reply| Request::Scale { name, to, reply }).await?
+    }
+
+    /// Switch `program` (every instance) to the installed release `to`. Returns once the
+    /// switch began, with a receiver of its verdict (ready in time, then up for
+    /// `healthy_for`).
+    pub async fn switch(
+        &self,
+        program: String,
+        to: super::Release,
+    ) -> Result<oneshot::Receiver<super::Switched>, ControlError> {
+        self.ask(|reply| Request::Switch { program, to, reply }).await?
+    }
+
+    /// What a deploy of `program` needs to know: its `[release]`, the state dir, the version
+    /// in use.
+    pub async fn release_info(&self, program: String) -> Result<super::ReleaseInfo, ControlError> {
+        self.ask(|reply| Request::ReleaseInfo { program, reply }).await?
+    }
+
+    /// Publish a deploy step as an event of `program`.
+    pub async fn publish_deploy(&self, program: &str, step: &'static str, version: String, message: String) {
+        let request = Request::PublishDeploy { program: program.to_owned(), step, version, message };
+        let _ = self.tx.send(request).await;
     }
 
     pub async fn shutdown(&self) -> Result<(), ControlError> {

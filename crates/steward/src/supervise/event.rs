@@ -35,6 +35,9 @@ pub enum EventKind {
     /// A step of a rolling restart of the program: `step` is started, replaced,
     /// slot-failed, complete, paused, rolled-back or aborted.
     Rollout { step: &'static str, message: String },
+    /// A step of a deploy or rollback of the program's release (`deploy/`): `step` is
+    /// started, refused, deployed, failed, rolled-back or interrupted.
+    Deploy { step: &'static str, version: String, message: String },
 }
 
 /// One of a program's two output streams.

@@ -55,6 +55,7 @@ impl Supervisor {
             });
         };
         self.refuse_if_rolling(program)?;
+        self.refuse_if_switching(program)?;
         let target = match to {
             ScaleTo::Exactly(n) => i64::from(n),
             ScaleTo::By(d) => i64::from(from) + d,
@@ -92,7 +93,19 @@ impl Supervisor {
             let Some(spec) = scaled.programs.get(&name) else {
                 return Err(ControlError::Other(format!("the scaled config has no {name}")));
             };
-            self.config.programs.insert(name.clone(), spec.clone());
+            // A program that runs a release: the new instance runs the same version.
+            let resolved = match self.releases.get(program) {
+                Some(r) if spec.needs_release() => {
+                    self.templates.insert(name.clone(), spec.clone());
+                    spec.with_release(&r.dir, &r.version)
+                }
+                _ if spec.needs_release() => {
+                    self.templates.insert(name.clone(), spec.clone());
+                    spec.clone()
+                }
+                _ => spec.clone(),
+            };
+            self.config.programs.insert(name.clone(), resolved);
             self.add_program(&name);
             if running {
                 targets.push((Verb::Start, self.target(&name)));
@@ -121,6 +134,7 @@ impl Supervisor {
                 self.retired.push(tokio::spawn(handle.finish()));
             }
             self.config.programs.remove(&name);
+            self.templates.remove(&name);
             let effects = self.observe.forget(&name);
             self.apply(effects);
             self.states.remove(&name);

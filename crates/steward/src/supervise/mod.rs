@@ -26,6 +26,7 @@ mod reload;
 mod requests;
 mod rollout;
 mod snapshot;
+mod switch;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
@@ -43,6 +44,7 @@ pub use instances::{ScaleTo, Scaled};
 pub use program::{Notice, ProgramHandle, Status};
 pub use rollout::RollReport;
 pub use snapshot::{GroupSnapshot, ProgramSnapshot, Snapshot};
+pub use switch::{Release, ReleaseInfo, Switched};
 
 /// Where the supervisor reports how startup and shutdown go, for a service manager
 /// (systemd's sd_notify, the Windows SCM). `daemon` picks one and hands it down, so that
@@ -79,13 +81,13 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut control_open = true;
     loop {
-        let roll_deadline = sup.roll_deadline();
+        let deadline = sup.next_deadline();
         tokio::select! {
             () = &mut shutdown, if !sup.shutting_down => sup.begin_shutdown(),
             Some(notice) = sup.notices_rx.recv() => sup.on_notice(notice),
             Some(event) = sup.reports_rx.recv() => sup.push_event(event),
             happening = sup.observe.next() => sup.on_observed(happening),
-            () = rollout_timer(roll_deadline) => sup.on_roll_timer(),
+            () = rollout_timer(deadline) => sup.on_timer(),
             report = rollout::next_probe(&mut sup.roll_probes) => sup.on_roll_probe(report),
             request = control.recv(), if control_open => match request {
                 Some(request) => sup.on_request(request),
@@ -129,6 +131,12 @@ struct Supervisor {
     rolls: BTreeMap<String, rollout::Roll>,
     /// Health probes of the rolls' new processes, once a roll needs them.
     roll_probes: Option<rollout::RollProbes>,
+    /// The version each program with a `[release]` runs (once one is installed).
+    releases: BTreeMap<String, switch::Release>,
+    /// The specs of those programs' processes as the config writes them (`%{release}/...`).
+    templates: BTreeMap<String, steward_core::config::ProgramSpec>,
+    /// Switches to another version waiting for their gate, by program.
+    switches: BTreeMap<String, switch::Switch>,
 }
 
 impl Supervisor {
@@ -164,8 +172,16 @@ impl Supervisor {
             sockets,
             rolls: BTreeMap::new(),
             roll_probes: None,
+            releases: BTreeMap::new(),
+            templates: BTreeMap::new(),
+            switches: BTreeMap::new(),
             config,
         };
+        if !sup.config.releases.is_empty() {
+            let mut config = sup.config.clone();
+            sup.templates = sup.resolve_releases(&mut config);
+            sup.config = config;
+        }
         for name in sup.config.programs.keys().cloned().collect::<Vec<_>>() {
             sup.add_program(&name);
         }
@@ -198,8 +214,17 @@ impl Supervisor {
     }
 
     fn start_autostart(&mut self) {
-        let names: Vec<String> =
+        let mut names: Vec<String> =
             self.programs.iter().filter(|(_, h)| h.spec.autostart).map(|(n, _)| n.clone()).collect();
+        names.retain(|n| {
+            let waits = self.programs[n].spec.needs_release();
+            if waits {
+                tracing::warn!(program = %n, event = "no-release",
+                    "{n} has no release installed yet, so it does not start; `steward deploy {} --latest` installs one",
+                    steward_core::config::group_of(n));
+            }
+            !waits
+        });
         for name in &names {
             self.scheduler.want_started(name);
         }
@@ -215,9 +240,10 @@ impl Supervisor {
         tracing::info!(event = "shutdown", "stopping all programs");
         self.status.stopping();
         if let Some(pending) = self.reload.take() {
-            let _ = pending.reply.send(Err(ControlError::ShuttingDown));
+            pending.reply.refuse(self, ControlError::ShuttingDown);
         }
         self.abort_rolls(None, "steward is shutting down");
+        self.abort_switches(None, "steward is shutting down");
         self.scheduler.want_all_stopped();
         self.dispatch();
     }
@@ -245,6 +271,21 @@ impl Supervisor {
         self.on_serving_notice(&notice);
         self.dispatch();
         self.advance_reload();
+        self.check_switches();
+    }
+
+    /// The earliest deadline of a roll or a switch's gate.
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        let gate = self.switch_deadline().map(|at| {
+            let now = rollout::now();
+            tokio::time::Instant::now() + at.saturating_duration_since(now)
+        });
+        [self.roll_deadline(), gate].into_iter().flatten().min()
+    }
+
+    fn on_timer(&mut self) {
+        self.on_roll_timer();
+        self.check_switches();
     }
 
     pub(super) fn publish(&mut self, n: &Notice) {

@@ -273,6 +273,7 @@ impl Observers {
                 waiting_for: waiting_for(name),
                 tree: p.tree(),
                 log_open_failures: p.log_open_failures(),
+                version: p.spec.release.clone(),
             })
             .collect();
         Snapshot {
@@ -459,6 +460,7 @@ impl super::Supervisor {
     pub(super) fn on_observed(&mut self, happening: Happening) {
         let effects = self.observe.on_happening(happening, &self.programs);
         self.apply(effects);
+        self.check_switches();
     }
 
     /// Carry out what the observers decided.

@@ -12,6 +12,14 @@ use tokio::sync::oneshot;
 use super::control::ControlError;
 use super::{deps_of, Supervisor};
 
+/// A new config, checked, with `%{release}` resolved and its sockets bound.
+pub(super) struct PendingConfig {
+    pub(super) config: Config,
+    pub(super) sockets: crate::sockets::Sockets,
+    pub(super) diff: Diff,
+    pub(super) templates: BTreeMap<String, ProgramSpec>,
+}
+
 /// A reload between its two phases: the programs it removes or changes are stopping.
 pub(super) struct PendingReload {
     config: Config,
@@ -27,7 +35,27 @@ pub(super) struct PendingReload {
     /// Changed processes of programs that roll, by program, with their new specs: rolled
     /// after the swap, never stopped by it.
     rolled: BTreeMap<String, BTreeMap<String, ProgramSpec>>,
-    pub(super) reply: oneshot::Sender<Result<Diff, ControlError>>,
+    /// The `%{release}` templates of the new config's programs that run a release.
+    templates: BTreeMap<String, ProgramSpec>,
+    pub(super) reply: Replier,
+}
+
+/// Who waits for a reload: a caller of `steward reload`, or a switch of one program to
+/// another release (`switch.rs`), which is a reload of that program's processes.
+pub(super) enum Replier {
+    Reload(oneshot::Sender<Result<Diff, ControlError>>),
+    Switch(String),
+}
+
+impl Replier {
+    pub(super) fn refuse(self, sup: &mut Supervisor, error: ControlError) {
+        match self {
+            Replier::Reload(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Replier::Switch(group) => sup.abort_switches(Some(&group), &error.to_string()),
+        }
+    }
 }
 
 impl Supervisor {
@@ -42,7 +70,7 @@ impl Supervisor {
             return;
         }
         let path = self.config.source.clone();
-        let config = match steward_core::config::load_with(&path, &crate::process::host_env()) {
+        let mut config = match steward_core::config::load_with(&path, &crate::process::host_env()) {
             Ok(c) => c,
             Err(diags) => {
                 // Located, without the text of the lines: those may hold secrets, and the log
@@ -69,15 +97,33 @@ impl Supervisor {
             }
         };
         super::log_warnings(&config);
+        let templates = self.resolve_releases(&mut config);
+        // A program mid-roll or mid-switch takes no reload that changes its processes.
         let diff = reload::diff(&self.config, &config);
-        // A program mid-roll takes no reload that changes its processes.
         for name in diff.removed.iter().chain(&diff.changed) {
-            if let Err(e) = self.refuse_if_rolling(group_of(name)) {
+            let group = group_of(name);
+            if let Err(e) = self.refuse_if_rolling(group).and_then(|()| self.refuse_if_switching(group)) {
                 tracing::error!(event = "reload-rejected", "{e}; nothing was changed");
                 let _ = reply.send(Err(e));
                 return;
             }
         }
+        tracing::info!(
+            event = "reload",
+            "reloading {}: {} added, {} removed, {} changed, {} unchanged",
+            path.display(),
+            diff.added.len(),
+            diff.removed.len(),
+            diff.changed.len(),
+            diff.unchanged.len()
+        );
+        self.apply_config(PendingConfig { config, sockets, diff, templates }, Replier::Reload(reply));
+    }
+
+    /// A checked, resolved config, with its sockets bound: stop what it removes or changes,
+    /// then (in [`Supervisor::advance_reload`]) swap and start.
+    pub(super) fn apply_config(&mut self, new: PendingConfig, reply: Replier) {
+        let PendingConfig { config, sockets, diff, templates } = new;
         // Changed processes of a program that rolls, and runs, are replaced by a roll after
         // the swap instead of stop-then-start.
         let mut rolled: BTreeMap<String, BTreeMap<String, ProgramSpec>> = BTreeMap::new();
@@ -105,15 +151,6 @@ impl Supervisor {
             self.scheduler.cancel(n);
             stops.want_stopped(n);
         }
-        tracing::info!(
-            event = "reload",
-            "reloading {}: {} added, {} removed, {} changed, {} unchanged",
-            path.display(),
-            diff.added.len(),
-            diff.removed.len(),
-            diff.changed.len(),
-            diff.unchanged.len()
-        );
         self.reload = Some(PendingReload {
             config,
             sockets,
@@ -122,6 +159,7 @@ impl Supervisor {
             stopping: replaced.into_iter().collect(),
             restart,
             rolled,
+            templates,
             reply,
         });
         self.dispatch();
@@ -138,7 +176,8 @@ impl Supervisor {
             return;
         }
         let Some(pending) = self.reload.take() else { return };
-        let PendingReload { config, sockets, diff, restart, rolled, reply, .. } = pending;
+        let PendingReload { config, sockets, diff, restart, rolled, templates, reply, .. } = pending;
+        self.templates = templates;
         let is_rolled = |n: &String| rolled.get(group_of(n)).is_some_and(|units| units.contains_key(n));
         self.sockets = sockets;
         // The supervisor settings (state and log dirs) and the remote API stay as they were
@@ -178,12 +217,25 @@ impl Supervisor {
         }
         let effects = self.observe.reconfigure(&self.config);
         self.apply(effects);
+        let switched = match &reply {
+            Replier::Switch(group) => Some((group.clone(), rolled.contains_key(group))),
+            Replier::Reload(_) => None,
+        };
         for (group, units) in rolled {
             if let Err(e) = self.start_roll(&group, units, None) {
                 tracing::error!(program = %group, event = "rollout-failed", "cannot roll {group}: {e}");
+                self.switch_rolled(&group, Err(e.to_string()));
             }
         }
-        tracing::info!(event = "reloaded", "reload applied");
-        let _ = reply.send(Ok(diff));
+        match reply {
+            Replier::Reload(reply) => {
+                tracing::info!(event = "reloaded", "reload applied");
+                let _ = reply.send(Ok(diff));
+            }
+            Replier::Switch(_) => {}
+        }
+        if let Some((group, rolled)) = switched {
+            self.switch_applied(&group, rolled);
+        }
     }
 }

@@ -27,6 +27,15 @@ impl Supervisor {
             Scale { name, to, reply } => {
                 let _ = reply.send(self.scale(&name, to));
             }
+            Switch { program, to, reply } => {
+                let _ = reply.send(self.begin_switch(&program, to));
+            }
+            ReleaseInfo { program, reply } => {
+                let _ = reply.send(self.release_info(&program));
+            }
+            PublishDeploy { program, step, version, message } => {
+                self.publish_deploy(&program, step, version, message);
+            }
             Shutdown(reply) => {
                 let _ = reply.send(());
                 if !self.shutting_down {
@@ -86,6 +95,18 @@ impl Supervisor {
             }
             units
         };
+        // A program whose release is not installed yet has nothing to run: `--all` passes it
+        // by, naming it is an error.
+        if verb != Verb::Stop && all {
+            names.retain(|n| !self.programs[n.as_str()].spec.needs_release());
+        } else if verb != Verb::Stop {
+            if let Some(n) = names.iter().find(|n| self.programs[n.as_str()].spec.needs_release()) {
+                return Err(ControlError::BadRequest(format!(
+                    "{n} has no release installed yet; `steward deploy {} --latest` (or --file) installs one",
+                    group_of(n)
+                )));
+            }
+        }
         let groups: BTreeSet<String> = names.iter().map(|n| group_of(n).to_owned()).collect();
         let mut rolls = Vec::new();
         match verb {

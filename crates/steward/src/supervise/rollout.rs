@@ -446,6 +446,7 @@ impl Supervisor {
             };
             let _ = waiter.send(report);
         }
+        self.switch_rolled(group, if ok { Ok(()) } else { Err(message) });
         self.dispatch();
     }
 
@@ -469,6 +470,7 @@ impl Supervisor {
                 };
                 let _ = waiter.send(report);
             }
+            self.switch_rolled(&group, Err(format!("aborted: {why}")));
         }
     }
 
@@ -505,6 +507,6 @@ fn phase_text(phase: &Phase) -> String {
 }
 
 /// The planner's clock: `Instant`s from tokio's clock, so tests that pause time work too.
-fn now() -> std::time::Instant {
+pub(super) fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }

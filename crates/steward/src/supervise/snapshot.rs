@@ -46,4 +46,6 @@ pub struct ProgramSnapshot {
     pub tree: Option<TreeRef>,
     /// Runs whose stdout, stderr log file could not be opened (their output was discarded).
     pub log_open_failures: [u64; 2],
+    /// The release version it runs, for a program with `[release]` (once one is installed).
+    pub version: Option<steward_core::release::Version>,
 }

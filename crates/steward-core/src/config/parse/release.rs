@@ -18,6 +18,7 @@ pub(super) struct ReleaseDraft {
     public_keys: Option<Option<Vec<String>>>,
     keep: Option<u32>,
     healthy_for: Option<Duration>,
+    ready_timeout: Option<Duration>,
     check_every: Option<Duration>,
 }
 
@@ -56,6 +57,15 @@ const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
                 d.healthy_for = Some(v);
+            }
+        },
+    },
+    Key {
+        name: "ready_timeout",
+        example: "ready_timeout = \"60s\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.ready_timeout = Some(v);
             }
         },
     },
@@ -99,6 +109,7 @@ impl Ctx<'_> {
             public_keys: draft.public_keys.flatten()?,
             keep: draft.keep.unwrap_or(defaults::RELEASE_KEEP),
             healthy_for: draft.healthy_for.unwrap_or(defaults::HEALTHY_FOR),
+            ready_timeout: draft.ready_timeout.unwrap_or(defaults::READY_TIMEOUT),
             check_every: draft.check_every,
         })
     }

@@ -99,6 +99,7 @@ impl Harness {
             version: "fuzz".into(),
             pid: std::process::id(),
             config: self.config.source.display().to_string(),
+            service: None,
         };
         let audit = api::audit::AuditLog::new(self.config.audit_log());
         let router = api::audit::audited(api::router(control, info), audit, "local");

@@ -21,6 +21,9 @@ const FLOORS: &[&[&str]] = &[
     &["metrics", "deploy"],
     // HTTP (with the wire types of `protocol`), and the service managers with the status sink.
     &["api", "service"],
+    // steward's own update: the swap, the restart, and the boot counter the daemon calls
+    // (its confirmation is a status sink beside the service manager's).
+    &["update"],
     // Composition: builds everything and hands the sinks down.
     &["daemon"],
     // Entry points.

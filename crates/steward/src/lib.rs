@@ -17,6 +17,8 @@
 //!   release through the supervisor, gated, rolled back on failure.
 //! - [`api`]: the HTTP API (local socket, remote listener, `/metrics`); [`service`]:
 //!   installing steward as a native service, and the status sink for the service manager.
+//! - [`update`]: `steward self-update`: the release of steward itself, the swap of its binary,
+//!   the restart through the service manager, and the boot counter that confirms or rolls back.
 //! - [`daemon`]: a running steward composed: lock, API, supervisor, reload triggers.
 //! - [`host`]: steward run by the Windows Service Control Manager; [`cli`]: the verbs.
 
@@ -40,3 +42,4 @@ pub mod service;
 pub mod signals;
 pub mod sockets;
 pub mod supervise;
+pub mod update;

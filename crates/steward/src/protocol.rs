@@ -262,4 +262,18 @@ pub struct VersionReply {
     pub version: String,
     pub pid: u32,
     pub config: String,
+    /// The service manager that started this steward, when one did (`steward self-update`
+    /// restarts it through that manager); absent for a `steward run` started by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceRef>,
+}
+
+/// A service manager's service: `{"manager": "systemd"|"launchd"|"scm", "name": ...}`, and
+/// `"user": true` for a systemd user unit or a launchd agent.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceRef {
+    pub manager: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
 }

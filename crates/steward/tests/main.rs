@@ -45,6 +45,10 @@ mod service_cli;
 // SIGTERM, SIGHUP and SIGKILL to steward, and what follows.
 #[cfg(unix)]
 mod signals;
+// `steward self-update`: a harness as the service manager, shell-script releases, kill -9
+// between steps (the Windows swap and SCM restart are checked by scripts/wine-service-test.sh).
+#[cfg(unix)]
+mod self_update;
 
 // RLIMIT_NOFILE set for steward, read back from /proc.
 #[cfg(target_os = "linux")]

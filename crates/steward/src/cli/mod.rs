@@ -40,6 +40,7 @@ mod logs;
 mod remote;
 mod run;
 mod scale;
+mod self_update;
 mod service;
 mod status;
 mod wrap;
@@ -52,7 +53,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "steward",
-    version,
+    version = crate::update::running_version(),
     about = "Run any program as a supervised background service",
     long_about = "steward runs the programs declared in a TOML file, restarts them with backoff when \
                   they fail, stops their whole process tree, and captures their output into rotated \
@@ -143,6 +144,10 @@ pub enum Command {
     ///
     /// `wrap show NAME` prints the config it generated; `wrap uninstall NAME` removes both.
     Wrap(wrap::WrapArgs),
+    /// Install a newer signed release of steward over this binary and restart the daemon
+    /// through its service manager; a new version that fails to start is rolled back.
+    /// See docs/self-update.md.
+    SelfUpdate(self_update::SelfUpdateArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -156,6 +161,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::check(&cli, args),
         Command::Service(args) => service::service(&cli, args),
         Command::Wrap(args) => wrap::wrap(&cli, args),
+        Command::SelfUpdate(args) => self_update::self_update(&cli, args),
         control => run_client(&cli, control),
     };
     match result {
@@ -210,7 +216,11 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Reload(a) => daemonctl::reload(&client, a).await,
             Command::Shutdown => daemonctl::shutdown(&client).await,
             Command::Events(a) => events::events(&client, a).await,
-            Command::Run(_) | Command::Check(_) | Command::Service(_) | Command::Wrap(_) => {
+            Command::Run(_)
+            | Command::Check(_)
+            | Command::Service(_)
+            | Command::Wrap(_)
+            | Command::SelfUpdate(_) => {
                 unreachable!("handled by main")
             }
         }

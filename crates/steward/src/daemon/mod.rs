@@ -46,6 +46,8 @@ pub async fn run_with(
     if let Some(pid) = &stale {
         tracing::info!(event = "lock", "took over the lock of a steward (pid {pid}) that is gone");
     }
+    // self-update: count this start of a new binary, or roll it back (update/boot.rs).
+    let boot = crate::update::boot::at_startup(&state_dir, &config.source)?;
     // Room for many programs and connections; the programs themselves get the limit steward
     // started with.
     match crate::process::fd_limit::raise() {
@@ -80,9 +82,10 @@ pub async fn run_with(
     let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone() };
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: crate::update::running_version().into(),
         pid: std::process::id(),
         config: config.source.display().to_string(),
+        service: crate::update::restart::this_service(),
     };
     // Control actions from either transport go to one audit log.
     let audit = api::audit::AuditLog::new(config.audit_log());
@@ -142,6 +145,8 @@ pub async fn run_with(
 
     let triggers = triggers::spawn(&config, control.clone());
     let checks = crate::deploy::spawn_checks(&config, deployer);
+    // self-update: confirm a new binary once startup has settled.
+    let status = crate::update::boot::confirm_when_settled(boot, status, &config);
     let result = supervise::run(config, control_rx, status, shutdown).await;
     triggers.abort();
     if let Some(checks) = checks {

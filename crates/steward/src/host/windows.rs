@@ -93,6 +93,8 @@ pub fn run(name: &str, config: &Path, env: &[(String, String)]) -> anyhow::Resul
     let by_hand = Arc::new(AtomicBool::new(false));
     let seen_by_hand = by_hand.clone();
     let name_owned = name.to_owned();
+    // self-update restarts this service through the SCM (GET /v1/version tells it how).
+    crate::update::restart::started_by_scm(name);
     let code = steward_service::run(options, move |ctx| {
         if ctx.mode() != Mode::Scm {
             seen_by_hand.store(true, Ordering::Relaxed);

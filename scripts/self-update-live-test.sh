@@ -16,7 +16,7 @@
 #      starts, and systemd's next start runs it; self-update says it was rolled back and
 #      quarantined.json names 1.2.0.
 #
-# The manifests are signed here with python3's `cryptography` (Ed25519) in minisign's format.
+# The manifests are signed here with Debian's `minisign`.
 # Needs root. The last line is `self-update: N passed, N failed`; exit 1 when anything failed.
 set -uo pipefail
 
@@ -55,37 +55,20 @@ publish() { # publish VERSION ENV..
     chmod 755 "$rel/bin/steward"
     tar -C "$rel" -czf "$rel/steward-$version.tar.gz" bin
     rm -rf "$rel/bin"
-    python3 - "$rel" "$version" "$keys" <<'PY'
-import base64, hashlib, json, os, sys
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives import serialization
-rel, version, keys = sys.argv[1:4]
-os.makedirs(keys, exist_ok=True)
-seed_file = os.path.join(keys, "seed")
-if not os.path.exists(seed_file):
-    open(seed_file, "wb").write(os.urandom(32))
-    open(os.path.join(keys, "id"), "wb").write(os.urandom(8))
-sk = Ed25519PrivateKey.from_private_bytes(open(seed_file, "rb").read())
-key_id = open(os.path.join(keys, "id"), "rb").read()
-pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-open(os.path.join(keys, "pub"), "w").write(base64.b64encode(b"Ed" + key_id + pk).decode())
-archive = f"steward-{version}.tar.gz"
-data = open(os.path.join(rel, archive), "rb").read()
-target = {"x86_64": "linux-x86_64", "aarch64": "linux-aarch64"}[os.uname().machine]
-manifest = json.dumps({"schema": 1, "name": "steward", "version": version,
-    "expires": "2099-01-01T00:00:00Z", "artifacts": [{"target": target, "url": archive,
-    "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}]}, indent=2).encode()
-open(os.path.join(rel, "manifest.json"), "wb").write(manifest)
-# minisign, prehashed ("ED"): Ed25519 over BLAKE2b-512 of the file; the global signature
-# covers the signature and the trusted comment.
-sig = sk.sign(hashlib.blake2b(manifest).digest())
-comment = f"name=steward version={version}"
-glob = sk.sign(sig + comment.encode())
-open(os.path.join(rel, "manifest.json.minisig"), "w").write(
-    "untrusted comment: signed by self-update-live-test.sh\n"
-    + base64.b64encode(b"ED" + key_id + sig).decode() + "\n"
-    + "trusted comment: " + comment + "\n" + base64.b64encode(glob).decode() + "\n")
-PY
+    # A key pair made once per run (no password), then the manifest signed with it.
+    if [ ! -f "$keys/sec.key" ]; then
+        mkdir -p "$keys"
+        minisign -G -W -p "$keys/pub.key" -s "$keys/sec.key" -f >/dev/null
+        sed -n 2p "$keys/pub.key" >"$keys/pub"
+    fi
+    local archive="steward-$version.tar.gz" target
+    case $(uname -m) in x86_64) target=linux-x86_64 ;; aarch64) target=linux-aarch64 ;; esac
+    cat >"$rel/manifest.json" <<JSON
+{"schema": 1, "name": "steward", "version": "$version", "expires": "2099-01-01T00:00:00Z",
+ "artifacts": [{"target": "$target", "url": "$archive",
+   "sha256": "$(sha256sum "$rel/$archive" | cut -d' ' -f1)", "size": $(stat -c %s "$rel/$archive")}]}
+JSON
+    minisign -S -s "$keys/sec.key" -m "$rel/manifest.json" -t "name=steward version=$version" >/dev/null
 }
 
 checks() {
@@ -195,7 +178,7 @@ fi
 for f in "$steward" "$child"; do
     [ -x "$f" ] || { echo "self-update-live-test: no $f; cargo build -p steward -p testkit (a debug build: the test hooks)" >&2; exit 2; }
 done
-python3 -c 'import cryptography' 2>/dev/null || { echo "self-update-live-test: needs python3-cryptography to sign" >&2; exit 2; }
+command -v minisign >/dev/null || { echo "self-update-live-test: needs minisign to sign (apt-get install minisign)" >&2; exit 2; }
 work=$(mktemp -d /tmp/steward-selfup.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp "$steward" "$work/steward"

@@ -16,7 +16,7 @@
 #   - the SCM restarted the service: its log shows a second start with a new pid; RUNNING.
 # What Wine cannot check (so this does not pretend to): failure actions are never acted on,
 # so the rollback's restart on Windows is not tested here; antivirus holding a new file (the
-# retries). Signs with python3's `cryptography` (Ed25519, minisign's format).
+# retries). Signs with Debian's `minisign`.
 set -euo pipefail
 
 readonly TARGET=x86_64-pc-windows-gnu
@@ -32,7 +32,7 @@ within() { # within SECONDS COMMAND...: poll COMMAND until it succeeds, bounded
         sleep 0.2
     done
 }
-python3 -c 'import cryptography' 2>/dev/null || { echo "wine-self-update-test: needs python3-cryptography to sign" >&2; exit 2; }
+command -v minisign >/dev/null || { echo "wine-self-update-test: needs minisign to sign (apt-get install minisign)" >&2; exit 2; }
 
 env_file=$("$repo/scripts/windows-toolchain.sh")
 (
@@ -91,31 +91,24 @@ version=$(w "$EXE" --version | awk '{print $2}')
 cp "$bin/steward.exe" "$C/stw-rel/steward.exe"
 printf 'self-update test overlay %s' "$RANDOM" >>"$C/stw-rel/steward.exe"
 new_sum=$(sha256sum "$C/stw-rel/steward.exe" | cut -d' ' -f1)
-pub=$(python3 - "$C/stw-rel" "$version" <<'PY'
-import base64, hashlib, json, os, sys, zipfile
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives import serialization
-rel, version = sys.argv[1:3]
-archive = f"steward-{version}-windows.zip"
+archive="steward-$version-windows.zip"
+python3 - "$C/stw-rel" "$archive" <<'PY'
+import os, sys, zipfile
+rel, archive = sys.argv[1:3]
 with zipfile.ZipFile(os.path.join(rel, archive), "w", zipfile.ZIP_DEFLATED) as z:
     z.write(os.path.join(rel, "steward.exe"), "steward.exe")
 os.remove(os.path.join(rel, "steward.exe"))
-data = open(os.path.join(rel, archive), "rb").read()
-manifest = json.dumps({"schema": 1, "name": "steward", "version": version,
-    "expires": "2099-01-01T00:00:00Z", "artifacts": [{"target": "windows-x86_64", "url": archive,
-    "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}]}, indent=2).encode()
-open(os.path.join(rel, "manifest.json"), "wb").write(manifest)
-sk, key_id = Ed25519PrivateKey.generate(), os.urandom(8)
-pk = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-sig = sk.sign(hashlib.blake2b(manifest).digest())
-comment = f"name=steward version={version}"
-open(os.path.join(rel, "manifest.json.minisig"), "w").write(
-    "untrusted comment: signed by wine-self-update-test.sh\n"
-    + base64.b64encode(b"ED" + key_id + sig).decode() + "\n"
-    + "trusted comment: " + comment + "\n" + base64.b64encode(sk.sign(sig + comment.encode())).decode() + "\n")
-print(base64.b64encode(b"Ed" + key_id + pk).decode())
 PY
-)
+cat >"$C/stw-rel/manifest.json" <<JSON
+{"schema": 1, "name": "steward", "version": "$version", "expires": "2099-01-01T00:00:00Z",
+ "artifacts": [{"target": "windows-x86_64", "url": "$archive",
+   "sha256": "$(sha256sum "$C/stw-rel/$archive" | cut -d' ' -f1)", "size": $(stat -c %s "$C/stw-rel/$archive")}]}
+JSON
+keys=$(mktemp -d)
+minisign -G -W -p "$keys/pub.key" -s "$keys/sec.key" -f >/dev/null
+minisign -S -s "$keys/sec.key" -m "$C/stw-rel/manifest.json" -t "name=steward version=$version" >/dev/null
+pub=$(sed -n 2p "$keys/pub.key")
+rm -rf "$keys"
 
 echo "=== self-update --reinstall (from another copy of steward.exe)"
 pids_before=$(pids)

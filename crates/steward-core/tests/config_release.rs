@@ -253,3 +253,15 @@ fn the_table_must_be_a_table() {
     assert_eq!(diags.len(), 1, "{diags}");
     assert!(diags.0[0].message.contains("`release` must be a table"), "{diags}");
 }
+
+#[test]
+fn self_update_is_checked_with_the_rest() {
+    let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    let c =
+        parse(&format!("[self_update]\nsource = \"https://r.example/m.json\"\npublic_keys = [\"{key}\"]\n"));
+    let s = c.self_update.unwrap();
+    assert_eq!(s.public_keys, [key]);
+    assert_eq!(s.confirm_within, std::time::Duration::from_secs(120));
+    let text = errors("[self_update]\npublic_keys = [\"nope\"]\n").to_string();
+    assert!(text.contains("not a minisign public key"), "{text}");
+}

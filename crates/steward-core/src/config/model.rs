@@ -33,6 +33,8 @@ pub struct Config {
     /// program's signed releases come from. Kept out of [`ProgramSpec`] so that changing it
     /// restarts no process on reload.
     pub releases: BTreeMap<String, ReleaseSpec>,
+    /// `[self_update]`: where steward's own releases come from (`steward self-update`).
+    pub self_update: Option<SelfUpdateSpec>,
     /// The text the config was parsed from: scaling a program up parses its table again
     /// for the new instance numbers, from the same text (not the file, which may have
     /// changed since).
@@ -342,6 +344,18 @@ pub struct ReleaseSpec {
     /// Look for a new release at `source` this often (at least a minute); `None`: only
     /// when asked.
     pub check_every: Option<Duration>,
+}
+
+/// `[self_update]`: steward's own releases, for `steward self-update`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SelfUpdateSpec {
+    /// `None`: `steward self-update --source` names it.
+    pub source: Option<ReleaseSource>,
+    /// Minisign public keys (`RW...`); may be empty when `--key` gives them.
+    pub public_keys: Vec<String>,
+    /// How long a new steward may take to settle after an update before its start counts
+    /// as failed.
+    pub confirm_within: Duration,
 }
 
 /// `source = "..."`: a folder or a manifest file, or an http(s) URL of a manifest.
@@ -801,6 +815,8 @@ pub mod defaults {
     pub const RELEASE_MIN_KEEP: u32 = 2;
     /// `[release] healthy_for`
     pub const HEALTHY_FOR: Duration = Duration::from_secs(10);
+    /// `[self_update] confirm_within`
+    pub const CONFIRM_WITHIN: Duration = Duration::from_secs(120);
     /// The shortest `[release] check_every`: a release server is not a health check.
     pub const MIN_CHECK_EVERY: Duration = Duration::from_secs(60);
 }

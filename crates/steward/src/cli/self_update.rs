@@ -59,10 +59,10 @@ async fn run(cli: &Cli, args: &SelfUpdateArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("the config {} is invalid: fix it before updating steward", cli.config.display());
         }
     };
-    let settings = settings::read(&cli.config)?;
+    let settings = settings::of(&config);
     let source = match (&args.source, &settings.source) {
-        (Some(s), _) => s.clone(),
-        (None, Some(s)) => settings::resolve_source(s, &cli.config),
+        (Some(s), _) => settings::resolve_source(s),
+        (None, Some(s)) => s.clone(),
         (None, None) => anyhow::bail!(
             "no release source: set `source` in [self_update] of {}, or pass --source URL|PATH",
             cli.config.display()

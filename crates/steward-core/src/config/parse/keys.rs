@@ -11,6 +11,7 @@ pub(super) struct DocumentDraft {
     pub(super) api: Option<api::ApiDraft>,
     pub(super) metrics: MetricsSettings,
     pub(super) alerts: Vec<alerts::AlertDraft>,
+    pub(super) self_update: Option<crate::config::SelfUpdateSpec>,
 }
 
 pub(super) const ROOT_KEYS: &[Key<DocumentDraft>] = &[
@@ -23,6 +24,7 @@ pub(super) const ROOT_KEYS: &[Key<DocumentDraft>] = &[
     Key { name: "api", example: "[api]", set: |c, f, d| d.api = c.api(f) },
     Key { name: "metrics", example: "[metrics]", set: |c, f, d| d.metrics = c.metrics(f) },
     Key { name: "alerts", example: "[[alerts]]", set: |c, f, d| d.alerts = c.alerts(f) },
+    Key { name: "self_update", example: "[self_update]", set: |c, f, d| d.self_update = c.self_update(f) },
 ];
 
 #[derive(Default)]
@@ -441,6 +443,7 @@ impl DocumentDraft {
             programs,
             groups,
             releases,
+            self_update: self.self_update,
             text,
             api,
             metrics: self.metrics,

@@ -6,7 +6,7 @@
 //! release, so it may not differ between them.
 
 use super::*;
-use crate::config::model::{ReleaseSource, ReleaseSpec};
+use crate::config::model::{ReleaseSource, ReleaseSpec, SelfUpdateSpec};
 use crate::release::RELEASE_MARK;
 use instance::Release;
 
@@ -85,7 +85,52 @@ const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
     },
 ];
 
+#[derive(Default)]
+pub(super) struct SelfUpdateDraft {
+    source: Option<ReleaseSource>,
+    public_keys: Option<Option<Vec<String>>>,
+    confirm_within: Option<Duration>,
+}
+
+const SELF_UPDATE_KEYS: &[Key<SelfUpdateDraft>] = &[
+    Key {
+        name: "source",
+        example: "source = \"https://releases.example.com/steward/manifest.json\"",
+        set: |c, f, d| d.source = c.release_source(f),
+    },
+    Key {
+        name: "public_keys",
+        example: PUBLIC_KEYS_EXAMPLE,
+        set: |c, f, d| d.public_keys = Some(c.public_keys(f)),
+    },
+    Key {
+        name: "confirm_within",
+        example: "confirm_within = \"2m\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.confirm_within = Some(v);
+            }
+        },
+    },
+];
+
 impl Ctx<'_> {
+    /// `[self_update]`: `None` after a mistake (reported).
+    pub(super) fn self_update(&mut self, f: &Field<'_, '_>) -> Option<SelfUpdateSpec> {
+        let errors = self.diags.len();
+        let mut draft = SelfUpdateDraft::default();
+        self.table(f)?;
+        self.section(f, SELF_UPDATE_KEYS, &mut draft);
+        if self.diags.len() > errors {
+            return None;
+        }
+        Some(SelfUpdateSpec {
+            source: draft.source,
+            public_keys: draft.public_keys.flatten().unwrap_or_default(),
+            confirm_within: draft.confirm_within.unwrap_or(defaults::CONFIRM_WITHIN),
+        })
+    }
+
     /// `[programs.NAME.release]`: `None` after a mistake (reported).
     pub(super) fn release(&mut self, f: &Field<'_, '_>) -> Option<ReleaseSpec> {
         let errors = self.diags.len();

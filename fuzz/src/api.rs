@@ -102,7 +102,8 @@ impl Harness {
             service: None,
         };
         let audit = api::audit::AuditLog::new(self.config.audit_log());
-        let router = api::audit::audited(api::router(control, info), audit, "local");
+        let state = api::ApiState { deployer: steward::deploy::Deployer::new(control.clone()), control };
+        let router = api::audit::audited(api::router(state, info), audit, "local");
         self.running = Some((router.clone(), task));
         router
     }

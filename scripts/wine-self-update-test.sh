@@ -40,7 +40,8 @@ env_file=$("$repo/scripts/windows-toolchain.sh")
     . "$env_file"
     export CARGO_TARGET_DIR=${STEWARD_WINDOWS_TARGET_DIR:-$repo/target-windows}
     cd "$repo"
-    cargo build -p steward --bin steward --target "$TARGET"
+    # The same build as the other Windows steps (same features: nothing is compiled twice).
+    cargo build -p steward -p testkit --bins --target "$TARGET"
 )
 bin=${STEWARD_WINDOWS_TARGET_DIR:-$repo/target-windows}/$TARGET/debug
 

@@ -113,7 +113,7 @@ pub enum Command {
     /// Change a program's number of instances: `scale web 6 | +2 | -1`. Only the difference
     /// starts or stops; the other instances keep running.
     Scale(scale::ScaleArgs),
-    /// Deploy a new release of a program with [release]: fetch, verify its signature, switch,
+    /// Deploy a new release of a program with `[release]`: fetch, verify its signature, switch,
     /// wait until it proves itself, and roll back by itself if it does not
     ///
     /// `deploy api --latest`, `deploy api 1.4.0`, or `deploy api --file api-1.4.0.tar.gz`
@@ -121,7 +121,7 @@ pub enum Command {
     /// stayed up for `healthy_for`; exit 1 when it failed and steward went back. See
     /// docs/deploy.md.
     Deploy(deploy::DeployArgs),
-    /// Take a program with [release] back to the version it ran before.
+    /// Take a program with `[release]` back to the version it ran before.
     Rollback(deploy::RollbackArgs),
     /// List a program's installed releases: which runs, which a rollback goes to, which failed.
     Versions(deploy::VersionsArgs),

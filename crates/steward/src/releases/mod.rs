@@ -7,9 +7,9 @@
 //!   resolve against the manifest's), [`fetch_small`] for the manifest and its `.minisig`, and
 //!   [`download`] for an archive: streamed to a new file, exactly the announced size, SHA-256
 //!   checked, fsynced; timeouts, at most 5 redirects, never https→http.
-//! - [`verify`]: minisign signatures against the trusted `public_keys`, giving the trusted
+//! - [`verify`](mod@verify): minisign signatures against the trusted `public_keys`, giving the trusted
 //!   comment; unknown key and altered file are separate errors.
-//! - [`unpack`]: a `.tar.gz` or `.zip` into a staging folder, refusing paths and links that
+//! - [`unpack`](mod@unpack): a `.tar.gz` or `.zip` into a staging folder, refusing paths and links that
 //!   would land outside and archive bombs, then renamed whole into `<version>/`.
 //! - [`store`]: the folder of one program's releases, its leftovers and its `state.json`,
 //!   written atomically with a previous copy to recover from.

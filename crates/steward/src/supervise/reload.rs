@@ -201,10 +201,14 @@ impl Supervisor {
         for name in pending_starts.iter().filter(|n| self.programs.contains_key(*n)) {
             self.scheduler.want_started(name);
         }
-        for name in &restart {
-            self.scheduler.want_started(name);
-        }
-        for name in diff.added.iter().filter(|n| self.config.programs[n.as_str()].autostart) {
+        // A program that runs a release with none installed yet has nothing to start.
+        let programs = &self.config.programs;
+        let starts: Vec<&String> = restart
+            .iter()
+            .chain(diff.added.iter().filter(|n| programs[n.as_str()].autostart))
+            .filter(|n| !programs[n.as_str()].needs_release())
+            .collect();
+        for name in starts {
             self.scheduler.want_started(name);
         }
         self.dispatch();

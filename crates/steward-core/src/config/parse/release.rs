@@ -54,20 +54,12 @@ const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
     Key {
         name: "healthy_for",
         example: "healthy_for = \"30s\"",
-        set: |c, f, d| {
-            if let Some(v) = c.duration(f) {
-                d.healthy_for = Some(v);
-            }
-        },
+        set: |c, f, d| d.healthy_for = c.duration(f),
     },
     Key {
         name: "ready_timeout",
         example: "ready_timeout = \"60s\"",
-        set: |c, f, d| {
-            if let Some(v) = c.duration(f) {
-                d.ready_timeout = Some(v);
-            }
-        },
+        set: |c, f, d| d.ready_timeout = c.duration(f),
     },
     Key {
         name: "check_every",
@@ -106,11 +98,7 @@ const SELF_UPDATE_KEYS: &[Key<SelfUpdateDraft>] = &[
     Key {
         name: "confirm_within",
         example: "confirm_within = \"2m\"",
-        set: |c, f, d| {
-            if let Some(v) = c.duration(f) {
-                d.confirm_within = Some(v);
-            }
-        },
+        set: |c, f, d| d.confirm_within = c.duration(f),
     },
 ];
 

@@ -2,12 +2,12 @@
 //! the path names a whole binary at every moment (Unix) or is empty only between two renames
 //! that are undone on failure (Windows).
 //!
-//! - Unix ([`unix`]): the new binary is copied beside the installed one as
+//! - Unix (`swap/unix.rs`): the new binary is copied beside the installed one as
 //!   `.steward.new-<pid>`, fsynced, made 0755 and `rename()`d over it. The running process
 //!   keeps its old inode: no ETXTBSY (writing into a running executable), and no poisoned
 //!   code-signing cache on macOS (a signed binary changed in place is SIGKILLed at its next
 //!   exec). A copy in the same folder: a rename across file systems fails (EXDEV).
-//! - Windows ([`windows`]): a running `.exe` cannot be written or deleted, but it can be
+//! - Windows (`swap/windows.rs`): a running `.exe` cannot be written or deleted, but it can be
 //!   renamed. So `steward.exe` is renamed to `steward.exe.old-<version>`, the new one is
 //!   copied in (retried with backoff on sharing violations: antivirus scanners open new
 //!   executables), and if that fails the old one is renamed back. The `.old-*` file is still

@@ -330,3 +330,77 @@ fn releases_stop_archive_bombs() {
     assert!(matches!(e, UnpackError::Damaged { .. }), "{e}");
     assert!(names(&parent).is_empty());
 }
+
+/// An https server on 127.0.0.1 with a self-signed certificate: `/manifest.json` gets `body`,
+/// `/down` a redirect to plain http. Returns its port and the certificate's PEM.
+async fn https_server(body: &'static [u8]) -> (u16, String) {
+    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to answer.
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = if head.starts_with(b"GET /down ") {
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{port}/manifest.json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes()
+                } else {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(body);
+                    r
+                };
+                let _ = tls.write_all(&reply).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, made.cert.pem())
+}
+
+/// https: the body arrives through TLS when the certificate is trusted (a CA file), the
+/// built-in roots refuse a self-signed one, and a redirect from https to http is refused.
+#[tokio::test]
+async fn releases_fetch_over_https_and_never_downgrade() {
+    let (port, pem) = https_server(b"{\"schema\": 1}").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let url = loc(&format!("https://127.0.0.1:{port}/manifest.json"));
+
+    let trusting = Fetcher::with_ca_file(&ca).unwrap();
+    assert_eq!(trusting.fetch_small(&url, 1024).await.unwrap(), b"{\"schema\": 1}");
+
+    let e = Fetcher::default().fetch_small(&url, 1024).await.unwrap_err();
+    assert!(matches!(e, FetchError::Tls { .. }), "{e}");
+
+    let down = loc(&format!("https://127.0.0.1:{port}/down"));
+    let e = trusting.fetch_small(&down, 1024).await.unwrap_err();
+    assert!(matches!(e, FetchError::Downgrade { .. }), "{e}");
+}

@@ -644,3 +644,39 @@ fn a_full_disk_refuses_the_release_and_keeps_the_running_version() {
     r.publish("2.0.1", Acts::Good);
     assert_eq!(deploy(&s, &["--latest"]).0, 0);
 }
+
+/// A release server on https with a private CA: trusted through `ca_file`, and the whole deploy
+/// (manifest, signature, archive) goes over TLS.
+#[test]
+fn a_release_server_with_a_private_ca_is_trusted_through_ca_file() {
+    let r = Releases::new();
+    // The server runs on a thread of its own for the test's life.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = r.path().to_owned();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            tx.send(crate::releases::https_server(root).await).unwrap();
+            std::future::pending::<()>().await
+        })
+    });
+    let (port, pem) = rx.recv().unwrap();
+    let ca = r.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let url = format!("https://127.0.0.1:{port}/manifest.json");
+    let s = start_steward(&r.config(&url, ""));
+    r.publish("1.0.0", Acts::Good);
+    // Without the CA: the certificate is refused, nothing changes.
+    let (code, reply) = deploy(&s, &["--latest"]);
+    assert_eq!(code, 1, "{reply:#}");
+    assert_eq!(running(&s).0, None);
+    // With it (a reload: [release] changes restart nothing).
+    let config = r
+        .config(&url, "")
+        .replace("keep = 2", &format!("keep = 2\nca_file = {}", q(ca.display().to_string())));
+    std::fs::write(s.config_path(), format!("[supervisor]\nstate_dir = \"state\"\n{config}")).unwrap();
+    s.cli_ok(["reload"]);
+    let (code, reply) = deploy(&s, &["--latest"]);
+    assert_eq!(code, 0, "{reply:#}");
+    assert_eq!(running(&s).0.as_deref(), Some("1.0.0"));
+}

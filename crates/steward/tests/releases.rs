@@ -331,9 +331,10 @@ fn releases_stop_archive_bombs() {
     assert!(names(&parent).is_empty());
 }
 
-/// An https server on 127.0.0.1 with a self-signed certificate: `/manifest.json` gets `body`,
-/// `/down` a redirect to plain http. Returns its port and the certificate's PEM.
-async fn https_server(body: &'static [u8]) -> (u16, String) {
+/// An https server on 127.0.0.1 with a self-signed certificate, serving the files of `root`
+/// (404 for others), and `/down`: a redirect to plain http. Returns its port and the
+/// certificate's PEM.
+pub(crate) async fn https_server(root: std::path::PathBuf) -> (u16, String) {
     use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
@@ -350,7 +351,7 @@ async fn https_server(body: &'static [u8]) -> (u16, String) {
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
+            let (acceptor, root) = (acceptor.clone(), root.clone());
             tokio::spawn(async move {
                 // A client that refuses the certificate ends the handshake: nothing to answer.
                 let Ok(mut tls) = acceptor.accept(tcp).await else { return };
@@ -368,13 +369,20 @@ async fn https_server(body: &'static [u8]) -> (u16, String) {
                     )
                     .into_bytes()
                 } else {
-                    let mut r = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    r.extend_from_slice(body);
-                    r
+                    let path = String::from_utf8_lossy(&head).split(' ').nth(1).unwrap_or("/").to_owned();
+                    match std::fs::read(root.join(path.trim_start_matches('/'))) {
+                        Ok(body) => {
+                            let mut r = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
+                            r.extend_from_slice(&body);
+                            r
+                        }
+                        Err(_) => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec(),
+                    }
                 };
                 let _ = tls.write_all(&reply).await;
                 let _ = tls.shutdown().await;
@@ -388,8 +396,9 @@ async fn https_server(body: &'static [u8]) -> (u16, String) {
 /// built-in roots refuse a self-signed one, and a redirect from https to http is refused.
 #[tokio::test]
 async fn releases_fetch_over_https_and_never_downgrade() {
-    let (port, pem) = https_server(b"{\"schema\": 1}").await;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.json"), b"{\"schema\": 1}").unwrap();
+    let (port, pem) = https_server(dir.path().to_owned()).await;
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, pem).unwrap();
     let url = loc(&format!("https://127.0.0.1:{port}/manifest.json"));

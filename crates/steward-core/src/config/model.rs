@@ -338,6 +338,9 @@ pub struct ReleaseSpec {
     pub keep: u32,
     /// A switched-to release must stay up this long to succeed.
     pub healthy_for: Duration,
+    /// `ca_file`: a PEM certificate (or CA) trusted for an `https://` source besides the
+    /// built-in roots, for a release server with a private CA.
+    pub ca_file: Option<PathBuf>,
     /// Every process of a switched-to release must be ready within this (stop-then-start;
     /// a rolling switch gates each process with `[update] ready_timeout` on the way).
     pub ready_timeout: Duration,

@@ -64,7 +64,13 @@ pub(super) async fn stage(
                 )));
             };
             let manifest_at = manifest_of(source)?;
-            let (manifest, _) = fetch_manifest(&manifest_at, &info.spec.public_keys).await?;
+            let fetcher = match &info.spec.ca_file {
+                Some(ca) => {
+                    fetch::Fetcher::with_ca_file(ca).map_err(|e| StageError::Refused(e.to_string()))?
+                }
+                None => fetch::Fetcher::default(),
+            };
+            let (manifest, _) = fetch_manifest(&fetcher, &manifest_at, &info.spec.public_keys).await?;
             if let Wanted::Version(v) = wanted {
                 if &manifest.version != v {
                     return Err(StageError::Refused(format!(
@@ -112,7 +118,8 @@ pub(super) async fn stage(
                 "downloading {program} {version} from {}",
                 at
             );
-            fetch::download(&at, &download, artifact.size, &artifact.sha256)
+            fetcher
+                .download(&at, &download, artifact.size, &artifact.sha256)
                 .await
                 .map_err(|e| StageError::Failed(e.to_string()))?;
             let dir = unpack_blocking(download.clone(), kind, store, &version).await;
@@ -123,11 +130,16 @@ pub(super) async fn stage(
 }
 
 /// The manifest at `at`, its signature checked under `keys`, parsed.
-async fn fetch_manifest(at: &Location, keys: &[String]) -> Result<(Manifest, String), StageError> {
+async fn fetch_manifest(
+    fetcher: &fetch::Fetcher,
+    at: &Location,
+    keys: &[String],
+) -> Result<(Manifest, String), StageError> {
     let failed = |e: fetch::FetchError| StageError::Failed(e.to_string());
-    let body = fetch::fetch_small(at, MANIFEST_CAP).await.map_err(failed)?;
+    let body = fetcher.fetch_small(at, MANIFEST_CAP).await.map_err(failed)?;
     let sig_at = at.with_suffix(".minisig");
-    let signature = fetch::fetch_small(&sig_at, MANIFEST_CAP)
+    let signature = fetcher
+        .fetch_small(&sig_at, MANIFEST_CAP)
         .await
         .map_err(|e| StageError::Refused(format!("cannot get the manifest's signature {}: {e}", sig_at)))?;
     let verified = verify::verify(&body, &signature, keys)

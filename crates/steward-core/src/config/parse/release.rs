@@ -20,6 +20,7 @@ pub(super) struct ReleaseDraft {
     healthy_for: Option<Duration>,
     ready_timeout: Option<Duration>,
     check_every: Option<Duration>,
+    ca_file: Option<PathBuf>,
 }
 
 const PUBLIC_KEYS_EXAMPLE: &str =
@@ -55,6 +56,11 @@ const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
         name: "healthy_for",
         example: "healthy_for = \"30s\"",
         set: |c, f, d| d.healthy_for = c.duration(f),
+    },
+    Key {
+        name: "ca_file",
+        example: "ca_file = \"/etc/steward/releases-ca.pem\"",
+        set: |c, f, d| d.ca_file = c.path(f),
     },
     Key {
         name: "ready_timeout",
@@ -143,6 +149,7 @@ impl Ctx<'_> {
             keep: draft.keep.unwrap_or(defaults::RELEASE_KEEP),
             healthy_for: draft.healthy_for.unwrap_or(defaults::HEALTHY_FOR),
             ready_timeout: draft.ready_timeout.unwrap_or(defaults::READY_TIMEOUT),
+            ca_file: draft.ca_file,
             check_every: draft.check_every,
         })
     }

@@ -6,16 +6,13 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use steward_core::config::ReleaseSource;
-use steward_core::release::{self, Expect, History, Manifest, Refusal, Version};
+use steward_core::release::{self, Expect, History, Refusal, Version};
 
 use super::{Request, Wanted};
 use crate::releases::fetch::{self, Location};
 use crate::releases::unpack::{self, Kind};
 use crate::releases::{verify, Store};
 use crate::supervise::ReleaseInfo;
-
-/// The manifest and its signature are small; anything bigger is not one.
-const MANIFEST_CAP: u64 = 1024 * 1024;
 
 /// A version unpacked whole in its folder.
 pub(super) struct Staged {
@@ -70,7 +67,13 @@ pub(super) async fn stage(
                 }
                 None => fetch::Fetcher::default(),
             };
-            let (manifest, _) = fetch_manifest(&fetcher, &manifest_at, &info.spec.public_keys).await?;
+            let (manifest, _) =
+                crate::releases::signed_manifest(&fetcher, &manifest_at, &info.spec.public_keys)
+                    .await
+                    .map_err(|e| match e {
+                        crate::releases::ManifestError::Fetch { .. } => StageError::Failed(e.to_string()),
+                        _ => StageError::Refused(e.to_string()),
+                    })?;
             if let Wanted::Version(v) = wanted {
                 if &manifest.version != v {
                     return Err(StageError::Refused(format!(
@@ -127,26 +130,6 @@ pub(super) async fn stage(
             Ok(Staged { version, dir: dir? })
         }
     }
-}
-
-/// The manifest at `at`, its signature checked under `keys`, parsed.
-async fn fetch_manifest(
-    fetcher: &fetch::Fetcher,
-    at: &Location,
-    keys: &[String],
-) -> Result<(Manifest, String), StageError> {
-    let failed = |e: fetch::FetchError| StageError::Failed(e.to_string());
-    let body = fetcher.fetch_small(at, MANIFEST_CAP).await.map_err(failed)?;
-    let sig_at = at.with_suffix(".minisig");
-    let signature = fetcher
-        .fetch_small(&sig_at, MANIFEST_CAP)
-        .await
-        .map_err(|e| StageError::Refused(format!("cannot get the manifest's signature {}: {e}", sig_at)))?;
-    let verified = verify::verify(&body, &signature, keys)
-        .map_err(|e| StageError::Refused(format!("the manifest {} is refused: {e}", at)))?;
-    let manifest = Manifest::parse(&body)
-        .map_err(|e| StageError::Refused(format!("the manifest {} is not valid: {e}", at)))?;
-    Ok((manifest, verified.trusted_comment))
 }
 
 /// `--file ARCHIVE`: its signature (`ARCHIVE.minisig`) must verify, and its trusted comment

@@ -41,3 +41,41 @@ pub use fetch::{download, fetch_small, FetchError, Fetcher, Location};
 pub use store::{ReadState, Recovered, Store, StoreError};
 pub use unpack::{unpack, unpack_async, unpack_with, Kind, Limits, UnpackError};
 pub use verify::{verify, verify_file, Verified, VerifyError};
+
+/// Why a signed manifest could not be had. The first is the transport's (worth a retry);
+/// the others say the manifest is not one to trust.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot fetch the manifest {at}: {source}")]
+    Fetch { at: String, source: FetchError },
+    #[error("cannot get the manifest's signature {at} (the manifest's name plus .minisig): {source}")]
+    Signature { at: String, source: FetchError },
+    #[error("the manifest {at} is refused: {source}")]
+    Refused { at: String, source: VerifyError },
+    #[error("the manifest {at} is not valid: {source}")]
+    Invalid { at: String, source: steward_core::release::ManifestError },
+}
+
+/// The manifest at `at` and its signature beside it (`.minisig`), verified under `keys`,
+/// then parsed: what deploys and self-update both start from.
+pub async fn signed_manifest(
+    fetcher: &Fetcher,
+    at: &Location,
+    keys: &[String],
+) -> Result<(steward_core::release::Manifest, Verified), ManifestError> {
+    let cap = fetch::SMALL_CAP;
+    let body = fetcher
+        .fetch_small(at, cap)
+        .await
+        .map_err(|source| ManifestError::Fetch { at: at.to_string(), source })?;
+    let sig_at = at.with_suffix(".minisig");
+    let signature = fetcher
+        .fetch_small(&sig_at, cap)
+        .await
+        .map_err(|source| ManifestError::Signature { at: sig_at.to_string(), source })?;
+    let verified = verify(&body, &signature, keys)
+        .map_err(|source| ManifestError::Refused { at: at.to_string(), source })?;
+    let manifest = steward_core::release::Manifest::parse(&body)
+        .map_err(|source| ManifestError::Invalid { at: at.to_string(), source })?;
+    Ok((manifest, verified))
+}

@@ -15,9 +15,6 @@ use crate::releases::{self, Kind, Location};
 /// The manifest's `name` for steward's own releases.
 pub const NAME: &str = "steward";
 
-/// Caps on the manifest and its signature.
-const SMALL_CAP: u64 = 1024 * 1024;
-
 /// What the source offers, verified.
 pub struct Offer {
     pub manifest: Manifest,
@@ -51,12 +48,7 @@ pub async fn find(
         );
     }
     let location = Location::of_source(source)?;
-    let data = releases::fetch_small(&location, SMALL_CAP).await.context("cannot fetch the manifest")?;
-    let minisig = releases::fetch_small(&location.with_suffix(".minisig"), SMALL_CAP)
-        .await
-        .context("cannot fetch the manifest's signature (the manifest's name plus .minisig)")?;
-    releases::verify(&data, &minisig, keys)?;
-    let manifest = Manifest::parse(&data)?;
+    let (manifest, _) = releases::signed_manifest(&releases::Fetcher::default(), &location, keys).await?;
     if manifest.name != NAME {
         anyhow::bail!(
             "the manifest is for `{}`, not `{NAME}`: check [self_update] source (or --source)",

@@ -14,7 +14,8 @@
 //! - Pause, Continue and Reload finish when the program acknowledges the [`Request`], or at
 //!   once if it never asked for requests ([`Input::Subscribed`]). One that comes within
 //!   [`Settings::subscribe_grace`] of ready, before the program asked, is held for it: the
-//!   natural `ready()` then `controls()` loses nothing.
+//!   natural `ready()` then `controls()` loses nothing. A Reload that comes while one is
+//!   open runs once more after it: what it asks to re-read may have changed since.
 //! - The program's own end decides the exit: `Ok` is success unless it reported a failure
 //!   ([`Input::Fail`]); an error is a service-specific code, never 0, so the manager's recovery
 //!   (SCM failure actions, systemd's `Restart=`) acts on it.
@@ -251,6 +252,8 @@ pub struct Lifecycle {
     stop: Option<u64>,
     next_id: u64,
     subscribed: bool,
+    /// A Reload came while one was open: ask again once it is answered.
+    reload_again: bool,
     /// Controls held for a program that has not asked for requests yet, and until when.
     held: Vec<Control>,
     held_until: Option<Instant>,
@@ -274,6 +277,7 @@ impl Lifecycle {
             stop: None,
             next_id: 1,
             subscribed: false,
+            reload_again: false,
             held: Vec::new(),
             held_until: None,
             ready_at: None,
@@ -335,6 +339,7 @@ impl Lifecycle {
                     (Ok(()), None) => Exit::Success,
                 };
                 self.open = None;
+                self.reload_again = false;
                 self.pending = None;
                 self.next_watchdog = None;
                 self.held.clear();
@@ -422,6 +427,7 @@ impl Lifecycle {
             (Control::Stop(reason), _) => {
                 // Whatever was open or held is moot now; a late answer to it is ignored.
                 self.open = None;
+                self.reload_again = false;
                 self.held.clear();
                 self.held_until = None;
                 self.enter(State::StopPending, now, out);
@@ -441,6 +447,9 @@ impl Lifecycle {
                 self.enter(State::Reloading, now, out);
                 self.ask(Control::Reload, State::Running, now, out);
             }
+            // One is being done, but it may have read what changed since: once more after it
+            // (many coalesce into one).
+            (Control::Reload, State::Reloading) => self.reload_again = true,
             // Not now (a Pause while starting, a Reload while paused ...): the manager keeps
             // seeing the current state.
             _ => {}
@@ -481,6 +490,9 @@ impl Lifecycle {
             (Control::Stop(_), _) => return,
         };
         self.enter(next, now, out);
+        if next == State::Running && std::mem::take(&mut self.reload_again) {
+            self.apply(Control::Reload, now, out);
+        }
     }
 
     fn request(&mut self, control: Control) -> Request {
@@ -762,6 +774,31 @@ mod tests {
         assert_eq!(reload.control, Control::Reload);
         assert_eq!(run.machine.next_wake(), None, "reloading is not a pending state: no ticks");
         assert_eq!(Run::reports(&run.send(Input::Ack(reload.id)))[0].state, State::Running);
+    }
+
+    #[test]
+    fn reloads_during_a_reload_run_once_more_after_it() {
+        let mut run = Run::new(settings());
+        run.send(Input::Subscribed);
+        run.send(Input::Ready);
+        let first = Run::delivered(&run.send(Input::Control(Control::Reload)))[0];
+        assert!(run.send(Input::Control(Control::Reload)).is_empty(), "nothing until answered");
+        assert!(run.send(Input::Control(Control::Reload)).is_empty());
+        // Refused or done, the file may have changed since it was read: once more.
+        let out = run.send(Input::Reject(first.id));
+        let states: Vec<State> = Run::reports(&out).iter().map(|r| r.state).collect();
+        assert_eq!(states, [State::Running, State::Reloading]);
+        let again = Run::delivered(&out);
+        assert_eq!(again.len(), 1, "many coalesce into one: {again:?}");
+        assert_eq!(again[0].control, Control::Reload);
+        let out = run.send(Input::Ack(again[0].id));
+        assert_eq!(Run::reports(&out).iter().map(|r| r.state).collect::<Vec<_>>(), [State::Running]);
+        assert!(Run::delivered(&out).is_empty(), "and no more");
+        // A Stop drops a Reload still to come.
+        let open = Run::delivered(&run.send(Input::Control(Control::Reload)))[0];
+        run.send(Input::Control(Control::Reload));
+        run.send(Input::Control(Control::Stop(StopReason::Requested)));
+        assert!(Run::delivered(&run.send(Input::Ack(open.id))).is_empty());
     }
 
     #[test]

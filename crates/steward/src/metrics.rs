@@ -78,6 +78,7 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
     let rss = Family::<Labels, Gauge>::default();
     let health = Family::<Labels, Gauge>::default();
     let log_open_failures = Family::<Labels, Counter>::default();
+    let memory_limit = Family::<Labels, Gauge>::default();
     for (p, usage) in snapshot.programs.iter().zip(usage) {
         let status = &p.status;
         up.get_or_create(&program(&p.name)).set(i64::from(status.state == ProgramState::Running));
@@ -100,6 +101,9 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
         if let Some(u) = usage {
             cpu.get_or_create(&program(&p.name)).inc_by(u.cpu_seconds);
             rss.get_or_create(&program(&p.name)).set(i64::try_from(u.rss_bytes).unwrap_or(i64::MAX));
+        }
+        if let Some(limit) = p.max_memory {
+            memory_limit.get_or_create(&program(&p.name)).set(i64::try_from(limit).unwrap_or(i64::MAX));
         }
         for (stream, failures) in Stream::BOTH.iter().zip(p.log_open_failures) {
             let labels = program_and(&p.name, ("stream", stream.name().to_owned()));
@@ -162,6 +166,11 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
         "steward_program_memory_rss_bytes",
         "Resident memory of the program's whole process tree",
         rss,
+    );
+    registry.register(
+        "steward_program_memory_limit_bytes",
+        "The program's max_memory (programs with one only)",
+        memory_limit,
     );
     registry.register(
         "steward_log_open_failures",
@@ -269,6 +278,7 @@ mod tests {
             tree: None,
             log_open_failures: [0, 2],
             version: None,
+            max_memory: None,
         }
     }
 

@@ -72,6 +72,9 @@ mod memory_limit;
 // /metrics after memory samples (from /proc), and on the API's Unix socket.
 #[cfg(target_os = "linux")]
 mod metrics;
+// docs/monitoring/: promtool on the rules; the kit's metrics against a live scrape (from /proc).
+#[cfg(target_os = "linux")]
+mod monitoring;
 // The peak memory of steward serving tails, from /proc.
 #[cfg(target_os = "linux")]
 mod logs_tail;

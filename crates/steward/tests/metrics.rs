@@ -136,7 +136,7 @@ fn promtool_check(text: &str) {
 }
 
 /// GET over the daemon's Unix socket.
-fn get_unix(socket: &std::path::Path, path: &str) -> (u16, String) {
+pub fn get_unix(socket: &std::path::Path, path: &str) -> (u16, String) {
     let mut conn = std::os::unix::net::UnixStream::connect(socket).expect("connect to the API socket");
     write!(conn, "GET {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\n\r\n").unwrap();
     read_reply(conn)

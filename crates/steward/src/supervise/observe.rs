@@ -274,6 +274,7 @@ impl Observers {
                 tree: p.tree(),
                 log_open_failures: p.log_open_failures(),
                 version: p.spec.release.clone(),
+                max_memory: p.spec.max_memory,
             })
             .collect();
         Snapshot {

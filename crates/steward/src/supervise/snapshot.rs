@@ -48,4 +48,6 @@ pub struct ProgramSnapshot {
     pub log_open_failures: [u64; 2],
     /// The release version it runs, for a program with `[release]` (once one is installed).
     pub version: Option<steward_core::release::Version>,
+    /// Its `max_memory`, in bytes.
+    pub max_memory: Option<u64>,
 }

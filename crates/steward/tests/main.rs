@@ -42,6 +42,9 @@ mod deploy;
 // `systemctl --root` into an offline image.
 #[cfg(unix)]
 mod service_cli;
+// Shell completion run by a real bash (and a Unix socket that never answers).
+#[cfg(unix)]
+mod completions;
 // SIGTERM, SIGHUP and SIGKILL to steward, and what follows.
 #[cfg(unix)]
 mod signals;

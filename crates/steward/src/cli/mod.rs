@@ -32,6 +32,7 @@ macro_rules! out {
 
 mod check;
 pub mod client;
+mod completions;
 mod ctl;
 mod daemonctl;
 mod deploy;
@@ -148,9 +149,18 @@ pub enum Command {
     /// through its service manager; a new version that fails to start is rolled back.
     /// See docs/self-update.md.
     SelfUpdate(self_update::SelfUpdateArgs),
+    /// Print the shell script that completes steward's verbs, flags and program names
+    ///
+    /// Bash: `steward completions bash > /etc/bash_completion.d/steward` (or `source <(steward
+    /// completions bash)` in ~/.bashrc); also zsh, fish, powershell and elvish. On TAB the
+    /// script asks `steward` on PATH, which asks the running steward for its programs (or reads
+    /// the config file when none runs). See docs/shell.md.
+    Completions(completions::CompletionsArgs),
 }
 
 pub fn main() -> ExitCode {
+    // Called back by a completion script on TAB: print the candidates and exit.
+    completions::complete_if_asked();
     let cli = Cli::parse();
     // The Windows service host logs to a file and the Event Log: it has no stderr.
     if !matches!(&cli.command, Command::Service(s) if s.is_host()) {
@@ -162,6 +172,7 @@ pub fn main() -> ExitCode {
         Command::Service(args) => service::service(&cli, args),
         Command::Wrap(args) => wrap::wrap(&cli, args),
         Command::SelfUpdate(args) => self_update::self_update(&cli, args),
+        Command::Completions(args) => completions::completions(args),
         control => run_client(&cli, control),
     };
     match result {
@@ -220,7 +231,8 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             | Command::Check(_)
             | Command::Service(_)
             | Command::Wrap(_)
-            | Command::SelfUpdate(_) => {
+            | Command::SelfUpdate(_)
+            | Command::Completions(_) => {
                 unreachable!("handled by main")
             }
         }

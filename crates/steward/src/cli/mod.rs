@@ -38,6 +38,7 @@ mod daemonctl;
 mod deploy;
 mod events;
 mod logs;
+mod man;
 mod remote;
 mod run;
 mod scale;
@@ -156,6 +157,12 @@ pub enum Command {
     /// script asks `steward` on PATH, which asks the running steward for its programs (or reads
     /// the config file when none runs). See docs/shell.md.
     Completions(completions::CompletionsArgs),
+    /// Write the man pages: steward(1), one page per verb (steward-VERB(1)), and
+    /// steward.toml(5)
+    ///
+    /// `steward man --out DIR` creates DIR and writes the pages into it; read one with
+    /// `man -l DIR/steward-run.1`, or install them under /usr/share/man. See docs/shell.md.
+    Man(man::ManArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -173,6 +180,7 @@ pub fn main() -> ExitCode {
         Command::Wrap(args) => wrap::wrap(&cli, args),
         Command::SelfUpdate(args) => self_update::self_update(&cli, args),
         Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => man::man(args),
         control => run_client(&cli, control),
     };
     match result {
@@ -232,7 +240,8 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             | Command::Service(_)
             | Command::Wrap(_)
             | Command::SelfUpdate(_)
-            | Command::Completions(_) => {
+            | Command::Completions(_)
+            | Command::Man(_) => {
                 unreachable!("handled by main")
             }
         }

@@ -1,7 +1,7 @@
 //! `steward completions`: the bash script run by a real bash the way bash runs it on TAB
 //! (COMP_WORDS, COMP_CWORD, COMP_LINE, COMP_POINT set, then the function `complete -p steward`
 //! names), calling this crate's steward from PATH; and the other shells' scripts checked by
-//! their shell when it is installed.
+//! their shell when it is installed (`STEWARD_TEST_REQUIRE=zsh`, as in CI: zsh must be).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -103,6 +103,11 @@ autostart = false
 fn bash_completes_program_names_from_the_running_steward_then_from_the_config() {
     let s = start(&config());
     s.wait_api();
+    wait_until(DEADLINE, "web:0, web:1 and db to run", || {
+        let status = s.status();
+        let running = status["programs"].as_array()?.iter().filter(|p| p["state"] == "running").count();
+        (running == 3).then_some(())
+    });
     let config = s.config_path().to_str().unwrap().to_owned();
     // The file now names other programs: while steward runs (not reloaded), its own list is
     // the one offered; once it is gone, the file's.
@@ -129,6 +134,25 @@ fn bash_completes_program_names_from_the_running_steward_then_from_the_config() 
     }
     // A value that is not a program name is not completed with one.
     assert!(words(complete("steward scale web ", s.dir(), &[])).is_empty());
+
+    // What the zsh script asks (its words, the index of the one to complete): each name with
+    // the program's state as its description, which zsh shows beside it.
+    let out = Command::new(STEWARD)
+        .args(["--", "steward", "restart", ""])
+        .current_dir(s.dir())
+        .env("COMPLETE", "zsh")
+        .env("_CLAP_COMPLETE_INDEX", "2")
+        .env("_CLAP_IFS", "\n")
+        .env_remove("STEWARD_CONFIG")
+        .env_remove("STEWARD_SOCKET")
+        .output()
+        .unwrap();
+    let described: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('-'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(described, set(&["web:running 2/2", "db:running", "batch:stopped"]), "{}", describe(&out));
 
     s.shutdown();
     assert_eq!(words(complete("steward restart ", s.dir(), &[])), set(&["renamed"]));
@@ -193,6 +217,9 @@ fn every_shell_gets_a_script_its_shell_accepts() {
                 assert!(out.status.success(), "{program} rejects the {shell} script: {}", describe(&out))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let required =
+                    std::env::var("STEWARD_TEST_REQUIRE").is_ok_and(|v| v.split(',').any(|t| t == *program));
+                assert!(!required, "{program} is required (STEWARD_TEST_REQUIRE) but not installed");
                 eprintln!("SKIPPED: {program} is not installed; the {shell} script is not syntax-checked")
             }
             Err(e) => panic!("run {program}: {e}"),

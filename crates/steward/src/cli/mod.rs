@@ -152,10 +152,10 @@ pub enum Command {
     SelfUpdate(self_update::SelfUpdateArgs),
     /// Print the shell script that completes steward's verbs, flags and program names
     ///
-    /// Bash: `steward completions bash > /etc/bash_completion.d/steward` (or `source <(steward
-    /// completions bash)` in ~/.bashrc); also zsh, fish, powershell and elvish. On TAB the
-    /// script asks `steward` on PATH, which asks the running steward for its programs (or reads
-    /// the config file when none runs). See docs/shell.md.
+    /// Bash: `steward completions bash > /usr/share/bash-completion/completions/steward`, or
+    /// `source <(steward completions bash)` in ~/.bashrc; also zsh, fish, powershell and
+    /// elvish. On TAB the script asks `steward` on PATH, which asks the running steward for its
+    /// programs (or reads the config file when none runs). See docs/shell.md.
     Completions(completions::CompletionsArgs),
     /// Write the man pages: steward(1), one page per verb (steward-VERB(1)), and
     /// steward.toml(5)

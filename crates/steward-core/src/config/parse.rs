@@ -39,6 +39,7 @@ use toml::Spanned;
 use keys::{check_dependencies, DocumentDraft, ProgramDraft, PROGRAM_KEYS, ROOT_KEYS};
 use schema::Kind;
 use suggest::suggest;
+pub use values::check_program_name;
 use values::{join_quoted, MAX_KEEP};
 
 /// Where the parser gets the outside world from: variables for interpolation, the text of
@@ -328,7 +329,6 @@ fn walk<T>(ctx: &mut Ctx<'_>, table: &DeTable<'_>, section: &str, keys: &[Key<T>
 
 #[cfg(test)]
 mod tests {
-    use super::values::check_program_name;
     use super::*;
 
     /// One config that asks for everything some platforms lack.

@@ -1,7 +1,7 @@
 //! The JSON Schema of the config file, for editors (taplo, Even Better TOML): rendered from
 //! the same key tables the parser walks, so a key the parser knows is a key the schema has.
 //!
-//! Each [`Key`] says what its value is ([`Kind`]) and what it does (a line); this file turns
+//! Each `Key` says what its value is (`Kind`) and what it does (a line); this file turns
 //! them into draft-07 JSON Schema, which taplo reads. Every table the parser walks denies
 //! unknown keys, so every table here has `additionalProperties: false`: a typo is an error
 //! in the editor as it is in `steward check`. The schema checks shapes (types, names of

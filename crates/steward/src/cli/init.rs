@@ -134,7 +134,7 @@ pub fn init(cli: &Cli, args: &InitArgs) -> anyhow::Result<ExitCode> {
         Some((name, _)) => outln!("wrote {} with program `{name}`", path.display())?,
         None => outln!("wrote {} (no program yet)", path.display())?,
     }
-    next_steps(cli, name.is_none())?;
+    next_steps(cli, if name.is_none() { Next::Init } else { Next::Program })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -185,7 +185,7 @@ pub fn add(cli: &Cli, args: &AddArgs) -> anyhow::Result<ExitCode> {
     verify(path, &text, Some((name, &args.command)))?;
     write_replacing(path, &text)?;
     outln!("added program `{name}` to {}", path.display())?;
-    next_steps(cli, false)?;
+    next_steps(cli, Next::Added)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -311,20 +311,34 @@ pub(super) fn write_replacing(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which file the next steps are for.
+#[derive(Clone, Copy, PartialEq)]
+enum Next {
+    /// A new file without a program.
+    Init,
+    /// A new file with its first program.
+    Program,
+    /// A program added to a file a steward may already run.
+    Added,
+}
+
 /// What to run next, with `-c` when the file is not the default one.
-fn next_steps(cli: &Cli, needs_program: bool) -> anyhow::Result<()> {
+fn next_steps(cli: &Cli, next: Next) -> anyhow::Result<()> {
     let config = if cli.config == Path::new("steward.toml") {
         String::new()
     } else {
         format!(" -c {}", shell_words::quote(&cli.config.to_string_lossy()))
     };
     outln!("next:")?;
-    if needs_program {
+    if next == Next::Init {
         outln!("  steward add{config} NAME -- COMMAND ARGS..   add a program")?;
     }
-    outln!("  steward check{config}   validate the file")?;
-    outln!("  steward run{config}     run its programs in the foreground (Ctrl+C stops them)")?;
-    if !needs_program {
+    outln!("  steward check{config}    validate the file")?;
+    outln!("  steward run{config}      run its programs in the foreground (Ctrl+C stops them)")?;
+    if next == Next::Added {
+        outln!("  steward reload{config}   or apply the file to the steward that runs it")?;
+    }
+    if next != Next::Init {
         outln!("  steward add{config} NAME -- COMMAND ARGS..   add another program")?;
     }
     Ok(())

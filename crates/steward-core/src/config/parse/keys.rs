@@ -327,7 +327,7 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     Key {
         name: "sockets",
         doc: "Sockets steward binds once and passes to every process (systemd socket activation), one [programs.NAME.sockets.SOCKET] table each.",
-        kind: Kind::Named(instances::socket_schema, schema::NAME_PATTERN),
+        kind: Kind::Named(instances::socket_schema, schema::SOCKET_NAME_PATTERN),
         example: "[programs.web.sockets.http]",
         set: |c, f, d| d.group.sockets = c.sockets(f),
     },

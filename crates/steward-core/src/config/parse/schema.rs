@@ -62,9 +62,12 @@ pub(super) enum Kind {
     Tables(fn() -> Value),
 }
 
-/// Names of programs (and of sockets): what `check_program_name` allows, but for the
-/// names Windows reserves and the length.
+/// Names of programs: what `check_program_name` allows, but for the names Windows reserves
+/// and the length.
 pub(super) const NAME_PATTERN: &str = "^[A-Za-z0-9_-]([A-Za-z0-9_.-]*[A-Za-z0-9_-])?$";
+
+/// Names of sockets (`[programs.NAME.sockets.SOCKET]`).
+pub(super) const SOCKET_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]+$";
 
 /// A string that holds `${...}` or `%{...}`: its value is only known when the file is read.
 const TEMPLATE_PATTERN: &str = "[$%]\\{";

@@ -59,7 +59,8 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Run any program as a supervised background service",
     long_about = "steward runs the programs declared in a TOML file, restarts them with backoff when \
                   they fail, stops their whole process tree, and captures their output into rotated \
-                  log files.\n\nStart with `steward run --demo`, or `steward check -c FILE` to validate a file."
+                  log files.\n\nStart with `steward run --demo`, `steward init -- COMMAND ARGS..` to write a \
+                  config, or `steward check -c FILE` to validate one."
 )]
 pub struct Cli {
     /// The config file. Relative paths inside it are resolved from its folder.

@@ -12,6 +12,8 @@ mod control;
 // A native release (a zip with an executable) deployed and rolled back.
 mod deploy_native;
 mod health;
+// `steward init` and `steward add`: files that check out, and a program that runs.
+mod init;
 mod instances;
 mod logs_child;
 mod logs_file;
@@ -87,6 +89,10 @@ mod logs_tail;
 // Resource sampling of process trees, from /proc.
 #[cfg(target_os = "linux")]
 mod resources;
+// `steward schema` against every config of the repo, with Python's jsonschema (a tool of
+// the host: not under Wine).
+#[cfg(unix)]
+mod schema;
 
 // A Windows console and Ctrl+C.
 #[cfg(windows)]

@@ -10,4 +10,5 @@ pub mod parse;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
+pub use parse::schema::json_schema;
 pub use parse::{load, load_with, parse_str, scaled, Env, OnPlatform, Platform};

@@ -3,7 +3,8 @@
 //! The document is parsed with spans on every key and value, then walked by hand, section by
 //! section, so that one bad value does not hide the others. Each section is a table of
 //! `Key`s: a key's name, an example line (shown in hints) and a function that checks the
-//! value and stores it in that section's draft. Adding a key is one entry in the right
+//! value and stores it in that section's draft, with what the value is and does for the JSON
+//! Schema editors read (`schema.rs`). Adding a key is one entry in the right
 //! table (`keys.rs`, or the file of its section) plus, if it needs one, a field in the draft.
 //! `values.rs` checks single values; `suggest.rs` finds the key a typo meant.
 //!
@@ -17,6 +18,7 @@ mod health;
 mod instances;
 mod keys;
 mod release;
+pub mod schema;
 mod suggest;
 mod values;
 
@@ -35,7 +37,9 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use keys::{check_dependencies, DocumentDraft, ProgramDraft, PROGRAM_KEYS, ROOT_KEYS};
+use schema::Kind;
 use suggest::suggest;
+pub use values::check_program_name;
 use values::{join_quoted, MAX_KEEP};
 
 /// Where the parser gets the outside world from: variables for interpolation, the text of
@@ -255,6 +259,10 @@ struct Ctx<'a> {
 /// One key of a section.
 struct Key<T> {
     name: &'static str,
+    /// What the key does, in a line: the description editors show (`schema.rs`).
+    doc: &'static str,
+    /// What its value is, for the JSON Schema.
+    kind: Kind,
     /// A correct line for this key, shown in the hint when the value is wrong.
     example: &'static str,
     /// Checks the value and stores it in the section's draft; reports mistakes to the `Ctx`.
@@ -321,7 +329,6 @@ fn walk<T>(ctx: &mut Ctx<'_>, table: &DeTable<'_>, section: &str, keys: &[Key<T>
 
 #[cfg(test)]
 mod tests {
-    use super::values::check_program_name;
     use super::*;
 
     /// One config that asks for everything some platforms lack.

@@ -37,11 +37,13 @@ mod ctl;
 mod daemonctl;
 mod deploy;
 mod events;
+mod init;
 mod logs;
 mod man;
 mod remote;
 mod run;
 mod scale;
+mod schema;
 mod self_update;
 mod service;
 mod status;
@@ -59,7 +61,8 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Run any program as a supervised background service",
     long_about = "steward runs the programs declared in a TOML file, restarts them with backoff when \
                   they fail, stops their whole process tree, and captures their output into rotated \
-                  log files.\n\nStart with `steward run --demo`, or `steward check -c FILE` to validate a file."
+                  log files.\n\nStart with `steward run --demo`, `steward init -- COMMAND ARGS..` to write a \
+                  config, or `steward check -c FILE` to validate one."
 )]
 pub struct Cli {
     /// The config file. Relative paths inside it are resolved from its folder.
@@ -104,6 +107,19 @@ pub enum Command {
     /// Validate the config file: print every error and warning with file:line:col, exit 1 if
     /// there is an error, 0 if the file is valid (warnings or not).
     Check(check::CheckArgs),
+    /// Start a config file: a commented steward.toml with COMMAND as its first program
+    ///
+    /// `init -- python3 app.py` writes steward.toml (or the -c path) with that program,
+    /// named after its file (`app`... or --name); without a command, an example program,
+    /// commented out. Never overwrites a file: add programs to one with `steward add`.
+    Init(init::InitArgs),
+    /// Add a program to the config file: `add NAME -- COMMAND ARGS..`
+    ///
+    /// Appends [programs.NAME] and keeps the rest of the file (comments, layout) as it was;
+    /// refuses a name already there, and a result `steward check` would not accept.
+    Add(init::AddArgs),
+    /// Print the JSON Schema of the config file, for editors (taplo, Even Better TOML)
+    Schema(schema::SchemaArgs),
     /// Show each program: state, pid, uptime, restarts, last exit and health.
     Status(status::StatusArgs),
     /// Start programs (and what they depend on); returns once they are running.
@@ -176,6 +192,9 @@ pub fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Run(args) => run::run(&cli, args),
         Command::Check(args) => check::check(&cli, args),
+        Command::Init(args) => init::init(&cli, args),
+        Command::Add(args) => init::add(&cli, args),
+        Command::Schema(args) => schema::schema(args),
         Command::Service(args) => service::service(&cli, args),
         Command::Wrap(args) => wrap::wrap(&cli, args),
         Command::SelfUpdate(args) => self_update::self_update(&cli, args),
@@ -237,6 +256,9 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             Command::Events(a) => events::events(&client, a).await,
             Command::Run(_)
             | Command::Check(_)
+            | Command::Init(_)
+            | Command::Add(_)
+            | Command::Schema(_)
             | Command::Service(_)
             | Command::Wrap(_)
             | Command::SelfUpdate(_)

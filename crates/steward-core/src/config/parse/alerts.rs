@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{suggest, walk, Ctx, Field, Key, Platform, ProgramDraft, Span};
+use super::{schema, suggest, walk, Ctx, Field, Key, Kind, Platform, ProgramDraft, Span};
 use crate::alerts::{self, Condition};
 use crate::config::model::{AlertSpec, HttpUrl, MetricsSettings};
 
@@ -23,9 +23,11 @@ pub(super) struct AlertDraft {
     programs: Vec<(String, Span)>,
 }
 
-const ALERT_KEYS: &[Key<AlertDraft>] = &[
+pub(super) const ALERT_KEYS: &[Key<AlertDraft>] = &[
     Key {
         name: "name",
+        doc: "The alert's name, carried by its notifications. Required, unique.",
+        kind: Kind::Str,
         example: "name = \"flapping\"",
         set: |c, f, d| {
             d.name_seen = true;
@@ -34,6 +36,8 @@ const ALERT_KEYS: &[Key<AlertDraft>] = &[
     },
     Key {
         name: "when",
+        doc: "The condition: `restarts > N within D`, `state == \"fatal\"`, `unhealthy for D` or `memory > SIZE`. Required.",
+        kind: Kind::Str,
         example: "when = \"restarts > 3 within 10m\"",
         set: |c, f, d| {
             d.when_seen = true;
@@ -42,21 +46,29 @@ const ALERT_KEYS: &[Key<AlertDraft>] = &[
     },
     Key {
         name: "webhook",
+        doc: "An http:// URL to POST the alert to.",
+        kind: Kind::Str,
         example: "webhook = \"http://127.0.0.1:9000/hooks/steward\"",
         set: |c, f, d| d.webhook = c.http_url(f),
     },
     Key {
         name: "command",
+        doc: "A program to run when the alert fires.",
+        kind: Kind::Command,
         example: "command = [\"notify-send\", \"steward alert\"]",
         set: |c, f, d| d.command = c.command(f),
     },
     Key {
         name: "repeat_every",
+        doc: "Notify again this often while the condition holds (default: once).",
+        kind: Kind::Duration,
         example: "repeat_every = \"1h\"",
         set: |c, f, d| d.repeat_every = c.positive_duration(f),
     },
     Key {
         name: "programs",
+        doc: "The programs the alert watches (default: all).",
+        kind: Kind::Strings { min_items: 0 },
         example: "programs = [\"web\", \"worker\"]",
         set: |c, f, d| d.programs = c.depends_on(f).unwrap_or_default(),
     },
@@ -69,18 +81,32 @@ pub(super) struct MetricsDraft {
     allow_remote: bool,
 }
 
-const METRICS_KEYS: &[Key<MetricsDraft>] = &[
+pub(super) const METRICS_KEYS: &[Key<MetricsDraft>] = &[
     Key {
         name: "listen",
+        doc: "The IP address and port to serve /metrics on.",
+        kind: Kind::Str,
         example: "listen = \"127.0.0.1:9100\"",
         set: |c, f, d| d.listen = c.listen_addr(f).map(|a| (a, f.span())),
     },
     Key {
         name: "allow_remote",
+        doc: "Allow listen off loopback: metrics have no authentication (default false).",
+        kind: Kind::Bool,
         example: "allow_remote = true",
         set: |c, f, d| d.allow_remote = c.bool(f).unwrap_or(false),
     },
 ];
+
+/// The schema of one `[[alerts]]` entry.
+pub(super) fn schema() -> serde_json::Value {
+    schema::table(ALERT_KEYS, &["name", "when"])
+}
+
+/// The schema of `[metrics]`.
+pub(super) fn metrics_schema() -> serde_json::Value {
+    schema::table(METRICS_KEYS, &[])
+}
 
 impl Ctx<'_> {
     /// `[[alerts]]`: an array of tables, each checked on its own.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::{walk, Ctx, Field, Key, Span};
+use super::{schema, walk, Ctx, Field, Key, Kind, Span};
 use crate::config::model::{defaults, ApiRole, ApiSettings, ApiToken, TlsFiles};
 
 /// A token shorter than this in a `token_file` is refused: it could be guessed.
@@ -32,9 +32,11 @@ pub(super) struct ApiDraft {
     tokens_span: Option<Span>,
 }
 
-const API_KEYS: &[Key<ApiDraft>] = &[
+pub(super) const API_KEYS: &[Key<ApiDraft>] = &[
     Key {
         name: "listen",
+        doc: "The IP address and port to serve the remote API on. Required.",
+        kind: Kind::Str,
         example: "listen = \"127.0.0.1:8443\"",
         set: |c, f, d| {
             d.listen_span = Some(f.span());
@@ -43,6 +45,8 @@ const API_KEYS: &[Key<ApiDraft>] = &[
     },
     Key {
         name: "tls_cert",
+        doc: "The certificate chain (PEM) to serve TLS with; needed off loopback.",
+        kind: Kind::Path,
         example: "tls_cert = \"tls/cert.pem\"",
         set: |c, f, d| {
             d.tls_cert_span = Some(f.span());
@@ -51,6 +55,8 @@ const API_KEYS: &[Key<ApiDraft>] = &[
     },
     Key {
         name: "tls_key",
+        doc: "The private key (PEM) of tls_cert.",
+        kind: Kind::Path,
         example: "tls_key = \"tls/key.pem\"",
         set: |c, f, d| {
             d.tls_key_span = Some(f.span());
@@ -59,11 +65,15 @@ const API_KEYS: &[Key<ApiDraft>] = &[
     },
     Key {
         name: "audit_log",
+        doc: "Where control actions are logged (default: <state_dir>/audit.log).",
+        kind: Kind::Path,
         example: "audit_log = \"/var/log/steward/audit.log\"",
         set: |c, f, d| d.audit_log = c.path(f),
     },
     Key {
         name: "tokens",
+        doc: "Who may use the API: a name, a role and a token each. At least one.",
+        kind: Kind::Tables(|| schema::table(TOKEN_KEYS, &["name", "role"])),
         example: "[[api.tokens]]",
         set: |c, f, d| {
             d.tokens_span = Some(f.span());
@@ -73,7 +83,7 @@ const API_KEYS: &[Key<ApiDraft>] = &[
 ];
 
 /// One `[[api.tokens]]` entry as far as it has been checked.
-struct TokenDraft {
+pub(super) struct TokenDraft {
     /// The entry, for a missing key.
     span: Span,
     name: Option<(String, Span)>,
@@ -85,9 +95,11 @@ struct TokenDraft {
     secret_spans: Vec<Span>,
 }
 
-const TOKEN_KEYS: &[Key<TokenDraft>] = &[
+pub(super) const TOKEN_KEYS: &[Key<TokenDraft>] = &[
     Key {
         name: "name",
+        doc: "Who uses this token: the audit log names callers by it.",
+        kind: Kind::Str,
         example: "name = \"deploy-bot\"",
         set: |c, f, d| {
             d.name_seen = true;
@@ -96,6 +108,8 @@ const TOKEN_KEYS: &[Key<TokenDraft>] = &[
     },
     Key {
         name: "role",
+        doc: "What the token may do: \"viewer\" reads; \"operator\" also starts, stops, restarts, reloads and deploys; \"admin\" may do everything.",
+        kind: Kind::Choice(ApiRole::NAMES),
         example: "role = \"operator\"",
         set: |c, f, d| {
             d.role_seen = true;
@@ -104,6 +118,8 @@ const TOKEN_KEYS: &[Key<TokenDraft>] = &[
     },
     Key {
         name: "token_sha256",
+        doc: "The SHA-256 of the token, 64 hex digits (or give token_file).",
+        kind: Kind::Str,
         example: "token_sha256 = \"<64 hex digits: printf %s \\\"$TOKEN\\\" | sha256sum>\"",
         set: |c, f, d| {
             d.secret_spans.push(f.span());
@@ -112,6 +128,8 @@ const TOKEN_KEYS: &[Key<TokenDraft>] = &[
     },
     Key {
         name: "token_file",
+        doc: "A file that holds the token (or give token_sha256).",
+        kind: Kind::Path,
         example: "token_file = \"/etc/steward/deploy-bot.token\"",
         set: |c, f, d| {
             d.secret_spans.push(f.span());
@@ -119,6 +137,11 @@ const TOKEN_KEYS: &[Key<TokenDraft>] = &[
         },
     },
 ];
+
+/// The schema of `[api]`.
+pub(super) fn schema() -> serde_json::Value {
+    schema::table(API_KEYS, &["listen", "tokens"])
+}
 
 impl Ctx<'_> {
     /// `[api]`: its keys, then the checks across them.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{walk, Ctx, Field, Key, Platform, ProgramDraft, Span};
+use super::{schema, walk, Ctx, Field, Key, Kind, Platform, ProgramDraft, Span};
 use crate::config::model::{defaults, split_host_port, HealthSpec, HttpUrl, OnUnhealthy, Probe};
 
 /// The health table as far as it has been checked.
@@ -22,9 +22,11 @@ pub(super) struct HealthDraft {
     on_unhealthy: OnUnhealthy,
 }
 
-const HEALTH_KEYS: &[Key<HealthDraft>] = &[
+pub(super) const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     Key {
         name: "http",
+        doc: "Probe: an http:// URL that must answer 2xx (or expect_status).",
+        kind: Kind::Str,
         example: "http = \"http://127.0.0.1:8080/healthz\"",
         set: |c, f, d| {
             d.kinds.push(("http", f.span()));
@@ -35,6 +37,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "tcp",
+        doc: "Probe: a HOST:PORT that must accept a connection.",
+        kind: Kind::Str,
         example: "tcp = \"127.0.0.1:5432\"",
         set: |c, f, d| {
             d.kinds.push(("tcp", f.span()));
@@ -45,6 +49,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "exec",
+        doc: "Probe: a command that must exit 0.",
+        kind: Kind::Command,
         example: "exec = [\"pg_isready\", \"-q\"]",
         set: |c, f, d| {
             d.kinds.push(("exec", f.span()));
@@ -55,6 +61,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "expect_status",
+        doc: "The HTTP statuses an http probe accepts (default: any 2xx).",
+        kind: Kind::Ints { min: 100, max: 599, min_items: 1 },
         example: "expect_status = [200, 204]",
         set: |c, f, d| {
             if let Some(codes) = c.status_codes(f) {
@@ -64,6 +72,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "interval",
+        doc: "Time between probes (default \"10s\").",
+        kind: Kind::Duration,
         example: "interval = \"10s\"",
         set: |c, f, d| {
             if let Some(v) = c.positive_duration(f) {
@@ -73,6 +83,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "timeout",
+        doc: "How long one probe may take (default \"5s\").",
+        kind: Kind::Duration,
         example: "timeout = \"5s\"",
         set: |c, f, d| {
             if let Some(v) = c.positive_duration(f) {
@@ -82,6 +94,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "retries",
+        doc: "Failed probes in a row that make the program unhealthy (default 3).",
+        kind: Kind::Int { min: 1, max: 1000 },
         example: "retries = 3",
         set: |c, f, d| {
             if let Some(v) = c.between(f, 1u32, 1000) {
@@ -91,6 +105,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "start_period",
+        doc: "Failures in this time after a start do not count (default \"0s\").",
+        kind: Kind::Duration,
         example: "start_period = \"30s\"",
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
@@ -100,6 +116,8 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
     },
     Key {
         name: "on_unhealthy",
+        doc: "What to do when the program turns unhealthy (default \"none\").",
+        kind: Kind::Choice(OnUnhealthy::NAMES),
         example: "on_unhealthy = \"restart\"",
         set: |c, f, d| {
             if let Some(v) = c.choice(f, OnUnhealthy::from_name, OnUnhealthy::NAMES) {
@@ -108,6 +126,17 @@ const HEALTH_KEYS: &[Key<HealthDraft>] = &[
         },
     },
 ];
+
+/// The schema of `[programs.NAME.health]`: one probe, `http`, `tcp` or `exec`.
+pub(super) fn schema() -> serde_json::Value {
+    let mut table = schema::table(HEALTH_KEYS, &[]);
+    table["oneOf"] = serde_json::json!([
+        { "required": ["http"] },
+        { "required": ["tcp"] },
+        { "required": ["exec"] },
+    ]);
+    table
+}
 
 /// Spans of the memory keys, for the checks across them.
 #[derive(Default)]

@@ -39,6 +39,8 @@ pub(super) const INSTANCES_EXAMPLE: &str = "instances = 4";
 pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     Key {
         name: "strategy",
+        doc: "\"rolling\" replaces processes a few at a time, \"recreate\" stops them all first (default \"rolling\").",
+        kind: Kind::Choice(Strategy::NAMES),
         example: "strategy = \"rolling\"",
         set: |c, f, d| {
             if let Some(s) = c.choice(f, Strategy::from_name, Strategy::NAMES) {
@@ -48,6 +50,8 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     },
     Key {
         name: "max_surge",
+        doc: "Processes that may run above instances while rolling (default 1).",
+        kind: schema::U32,
         example: "max_surge = 1",
         set: |c, f, d| {
             if let Some(v) = c.u32(f) {
@@ -57,6 +61,8 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     },
     Key {
         name: "max_unavailable",
+        doc: "Processes that may be missing below instances while rolling (default 0).",
+        kind: schema::U32,
         example: "max_unavailable = 0",
         set: |c, f, d| {
             if let Some(v) = c.u32(f) {
@@ -66,6 +72,8 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     },
     Key {
         name: "min_ready",
+        doc: "How long a new process must stay ready before the roll goes on (default \"0s\").",
+        kind: Kind::Duration,
         example: "min_ready = \"5s\"",
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
@@ -75,6 +83,8 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     },
     Key {
         name: "ready_timeout",
+        doc: "How long a new process may take to be ready (default \"60s\").",
+        kind: Kind::Duration,
         example: "ready_timeout = \"60s\"",
         set: |c, f, d| {
             if let Some(v) = c.positive_duration(f) {
@@ -84,6 +94,8 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     },
     Key {
         name: "progress_timeout",
+        doc: "How long the whole roll may go without progress (default: none).",
+        kind: Kind::Duration,
         example: "progress_timeout = \"10m\"",
         set: |c, f, d| {
             if let Some(v) = c.positive_duration(f) {
@@ -93,6 +105,8 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
     },
     Key {
         name: "on_failure",
+        doc: "What a failed roll does: \"pause\" where it is, or \"rollback\" (default \"pause\").",
+        kind: Kind::Choice(OnFailure::NAMES),
         example: "on_failure = \"rollback\"",
         set: |c, f, d| {
             if let Some(v) = c.choice(f, OnFailure::from_name, OnFailure::NAMES) {
@@ -103,23 +117,36 @@ pub(super) const UPDATE_KEYS: &[Key<UpdateSpec>] = &[
 ];
 
 #[derive(Default)]
-struct SocketDraft {
+pub(super) struct SocketDraft {
     listen: Option<ListenAddr>,
     has_listen: bool,
     backlog: Option<u32>,
 }
 
-const SOCKET_KEYS: &[Key<SocketDraft>] = &[
+pub(super) const SOCKET_KEYS: &[Key<SocketDraft>] = &[
     Key {
         name: "listen",
+        doc: "The address to bind: \"tcp://IP:PORT\", \"IP:PORT\" or \"unix://PATH\". Required.",
+        kind: Kind::Str,
         example: "listen = \"tcp://0.0.0.0:8080\"",
         set: |c, f, d| {
             d.has_listen = true;
             d.listen = c.socket_listen(f);
         },
     },
-    Key { name: "backlog", example: "backlog = 1024", set: |c, f, d| d.backlog = c.between(f, 1u32, 65535) },
+    Key {
+        name: "backlog",
+        doc: "The listen backlog (default 1024).",
+        kind: Kind::Int { min: 1, max: 65535 },
+        example: "backlog = 1024",
+        set: |c, f, d| d.backlog = c.between(f, 1u32, 65535),
+    },
 ];
+
+/// The schema of `[programs.NAME.sockets.SOCKET]`.
+pub(super) fn socket_schema() -> serde_json::Value {
+    schema::table(SOCKET_KEYS, &["listen"])
+}
 
 impl Ctx<'_> {
     /// `instances` of a program's table, read before its other keys. `None` when absent

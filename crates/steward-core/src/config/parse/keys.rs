@@ -17,14 +17,26 @@ pub(super) struct DocumentDraft {
 pub(super) const ROOT_KEYS: &[Key<DocumentDraft>] = &[
     Key {
         name: "supervisor",
+        doc: "The supervisor itself: where it keeps its state and the programs' logs, its systemd watchdog, config reloads.",
+        kind: Kind::Table(|| schema::table(SUPERVISOR_KEYS, &[])),
         example: "[supervisor]",
         set: |c, f, d| c.section(f, SUPERVISOR_KEYS, &mut d.supervisor),
     },
-    Key { name: "programs", example: "[programs.web]", set: |c, f, d| c.programs(f, &mut d.programs) },
-    Key { name: "api", example: "[api]", set: |c, f, d| d.api = c.api(f) },
-    Key { name: "metrics", example: "[metrics]", set: |c, f, d| d.metrics = c.metrics(f) },
-    Key { name: "alerts", example: "[[alerts]]", set: |c, f, d| d.alerts = c.alerts(f) },
-    Key { name: "self_update", example: "[self_update]", set: |c, f, d| d.self_update = c.self_update(f) },
+    Key { name: "programs",
+        doc: "The programs to run, one [programs.NAME] table each; NAME names its log files and the program in every command.",
+        kind: Kind::Named(schema::program, schema::NAME_PATTERN), example: "[programs.web]", set: |c, f, d| c.programs(f, &mut d.programs) },
+    Key { name: "api",
+        doc: "The remote HTTP API: the address it listens on, its TLS certificate and its tokens. Without it, steward is reached through its local socket only.",
+        kind: Kind::Table(api::schema), example: "[api]", set: |c, f, d| d.api = c.api(f) },
+    Key { name: "metrics",
+        doc: "Prometheus metrics over HTTP.",
+        kind: Kind::Table(alerts::metrics_schema), example: "[metrics]", set: |c, f, d| d.metrics = c.metrics(f) },
+    Key { name: "alerts",
+        doc: "Alerts: a condition on programs, and a webhook or a command to call when it holds.",
+        kind: Kind::Tables(alerts::schema), example: "[[alerts]]", set: |c, f, d| d.alerts = c.alerts(f) },
+    Key { name: "self_update",
+        doc: "Where `steward self-update` looks for new versions of steward, and the keys it trusts.",
+        kind: Kind::Table(release::self_update_schema), example: "[self_update]", set: |c, f, d| d.self_update = c.self_update(f) },
 ];
 
 #[derive(Default)]
@@ -37,18 +49,26 @@ pub(super) struct SupervisorDraft {
 }
 
 pub(super) const SUPERVISOR_KEYS: &[Key<SupervisorDraft>] = &[
-    Key { name: "watch_config", example: "watch_config = true", set: |c, f, d| d.watch_config = c.bool(f) },
+    Key { name: "watch_config",
+        doc: "Reload when the config file changes on disk, as `steward reload` does (default false).",
+        kind: Kind::Bool, example: "watch_config = true", set: |c, f, d| d.watch_config = c.bool(f) },
     Key {
         name: "state_dir",
+        doc: "Where steward keeps its lock, its local API socket and its audit log (default: .steward beside the config file).",
+        kind: Kind::Path,
         example: "state_dir = \"/var/lib/steward\"",
         set: |c, f, d| {
             d.state_dir_span = Some(f.span());
             d.state_dir = c.path(f);
         },
     },
-    Key { name: "log_dir", example: "log_dir = \"/var/log/steward\"", set: |c, f, d| d.log_dir = c.path(f) },
+    Key { name: "log_dir",
+        doc: "Where program output is written, one file per program and stream (default: <state_dir>/logs).",
+        kind: Kind::Path, example: "log_dir = \"/var/log/steward\"", set: |c, f, d| d.log_dir = c.path(f) },
     Key {
         name: "watchdog",
+        doc: "Under systemd: WatchdogSec= of steward's unit; steward pings systemd every half of it (default: off).",
+        kind: Kind::Duration,
         example: "watchdog = \"30s\"",
         set: |c, f, d| {
             d.watchdog = c.duration(f).filter(|w| {
@@ -89,6 +109,8 @@ pub(super) struct ProgramDraft {
 pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     Key {
         name: "command",
+        doc: "The program to run and its arguments: an array (the program first), or one string split like a shell splits words. Required.",
+        kind: Kind::Command,
         example: "command = [\"python3\", \"app.py\", \"--port\", \"8080\"]",
         set: |c, f, d| {
             d.has_command = true;
@@ -100,6 +122,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "cwd",
+        doc: "The working directory (default: the config file's folder).",
+        kind: Kind::Path,
         example: "cwd = \"app\"",
         set: |c, f, d| {
             if let Some(p) = c.cwd(f) {
@@ -109,16 +133,22 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "env",
+        doc: "Environment variables added to steward's own; they win over env_file.",
+        kind: Kind::StringMap,
         example: "env = { RUST_LOG = \"info\", PORT = \"8080\" }",
         set: |c, f, d| d.env = c.env_table(f).unwrap_or_default(),
     },
     Key {
         name: "env_file",
+        doc: "A dotenv file (NAME=value lines) read when the config is loaded.",
+        kind: Kind::Path,
         example: "env_file = \".env\"",
         set: |c, f, d| d.env_file = c.env_file(f).unwrap_or_default(),
     },
     Key {
         name: "autostart",
+        doc: "Start the program with steward (default true).",
+        kind: Kind::Bool,
         example: "autostart = false",
         set: |c, f, d| {
             if let Some(b) = c.bool(f) {
@@ -128,6 +158,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "restart",
+        doc: "When to restart the program after it exits (default \"on-failure\").",
+        kind: Kind::Choice(RestartPolicy::NAMES),
         example: "restart = \"always\"",
         set: |c, f, d| {
             if let Some(r) = c.choice(f, RestartPolicy::from_name, RestartPolicy::NAMES) {
@@ -137,6 +169,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "success_exit_codes",
+        doc: "Exit codes that count as success, for restart = \"on-failure\" (default [0]).",
+        kind: Kind::Ints { min: i32::MIN as i64, max: i32::MAX as i64, min_items: 0 },
         example: "success_exit_codes = [0, 2]",
         set: |c, f, d| {
             if let Some(codes) = c.exit_codes(f) {
@@ -146,6 +180,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "restart_delay",
+        doc: "The first wait before a restart; it doubles on each failure in a row (default \"100ms\").",
+        kind: Kind::Duration,
         example: "restart_delay = \"500ms\"",
         set: |c, f, d| {
             d.restart_delay_span = Some(f.span());
@@ -156,6 +192,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "restart_max_delay",
+        doc: "The longest wait before a restart (default \"30s\").",
+        kind: Kind::Duration,
         example: "restart_max_delay = \"1m\"",
         set: |c, f, d| {
             d.restart_max_delay_span = Some(f.span());
@@ -166,6 +204,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "stable_after",
+        doc: "How long a process must run for the backoff to start over (default \"10s\").",
+        kind: Kind::Duration,
         example: "stable_after = \"30s\"",
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
@@ -175,6 +215,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "max_restarts",
+        doc: "Restarts allowed per restart_window before the program is Fatal (default 10).",
+        kind: schema::U32,
         example: "max_restarts = 5",
         set: |c, f, d| {
             if let Some(v) = c.u32(f) {
@@ -184,6 +226,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "restart_window",
+        doc: "The window max_restarts counts in (default \"60s\").",
+        kind: Kind::Duration,
         example: "restart_window = \"5m\"",
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
@@ -193,6 +237,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "stop_signal",
+        doc: "The signal that asks the program to stop (default \"TERM\"; on Windows \"ctrl-c\", \"ctrl-break\" or \"close\").",
+        kind: Kind::Signal(StopSignal::NAMES),
         example: "stop_signal = \"INT\"",
         set: |c, f, d| {
             if let Some(s) = c.choice(f, StopSignal::from_name, StopSignal::NAMES) {
@@ -202,6 +248,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "stop_timeout",
+        doc: "How long to wait after stop_signal before the process tree is killed (default \"10s\").",
+        kind: Kind::Duration,
         example: "stop_timeout = \"30s\"",
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
@@ -211,11 +259,15 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "depends_on",
+        doc: "Programs that must be ready before this one starts (and stop after it).",
+        kind: Kind::Strings { min_items: 0 },
         example: "depends_on = [\"db\", \"cache\"]",
         set: |c, f, d| d.depends_on = c.depends_on(f).unwrap_or_default(),
     },
     Key {
         name: "ready",
+        doc: "When the program counts as ready: \"up\" once it runs, \"notify\" when it sends READY=1 (sd_notify) (default \"up\").",
+        kind: Kind::Choice(Readiness::NAMES),
         example: "ready = \"notify\"",
         set: |c, f, d| {
             if let Some(r) = c.choice(f, Readiness::from_name, Readiness::NAMES) {
@@ -232,13 +284,21 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "log",
+        doc: "How the program's log files rotate.",
+        kind: Kind::Table(|| schema::table(LOG_KEYS, &[])),
         example: "[programs.web.log]",
         set: |c, f, d| c.section(f, LOG_KEYS, &mut d.spec.log),
     },
-    Key { name: "health", example: "[programs.web.health]", set: |c, f, d| d.spec.health = c.health(f) },
-    Key { name: "max_memory", example: "max_memory = \"512MB\"", set: health::set_max_memory },
+    Key { name: "health",
+        doc: "A health check: an http, tcp or exec probe, and what to do when it fails.",
+        kind: Kind::Table(health::schema), example: "[programs.web.health]", set: |c, f, d| d.spec.health = c.health(f) },
+    Key { name: "max_memory",
+        doc: "Restart the program when its process tree uses more memory than this for memory_grace (Linux, Windows).",
+        kind: Kind::Size, example: "max_memory = \"512MB\"", set: health::set_max_memory },
     Key {
         name: "memory_grace",
+        doc: "How long the process tree may stay above max_memory (default \"30s\").",
+        kind: Kind::Duration,
         example: "memory_grace = \"1m\"",
         set: |c, f, d| {
             if let Some(v) = c.duration(f) {
@@ -248,23 +308,33 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "hard_memory_limit",
+        doc: "Windows: also make max_memory the Job Object's memory limit, so allocations above it fail (default false).",
+        kind: Kind::Bool,
         example: "hard_memory_limit = true",
         set: health::set_hard_memory_limit,
     },
     // Read before the other keys (`Ctx::instances_of`), so that `%{instance}` is known.
-    Key { name: "instances", example: instances::INSTANCES_EXAMPLE, set: |_, _, _| {} },
+    Key { name: "instances",
+        doc: "Run this many processes of the program, NAME:0 to NAME:N-1; %{instance} is each one's number.",
+        kind: Kind::Int { min: 1, max: defaults::MAX_INSTANCES as i64 }, example: instances::INSTANCES_EXAMPLE, set: |_, _, _| {} },
     Key {
         name: "instance_env",
+        doc: "An environment variable that also gets the instance number (beside STEWARD_INSTANCE).",
+        kind: Kind::Str,
         example: "instance_env = \"NODE_APP_INSTANCE\"",
         set: |c, f, d| d.group.instance_env = c.instance_env(f),
     },
     Key {
         name: "sockets",
+        doc: "Sockets steward binds once and passes to every process (systemd socket activation), one [programs.NAME.sockets.SOCKET] table each.",
+        kind: Kind::Named(instances::socket_schema, schema::SOCKET_NAME_PATTERN),
         example: "[programs.web.sockets.http]",
         set: |c, f, d| d.group.sockets = c.sockets(f),
     },
     Key {
         name: "update",
+        doc: "How a restart or a reload replaces the processes of a program with instances or sockets.",
+        kind: Kind::Table(|| schema::table(instances::UPDATE_KEYS, &[])),
         example: "[programs.web.update]",
         set: |c, f, d| {
             let mut update = crate::config::model::UpdateSpec::default();
@@ -274,6 +344,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key {
         name: "release",
+        doc: "Signed releases of the program that `steward deploy` installs and switches between.",
+        kind: Kind::Table(release::schema),
         example: "[programs.web.release]",
         set: |c, f, d| {
             d.release_span = Some(f.span());
@@ -285,6 +357,8 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
 pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
     Key {
         name: "max_size",
+        doc: "Rotate when a log file would grow past this size; 0: never by size (default \"50MB\").",
+        kind: Kind::Size,
         example: "max_size = \"10MB\"",
         set: |c, f, d| {
             if let Some(v) = c.size(f) {
@@ -295,6 +369,8 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
     },
     Key {
         name: "rotate_every",
+        doc: "Also rotate at the start of every hour or day (default: by size only).",
+        kind: Kind::Choice(RotateEvery::NAMES),
         example: "rotate_every = \"daily\"",
         set: |c, f, d| {
             if let Some(v) = c.choice(f, RotateEvery::from_name, RotateEvery::NAMES) {
@@ -304,6 +380,8 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
     },
     Key {
         name: "keep",
+        doc: "How many rotated files to keep (default 10).",
+        kind: Kind::Int { min: 0, max: MAX_KEEP as i64 },
         example: "keep = 5",
         set: |c, f, d| match c.u32(f) {
             Some(v) if v > MAX_KEEP => c.error(
@@ -317,6 +395,8 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
     },
     Key {
         name: "compress",
+        doc: "Gzip rotated files (default false).",
+        kind: Kind::Bool,
         example: "compress = true",
         set: |c, f, d| {
             if let Some(v) = c.bool(f) {

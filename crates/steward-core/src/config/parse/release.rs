@@ -26,19 +26,25 @@ pub(super) struct ReleaseDraft {
 const PUBLIC_KEYS_EXAMPLE: &str =
     "public_keys = [\"RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3\"]";
 
-const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
+pub(super) const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
     Key {
         name: "source",
+        doc: "Where releases come from: an http(s) URL of a manifest, a file:// URL or a path.",
+        kind: Kind::Str,
         example: "source = \"https://releases.example.com/api/manifest.json\"",
         set: |c, f, d| d.source = c.release_source(f),
     },
     Key {
         name: "public_keys",
+        doc: "The minisign public keys whose signatures steward trusts (the base64 line of each .pub file). Required.",
+        kind: Kind::Strings { min_items: 1 },
         example: PUBLIC_KEYS_EXAMPLE,
         set: |c, f, d| d.public_keys = Some(c.public_keys(f)),
     },
     Key {
         name: "keep",
+        doc: "How many installed versions to keep (default 3).",
+        kind: Kind::Int { min: defaults::RELEASE_MIN_KEEP as i64, max: u32::MAX as i64 },
         example: "keep = 3",
         set: |c, f, d| {
             match c.u32(f) {
@@ -54,21 +60,29 @@ const RELEASE_KEYS: &[Key<ReleaseDraft>] = &[
     },
     Key {
         name: "healthy_for",
+        doc: "How long a new version must stay up and ready to be kept (default \"10s\").",
+        kind: Kind::Duration,
         example: "healthy_for = \"30s\"",
         set: |c, f, d| d.healthy_for = c.duration(f),
     },
     Key {
         name: "ca_file",
+        doc: "A CA certificate (PEM) to trust for an https source, instead of the built-in roots.",
+        kind: Kind::Path,
         example: "ca_file = \"/etc/steward/releases-ca.pem\"",
         set: |c, f, d| d.ca_file = c.path(f),
     },
     Key {
         name: "ready_timeout",
+        doc: "How long a new version may take to be ready (default \"60s\").",
+        kind: Kind::Duration,
         example: "ready_timeout = \"60s\"",
         set: |c, f, d| d.ready_timeout = c.duration(f),
     },
     Key {
         name: "check_every",
+        doc: "Look for a new release this often and deploy it, at least \"1m\" (default: only on `steward deploy`).",
+        kind: Kind::Duration,
         example: "check_every = \"10m\"",
         set: |c, f, d| match c.duration(f) {
             Some(v) if v < defaults::MIN_CHECK_EVERY => c.error(
@@ -90,23 +104,39 @@ pub(super) struct SelfUpdateDraft {
     confirm_within: Option<Duration>,
 }
 
-const SELF_UPDATE_KEYS: &[Key<SelfUpdateDraft>] = &[
+pub(super) const SELF_UPDATE_KEYS: &[Key<SelfUpdateDraft>] = &[
     Key {
         name: "source",
+        doc: "Where new versions of steward come from: an http(s) URL of a manifest, a file:// URL or a path.",
+        kind: Kind::Str,
         example: "source = \"https://releases.example.com/steward/manifest.json\"",
         set: |c, f, d| d.source = c.release_source(f),
     },
     Key {
         name: "public_keys",
+        doc: "The minisign public keys whose signatures steward trusts.",
+        kind: Kind::Strings { min_items: 1 },
         example: PUBLIC_KEYS_EXAMPLE,
         set: |c, f, d| d.public_keys = Some(c.public_keys(f)),
     },
     Key {
         name: "confirm_within",
+        doc: "How long a new steward has to start and confirm itself before it is rolled back (default \"2m\").",
+        kind: Kind::Duration,
         example: "confirm_within = \"2m\"",
         set: |c, f, d| d.confirm_within = c.duration(f),
     },
 ];
+
+/// The schema of `[programs.NAME.release]`.
+pub(super) fn schema() -> serde_json::Value {
+    schema::table(RELEASE_KEYS, &["public_keys"])
+}
+
+/// The schema of `[self_update]`.
+pub(super) fn self_update_schema() -> serde_json::Value {
+    schema::table(SELF_UPDATE_KEYS, &[])
+}
 
 impl Ctx<'_> {
     /// `[self_update]`: `None` after a mistake (reported).

@@ -752,8 +752,9 @@ fn env_key(line: &str) -> Option<&str> {
     (starts_well && rest.trim_start().starts_with('=')).then_some(key)
 }
 
-/// Program names become file names (logs, state), on every OS.
-pub(super) fn check_program_name(name: &str) -> Result<(), String> {
+/// Program names become file names (logs, state), on every OS: `Err` says why `name` cannot
+/// be one.
+pub fn check_program_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("it is empty".to_owned());
     }

@@ -72,7 +72,7 @@ fn describe(out: &Output) -> String {
 fn bash_completes_the_verbs_that_start_with_what_was_typed() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(words(complete("steward st", dir.path(), &[])), set(&["start", "status", "stop"]));
-    assert_eq!(words(complete("steward sc", dir.path(), &[])), set(&["scale"]));
+    assert_eq!(words(complete("steward sca", dir.path(), &[])), set(&["scale"]));
     // Sub-verbs and flags of a verb.
     assert_eq!(words(complete("steward service ren", dir.path(), &[])), set(&["render"]));
     assert_eq!(complete("steward logs --fol", dir.path(), &[]), vec!["--follow".to_owned()]);

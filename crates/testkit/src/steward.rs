@@ -94,6 +94,28 @@ impl Steward {
         Steward { daemon, bin, config: path, dir }
     }
 
+    /// [`Steward::start_with`], run by `wrapper` (a program and its arguments, before steward's
+    /// path): `unshare --pid --fork`, to run steward as PID 1 of a namespace. [`Steward::daemon`]
+    /// is then the wrapper's process.
+    #[track_caller]
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        bin: impl AsRef<Path>,
+        config: &str,
+        extra_args: &[&str],
+    ) -> Steward {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+        let path = dir.path().join("steward.toml");
+        std::fs::write(&path, config).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        let bin = bin.as_ref().to_path_buf();
+        let (program, args) = wrapper.split_first().expect("a wrapper program");
+        let mut cmd = Command::new(program);
+        cmd.args(args).arg(&bin);
+        cmd.arg("run").arg("-c").arg(&path).args(["--log-format", "json"]).args(extra_args);
+        let daemon = Daemon::from_command(cmd, dir.path());
+        Steward { daemon, bin, config: path, dir }
+    }
+
     /// Runs another `steward run` on the same config and folder (after this one is gone).
     #[track_caller]
     pub fn run_again(&self) -> Daemon {

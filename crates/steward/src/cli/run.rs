@@ -24,7 +24,7 @@ pub struct RunArgs {
     /// (`{"program":..,"stream":..,"line":..}` with --log-format json): what `docker logs`
     /// shows. The log files are written as usual; lines stdout cannot take in time are
     /// dropped and counted, never waited for. See docs/containers.md.
-    #[arg(long, env = "STEWARD_MIRROR")]
+    #[arg(long, env = "STEWARD_MIRROR", value_parser = clap::builder::BoolishValueParser::new())]
     pub mirror: bool,
 }
 

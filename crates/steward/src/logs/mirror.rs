@@ -47,11 +47,7 @@ pub fn install(format: Format, out: Box<dyn Write + Send>) -> io::Result<()> {
     if MIRROR.get().is_some() {
         return Ok(());
     }
-    let (tx, rx) = mpsc::channel();
-    let shared = Arc::new(Shared::default());
-    let writer = Writer { rx, out, format, shared: shared.clone() };
-    std::thread::Builder::new().name("mirror".into()).spawn(move || writer.run())?;
-    let _ = MIRROR.set(Mirror { format, tx, shared });
+    let _ = MIRROR.set(Mirror::start(format, out)?);
     Ok(())
 }
 
@@ -64,6 +60,17 @@ struct Mirror {
     format: Format,
     tx: mpsc::Sender<Message>,
     shared: Arc<Shared>,
+}
+
+impl Mirror {
+    /// A mirror to `out`, with its writer thread started.
+    fn start(format: Format, out: Box<dyn Write + Send>) -> io::Result<Mirror> {
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let writer = Writer { rx, out, format, shared: shared.clone() };
+        std::thread::Builder::new().name("mirror".into()).spawn(move || writer.run())?;
+        Ok(Mirror { format, tx, shared })
+    }
 }
 
 /// From the pumps to the writer.
@@ -194,5 +201,116 @@ impl Writer {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A stdout that takes nothing until the test opens it, then keeps what it is given.
+    #[derive(Clone)]
+    struct Gated {
+        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (lock, opened) = &*self.open;
+            let _open = opened.wait_while(lock.lock().unwrap(), |open| !*open).unwrap();
+            self.got.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn tee(mirror: Mirror, program: &str) -> Tee {
+        Tee { mirror: Box::leak(Box::new(mirror)), program: program.into(), stream: "stdout" }
+    }
+
+    /// A stdout that takes nothing never holds up a pump: what does not fit in the queue is
+    /// dropped and counted, and once stdout moves again the marker says how much, where the
+    /// gap is. Every line is either written whole or counted.
+    #[test]
+    fn a_stuck_stdout_drops_and_counts_instead_of_blocking() {
+        let out = Gated { open: Default::default(), got: Default::default() };
+        let web = tee(Mirror::start(Format::Prefixed, Box::new(out.clone())).unwrap(), "web");
+        let line = |n: usize| format!("line {n:06} {}\n", "x".repeat(50));
+        let total = 200_000; // ~13 MiB of lines, about 3 times the queue
+        for chunk in (0..total).collect::<Vec<_>>().chunks(100) {
+            let lines: String = chunk.iter().map(|&n| line(n)).collect();
+            web.lines(lines.as_bytes());
+        }
+        // Everything was handed over while stdout took nothing: no call blocked.
+        *out.open.0.lock().unwrap() = true;
+        out.open.1.notify_all();
+        // Once the queue has drained and the marker is out, one more line goes through.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let shared = &web.mirror.shared;
+        while shared.queued.load(Ordering::Acquire) > 0 || shared.dropped.load(Ordering::Acquire) > 0 {
+            assert!(std::time::Instant::now() < deadline, "the queue never drained");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        web.lines(b"after\n");
+        let text = loop {
+            let text = String::from_utf8(out.got.lock().unwrap().clone()).unwrap();
+            if text.ends_with("web | after\n") {
+                break text;
+            }
+            assert!(std::time::Instant::now() < deadline, "the mirror never caught up");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let written: Vec<&str> = text.lines().filter(|l| l.starts_with("web | line ")).collect();
+        let markers: Vec<&str> =
+            text.lines().filter(|l| l.starts_with("steward | [mirror: dropped ")).collect();
+        assert_eq!(markers.len(), 1, "{markers:?}");
+        let dropped: usize =
+            markers[0]["steward | [mirror: dropped ".len()..].split(' ').next().unwrap().parse().unwrap();
+        assert!(
+            dropped > 0 && written.len() + dropped == total,
+            "{} written, {dropped} dropped",
+            written.len()
+        );
+        // The lines that went through are whole, the first ones, in order; the marker follows them.
+        for (n, l) in written.iter().enumerate() {
+            assert_eq!(format!("{l}\n"), format!("web | {}", line(n)));
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[written.len()], markers[0]);
+        assert_eq!(lines.len(), written.len() + 2);
+    }
+
+    #[test]
+    fn json_lines() {
+        let out = Gated { open: Arc::new((Mutex::new(true), Default::default())), got: Default::default() };
+        let api = tee(Mirror::start(Format::Json, Box::new(out.clone())).unwrap(), "api:2");
+        api.lines(b"plain\r\n\"quoted\" \xff\npiece");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while out.got.lock().unwrap().iter().filter(|&&b| b == b'\n').count() < 3 {
+            assert!(std::time::Instant::now() < deadline, "not written");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let text = String::from_utf8(out.got.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let got: Vec<(&str, &str, &str)> = lines
+            .iter()
+            .map(|v| {
+                (v["program"].as_str().unwrap(), v["stream"].as_str().unwrap(), v["line"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("api:2", "stdout", "plain"),
+                ("api:2", "stdout", "\"quoted\" \u{fffd}"),
+                ("api:2", "stdout", "piece")
+            ]
+        );
+        assert!(lines.iter().all(|v| v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z'))), "{text}");
     }
 }

@@ -83,7 +83,8 @@ fn serve(child: libc::pid_t, handled: &libc::sigset_t) -> ! {
         // SAFETY: `handled` is a valid set; a null siginfo pointer is allowed.
         let signal = unsafe { libc::sigwaitinfo(handled, std::ptr::null_mut()) };
         match signal {
-            -1 => continue, // EINTR: a signal outside the set (SIGSTOP/SIGCONT from the host).
+            // EINTR: the wait was interrupted (the init was stopped and continued from the host).
+            -1 => continue,
             libc::SIGCHLD => {
                 if let Some(ended) = reap(child) {
                     std::process::exit(exit_code(ended));

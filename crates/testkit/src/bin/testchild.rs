@@ -194,7 +194,8 @@ fn spawn_grandchild(spec: &Grandchild) -> Result<u32, String> {
     cmd.stdin(Stdio::null());
     if spec.orphan {
         // The middle copy: it starts the grandchild as asked (minus the orphaning), waits for
-        // its pidfile and exits; its `grandchild pid=` line goes to our stdout.
+        // its pidfile and exits. It shares our stdout, so `grandchild pid=` is printed twice:
+        // by it, then by us.
         cmd.arg("--spawn-grandchild");
         if let Some(path) = &spec.pidfile {
             cmd.arg("--grandchild-pidfile").arg(path);

@@ -4,6 +4,8 @@
 //! uses only modules below it; `layers.rs` has the floors and the test that keeps them):
 //!
 //! - [`private`]: owner-only folders and files (state, logs).
+//! - [`init`]: steward as a container's PID 1: the init that reaps orphans and forwards
+//!   signals, forked before anything else runs.
 //! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
 //!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files;
 //!   [`sockets`]: listening sockets passed to programs; [`releases`]: fetching, verifying and
@@ -29,6 +31,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod health;
 pub mod host;
+pub mod init;
 #[cfg(test)]
 mod layers;
 pub mod logs;

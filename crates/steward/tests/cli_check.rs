@@ -75,3 +75,24 @@ fn run_logs_the_warning_and_runs() {
     );
     s.wait_started("web");
 }
+
+/// The config the container example ships (examples/container/Dockerfile copies it into the
+/// image) is valid for Linux, with no warnings. The image itself is not built here.
+#[test]
+fn the_container_example_config_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/container");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("the example's Dockerfile");
+    assert!(
+        dockerfile.contains("COPY examples/container/steward.toml /etc/steward/steward.toml"),
+        "the Dockerfile no longer ships steward.toml:\n{dockerfile}"
+    );
+    let out = Command::new(STEWARD)
+        .arg("-c")
+        .arg(root.join("steward.toml"))
+        .args(["check", "--os", "linux"])
+        .output()
+        .expect("run steward check");
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok (2 programs)"), "{}", text(&out.stdout));
+    assert_eq!(text(&out.stderr), "", "warnings");
+}

@@ -86,6 +86,9 @@ mod monitoring;
 // The peak memory of steward serving tails, from /proc.
 #[cfg(target_os = "linux")]
 mod logs_tail;
+// steward as PID 1 of a PID namespace (unshare, as root): orphans, signals, exit codes, --mirror.
+#[cfg(target_os = "linux")]
+mod pid1;
 // Resource sampling of process trees, from /proc.
 #[cfg(target_os = "linux")]
 mod resources;

@@ -82,7 +82,12 @@ stop_timeout = "300ms"
             .map(|_| ())
     });
     let pid = s.wait_started("stubborn");
-    s.shutdown();
+    let out = s.cli(["shutdown"]);
+    assert!(out.status.success(), "steward shutdown: {}\n{}", testkit::describe(&out), s.daemon().dump());
+    // A shutdown that had to kill a program is not clean: `steward run` exits 5.
+    let status = s.daemon().wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(5), "{}", s.daemon().dump());
+    assert_eq!(s.events_of("stubborn", "stop-timeout").len(), 1, "{}", s.log());
     // Killed once stop_timeout (300ms) had passed since the stop was asked for, not at once: the
     // stop was ignored. The bound leaves a margin: the stop's event is stamped a little after
     // its timer was armed (under Wine, 296ms were seen).

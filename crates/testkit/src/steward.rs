@@ -83,11 +83,42 @@ impl Steward {
         extra_args: &[&str],
         prepare: impl FnOnce(&mut Command),
     ) -> Steward {
+        Self::launch(&[], bin.as_ref(), config, extra_args, prepare)
+    }
+
+    /// [`Steward::start_with`], run by `wrapper` (a program and its arguments, before steward's
+    /// path): `unshare --pid --fork`, to run steward as PID 1 of a namespace. [`Steward::daemon`]
+    /// is then the wrapper's process.
+    #[track_caller]
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        bin: impl AsRef<Path>,
+        config: &str,
+        extra_args: &[&str],
+    ) -> Steward {
+        Self::launch(wrapper, bin.as_ref(), config, extra_args, |_| {})
+    }
+
+    #[track_caller]
+    fn launch(
+        wrapper: &[&str],
+        bin: &Path,
+        config: &str,
+        extra_args: &[&str],
+        prepare: impl FnOnce(&mut Command),
+    ) -> Steward {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
         let path = dir.path().join("steward.toml");
         std::fs::write(&path, config).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        let bin = bin.as_ref().to_path_buf();
-        let mut cmd = Command::new(&bin);
+        let bin = bin.to_path_buf();
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(&bin);
+                cmd
+            }
+            None => Command::new(&bin),
+        };
         cmd.arg("run").arg("-c").arg(&path).args(["--log-format", "json"]).args(extra_args);
         prepare(&mut cmd);
         let daemon = Daemon::from_command(cmd, dir.path());

@@ -7,6 +7,8 @@
 //! - 2: the command line itself is wrong (unknown verb or flag)
 //! - 3: no steward is running for this config (control verbs)
 //! - 4: permission denied on the local socket: the steward there is another user's
+//! - 5: `run` stopped, but not cleanly: a program did not stop within its `stop_timeout` at
+//!   shutdown and was killed (a container runtime sees this code, see docs/containers.md)
 //!
 //! A closed stdout (`steward status | head -1`) ends a verb quietly with 0, as ripgrep does:
 //! verbs print with `outln!` and `out!`, which return the write error instead of
@@ -102,7 +104,8 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the supervisor in the foreground until SIGTERM or Ctrl+C, then stop every
-    /// program in reverse dependency order and exit 0.
+    /// program in reverse dependency order and exit 0 (5 if one had to be killed after its
+    /// stop_timeout). As a container's PID 1 it also reaps orphans (docs/containers.md).
     Run(run::RunArgs),
     /// Validate the config file: print every error and warning with file:line:col, exit 1 if
     /// there is an error, 0 if the file is valid (warnings or not).

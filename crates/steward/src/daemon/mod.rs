@@ -18,7 +18,7 @@ use crate::supervise::{self, StatusSink};
 
 /// Run `config` until `shutdown` completes or `steward shutdown` is asked for. The status
 /// goes to systemd when it started steward (`NOTIFY_SOCKET`), else nowhere.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<supervise::Stopped> {
     let status = Box::new(Notifier::from_env(&config));
     run_with(config, supervise::control::channel(), status, shutdown).await
 }
@@ -31,7 +31,7 @@ pub async fn run_with(
     (control, control_rx): (supervise::Control, supervise::ControlReceiver),
     status: Box<dyn StatusSink>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<supervise::Stopped> {
     if let Err(e) = crate::process::hide_inherited_fds() {
         tracing::warn!(
             event = "fds",

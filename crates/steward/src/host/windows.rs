@@ -212,7 +212,7 @@ async fn supervise_as_service(config: Config, host: Arc<Host>) -> anyhow::Result
     overdue.abort();
     // The supervisor is gone, so the event stream has ended: let the feed write what is left.
     let _ = tokio::time::timeout(Duration::from_secs(2), feed).await;
-    result
+    result.map(|_stopped| ())
 }
 
 /// The crate's controls, handed to the runtime. They come as a blocking iterator, so a thread

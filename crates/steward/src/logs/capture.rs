@@ -8,6 +8,7 @@ use steward_core::framing::{Ending, LineFramer};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::file::WriterId;
+use super::mirror::Tee;
 use super::SharedLog;
 
 /// Size of [`pump`]'s read buffer, the most it holds of one stream at a time.
@@ -57,7 +58,17 @@ pub async fn pump<R: AsyncRead + Unpin>(reader: R, log: SharedLog) -> io::Result
 /// If `open` fails, the stream is read to its end and discarded, so that the program never
 /// blocks on a full pipe. `open` reports its own failure (the supervisor's logs it with the
 /// program's name, publishes an event and counts it): this function knows no program.
-pub async fn pump_opening<R, F>(mut reader: R, open: F) -> io::Result<u64>
+pub async fn pump_opening<R, F>(reader: R, open: F) -> io::Result<u64>
+where
+    R: AsyncRead + Unpin,
+    F: FnOnce() -> io::Result<SharedLog>,
+{
+    pump_mirrored(reader, open, None).await
+}
+
+/// [`pump_opening`], which also hands each write's whole lines to `mirror` (`steward run
+/// --mirror`, see [`super::mirror`]), before they go to the file.
+pub async fn pump_mirrored<R, F>(mut reader: R, open: F, mirror: Option<Tee>) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,
     F: FnOnce() -> io::Result<SharedLog>,
@@ -107,17 +118,22 @@ where
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                finish(&log, writer, &mut framer, spill).await;
+                finish(&log, writer, &mut framer, spill, mirror.as_ref()).await;
                 return Err(e);
             }
         };
         total += n as u64;
-        framer.filled(n, |lines| write_now(&log, writer, lines, &mut spill));
+        framer.filled(n, |lines| {
+            if let Some(mirror) = &mirror {
+                mirror.lines(lines);
+            }
+            write_now(&log, writer, lines, &mut spill)
+        });
         if !spill.is_empty() {
             spill = write_spilled(&log, writer, spill).await;
         }
     }
-    finish(&log, writer, &mut framer, spill).await;
+    finish(&log, writer, &mut framer, spill, mirror.as_ref()).await;
     Ok(total)
 }
 
@@ -155,10 +171,19 @@ async fn write_spilled(log: &SharedLog, writer: WriterId, mut spill: Vec<u8>) ->
 }
 
 /// Writes the unfinished last line, ending it with a `\n`.
-async fn finish(log: &SharedLog, writer: WriterId, framer: &mut LineFramer, mut spill: Vec<u8>) {
+async fn finish(
+    log: &SharedLog,
+    writer: WriterId,
+    framer: &mut LineFramer,
+    mut spill: Vec<u8>,
+    mirror: Option<&Tee>,
+) {
     match framer.finish() {
         Ending::Clean => {}
         Ending::Rest(line) => {
+            if let Some(mirror) = mirror {
+                mirror.lines(line);
+            }
             write_now(log, writer, line, &mut spill);
             if !spill.is_empty() {
                 write_spilled(log, writer, spill).await;

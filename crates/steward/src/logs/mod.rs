@@ -14,6 +14,8 @@
 //! - `tune_pipe` (Linux only) makes a pipe 1 MiB big; `grow_pipe` does so within a budget
 //!   for all programs (the child's stdout and stderr, see `process`).
 //! - [`history`] reads a log back, rotated files first.
+//! - [`mirror`] copies the lines to steward's stdout too, with the program's name
+//!   (`steward run --mirror`), without ever blocking a pump.
 //!
 //! A [`SharedLog`] outlives one child: every run of a program appends to the same file, and
 //! pumps that share a file never mix inside a line.
@@ -96,11 +98,12 @@ mod file;
 pub mod history;
 #[cfg(target_os = "linux")]
 mod linux;
+pub mod mirror;
 pub mod tail;
 
 use std::sync::Arc;
 
-pub use capture::{pump, pump_opening};
+pub use capture::{pump, pump_mirrored, pump_opening};
 pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
 #[cfg(target_os = "linux")]
 pub use linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};

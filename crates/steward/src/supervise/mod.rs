@@ -63,6 +63,21 @@ impl StatusSink for () {
     fn stopping(&mut self) {}
 }
 
+/// How a run ended, for `steward run`'s exit code.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// The processes that did not stop within their `stop_timeout` at shutdown and had their
+    /// tree killed.
+    pub killed: Vec<String>,
+}
+
+impl Stopped {
+    /// Whether every program stopped by itself when asked.
+    pub fn clean(&self) -> bool {
+        self.killed.is_empty()
+    }
+}
+
 /// How many past events `steward events` shows before following.
 const EVENT_HISTORY: usize = 256;
 
@@ -74,7 +89,7 @@ pub async fn run(
     control: ControlReceiver,
     status: Box<dyn StatusSink>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     let mut sup = Supervisor::new(config, status)?;
     let mut control = control.0;
     sup.start_autostart();
@@ -98,9 +113,18 @@ pub async fn run(
             break;
         }
     }
+    let stopped = Stopped { killed: std::mem::take(&mut sup.killed) };
     sup.finish().await;
-    tracing::info!(event = "exit", "all programs stopped");
-    Ok(())
+    if stopped.clean() {
+        tracing::info!(event = "exit", "all programs stopped");
+    } else {
+        tracing::warn!(
+            event = "exit",
+            "all programs stopped; killed after their stop_timeout: {}",
+            stopped.killed.join(", ")
+        );
+    }
+    Ok(stopped)
 }
 
 struct Supervisor {
@@ -119,6 +143,8 @@ struct Supervisor {
     history: VecDeque<Event>,
     reload: Option<reload::PendingReload>,
     shutting_down: bool,
+    /// The processes killed after their stop timeout since shutdown began.
+    killed: Vec<String>,
     /// Tasks of programs removed by a reload, finishing (draining their logs).
     retired: Vec<tokio::task::JoinHandle<()>>,
     /// The service manager's view of startup and shutdown (`()` when none listens).
@@ -166,6 +192,7 @@ impl Supervisor {
             history: VecDeque::with_capacity(EVENT_HISTORY),
             reload: None,
             shutting_down: false,
+            killed: Vec::new(),
             retired: Vec::new(),
             status,
             observe: observe::Observers::new(&config),
@@ -259,6 +286,9 @@ impl Supervisor {
             return;
         }
         log_change(&notice);
+        if notice.killed && self.shutting_down {
+            self.killed.push(notice.program.to_string());
+        }
         self.publish(&notice);
         self.states.insert(notice.program.to_string(), notice.change.to);
         if let Some(spec) = self.programs.get(&*notice.program).map(|p| p.spec.clone()) {

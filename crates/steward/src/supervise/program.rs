@@ -58,6 +58,9 @@ pub struct Notice {
     pub generation: u64,
     pub change: Change,
     pub status: Status,
+    /// The process did not stop within its `stop_timeout` and its tree was killed before
+    /// this change.
+    pub killed: bool,
 }
 
 /// The supervisor's handle on a program task.
@@ -115,6 +118,7 @@ impl ProgramHandle {
             notify_name,
             notify: None,
             timer: None,
+            killed: false,
             since: None,
             pumps: Vec::new(),
             status: status_tx,
@@ -315,6 +319,8 @@ struct ProgramTask {
     notify: Option<NotifySocket>,
     /// The one timer (backoff or stop timeout), as a tokio instant so tests can pause time.
     timer: Option<tokio::time::Instant>,
+    /// The stop timeout ran out and the tree was killed; told with the next state change.
+    killed: bool,
     since: Option<SystemTime>,
     /// Log pumps of this and earlier processes; awaited when the task ends so that no
     /// output is lost at shutdown.
@@ -377,6 +383,11 @@ impl ProgramTask {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let now = tokio::time::Instant::now();
+            if self.machine.state() == State::Stopping && matches!(event, Event::TimerFired) {
+                self.killed = true;
+                tracing::warn!(program = %self.name, event = "stop-timeout",
+                    "did not stop within stop_timeout ({:?}); killing its process tree", self.spec.stop_timeout);
+            }
             let step = self.machine.handle(event, now.into_std());
             for action in step.actions {
                 if let Some(next) = self.act(action, now) {
@@ -395,6 +406,7 @@ impl ProgramTask {
                     generation: self.generation,
                     change,
                     status,
+                    killed: std::mem::take(&mut self.killed),
                 });
             }
         }
@@ -514,7 +526,8 @@ struct PumpContext {
 
 async fn pump<R: tokio::io::AsyncRead + Unpin>(reader: R, cx: PumpContext) {
     let program = cx.program.clone();
-    if let Err(e) = logs::pump_opening(reader, move || cx.open()).await {
+    let mirror = logs::mirror::tee(program.clone(), cx.stream.name());
+    if let Err(e) = logs::pump_mirrored(reader, move || cx.open(), mirror).await {
         tracing::warn!(program = %program, event = "log-capture-failed", "reading the program's output failed: {e}");
     }
 }

@@ -171,13 +171,14 @@ fn append_start(path: &Path, pid: u32) -> io::Result<()> {
     file.write_all(format!("start pid={pid}\n").as_bytes())
 }
 
-/// Starts a copy of this program that sleeps an hour, and returns its pid once it has written
-/// its pidfile (if it was asked to). Its stdout and stderr are ours: a reader of our pipes
-/// sees them open until the grandchild is gone too, as with real daemons' helpers.
+/// Starts a copy of this program that sleeps an hour (or until `--grandchild-await`'s file
+/// exists), and returns its pid once it has written its pidfile (if it was asked to). Its
+/// stdout and stderr are ours: a reader of our pipes sees them open until the grandchild is
+/// gone too, as with real daemons' helpers. With `--grandchild-orphan` a middle copy starts
+/// it and exits at once, the way a daemon detaches, so it is an orphan by the time this
+/// returns.
 fn spawn_grandchild(spec: &Grandchild) -> Result<u32, String> {
     let exe = std::env::current_exe().map_err(|e| format!("--spawn-grandchild: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["--sleep", "1h"]).stdin(Stdio::null());
     if let Some(path) = &spec.pidfile {
         // A previous run's file would be read (so held open) while the grandchild renames its
         // own over it, and Wine refuses to replace a file that is open ("Access denied"): the
@@ -188,6 +189,36 @@ fn spawn_grandchild(spec: &Grandchild) -> Result<u32, String> {
             }
             _ => {}
         }
+    }
+    let mut cmd = Command::new(exe);
+    cmd.stdin(Stdio::null());
+    if spec.orphan {
+        // The middle copy: it starts the grandchild as asked (minus the orphaning), waits for
+        // its pidfile and exits. It shares our stdout, so `grandchild pid=` is printed twice:
+        // by it, then by us.
+        cmd.arg("--spawn-grandchild");
+        if let Some(path) = &spec.pidfile {
+            cmd.arg("--grandchild-pidfile").arg(path);
+        }
+        if let Some(path) = &spec.await_file {
+            cmd.arg("--grandchild-await").arg(path);
+        }
+        if spec.new_group {
+            cmd.arg("--grandchild-new-group");
+        }
+        let status = cmd.status().map_err(|e| format!("--grandchild-orphan: {e}"))?;
+        if !status.success() {
+            return Err(format!("--grandchild-orphan: the middle copy failed ({status})"));
+        }
+        let path = spec.pidfile.as_deref().ok_or("--grandchild-orphan needs --grandchild-pidfile")?;
+        return testkit::read_pidfile(path)
+            .ok_or_else(|| format!("--grandchild-orphan: no pid in {}", path.display()));
+    }
+    match &spec.await_file {
+        Some(path) => cmd.arg("--await-file").arg(path),
+        None => cmd.args(["--sleep", "1h"]),
+    };
+    if let Some(path) = &spec.pidfile {
         cmd.arg("--pidfile").arg(path);
     }
     if spec.new_group {

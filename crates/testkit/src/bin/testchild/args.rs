@@ -12,6 +12,10 @@ usage: steward-testchild [FLAGS]   (all flags combine; carried out in this order
                               process group, with the same stdout and stderr
     --grandchild-pidfile PATH the copy writes its pid to PATH (waited for before going on)
     --grandchild-new-group    the copy leads a new process group (Windows: console group)
+    --grandchild-await PATH   the copy exits once PATH exists, instead of sleeping 1h
+    --grandchild-orphan       the copy is started by a middle copy that exits once it is up,
+                              so it is orphaned (its parent becomes the nearest subreaper or
+                              PID 1); needs --grandchild-pidfile
   --ignore-term               ignore SIGTERM, SIGINT, SIGHUP (Windows: Ctrl+C, Ctrl+Break)
   --trap-term                 on SIGTERM or SIGINT print `got signal N` and exit 0
                               (Windows: on a console control event print `got ctrl N`)
@@ -61,6 +65,8 @@ pub struct Options {
 pub struct Grandchild {
     pub pidfile: Option<PathBuf>,
     pub new_group: bool,
+    pub await_file: Option<PathBuf>,
+    pub orphan: bool,
 }
 
 #[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
@@ -115,6 +121,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--spawn-grandchild" => spawn_grandchild = true,
             "--grandchild-pidfile" => grandchild.pidfile = Some(value()?.into()),
             "--grandchild-new-group" => grandchild.new_group = true,
+            "--grandchild-await" => grandchild.await_file = Some(value()?.into()),
+            "--grandchild-orphan" => grandchild.orphan = true,
             "--ignore-term" => opts.signals = set_signals(opts.signals, SignalMode::Ignore)?,
             "--trap-term" => opts.signals = set_signals(opts.signals, SignalMode::Trap)?,
             "--pidfile" => opts.pidfile = Some(value()?.into()),
@@ -144,9 +152,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
     }
 
     if spawn_grandchild {
+        if grandchild.orphan && grandchild.pidfile.is_none() {
+            return Err("--grandchild-orphan needs --grandchild-pidfile".into());
+        }
         opts.grandchild = Some(grandchild);
     } else if grandchild != Grandchild::default() {
-        return Err("--grandchild-pidfile and --grandchild-new-group need --spawn-grandchild".into());
+        return Err("the --grandchild-* flags need --spawn-grandchild".into());
     }
     match lines {
         Some(count) => {
@@ -229,6 +240,9 @@ mod tests {
             "--grandchild-pidfile",
             "g.pid",
             "--grandchild-new-group",
+            "--grandchild-await",
+            "gone",
+            "--grandchild-orphan",
             "--trap-term",
             "--pidfile=p.pid",
             "--append-start",
@@ -263,7 +277,12 @@ mod tests {
             opts,
             Options {
                 help: false,
-                grandchild: Some(Grandchild { pidfile: Some("g.pid".into()), new_group: true }),
+                grandchild: Some(Grandchild {
+                    pidfile: Some("g.pid".into()),
+                    new_group: true,
+                    await_file: Some("gone".into()),
+                    orphan: true,
+                }),
                 signals: SignalMode::Trap,
                 pidfile: Some("p.pid".into()),
                 append_start: Some("starts".into()),
@@ -301,6 +320,8 @@ mod tests {
             &["--line-len", "20"],
             &["--stderr"],
             &["--grandchild-pidfile", "x"],
+            &["--grandchild-orphan"],
+            &["--spawn-grandchild", "--grandchild-orphan"],
             &["--ignore-term", "--trap-term"],
             &["--exit", "1", "--abort"],
             &["--cwd=yes"],

@@ -10,7 +10,8 @@
 #   install   `dpkg -i` revision 1: the unit is enabled and not started; /var/lib/steward and
 #             /var/log/steward exist (0700); the unit is what `steward service render` prints
 #             for the config, but for TimeoutStopSec; man pages and completions are in place
-#             (`man -w`, bash's `complete -p`, `zsh -n`/`fish -n` when installed)
+#             (`man -w`, bash's `complete -p`, the
+#             zsh and fish files' first lines)
 #   start     `systemctl start steward`: active after READY=1; `steward status` answers
 #   edit      a program added to /etc/steward/steward.toml, `steward reload`: it runs
 #   upgrade   `dpkg -i` revision 2: the edited config is kept, steward was restarted (a new
@@ -220,8 +221,9 @@ echo "  | built in $((SECONDS - t0)) s"
 if [ -s "$work/v1.deb" ] && command -v lintian >/dev/null; then
     # lintian runs as root here (a throw-away CI machine); it says so on stderr.
     lint=$(lintian --allow-root "$work/v1.deb" 2>&1)
-    if grep -q '^E: ' <<<"$lint"; then
-        hfail "lintian found errors:"
+    lint_rc=$?
+    if [ "$lint_rc" -ne 0 ] || grep -q '^E: ' <<<"$lint"; then
+        hfail "lintian exit $lint_rc, errors:"
     else
         hpass "lintian: no errors ($(grep -c '^[WIP]: ' <<<"$lint") warnings or notes)"
     fi

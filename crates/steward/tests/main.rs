@@ -42,6 +42,12 @@ mod deploy;
 // `systemctl --root` into an offline image.
 #[cfg(unix)]
 mod service_cli;
+// Shell completion run by a real bash (and a Unix socket that never answers).
+#[cfg(unix)]
+mod completions;
+// Man pages rendered by man-db's `man`.
+#[cfg(unix)]
+mod man;
 // SIGTERM, SIGHUP and SIGKILL to steward, and what follows.
 #[cfg(unix)]
 mod signals;

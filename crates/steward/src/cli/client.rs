@@ -60,11 +60,16 @@ impl Client {
             let remote = Remote::new(url, cli.token_file.as_deref(), cli.ca_file.as_deref())?;
             return Ok(Client { endpoint: PathBuf::new(), remote: Some(remote) });
         }
+        Ok(Client::local(&cli.config))
+    }
+
+    /// The client of the steward that runs `config`, on this machine.
+    pub fn local(config: &Path) -> Client {
         let endpoint = match std::env::var_os("STEWARD_SOCKET") {
             Some(p) => PathBuf::from(p),
-            None => api::local::endpoint(&state_dir_of(&cli.config)),
+            None => api::local::endpoint(&state_dir_of(config)),
         };
-        Ok(Client { endpoint, remote: None })
+        Client { endpoint, remote: None }
     }
 
     pub async fn request(

@@ -3,13 +3,16 @@
 
 use std::process::ExitCode;
 
+use clap_complete::engine::ArgValueCompleter;
+
 use super::client::Client;
+use super::completions::program_names;
 use crate::protocol::{ActionReply, ActionRequest, ActionResult};
 
 #[derive(Debug, clap::Args)]
 pub struct CtlArgs {
     /// The programs.
-    #[arg(required_unless_present = "all")]
+    #[arg(required_unless_present = "all", add = ArgValueCompleter::new(program_names))]
     pub names: Vec<String>,
     /// Every program (stop: in reverse dependency order).
     #[arg(long, conflicts_with = "names")]

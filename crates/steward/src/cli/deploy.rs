@@ -6,13 +6,17 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap_complete::engine::ArgValueCompleter;
+
 use super::client::Client;
+use super::completions::program_names;
 use crate::protocol::{DeployReply, DeployRequest, ReleasesReply, RollbackRequest};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("what").required(true).args(["version", "latest", "file"])))]
 pub struct DeployArgs {
     /// The program (one with a [programs.NAME.release] table).
+    #[arg(add = ArgValueCompleter::new(program_names))]
     pub name: String,
     /// This version: one installed already, or the one the release source offers.
     pub version: Option<String>,
@@ -34,6 +38,7 @@ pub struct DeployArgs {
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     /// The program to take back to the version it ran before.
+    #[arg(add = ArgValueCompleter::new(program_names))]
     pub name: String,
     /// Print the stable JSON reply.
     #[arg(long)]
@@ -43,6 +48,7 @@ pub struct RollbackArgs {
 #[derive(Debug, clap::Args)]
 pub struct VersionsArgs {
     /// The program (one with a [programs.NAME.release] table).
+    #[arg(add = ArgValueCompleter::new(program_names))]
     pub name: String,
     /// Print the stable JSON reply.
     #[arg(long)]

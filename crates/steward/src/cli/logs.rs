@@ -6,11 +6,15 @@ use std::process::ExitCode;
 use http_body_util::BodyExt as _;
 use hyper::Method;
 
+use clap_complete::engine::ArgValueCompleter;
+
 use super::client::Client;
+use super::completions::program_names;
 
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
     /// The program.
+    #[arg(add = ArgValueCompleter::new(program_names))]
     pub name: String,
     /// How many lines from the end to show first.
     #[arg(short = 'n', long, default_value_t = 10)]

@@ -32,11 +32,13 @@ macro_rules! out {
 
 mod check;
 pub mod client;
+mod completions;
 mod ctl;
 mod daemonctl;
 mod deploy;
 mod events;
 mod logs;
+mod man;
 mod remote;
 mod run;
 mod scale;
@@ -148,9 +150,24 @@ pub enum Command {
     /// through its service manager; a new version that fails to start is rolled back.
     /// See docs/self-update.md.
     SelfUpdate(self_update::SelfUpdateArgs),
+    /// Print the shell script that completes steward's verbs, flags and program names
+    ///
+    /// Bash: `steward completions bash > /etc/bash_completion.d/steward` (or `source <(steward
+    /// completions bash)` in ~/.bashrc); also zsh, fish, powershell and elvish. On TAB the
+    /// script asks `steward` on PATH, which asks the running steward for its programs (or reads
+    /// the config file when none runs). See docs/shell.md.
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages: steward(1), one page per verb (steward-VERB(1)), and
+    /// steward.toml(5)
+    ///
+    /// `steward man --out DIR` creates DIR and writes the pages into it; read one with
+    /// `man -l DIR/steward-run.1`, or install them under /usr/share/man. See docs/shell.md.
+    Man(man::ManArgs),
 }
 
 pub fn main() -> ExitCode {
+    // Called back by a completion script on TAB: print the candidates and exit.
+    completions::complete_if_asked();
     let cli = Cli::parse();
     // The Windows service host logs to a file and the Event Log: it has no stderr.
     if !matches!(&cli.command, Command::Service(s) if s.is_host()) {
@@ -162,6 +179,8 @@ pub fn main() -> ExitCode {
         Command::Service(args) => service::service(&cli, args),
         Command::Wrap(args) => wrap::wrap(&cli, args),
         Command::SelfUpdate(args) => self_update::self_update(&cli, args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => man::man(args),
         control => run_client(&cli, control),
     };
     match result {
@@ -220,7 +239,9 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             | Command::Check(_)
             | Command::Service(_)
             | Command::Wrap(_)
-            | Command::SelfUpdate(_) => {
+            | Command::SelfUpdate(_)
+            | Command::Completions(_)
+            | Command::Man(_) => {
                 unreachable!("handled by main")
             }
         }

@@ -4,12 +4,16 @@
 
 use std::process::ExitCode;
 
+use clap_complete::engine::ArgValueCompleter;
+
 use super::client::Client;
+use super::completions::program_names;
 use crate::protocol::{ScaleReply, ScaleRequest};
 
 #[derive(Debug, clap::Args)]
 pub struct ScaleArgs {
     /// The program (one with `instances`).
+    #[arg(add = ArgValueCompleter::new(program_names))]
     pub name: String,
     /// The new number of instances (6), or the change (+2, -1).
     #[arg(allow_hyphen_values = true)]

@@ -2,12 +2,16 @@
 
 use std::process::ExitCode;
 
+use clap_complete::engine::ArgValueCompleter;
+
 use super::client::Client;
+use super::completions::program_names;
 use crate::protocol::{ProgramInfo, StatusReply};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// Only these programs (default: all).
+    #[arg(add = ArgValueCompleter::new(program_names))]
     pub names: Vec<String>,
     /// Print the stable JSON form (see docs/api.md) instead of a table.
     #[arg(long)]

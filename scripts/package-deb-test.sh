@@ -15,7 +15,8 @@
 #   start     `systemctl start steward`: active after READY=1; `steward status` answers
 #   edit      a program added to /etc/steward/steward.toml, `steward reload`: it runs
 #   upgrade   `dpkg -i` revision 2: the edited config is kept, steward was restarted (a new
-#             main pid, the new package's binary) and runs the program again
+#             main pid, the new package's binary) and runs the program again; then disabled
+#             and stopped by the admin, `dpkg -i` again leaves it disabled and stopped
 #   remove    `dpkg -r`: steward and its program stopped, the binary gone; the config, the
 #             state and the logs stay
 #   purge     `dpkg --purge`: config, state, logs and the unit's enable links are gone
@@ -151,6 +152,16 @@ EOF
     fi
     check "the old steward's program (pid $old_prog) is gone" eval "! alive $old_prog"
     within 10 "the program runs under the new steward" program_runs
+
+    echo "=== the admin's choice survives an upgrade: disabled and stopped, then dpkg -i again"
+    systemctl disable --now steward.service >/dev/null 2>&1
+    if out=$(dpkg -i "$v1" 2>&1); then pass "dpkg -i revision 1 over 2"; else fail "dpkg -i revision 1 over 2:"; show "$out"; fi
+    check "still disabled (is-enabled: $(systemctl is-enabled steward.service 2>&1))" \
+        test "$(systemctl is-enabled steward.service 2>&1)" = disabled
+    check "still stopped (is-active: $(systemctl is-active steward.service 2>&1))" \
+        test "$(systemctl is-active steward.service 2>&1)" = inactive
+    systemctl enable --now steward.service >/dev/null 2>&1
+    within 10 "enabled and started again, the program runs" program_runs
 
     echo "=== remove: dpkg -r"
     local main prog

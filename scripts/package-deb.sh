@@ -13,11 +13,12 @@
 # Prints the path of the .deb on stdout. Needs dpkg-dev (dpkg-deb, dpkg-shlibdeps), binutils
 # (strip) and gzip.
 #
-# Why a script and not cargo-deb: `cargo install cargo-deb --locked` compiles for several
-# minutes on a CI machine (measured: see docs/install.md), more than the whole packaging step
-# should cost, while dpkg-deb is already on every Debian machine. The package is what
-# cargo-deb would make from the same files, and the maintainer scripts in packaging/debian/
-# are debhelper's `dh_installsystemd --no-start` snippets written out.
+# Why a script and not cargo-deb: `cargo install cargo-deb --locked` compiles cargo-deb and
+# its dependency tree from source on every fresh CI machine (crates.io has no binaries), while
+# dpkg-deb, dpkg-shlibdeps and deb-systemd-helper are on every Debian machine already and the
+# packaging itself takes seconds. The package is what cargo-deb would make from the same files,
+# and the maintainer scripts in packaging/debian/ are debhelper's `dh_installsystemd
+# --no-start` snippets written out.
 #
 # What goes in (docs/install.md has the table):
 #   /usr/bin/steward                        the binary, stripped

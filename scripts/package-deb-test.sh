@@ -141,7 +141,7 @@ EOF
     if out=$(dpkg -i "$v2" 2>&1); then pass "dpkg -i revision 2"; else fail "dpkg -i revision 2:"; show "$out"; fi
     check "the package is now $(dpkg-query -W -f '${Version}' steward)" test "$(dpkg-query -W -f '${Version}' steward)" = "$(dpkg-deb -f "$v2" Version)"
     check "the edited config is kept" grep -qx '\[programs.pkgtest\]' "$conf"
-    check "no .dpkg-new or .dpkg-dist beside it" test -z "$(ls /etc/steward | grep -E '\.dpkg-(new|dist|old)$')"
+    check "no .dpkg-new, .dpkg-dist or .dpkg-old beside it" eval '! compgen -G "/etc/steward/*.dpkg-*" >/dev/null'
     local new_main
     new_main=$(prop MainPID)
     if [ "$(prop ActiveState)" = active ] && [ "$new_main" != 0 ] && [ "$new_main" != "$old_main" ]; then

@@ -149,7 +149,7 @@ env_file=$("$repo/scripts/windows-toolchain.sh")
 # shellcheck source=scripts/wine-lib.sh
 . "$repo/scripts/wine-lib.sh"
 wine_fresh_prefix "$work/prefix"
-echo "$(wine --version)"
+wine --version
 C=$WINEPREFIX/drive_c
 
 say "unzip to C:\\Program Files\\steward, config in C:\\ProgramData\\steward"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # wine-lib.sh: helpers of the tests that run steward.exe as a service under Wine's Service
 # Control Manager (wine-service-test.sh, package-windows-test.sh). Source it, with the
 # Windows toolchain's environment loaded (scripts/windows-toolchain.sh: wine, wine-prefix-init).

@@ -80,11 +80,9 @@ bin=$CARGO_TARGET_DIR/$TARGET/debug
 
 # --- a private, headless Wine prefix -----------------------------------------------------------
 say "fresh Wine prefix"
+# shellcheck source=scripts/wine-lib.sh
+. "$repo/scripts/wine-lib.sh"
 export WINEPREFIX=$CARGO_TARGET_DIR/wine-service-prefix
-export WINEDEBUG=-all
-unset DISPLAY WAYLAND_DISPLAY
-wineserver -k >/dev/null 2>&1 || true
-rm -rf "$WINEPREFIX"
 cleanup() {
     # On a failure, what the services logged goes into the CI log before the prefix goes.
     if [ "${fails:-0}" -gt 0 ] && [ -d "${C:-}" ]; then
@@ -95,12 +93,7 @@ cleanup() {
     if [ "${KEEP_PREFIX:-0}" = 1 ]; then echo "prefix kept at $WINEPREFIX"; else rm -rf "$WINEPREFIX"; fi
 }
 trap cleanup EXIT
-wine-prefix-init "$WINEPREFIX"
-# Services cannot start in the session that created the prefix; a persistent wineserver keeps
-# services.exe between the commands below (see shared notes: windows-cross.md).
-timeout 120 wineserver -w || true
-wineserver -p
-wineboot </dev/null >/dev/null 2>&1 || true
+wine_fresh_prefix "$WINEPREFIX"
 echo "$(wine --version)"
 
 C=$WINEPREFIX/drive_c
@@ -110,13 +103,9 @@ STEWARD='C:\Program Files\steward test\steward.exe'
 SCMCTL='C:\Program Files\steward test\steward-scmctl.exe'
 CHILD='C:\Program Files\steward test\steward-testchild.exe'
 
-w() { wine "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 steward() { w "$STEWARD" "$@"; }
-state() { wine sc query "$1" 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4; exit}'; }
-is_state() { [ "$(state "$1")" = "$2" ]; }
 alive() { wine "$SCMCTL" alive "$1" >/dev/null 2>&1; }
 gone() { ! alive "$1"; }
-not_installed() { ! wine sc query "$1" >/dev/null 2>&1; }
 pidfile() { tr -d '\r\n ' <"$1" 2>/dev/null || true; }
 count_lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 at_least_lines() { [ "$(count_lines "$1")" -ge "$2" ]; }

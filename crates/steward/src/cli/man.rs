@@ -1,11 +1,10 @@
 //! `steward man --out DIR`: steward(1) and one page per verb (steward-VERB(1), and
 //! steward-service-install(1) for a verb's own verbs) from the clap definitions, and
-//! steward.toml(5) from the config reference, docs/config.md, built into the binary.
+//! steward.toml(5) from the config reference, docs/config.md, converted by the build script
+//! (build/config_page.rs) and built into the binary.
 //!
 //! The pages come from the same definitions as `--help` and the same file as the docs, so
 //! they cannot drift apart; a packaging script calls this to ship them.
-
-mod config_page;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +16,10 @@ use super::Cli;
 
 /// The name of the manual the pages belong to (the centre of each page's header).
 const MANUAL: &str = "steward manual";
+
+/// steward.toml(5) as the build script wrote it, with stand-ins for the version and date
+/// (build/config_page.rs names them).
+const CONFIG_PAGE: &str = include_str!(concat!(env!("OUT_DIR"), "/steward.toml.5"));
 
 #[derive(Debug, clap::Args)]
 pub struct ManArgs {
@@ -52,7 +55,8 @@ fn pages() -> anyhow::Result<Vec<Page>> {
     let date = date();
     let mut pages = Vec::new();
     command_pages(&cli, None, version, &date, &mut pages)?;
-    pages.push(Page { file: "steward.toml.5".into(), roff: config_page::render(version, &date) });
+    let config_page = CONFIG_PAGE.replace("@STEWARD_VERSION@", version).replace("@PAGE_DATE@", &date);
+    pages.push(Page { file: "steward.toml.5".into(), roff: config_page.into_bytes() });
     Ok(pages)
 }
 

@@ -1,4 +1,6 @@
-//! steward.toml(5): docs/config.md, the config reference, turned into a man page.
+//! steward.toml(5): docs/config.md, the config reference, turned into a man page, by the
+//! build script (so the markdown parser and its tables stay out of the binary, which only
+//! fills in the version and the date: `cli/man.rs`).
 //!
 //! The markdown is parsed with pulldown-cmark and written with the roff crate (which escapes
 //! text, so no character of the docs can turn into a roff request). What the reference uses
@@ -10,25 +12,28 @@
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use roff::{bold, italic, line_break, roman, Inline, Roff};
 
-/// The config reference, as the docs have it.
-const CONFIG_MD: &str = include_str!("../../../../../docs/config.md");
+/// Stand-ins in the page's header for what only the binary knows; `cli/man.rs` has the same.
+pub const VERSION: &str = "@STEWARD_VERSION@";
+pub const DATE: &str = "@PAGE_DATE@";
+pub const MANUAL: &str = "steward manual";
 
-/// The roff source of steward.toml(5).
-pub fn render(version: &str, date: &str) -> Vec<u8> {
+/// The roff source of steward.toml(5) from the markdown of the config reference, with
+/// [`VERSION`] and [`DATE`] in its header.
+pub fn render(config_md: &str) -> String {
     let mut page = Roff::new();
-    page.control("TH", ["steward.toml", "5", date, &format!("steward {version}"), super::MANUAL]);
+    page.control("TH", ["steward.toml", "5", DATE, &format!("steward {VERSION}"), MANUAL]);
     // Key names such as `restart_max_delay` must not be split across lines.
     page.control("nh", []).control("ad", ["l"]);
     page.control("SH", ["NAME"]).text([roman("steward.toml - the config file of steward")]);
     page.control("SH", ["DESCRIPTION"]);
-    Writer::new(&mut page).convert(CONFIG_MD);
+    Writer::new(&mut page).convert(config_md);
     page.control("SH", ["SEE ALSO"]).text([
         bold("steward"),
         roman("(1), "),
         bold("steward-check"),
         roman("(1)"),
     ]);
-    page.render().into_bytes()
+    page.render()
 }
 
 /// A table being read: its header cells (as plain text) and its rows (as inlines).

@@ -34,7 +34,7 @@ case ${1:-} in
     *) die "usage: build-musl.sh [--release]" ;;
 esac
 
-packages=(rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev)
+packages=(rustc-web cargo-web rust-web-src musl-tools libunwind-14-dev file)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -46,3 +46,14 @@ pub fn url_in(event: &LogEvent) -> Option<String> {
         event.message.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://"))?;
     Some(word.to_owned())
 }
+
+/// The address of `[metrics] listen = "127.0.0.1:0"`, once its listener said where it is.
+#[track_caller]
+pub fn metrics_addr(s: &Steward) -> std::net::SocketAddr {
+    let listening = s.wait_for_event("the metrics listener", |e| e.is_daemon("metrics"));
+    let url = url_in(&listening).unwrap_or_else(|| panic!("no URL in {listening:?}"));
+    url.strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/metrics"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("not http://ADDR/metrics: {url}"))
+}

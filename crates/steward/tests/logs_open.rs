@@ -45,13 +45,7 @@ command = {web}
     assert_eq!(event["message"].as_str(), Some(logged.message.as_str()), "{event}");
 
     // The counter, by stream.
-    let listening = s.wait_for_event("the metrics listener", |e| e.is_daemon("metrics"));
-    let url = url_in(&listening).unwrap_or_else(|| panic!("no URL in {listening:?}"));
-    let addr: std::net::SocketAddr = url
-        .strip_prefix("http://")
-        .and_then(|u| u.strip_suffix("/metrics"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("not http://ADDR/metrics: {url}"));
+    let addr = metrics_addr(&s);
     let (status, text) = get(addr, "/metrics", None);
     assert_eq!(status, 200, "{text}");
     for line in [

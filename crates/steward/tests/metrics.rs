@@ -35,13 +35,7 @@ restart_window = "1h"
         addr = target.local_addr().unwrap(),
     );
     let s = start(&cfg);
-    let listening = s.wait_for_event("the metrics listener", |e| e.is_daemon("metrics"));
-    let url = url_in(&listening).unwrap_or_else(|| panic!("no URL in {listening:?}"));
-    let addr: std::net::SocketAddr = url
-        .strip_prefix("http://")
-        .and_then(|u| u.strip_suffix("/metrics"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("not http://ADDR/metrics: {url}"));
+    let addr = metrics_addr(&s);
     s.wait_for("crashy", "fatal");
     s.wait_for_event("steady to be healthy", |e| {
         e.is("steady", "health") && e.to.as_deref() == Some("healthy")

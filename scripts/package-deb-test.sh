@@ -30,26 +30,9 @@ set -uo pipefail
 # Inside the container. Run as `package-deb-test.sh __inside DIR`; DIR holds the packages and
 # receives the counts.
 # ============================================================================================
-pass() { printf 'PASS  %s\n' "$*"; passed=$((passed + 1)); }
-fail() { printf 'FAIL  %s\n' "$*"; failed=$((failed + 1)); }
-show() { printf '%s\n' "$@" | sed 's/^/  | /'; }
-check() { # check DESCRIPTION COMMAND..
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-within() { # within SECONDS DESCRIPTION COMMAND..: COMMAND until it succeeds, bounded
-    local secs=$1 what=$2 end=$((SECONDS + $1))
-    shift 2
-    until "$@"; do
-        if ((SECONDS >= end)); then
-            fail "$what (not within ${secs}s)"
-            return 1
-        fi
-        sleep 0.1
-    done
-    pass "$what"
-}
+# pass, fail, show, check, within; beside this script, here and in the container.
+# shellcheck source=scripts/test-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/test-lib.sh"
 prop() { systemctl show -p "$1" --value steward.service; }
 alive() { local s; s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; }
 conf=/etc/steward/steward.toml
@@ -213,8 +196,6 @@ if dpkg-query -W steward >/dev/null 2>&1; then
     exit 2
 fi
 passed=0 failed=0
-hpass() { printf 'PASS  %s\n' "$*"; passed=$((passed + 1)); }
-hfail() { printf 'FAIL  %s\n' "$*"; failed=$((failed + 1)); }
 
 work=$(mktemp -d /tmp/steward-deb-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -223,9 +204,9 @@ t0=$SECONDS
 for rev in 1 2; do
     if deb=$(bash "$repo/scripts/package-deb.sh" --revision "$rev" --out "$work/out" "$steward"); then
         cp "$deb" "$work/v$rev.deb"
-        hpass "built ${deb##*/} ($(du -h "$deb" | cut -f1))"
+        pass "built ${deb##*/} ($(du -h "$deb" | cut -f1))"
     else
-        hfail "scripts/package-deb.sh --revision $rev failed"
+        fail "scripts/package-deb.sh --revision $rev failed"
     fi
 done
 echo "  | built in $((SECONDS - t0)) s"
@@ -234,19 +215,20 @@ if [ -s "$work/v1.deb" ] && command -v lintian >/dev/null; then
     lint=$(lintian --allow-root "$work/v1.deb" 2>&1)
     lint_rc=$?
     if [ "$lint_rc" -ne 0 ] || grep -q '^E: ' <<<"$lint"; then
-        hfail "lintian exit $lint_rc, errors:"
+        fail "lintian exit $lint_rc, errors:"
     else
-        hpass "lintian: no errors ($(grep -c '^[WIP]: ' <<<"$lint") warnings or notes)"
+        pass "lintian: no errors ($(grep -c '^[WIP]: ' <<<"$lint") warnings or notes)"
     fi
     [ -z "$lint" ] || printf '%s\n' "$lint" | sed 's/^/  | /'
 elif [ -n "${STEWARD_TEST_REQUIRE:-}" ] && [[ ,$STEWARD_TEST_REQUIRE, == *,lintian,* ]]; then
-    hfail "lintian is not installed (STEWARD_TEST_REQUIRE has lintian): apt-get install lintian"
+    fail "lintian is not installed (STEWARD_TEST_REQUIRE has lintian): apt-get install lintian"
 else
     echo "SKIP  lintian is not installed"
 fi
 
 if [ -s "$work/v1.deb" ] && [ -s "$work/v2.deb" ]; then
     cp "${BASH_SOURCE[0]}" "$work/package-deb-test.sh"
+    cp "$repo/scripts/test-lib.sh" "$work/test-lib.sh"
     leftovers() { ls -d /tmp/systemd-ns.* /sys/fs/cgroup/systemd-ns.* /sys/fs/cgroup/unified/systemd-ns.* 2>/dev/null; }
     units_before=$(ls /etc/systemd/system) leftovers_before=$(leftovers)
     SYSTEMD_NS_BIND=$work SYSTEMD_NS_TIMEOUT=300 bash "$repo/scripts/systemd-namespace.sh" \
@@ -256,14 +238,14 @@ if [ -s "$work/v1.deb" ] && [ -s "$work/v2.deb" ]; then
         read -r p f <"$work/counts"
         passed=$((passed + p)) failed=$((failed + f))
     else
-        hfail "the checks inside systemd did not run to the end (systemd-namespace.sh exit $rc)"
+        fail "the checks inside systemd did not run to the end (systemd-namespace.sh exit $rc)"
     fi
     echo "=== the host"
     if [ "$units_before" = "$(ls /etc/systemd/system)" ] && [ "$leftovers_before" = "$(leftovers)" ] &&
         ! dpkg-query -W steward >/dev/null 2>&1; then
-        hpass "nothing left on the host: no steward package, /etc/systemd/system unchanged, no systemd-ns leftovers"
+        pass "nothing left on the host: no steward package, /etc/systemd/system unchanged, no systemd-ns leftovers"
     else
-        hfail "the host changed: $(dpkg-query -W steward 2>&1) $(leftovers | tr '\n' ' ')"
+        fail "the host changed: $(dpkg-query -W steward 2>&1) $(leftovers | tr '\n' ' ')"
     fi
 fi
 echo "package (deb): $passed passed, $failed failed"

@@ -21,9 +21,8 @@ steward=${1:-${STEWARD:-$repo/target/release/steward}}
 formula=$repo/packaging/homebrew/steward.rb
 [ -x "$steward" ] || { echo "package-homebrew-test: no steward binary at $steward" >&2; exit 2; }
 command -v ruby >/dev/null || { echo "package-homebrew-test: ruby is missing: apt-get install ruby" >&2; exit 2; }
-passed=0 failed=0
-pass() { printf 'PASS  %s\n' "$*"; passed=$((passed + 1)); }
-fail() { printf 'FAIL  %s\n' "$*"; failed=$((failed + 1)); }
+# shellcheck source=scripts/test-lib.sh
+. "$repo/scripts/test-lib.sh"
 work=$(mktemp -d /tmp/steward-brew-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 

@@ -17,9 +17,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck disable=SC2086
 bin=$(bash "$repo/scripts/build-musl.sh" ${BUILD_FLAGS:-}) || { echo "package-musl-test: the build failed" >&2; exit 1; }
 
-passed=0 failed=0
-pass() { printf 'PASS  %s\n' "$*"; passed=$((passed + 1)); }
-fail() { printf 'FAIL  %s\n' "$*"; failed=$((failed + 1)); }
+# shellcheck source=scripts/test-lib.sh
+. "$repo/scripts/test-lib.sh"
 work=$(mktemp -d /tmp/steward-musl-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -60,12 +59,9 @@ SH
 )
 out=$(unshare -m sh -c "$inside" sh "$bin" "$work" 2>&1)
 while IFS= read -r line; do printf '    %s\n' "$line"; done <<<"$out"
-check() { # check PATTERN WHAT: a line of the namespace's output matches PATTERN
-    if grep -q "$1" <<<"$out"; then pass "$2"; else fail "$2"; fi
-}
-check '^status: hello running' "status shows the program running"
-check '^log: ' "its output is in the log file"
-check '^run exited 0$' "shutdown ends run with exit 0"
+check "status shows the program running" grep -q '^status: hello running' <<<"$out"
+check "its output is in the log file" grep -q '^log: ' <<<"$out"
+check "shutdown ends run with exit 0" grep -q '^run exited 0$' <<<"$out"
 
 echo "package (musl): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -32,28 +32,10 @@ for f in "$exe" "$child"; do
     fi
 done
 command -v ruby >/dev/null || { echo "package-windows-test: ruby is missing (it parses the manifests): apt-get install ruby" >&2; exit 2; }
-started=$SECONDS passed=0 failed=0
+started=$SECONDS
 say() { printf '\n=== %s (%ds)\n' "$*" "$((SECONDS - started))"; }
-pass() { printf 'PASS  %s\n' "$*"; passed=$((passed + 1)); }
-fail() { printf 'FAIL  %s\n' "$*"; failed=$((failed + 1)); }
-show() { printf '%s\n' "$@" | sed 's/^/  | /'; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-within() { # within SECONDS DESCRIPTION COMMAND...: poll COMMAND until it succeeds, bounded
-    local secs=$1 what=$2 end=$((SECONDS + $1))
-    shift 2
-    until "$@"; do
-        if ((SECONDS >= end)); then
-            fail "$what (not within ${secs}s)"
-            return 1
-        fi
-        sleep 0.2
-    done
-    pass "$what"
-}
+# shellcheck source=scripts/test-lib.sh
+. "$repo/scripts/test-lib.sh"
 
 work=$(mktemp -d /tmp/steward-win-test.XXXXXX)
 cleanup() {

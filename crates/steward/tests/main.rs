@@ -80,6 +80,9 @@ mod memory_limit;
 // /metrics after memory samples (from /proc), and on the API's Unix socket.
 #[cfg(target_os = "linux")]
 mod metrics;
+// GET /v1/usage, once and streamed, of real programs (from /proc, over the Unix socket).
+#[cfg(target_os = "linux")]
+mod usage;
 // docs/monitoring/: promtool on the rules; the kit's metrics against a live scrape (from /proc).
 #[cfg(target_os = "linux")]
 mod monitoring;

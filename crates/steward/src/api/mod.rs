@@ -14,6 +14,7 @@
 //! | POST | /v1/shutdown | stop everything and exit |
 //! | GET  | /v1/events | recent state changes, then live ones with `?follow=true` (NDJSON) |
 //! | GET  | /v1/logs/{name} | `?stderr=true&lines=N&follow=true`: the tail, then live lines |
+//! | GET  | /v1/usage | memory and CPU now; `?follow=true`: the last hour, then a sample per tick ([`usage`]) |
 //! | GET  | /metrics | Prometheus metrics ([`metrics`], encoded by [`crate::metrics`]) |
 //!
 //! Over the remote transport ([`remote`]) each route needs a token with a role
@@ -31,6 +32,7 @@ mod logs;
 pub mod metrics;
 pub mod remote;
 mod status;
+pub mod usage;
 
 use axum::extract::FromRef;
 use axum::http::StatusCode;
@@ -47,6 +49,13 @@ use crate::supervise::{Control, ControlError};
 pub struct ApiState {
     pub control: Control,
     pub deployer: Deployer,
+    pub usage: usage::UsageHub,
+}
+
+impl FromRef<ApiState> for usage::UsageHub {
+    fn from_ref(state: &ApiState) -> usage::UsageHub {
+        state.usage.clone()
+    }
 }
 
 impl FromRef<ApiState> for Control {
@@ -78,6 +87,7 @@ pub fn router(state: ApiState, info: VersionReply) -> Router {
         .route("/v1/shutdown", post(actions::shutdown))
         .route("/v1/events", get(events::events))
         .route("/v1/logs/{name}", get(logs::logs))
+        .route("/v1/usage", get(usage::usage))
         .route("/metrics", get(metrics::serve))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see docs/api.md") })
         .with_state(state)

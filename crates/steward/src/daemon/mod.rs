@@ -79,7 +79,8 @@ pub async fn run_with(
     // What a steward killed mid-deploy left: before the supervisor reads the histories.
     crate::deploy::recover(&config);
     let deployer = crate::deploy::Deployer::new(control.clone());
-    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone() };
+    let usage = api::usage::UsageHub::new(control.clone());
+    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone(), usage };
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
         version: crate::update::running_version().into(),

@@ -3,8 +3,9 @@
 //! steward is a position-independent executable, so before `main` the loader writes the
 //! load address into every pointer of its vtables and constant tables, reading one 24-byte
 //! entry of `.rela.dyn` per pointer: about 0.2 MB, read once and never again, whose pages
-//! stay mapped and count in steward's resident memory for as long as it runs (docs/
-//! benchmarks.md, "Idle memory"). [`release_relocations`] unmaps them from this process.
+//! stay mapped and count in steward's resident memory for as long as it runs
+//! (docs/benchmarks.md, "Idle memory"). [`release_relocations`] unmaps them from this
+//! process.
 //!
 //! The table is in a read-only file mapping, so its pages are clean copies of the file:
 //! `MADV_DONTNEED` only drops them from this process's page tables (they stay in the page

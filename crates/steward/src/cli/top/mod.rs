@@ -192,7 +192,12 @@ impl Drop for AbortOnDrop {
 fn translate(event: TermEvent) -> Option<Event> {
     match event {
         TermEvent::Resize(width, height) => Some(Event::Resize { width, height }),
-        TermEvent::Key(KeyEvent { code, modifiers, kind: KeyEventKind::Press | KeyEventKind::Repeat, .. }) => {
+        TermEvent::Key(KeyEvent {
+            code,
+            modifiers,
+            kind: KeyEventKind::Press | KeyEventKind::Repeat,
+            ..
+        }) => {
             let key = match code {
                 KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => Key::CtrlC,
                 KeyCode::Char(c) if !modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
@@ -272,10 +277,7 @@ async fn follow_log(
     stderr: bool,
     lines_wanted: usize,
 ) {
-    let path = format!(
-        "/v1/logs/{}?lines={lines_wanted}&follow=true&stderr={stderr}",
-        percent_encode(&name)
-    );
+    let path = format!("/v1/logs/{}?lines={lines_wanted}&follow=true&stderr={stderr}", percent_encode(&name));
     let ended = lines(&client, &path, |line| {
         let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_owned();
         tx.send(Event::LogLine { id, line: text }).is_ok()

@@ -84,9 +84,15 @@ pub enum UsageLine {
 #[derive(Debug)]
 pub enum Event {
     Key(Key),
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     /// A reply of `GET /v1/status`, received at `at` (uptimes count on from there).
-    Status { reply: StatusReply, at: Instant },
+    Status {
+        reply: StatusReply,
+        at: Instant,
+    },
     StatusFailed(String),
     /// A line of `/v1/events?follow=true`: something changed, the status is stale.
     Changed,
@@ -97,19 +103,37 @@ pub enum Event {
     UsageUnavailable,
     UsageEnded(String),
     /// A line of the log stream `id`.
-    LogLine { id: u64, line: String },
-    LogEnded { id: u64, error: Option<String> },
+    LogLine {
+        id: u64,
+        line: String,
+    },
+    LogEnded {
+        id: u64,
+        error: Option<String>,
+    },
     /// A start, stop or restart came back: each process's result, or why the request failed.
-    ActionDone { verb: Verb, name: String, result: Result<Vec<ActionResult>, String> },
+    ActionDone {
+        verb: Verb,
+        name: String,
+        result: Result<Vec<ActionResult>, String>,
+    },
 }
 
 /// What the I/O loop does for the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     FetchStatus,
-    Action { verb: Verb, name: String },
+    Action {
+        verb: Verb,
+        name: String,
+    },
     /// Follow the tail of `name`'s log as stream `id`, replacing any open one.
-    OpenLog { id: u64, name: String, stderr: bool, lines: usize },
+    OpenLog {
+        id: u64,
+        name: String,
+        stderr: bool,
+        lines: usize,
+    },
     CloseLog,
     Quit,
 }

@@ -77,9 +77,10 @@ fn header_line(model: &Model) -> Line<'static> {
     Line::from(vec![
         Span::styled("steward top", Style::new().add_modifier(Modifier::BOLD)),
         Span::raw(format!(
-            "  ·  {}  ·  {} processes, {running} running{usage}",
+            "  ·  {}  ·  {} process{}, {running} running{usage}",
             model.target,
-            model.programs.len()
+            model.programs.len(),
+            if model.programs.len() == 1 { "" } else { "es" },
         )),
     ])
 }
@@ -131,8 +132,9 @@ fn table(frame: &mut Frame, model: &Model, now: Instant, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
     if visible.is_empty() {
         let empty = if model.programs.is_empty() { "no programs" } else { "no program matches the filter" };
-        let [_, _, line] = Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Length(1)])
-            .areas(area);
+        let [_, _, line] =
+            Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Length(1)])
+                .areas(area);
         frame.render_widget(Paragraph::new(empty), line);
     }
 }
@@ -277,7 +279,10 @@ mod tests {
             version: None,
         };
         let mut m = Model::new("steward.toml".into());
-        let reply = StatusReply { programs: vec![p("web", "running", Some(4242)), p("db", "stopped", None)], groups: vec![] };
+        let reply = StatusReply {
+            programs: vec![p("web", "running", Some(4242)), p("db", "stopped", None)],
+            groups: vec![],
+        };
         m.update(Event::Status { reply, at: Instant::now() });
         m
     }

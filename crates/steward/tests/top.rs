@@ -31,13 +31,19 @@ const PROMPT: &str = "top-test$ ";
 /// A tmux server of its own with one session running `sh`, 120x40; killed on drop.
 struct Tmux {
     socket: String,
+    _dir: testkit::tempfile::TempDir,
 }
 
 impl Tmux {
     fn start() -> Tmux {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let socket = format!("steward-top-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let tmux = Tmux { socket };
+        let dir = testkit::tempfile::tempdir().expect("a temp dir");
+        // The prompt to look for, set before the first one shows (dash, as root, takes no PS1
+        // from the environment, but runs the file $ENV names).
+        let profile = dir.path().join("profile.sh");
+        std::fs::write(&profile, format!("PS1='{PROMPT}'\n")).unwrap();
+        let tmux = Tmux { socket, _dir: dir };
         // The server (hence the shell) takes this environment.
         let out = Command::new("tmux")
             .args([
@@ -55,15 +61,12 @@ impl Tmux {
                 "40",
             ])
             .arg("sh")
-            .env_remove("ENV")
+            .env("ENV", &profile)
             .env("TERM", "xterm-256color")
             .env("LC_ALL", "C.UTF-8")
             .output()
             .expect("run tmux");
         assert!(out.status.success(), "tmux new-session: {}", describe(&out));
-        // A prompt to look for (dash takes no PS1 from the environment as root). Quoted so
-        // that the line typed does not look like the prompt itself.
-        tmux.type_line(&format!("PS1='{}''$ '", PROMPT.trim_end_matches("$ ")));
         // (capture-pane drops the blanks at the end of a line)
         tmux.wait_for("the shell's prompt", |screen| screen.lines().any(|l| l == PROMPT.trim_end()));
         tmux

@@ -54,8 +54,11 @@ impl Verb {
 pub struct History {
     pub step_secs: u64,
     #[serde(default)]
-    pub programs: BTreeMap<String, Vec<(u64, u64, Option<f64>, u64)>>,
+    pub programs: BTreeMap<String, Vec<Point>>,
 }
+
+/// `[unix_secs, rss_bytes, cpu_percent, restarts]`.
+pub type Point = (u64, u64, Option<f64>, u64);
 
 /// A line of `GET /v1/usage?follow=true` after the first: every running program now.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -181,7 +181,7 @@ fn log_pane(frame: &mut Frame, model: &Model, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// `mem web  ▁▂▃▅▇  12.0 MiB, last hour`: the selected process's resident memory.
+/// `mem web (last hour)  ▁▂▃▅▇  12.0 MiB`: the selected process's resident memory.
 fn memory_line(model: &Model, width: u16) -> String {
     let Some(name) = model.selected.as_deref() else { return String::new() };
     let Some((_, points)) = model.memory.get(name).filter(|(_, p)| p.len() >= 2) else {
@@ -189,8 +189,8 @@ fn memory_line(model: &Model, width: u16) -> String {
     };
     let values: Vec<u64> = points.iter().copied().collect();
     let latest = bytes(*values.last().unwrap_or(&0));
-    let label = format!("mem {name}  ");
-    let tail = format!("  {latest}, up to an hour");
+    let label = format!("mem {name} (last hour)  ");
+    let tail = format!("  {latest}");
     let room = (width as usize).saturating_sub(label.chars().count() + tail.chars().count());
     format!("{label}{}{tail}", sparkline(&values, room))
 }

@@ -50,6 +50,9 @@ mod completions;
 // Man pages rendered by man-db's `man`.
 #[cfg(unix)]
 mod man;
+// `steward top` in a real terminal: tmux, driven by keys and read from the screen.
+#[cfg(unix)]
+mod top;
 // SIGTERM, SIGHUP and SIGKILL to steward, and what follows.
 #[cfg(unix)]
 mod signals;

@@ -49,6 +49,7 @@ mod schema;
 mod self_update;
 mod service;
 mod status;
+mod top;
 mod wrap;
 
 use std::path::PathBuf;
@@ -125,6 +126,14 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Show each program: state, pid, uptime, restarts, last exit and health.
     Status(status::StatusArgs),
+    /// A live full-screen view of the programs, in the terminal: state, pid, uptime, CPU,
+    /// memory, restarts and health; start, stop, restart and log tails from the keyboard
+    ///
+    /// Keys: ↑/↓ or j/k select, s start, x stop, r restart, l the log's tail (e: stderr),
+    /// / filter by name, q or Ctrl+C quit. Works with --remote (a viewer token sees, an
+    /// operator's also acts). Needs a terminal: for a file or a pipe, use `steward status`.
+    /// See docs/top.md.
+    Top(top::TopArgs),
     /// Start programs (and what they depend on); returns once they are running.
     Start(ctl::CtlArgs),
     /// Stop programs; returns once they are down.
@@ -203,6 +212,7 @@ pub fn main() -> ExitCode {
         Command::SelfUpdate(args) => self_update::self_update(&cli, args),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => man::man(args),
+        Command::Top(args) => top::top(&cli, args),
         control => run_client(&cli, control),
     };
     match result {
@@ -266,7 +276,8 @@ fn run_client(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             | Command::Wrap(_)
             | Command::SelfUpdate(_)
             | Command::Completions(_)
-            | Command::Man(_) => {
+            | Command::Man(_)
+            | Command::Top(_) => {
                 unreachable!("handled by main")
             }
         }

@@ -95,6 +95,10 @@ mod pid1;
 // Resource sampling of process trees, from /proc.
 #[cfg(target_os = "linux")]
 mod resources;
+// The dashboard in a real headless Chromium, through chromedriver (Debian's packages; skipped
+// when they are missing).
+#[cfg(target_os = "linux")]
+mod dashboard_browser;
 // `steward schema` against every config of the repo, with Python's jsonschema (a tool of
 // the host: not under Wine).
 #[cfg(unix)]

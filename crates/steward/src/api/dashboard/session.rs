@@ -201,7 +201,7 @@ mod tests {
         assert!(sessions.get(&id, &tokens, t0 + Duration::from_secs(50), true).is_some());
         // Used at 50 s: good until 110 s.
         assert!(sessions.get(&id, &tokens, t0 + Duration::from_secs(100), false).is_some());
-        let mut ended = active.ended.clone();
+        let ended = active.ended.clone();
         assert!(sessions.get(&id, &tokens, t0 + Duration::from_secs(111), true).is_none());
         assert!(ended.has_changed().is_err(), "the session's stream is told");
         assert!(sessions.get(&id, &tokens, t0, true).is_none(), "gone for good");

@@ -9,6 +9,8 @@ mod http_server;
 mod alerts;
 mod cli_check;
 mod control;
+// The web dashboard over real HTTP: sessions, CSRF, roles, the event stream.
+mod dashboard;
 // A native release (a zip with an executable) deployed and rolled back.
 mod deploy_native;
 mod health;

@@ -581,6 +581,7 @@ fn phone_and_wide_screens_and_the_keyboard() {
     assert_eq!(overflow(&b), None, "horizontal overflow at 375 px");
     b.click(&format!("{} button.name", row("steady")));
     b.wait_for("the log panel", &shown("#log"));
+    b.eval("document.querySelector('#log').scrollIntoView();");
     b.screenshot("dashboard", "phone-log");
     assert_eq!(overflow(&b), None, "horizontal overflow at 375 px with the log panel open");
 

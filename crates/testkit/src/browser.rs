@@ -120,7 +120,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium session, 1440x900.
+    /// Starts chromedriver and a headless Chromium session with a 1440x900 viewport.
     ///
     /// # Panics
     /// If Chromium or chromedriver is missing (call [`available`] first) or does not start;
@@ -175,7 +175,10 @@ impl Browser {
         let client = rt
             .block_on(connect)
             .unwrap_or_else(|e| panic!("cannot open a Chromium session: {e}\n{}", driver.dump()));
-        Browser { client: Some(client), rt, driver, driver_addr, dir }
+        let browser = Browser { client: Some(client), rt, driver, driver_addr, dir };
+        // --window-size is the window's; the page gets less (headless has a frame too).
+        browser.set_viewport(1440, 900);
+        browser
     }
 
     /// The WebDriver client, for what this type does not wrap; run its futures with

@@ -581,7 +581,9 @@ fn phone_and_wide_screens_and_the_keyboard() {
     assert_eq!(overflow(&b), None, "horizontal overflow at 375 px");
     b.click(&format!("{} button.name", row("steady")));
     b.wait_for("the log panel", &shown("#log"));
-    b.eval("document.querySelector('#log').scrollIntoView();");
+    // Instantly: the page may scroll smoothly.
+    b.eval("document.querySelector('#log').scrollIntoView({block: 'start', behavior: 'instant'});");
+    b.wait_for("the log panel in view", "return document.querySelector('#log').getBoundingClientRect().top < window.innerHeight / 2;");
     b.screenshot("dashboard", "phone-log");
     assert_eq!(overflow(&b), None, "horizontal overflow at 375 px with the log panel open");
 

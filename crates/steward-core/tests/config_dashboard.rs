@@ -1,7 +1,7 @@
 //! `[dashboard]`: what a valid table resolves to, how it changes what `[api]` needs, and
 //! every mistake at its line:col with a hint.
 
-use crate::support::{dir, errors_with, hint, parse_with, single_error, FakeEnv};
+use crate::support::{errors_with, hint, parse_with, single_error, FakeEnv};
 use std::net::SocketAddr;
 use std::time::Duration;
 

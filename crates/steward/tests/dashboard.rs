@@ -468,7 +468,7 @@ fn the_remote_api_serves_the_dashboard_under_ui() {
         assert_eq!(r.status, StatusCode::OK, "{r:?}");
         assert_eq!(r.header("content-security-policy"), CSP);
         let (ops, _) = sign_in(&addr, OPERATOR).await;
-        assert_eq!(state_of(&addr, &ops, "web").await.is_empty(), false);
+        assert!(!state_of(&addr, &ops, "web").await.is_empty(), "the status through /ui/api/");
         // The API itself still wants a bearer token, not the cookie.
         let r = call(&addr, Method::GET, "/v1/status", &[("cookie", &ops.cookie)], "").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{r:?}");

@@ -313,6 +313,19 @@ fn stop_and_start_with_the_buttons() {
             row("other")
         ),
     );
+    // The audit log has the clicks, as the dashboard's, by the token's name.
+    let audit = std::fs::read_to_string(d.steward.path(".steward/audit.log")).unwrap_or_default();
+    let entries: Vec<Value> = audit.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    for (action, target) in [("stop", "steady"), ("start", "steady"), ("restart", "other")] {
+        assert!(
+            entries.iter().any(|e| e["who"] == "ops"
+                && e["transport"] == "dashboard"
+                && e["action"] == action
+                && e["targets"] == json!([target])
+                && e["result"] == "ok"),
+            "no audit entry for {action} {target} by ops through the dashboard:\n{audit}"
+        );
+    }
     assert_clean_console(&b);
 }
 
@@ -583,7 +596,10 @@ fn phone_and_wide_screens_and_the_keyboard() {
     b.wait_for("the log panel", &shown("#log"));
     // Instantly: the page may scroll smoothly.
     b.eval("document.querySelector('#log').scrollIntoView({block: 'start', behavior: 'instant'});");
-    b.wait_for("the log panel in view", "return document.querySelector('#log').getBoundingClientRect().top < window.innerHeight / 2;");
+    b.wait_for(
+        "the log panel in view",
+        "return document.querySelector('#log').getBoundingClientRect().top < window.innerHeight / 2;",
+    );
     b.screenshot("dashboard", "phone-log");
     assert_eq!(overflow(&b), None, "horizontal overflow at 375 px with the log panel open");
 

@@ -594,7 +594,7 @@ fn an_idle_session_times_out() {
 }
 
 #[test]
-fn phone_and_wide_screens_and_the_keyboard() {
+fn a_phone_screen() {
     if skip() {
         return;
     }
@@ -608,7 +608,7 @@ fn phone_and_wide_screens_and_the_keyboard() {
     wait_state(&b, "steady", "running");
     wait_state(&b, "web:1", "running");
     b.screenshot("dashboard", "phone");
-    assert_eq!(overflow(&b), None, "horizontal overflow at 375 px");
+    let table = overflow(&b);
     b.click(&format!("{} button.name", row("steady")));
     b.wait_for("the log panel", &shown("#log"));
     // Instantly: the page may scroll smoothly.
@@ -618,27 +618,45 @@ fn phone_and_wide_screens_and_the_keyboard() {
         "return document.querySelector('#log').getBoundingClientRect().top < window.innerHeight / 2;",
     );
     b.screenshot("dashboard", "phone-log");
-    assert_eq!(overflow(&b), None, "horizontal overflow at 375 px with the log panel open");
+    let log = overflow(&b);
+    assert_eq!(
+        (table, log),
+        (None, None),
+        "horizontal overflow at 375 px (the table, then with the log panel)"
+    );
+    assert_clean_console(&b);
+}
 
-    b.set_viewport(1440, 900);
+#[test]
+fn a_wide_screen_and_the_keyboard() {
+    if skip() {
+        return;
+    }
+    let web = format!("[programs.web]\ncommand = {}\ninstances = 2\n", child_cmd(&["--sleep", "1h"]));
+    let d = Dashboard::start(&format!("{}\n{web}", steady("steady")), "");
+    let b = Browser::start();
+    sign_in(&b, &d.url, OPERATOR_TOKEN, "ops");
+    wait_state(&b, "steady", "running");
+    wait_state(&b, "web:1", "running");
+    b.click(&format!("{} button.name", row("steady")));
+    b.wait_for("the log panel", &shown("#log"));
     assert_eq!(overflow(&b), None, "horizontal overflow at 1440 px");
 
-    // Tab from the top of the page reaches a row's buttons.
+    // Tab from the top of the page reaches a row's Stop button; Enter on it stops the program.
     b.eval("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);");
     let mut reached = None;
-    for _ in 0..60 {
+    for _ in 0..80 {
         b.press_tab();
         let at = b.eval(
             "const e = document.activeElement; \
-             return e && e.matches('tr[data-program] button[data-action]') \
-               ? [e.closest('tr').dataset.program, e.dataset.action] : null;",
+             return e && e.matches('tr[data-program] button[data-action=\"stop\"]') ? e.closest('tr').dataset.program : null;",
         );
-        if !at.is_null() {
-            reached = Some(at);
+        if let Some(name) = at.as_str() {
+            reached = Some(name.to_owned());
             break;
         }
     }
-    let reached = reached.expect("Tab never reached a row's button in 60 presses");
+    let name = reached.expect("Tab never reached a row's Stop button in 80 presses");
     // The focus can be seen.
     let ring = b.eval(
         "const s = getComputedStyle(document.activeElement); \
@@ -646,7 +664,13 @@ fn phone_and_wide_screens_and_the_keyboard() {
     );
     assert!(
         ring[0] != "none" || ring[2] != "none",
-        "the focused button {reached} has no visible focus (outline, box-shadow): {ring}"
+        "{name}'s focused Stop button has no visible focus (outline, box-shadow): {ring}"
     );
+    b.screenshot("dashboard", "keyboard-focus");
+    let client = b.client();
+    b.block_on(async { client.active_element().await?.send_keys("\u{E007}").await })
+        .unwrap_or_else(|e| panic!("cannot press Enter: {e}"));
+    wait_state(&b, &name, "stopped");
+    assert_eq!(d.steward.program(&name)["state"], "stopped");
     assert_clean_console(&b);
 }

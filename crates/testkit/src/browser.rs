@@ -54,6 +54,9 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--force-device-scale-factor=1",
     "--lang=en-US",
     "--window-size=1440,900",
+    // A screen larger than any window asked for: headless's screen is otherwise the size of
+    // --window-size, and a window grown past it (for its frame) is clamped back.
+    "--screen-info={0,0 2560x1600}",
 ];
 
 /// The Chromium and chromedriver executables, if both are on `PATH`.

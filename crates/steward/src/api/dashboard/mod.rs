@@ -1,6 +1,6 @@
-//! The web dashboard: a page embedded in the binary ([`assets`]), signed in with an
+//! The web dashboard: a page embedded in the binary (`assets.rs`), signed in with an
 //! `[[api.tokens]]` token for a session cookie ([`session`]), that drives the API's own
-//! router under `/ui/api/` and follows one Server-Sent Events stream ([`stream`]).
+//! router under `/ui/api/` and follows one Server-Sent Events stream (`stream.rs`).
 //! docs/dashboard.md is the user's guide; the routes:
 //!
 //! | method | path | what |

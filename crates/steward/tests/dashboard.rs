@@ -390,6 +390,10 @@ fn the_stream_delivers_status_events_and_usage() {
         let usage = &items(&text, "usage")[0];
         assert!(usage["programs"].as_array().unwrap().iter().any(|p| p["name"] == "web"), "{usage}");
 
+        // The log of a program, through the API's route with a path parameter.
+        let r = call(&addr, Method::GET, "/ui/api/v1/logs/web?lines=5", &[("cookie", &ops.cookie)], "").await;
+        assert_eq!(r.status, StatusCode::OK, "{r:?}");
+
         // A state change: its events, then a status that shows it.
         let r = call(&addr, Method::POST, "/ui/api/v1/stop", &ops.headers(), r#"{"names":["web"]}"#).await;
         assert_eq!(r.status, StatusCode::OK, "{r:?}");

@@ -1,6 +1,6 @@
-//! The web dashboard: a page embedded in the binary ([`assets`]), signed in with an
+//! The web dashboard: a page embedded in the binary (`assets.rs`), signed in with an
 //! `[[api.tokens]]` token for a session cookie ([`session`]), that drives the API's own
-//! router under `/ui/api/` and follows one Server-Sent Events stream ([`stream`]).
+//! router under `/ui/api/` and follows one Server-Sent Events stream (`stream.rs`).
 //! docs/dashboard.md is the user's guide; the routes:
 //!
 //! | method | path | what |
@@ -252,7 +252,7 @@ async fn sign_out(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Respon
 }
 
 /// `/ui/api/<API path>`: the API's router, as the session's token.
-async fn api(State(d): State<Arc<Dashboard>>, mut req: Request) -> Response {
+async fn api(State(d): State<Arc<Dashboard>>, req: Request) -> Response {
     let peer = peer_of(&req);
     let Some((_, active)) = d.session(req.headers()) else {
         return error(StatusCode::UNAUTHORIZED, SIGNED_OUT);
@@ -285,9 +285,19 @@ async fn api(State(d): State<Arc<Dashboard>>, mut req: Request) -> Response {
         return deny(StatusCode::FORBIDDEN, &why);
     }
     let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-    match format!("{path}{query}").parse::<Uri>() {
-        Ok(uri) => *req.uri_mut() = uri,
-        Err(_) => return error(StatusCode::BAD_REQUEST, "not a valid path"),
+    let Ok(uri) = format!("{path}{query}").parse::<Uri>() else {
+        return error(StatusCode::BAD_REQUEST, "not a valid path");
+    };
+    // A new request, not this one re-addressed: this route's own path parameters are in
+    // its extensions and would be taken for the API route's.
+    let (parts, body) = req.into_parts();
+    let mut req = Request::new(body);
+    *req.method_mut() = parts.method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers;
+    if let Some(connect) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        req.extensions_mut().insert(*connect);
     }
     req.extensions_mut().insert(Caller { name: active.name.clone(), role: active.role, peer });
     let mut router = d.api.clone();

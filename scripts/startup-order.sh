@@ -18,7 +18,9 @@
 # How: run the daemon under callgrind (instruction-level, so nothing run is missed) through
 # start, output capture, a crash and restart, `status`, and shutdown, plus the `status`
 # client itself; every function of steward's binary that ran goes in the file, those of
-# starting and idling first. (valgrind 3.19 has no pidfd_open, so there steward watches its
+# starting and idling first, with what callgrind cannot see (the C runtime's start code and
+# the vfork child's code before exec, below). Last come constant tables that idle never
+# reads, which the linker then puts first in .rodata, together (see cold_data). (valgrind 3.19 has no pidfd_open, so there steward watches its
 # children through SIGCHLD; the rest of the spawn path is the same.)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,9 +51,14 @@ trap 'rm -rf "$work"' EXIT
     echo '[supervisor]'
     echo "state_dir = \"$work/state\""
     echo "log_dir = \"$work/logs\""
+    # Half as bench/steward.sh writes them (log rotation off), half with the defaults.
     for i in $(seq 1 10); do
         echo "[programs.idle$i]"
         echo 'command = ["sleep", "100000"]'
+        if [ "$i" -le 5 ]; then
+            echo "[programs.idle$i.log]"
+            echo 'max_size = 0'
+        fi
     done
     echo '[programs.crashy]'
     echo "command = [\"sh\", \"-c\", \"echo out; echo err >&2; exec sleep 0.3\"]"
@@ -95,5 +102,23 @@ fns() {
         | sed -E 's/^ *[0-9,]+ +\([ 0-9.]+%\) +//; s/ \[.*\]$//; s/^[^:]*://; s/'"'"'[0-9]+$//' \
         | grep -v -e '^0x' -e '^(below main)$' || true
 }
-{ fns "$work/daemon.cg.1"; fns "$work/daemon.cg"; fns "$work/status.cg"; } | awk '!seen[$0]++' > "$order"
+# What runs in the child between clone(CLONE_VM | CLONE_VFORK) and exec
+# (process/linux.rs): callgrind does not follow it, but the child faults its pages into
+# steward's own address space.
+vfork_child() {
+    nm "$bin" | awk '{print $NF}' \
+        | grep -E '^_ZN7steward7process5linux[0-9]+(child_main|child_exec|write_decimal|reset_signals)17h' || true
+}
+# The C runtime's start code, which runs before main (callgrind's "(below main)").
+crt() { printf '%s\n' _start deregister_tm_clones register_tm_clones __do_global_dtors_aux frame_dummy; }
+# Constant tables of what does not run at start-up or idle: TLS (the remote API) and release
+# archives and signatures (deploys, self-update). Named here, they go first in .rodata, out
+# of the way: the start-up code's own constants have no symbol names the linker could order,
+# so they stay where they are, and every 64 KiB window in which one is read stays resident.
+cold_data() {
+    nm "$bin" | awk '$2 ~ /^[rR]$/ {print $3}' \
+        | grep -E '^(_ZN[0-9]+(ring|rustls|webpki_roots|zip|miniz_oxide|crc32fast|flate2|minisign_verify)[0-9]|ring_core_|ecp_nistz256_|_vpaes_)' || true
+}
+{ crt; fns "$work/daemon.cg.1"; vfork_child; fns "$work/daemon.cg"; fns "$work/status.cg"; cold_data; } \
+    | awk '!seen[$0]++' > "$order"
 say "wrote $(wc -l < "$order") functions to crates/steward/startup.order"

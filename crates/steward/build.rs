@@ -3,11 +3,12 @@
 //! - steward.toml(5) from docs/config.md (build/config_page.rs), into `OUT_DIR`, for
 //!   `steward man`: the markdown parser's code and its entity tables would otherwise load
 //!   with every steward (their relocations alone are about 0.2 MB of resident memory).
-//! - Link steward's hot functions next to each other (startup.order, made by
-//!   scripts/startup-order.sh, which says why): about 2.5 MB less resident memory per
-//!   supervisor. Release builds for x86_64 Linux only, where rustc links with its own LLD
-//!   (GNU ld has no --symbol-ordering-file). STEWARD_NO_STARTUP_ORDER=1 turns it off, e.g.
-//!   for a build that switches to another linker.
+//! - Link steward's hot functions next to each other, and the constant tables that idle
+//!   never reads out of the way (startup.order, made by scripts/startup-order.sh, which says
+//!   why): about 2.5 MB less resident memory per supervisor. Release builds for x86_64 Linux
+//!   only, where rustc links with its own LLD (GNU ld has no --symbol-ordering-file).
+//!   STEWARD_NO_STARTUP_ORDER=1 turns it off, e.g. for a build that switches to another
+//!   linker.
 
 #[path = "build/config_page.rs"]
 mod config_page;

@@ -7,7 +7,7 @@
 //! Running means ready: the supervisor shows a program that runs but whose health check has
 //! not passed yet as Starting, so its dependents keep waiting.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::fsm::State;
 
@@ -22,8 +22,11 @@ pub enum Order {
 pub struct Scheduler {
     /// name -> the programs it depends on. Acyclic (the config validator made sure).
     deps: BTreeMap<String, Vec<String>>,
-    /// Start order (dependencies first), used to emit orders in a stable order.
-    order: Vec<String>,
+    /// name -> the programs that depend on it.
+    dependents: HashMap<String, Vec<String>>,
+    /// name -> its place in the start order (dependencies first), to emit orders in a
+    /// stable order.
+    rank: HashMap<String, usize>,
     /// Waiting to start once their dependencies run.
     to_start: BTreeSet<String>,
     /// Waiting to stop once their dependents are down.
@@ -34,8 +37,16 @@ impl Scheduler {
     /// `deps` must be acyclic and name only known programs (as a validated config is).
     pub fn new(deps: BTreeMap<String, Vec<String>>) -> Self {
         // A cycle cannot get here; fall back to name order rather than panic if it did.
-        let order = crate::deps::topo_order(&deps).unwrap_or_else(|_| deps.keys().cloned().collect());
-        Scheduler { deps, order, to_start: BTreeSet::new(), to_stop: BTreeSet::new() }
+        let order: Vec<String> =
+            crate::deps::topo_order(&deps).unwrap_or_else(|_| deps.keys().cloned().collect());
+        let rank = order.into_iter().enumerate().map(|(i, n)| (n, i)).collect();
+        let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, ds) in &deps {
+            for d in ds {
+                dependents.entry(d.clone()).or_default().push(name.clone());
+            }
+        }
+        Scheduler { deps, dependents, rank, to_start: BTreeSet::new(), to_stop: BTreeSet::new() }
     }
 
     /// Ask for `name` to run, pulling in what it depends on, transitively.
@@ -91,34 +102,40 @@ impl Scheduler {
             .collect()
     }
 
-    /// The orders due now, given each program's current state.
+    /// The orders due now, given each program's current state. The supervisor asks after
+    /// every state change, so this costs only for the programs waiting, not all of them.
     pub fn due(&mut self, state: impl Fn(&str) -> Option<State>) -> Vec<Order> {
         let mut orders = Vec::new();
-        for name in &self.order {
-            if self.to_start.contains(name) {
-                let deps_up = self.deps[name].iter().all(|d| state(d) == Some(State::Running));
-                if deps_up {
-                    self.to_start.remove(name);
-                    if state(name) != Some(State::Running) {
-                        orders.push(Order::Start(name.clone()));
-                    }
+        for name in self.in_order(&self.to_start) {
+            let deps_up =
+                self.deps.get(&name).into_iter().flatten().all(|d| state(d) == Some(State::Running));
+            if deps_up {
+                self.to_start.remove(&name);
+                if state(&name) != Some(State::Running) {
+                    orders.push(Order::Start(name));
                 }
             }
         }
         // Stops go in reverse order: dependents first.
-        for name in self.order.iter().rev() {
-            if self.to_stop.contains(name) {
-                let dependents_down =
-                    self.deps.iter().filter(|(_, ds)| ds.contains(name)).all(|(dependent, _)| {
-                        state(dependent).is_none_or(State::is_down) && !self.to_stop.contains(dependent)
-                    });
-                if dependents_down {
-                    self.to_stop.remove(name);
-                    orders.push(Order::Stop(name.clone()));
-                }
+        for name in self.in_order(&self.to_stop).into_iter().rev() {
+            let dependents_down = self.dependents.get(&name).into_iter().flatten().all(|dependent| {
+                state(dependent).is_none_or(State::is_down) && !self.to_stop.contains(dependent)
+            });
+            if dependents_down {
+                self.to_stop.remove(&name);
+                orders.push(Order::Stop(name));
             }
         }
         orders
+    }
+
+    /// `names` in start order (dependencies first).
+    fn in_order(&self, names: &BTreeSet<String>) -> Vec<String> {
+        // A name the graph does not know gets no order, as before.
+        let mut sorted: Vec<(usize, &String)> =
+            names.iter().filter_map(|n| Some((*self.rank.get(n)?, n))).collect();
+        sorted.sort_unstable();
+        sorted.into_iter().map(|(_, n)| n.clone()).collect()
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! - [`private`]: owner-only folders and files (state, logs).
 //! - [`init`]: steward as a container's PID 1: the init that reaps orphans and forwards
-//!   signals, forked before anything else runs.
+//!   signals, forked before anything else runs; [`loader`]: the pages the dynamic loader
+//!   leaves mapped, released first thing in `main`.
 //! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
 //!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files;
 //!   [`sockets`]: listening sockets passed to programs; [`releases`]: fetching, verifying and
@@ -34,6 +35,7 @@ pub mod host;
 pub mod init;
 #[cfg(test)]
 mod layers;
+pub mod loader;
 pub mod logs;
 pub mod metrics;
 pub mod private;

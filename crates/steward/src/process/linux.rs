@@ -17,7 +17,15 @@
 //!   handlers can run in the child. The child resets every handled signal (and the SIGPIPE
 //!   that Rust ignores) to its default before it unblocks them: exec would reset handlers,
 //!   but a signal could arrive before that.
-//! - The fd table is not shared (no CLONE_FILES): the child's dup2 calls touch only its own.
+//! - The fd table is shared (CLONE_FILES) only until the child's first system call,
+//!   `close_range(end, ~0, CLOSE_RANGE_UNSHARE)`, which gives it a table of its own holding
+//!   only the descriptors below `end`. Before the clone, the parent puts the child's stdin,
+//!   stdout and stderr into three low slots kept open for this ([`Slots`]), so they are
+//!   among them. Copying steward's whole table instead (what fork, vfork and posix_spawn do)
+//!   costs time for each descriptor steward holds, about five per program: with 5,000
+//!   programs that made each start 2 ms slower, and starting them all quadratic. Kernels
+//!   before 5.9 (no `CLOSE_RANGE_UNSHARE`), valgrind (no CLONE_FILES with CLONE_VM), and a
+//!   program with listening sockets to pass get the copy, as before.
 //!
 //! With a cgroup per program (`contain/linux.rs`), the child is born in its cgroup: on
 //! x86_64 by `clone3` with `CLONE_INTO_CGROUP` (`clone3_into_cgroup` says why it is not
@@ -42,8 +50,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use libc::{c_char, c_int, c_void, pid_t};
 use tokio::io::unix::AsyncFd;
@@ -58,6 +66,73 @@ const STACK_SIZE: usize = 64 << 10;
 
 /// The shell that runs an executable without a `#!` line, as `execvp` does.
 const SHELL: &std::ffi::CStr = c"/bin/sh";
+
+/// `close_range` flag: give the caller a table of its own first (Linux 5.9).
+const CLOSE_RANGE_UNSHARE: libc::c_uint = 1 << 1;
+
+/// Whether children may share the fd table until they unshare it; cleared for good the first
+/// time the kernel (or valgrind) refuses.
+static SHARE_TABLE: AtomicBool = AtomicBool::new(true);
+
+/// Three descriptors, 3 or above and as low as were free when first needed, kept open on
+/// /dev/null. Just before a clone the child's stdin, stdout and stderr are put there, so
+/// that a child unsharing the fd table keeps them by copying only the few below `end`.
+/// Other threads never get these numbers: they are always open.
+struct Slots {
+    fds: [RawFd; 3],
+    null: OwnedFd,
+    /// One past the highest slot.
+    end: libc::c_uint,
+}
+
+/// The slots, made on first use; `None` if they could not be.
+fn slots() -> Option<&'static Mutex<Slots>> {
+    static SLOTS: OnceLock<Option<Mutex<Slots>>> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| {
+            let null = open_null().ok()?;
+            let mut fds = [0; 3];
+            for slot in &mut fds {
+                // Never closed: the numbers stay reserved for the life of steward.
+                *slot = std::os::fd::IntoRawFd::into_raw_fd(dup_at_least(null.as_raw_fd(), 3).ok()?);
+            }
+            let end = fds.iter().max().map_or(0, |&fd| fd as libc::c_uint + 1);
+            Some(Mutex::new(Slots { fds, null, end }))
+        })
+        .as_ref()
+}
+
+/// The child's three descriptors, put in the slots; they go back to /dev/null on drop, so
+/// steward holds no copy of the pipes' write ends once the child has its own.
+struct Filled<'a> {
+    slots: std::sync::MutexGuard<'a, Slots>,
+}
+
+impl Filled<'_> {
+    fn new(fds: &[OwnedFd; 3]) -> Option<Filled<'static>> {
+        if !SHARE_TABLE.load(Ordering::Relaxed) {
+            return None;
+        }
+        let slots = slots()?.lock().unwrap_or_else(|e| e.into_inner());
+        let filled = Filled { slots };
+        for (fd, &slot) in fds.iter().zip(&filled.slots.fds) {
+            // SAFETY: replaces a slot (ours, always open) with a copy of an open fd.
+            if unsafe { libc::dup3(fd.as_raw_fd(), slot, libc::O_CLOEXEC) } == -1 {
+                return None; // the drop puts back /dev/null
+            }
+        }
+        Some(filled)
+    }
+}
+
+impl Drop for Filled<'_> {
+    fn drop(&mut self) {
+        for &slot in &self.slots.fds {
+            // SAFETY: as in `new`; /dev/null is open for as long as the slots exist.
+            unsafe { libc::dup3(self.slots.null.as_raw_fd(), slot, libc::O_CLOEXEC) };
+        }
+    }
+}
 
 /// Whether this kernel has pidfds (and lets us use them): asked once.
 fn pidfds() -> bool {
@@ -108,8 +183,16 @@ fn spawn_watched(
     let pipes = [Some(stdout.as_raw_fd()), Some(stderr.as_raw_fd())];
     let stdout = receiver(stdout)?;
     let stderr = receiver(stderr)?;
-    let pid = clone_exec(&mut plan, &fds, &listen, cgroup.unwrap_or(-1))?;
+    // Sockets to pass would be above the slots: those children copy the whole table.
+    let filled = if listen.is_empty() { Filled::new(&fds) } else { None };
+    let pid = match &filled {
+        Some(f) => clone_exec(&mut plan, f.slots.fds, &listen, cgroup.unwrap_or(-1), f.slots.end),
+        None => {
+            clone_exec(&mut plan, fds.each_ref().map(AsRawFd::as_raw_fd), &listen, cgroup.unwrap_or(-1), 0)
+        }
+    }?;
     // The child has its copies: close ours now, or the pipes would never report EOF.
+    drop(filled);
     drop(fds);
     drop(listen);
     let exit = Exit::new(pid, sigchld).inspect_err(|_| abandon(pid))?;
@@ -244,18 +327,68 @@ struct ChildArgs {
     listen_pid: *mut u8,
     /// 0 until the child fails before or at exec.
     errno: AtomicI32,
+    /// With a shared fd table (CLONE_FILES): what the child keeps when it unshares it (the
+    /// descriptors below this); 0 when the table was copied at the clone.
+    copy_end: AtomicU32,
+    /// Set when the child could not unshare the table, before it changed anything in it.
+    unshare_failed: AtomicBool,
 }
 
 /// Clone the child and let it exec; the calling thread is suspended meanwhile. Returns the
 /// pid of a child that has exec'd (it may have exited since), or the error that stopped it.
-fn clone_exec(plan: &mut Plan, fds: &[OwnedFd; 3], listen: &[OwnedFd], cgroup: RawFd) -> io::Result<pid_t> {
+/// With `copy_end` (not 0) the child shares the fd table until it unshares it, keeping the
+/// descriptors below `copy_end`, which must include `fds`; if the kernel refuses either
+/// step, sharing is turned off for good and the child is cloned again with a copy.
+fn clone_exec(
+    plan: &mut Plan,
+    fds: [RawFd; 3],
+    listen: &[OwnedFd],
+    cgroup: RawFd,
+    copy_end: libc::c_uint,
+) -> io::Result<pid_t> {
+    if copy_end > 0 {
+        match clone_once(plan, fds, listen, cgroup, copy_end) {
+            Err(Attempt::SharingRefused) => {
+                SHARE_TABLE.store(false, Ordering::Relaxed);
+                tracing::debug!(event = "spawn", "children copy the fd table: this kernel cannot unshare it");
+            }
+            other => return other.map_err(Attempt::into_io),
+        }
+    }
+    clone_once(plan, fds, listen, cgroup, 0).map_err(Attempt::into_io)
+}
+
+/// Why one clone gave no child.
+enum Attempt {
+    /// CLONE_FILES or `CLOSE_RANGE_UNSHARE` was refused; nothing was changed.
+    SharingRefused,
+    Failed(io::Error),
+}
+
+impl Attempt {
+    fn into_io(self) -> io::Error {
+        match self {
+            Attempt::SharingRefused => io::Error::other("the fd table could not be unshared"),
+            Attempt::Failed(e) => e,
+        }
+    }
+}
+
+/// One clone of [`clone_exec`].
+fn clone_once(
+    plan: &mut Plan,
+    fds: [RawFd; 3],
+    listen: &[OwnedFd],
+    cgroup: RawFd,
+    copy_end: libc::c_uint,
+) -> Result<pid_t, Attempt> {
     let mut script_argv = plan.script_argv.clone();
     let listen: Vec<RawFd> = listen.iter().map(AsRawFd::as_raw_fd).collect();
     let listen_pid = plan.listen_pid.as_mut().map_or(ptr::null_mut(), |v| v[LISTEN_PID.len()..].as_mut_ptr());
     let args = ChildArgs {
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
-        fds: [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()],
+        fds,
         cgroup,
         join_by_write: AtomicBool::new(false),
         cwd: plan.cwd.as_ptr(),
@@ -269,7 +402,10 @@ fn clone_exec(plan: &mut Plan, fds: &[OwnedFd; 3], listen: &[OwnedFd], cgroup: R
         listen_len: listen.len(),
         listen_pid,
         errno: AtomicI32::new(0),
+        copy_end: AtomicU32::new(copy_end),
+        unshare_failed: AtomicBool::new(false),
     };
+    let files = if copy_end > 0 { libc::CLONE_FILES } else { 0 };
     // u128 makes the top 16-byte aligned, as the ABI wants. Never read from Rust, so it
     // need not be initialised.
     let mut stack: Vec<MaybeUninit<u128>> = Vec::with_capacity(STACK_SIZE / 16);
@@ -287,13 +423,21 @@ fn clone_exec(plan: &mut Plan, fds: &[OwnedFd; 3], listen: &[OwnedFd], cgroup: R
         let arg = ptr::from_ref(&args).cast_mut().cast();
         let mut pid = -libc::ENOSYS;
         if cgroup >= 0 {
-            pid = clone3_into_cgroup(cgroup, stack.as_mut_ptr().cast(), STACK_SIZE, arg);
+            pid = clone3_into_cgroup(cgroup, stack.as_mut_ptr().cast(), STACK_SIZE, arg, files);
         }
         let clone_error = if pid == -libc::ENOSYS {
             // No clone3 (an older kernel, or a seccomp filter that refuses it, as Docker's
-            // does): the child joins its cgroup itself (`child_exec`).
+            // does): the child joins its cgroup itself (`child_exec`), through the cgroup's
+            // fd, which is not below `copy_end`: this child copies the table.
             args.join_by_write.store(cgroup >= 0, Ordering::Relaxed);
-            pid = libc::clone(child_main, stack_top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, arg);
+            let files = if cgroup >= 0 { 0 } else { files };
+            args.copy_end.store(if files == 0 { 0 } else { copy_end }, Ordering::Relaxed);
+            pid = libc::clone(
+                child_main,
+                stack_top,
+                libc::CLONE_VM | libc::CLONE_VFORK | files | libc::SIGCHLD,
+                arg,
+            );
             io::Error::last_os_error()
         } else if pid < 0 {
             let error = io::Error::from_raw_os_error(-pid);
@@ -304,7 +448,11 @@ fn clone_exec(plan: &mut Plan, fds: &[OwnedFd; 3], listen: &[OwnedFd], cgroup: R
         };
         libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut());
         if pid == -1 {
-            return Err(clone_error);
+            // valgrind, for one, takes CLONE_VM with CLONE_FILES for a thread and refuses it.
+            if files != 0 && clone_error.raw_os_error() == Some(libc::EINVAL) {
+                return Err(Attempt::SharingRefused);
+            }
+            return Err(Attempt::Failed(clone_error));
         }
         pid
     };
@@ -313,7 +461,10 @@ fn clone_exec(plan: &mut Plan, fds: &[OwnedFd; 3], listen: &[OwnedFd], cgroup: R
         0 => Ok(pid),
         errno => {
             reap(pid);
-            Err(io::Error::from_raw_os_error(errno))
+            if args.unshare_failed.load(Ordering::Relaxed) {
+                return Err(Attempt::SharingRefused);
+            }
+            Err(Attempt::Failed(io::Error::from_raw_os_error(errno)))
         }
     }
 }
@@ -338,6 +489,7 @@ unsafe fn clone3_into_cgroup(
     stack: *mut c_void,
     stack_size: usize,
     arg: *mut c_void,
+    files: c_int,
 ) -> pid_t {
     /// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2).
     #[repr(C)]
@@ -356,7 +508,7 @@ unsafe fn clone3_into_cgroup(
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let clone_args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | files) as u64 | CLONE_INTO_CGROUP,
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
@@ -399,7 +551,7 @@ unsafe fn clone3_into_cgroup(
 
 /// Elsewhere the child joins its cgroup itself, by a write (see the x86_64 version).
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn clone3_into_cgroup(_: RawFd, _: *mut c_void, _: usize, _: *mut c_void) -> pid_t {
+unsafe fn clone3_into_cgroup(_: RawFd, _: *mut c_void, _: usize, _: *mut c_void, _: c_int) -> pid_t {
     -libc::ENOSYS
 }
 
@@ -420,6 +572,15 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
 /// Only in the vfork child of `clone_exec`, with `args` as it built it. Everything here is a
 /// system call wrapper: async-signal-safe, no allocation, nothing that can panic.
 unsafe fn child_exec(args: &ChildArgs) -> c_int {
+    // First, before anything touches the shared table: a table of our own, with the
+    // descriptors below `copy_end` (the slots among them).
+    let copy_end = args.copy_end.load(Ordering::Relaxed);
+    if copy_end > 0
+        && libc::syscall(libc::SYS_close_range, copy_end, libc::c_uint::MAX, CLOSE_RANGE_UNSHARE) == -1
+    {
+        args.unshare_failed.store(true, Ordering::Relaxed);
+        return errno();
+    }
     if libc::setsid() == -1 || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
         return errno();
     }
@@ -806,6 +967,28 @@ mod tests {
         });
         assert_eq!(short_status.code(), Some(3));
         assert_eq!(long_status.unwrap().signal(), Some(libc::SIGKILL));
+    }
+
+    /// Many descriptors open in steward: the child shares the table only until it unshares
+    /// it, and gets just its stdin, stdout and stderr; the slots go back to /dev/null, so
+    /// the pipe still ends when the child does.
+    #[tokio::test]
+    async fn the_child_unshares_the_fd_table_and_gets_only_its_three() {
+        let held: Vec<OwnedFd> = (0..500).map(|_| open_null().unwrap()).collect();
+        let (status, out, _) = finish(run(&["/bin/sh", "-c", "exec ls /proc/self/fd"]).unwrap()).await;
+        assert!(status.success());
+        // 0, 1, 2, and the directory `ls` has open while it lists.
+        let fds: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(fds.len(), 4, "{out}");
+        assert_eq!(&fds[..3], ["0", "1", "2"], "{out}");
+        // Linux 5.9 or later (not valgrind) takes the shared table.
+        assert!(SHARE_TABLE.load(Ordering::Relaxed), "sharing the fd table was refused");
+        let slots = slots().unwrap().lock().unwrap();
+        for &slot in &slots.fds {
+            let target = std::fs::read_link(format!("/proc/self/fd/{slot}")).unwrap();
+            assert_eq!(target, Path::new("/dev/null"), "slot {slot} still holds a child's descriptor");
+        }
+        drop(held);
     }
 
     #[tokio::test]

@@ -139,7 +139,9 @@ struct Supervisor {
     /// opened), already logged: the loop only publishes them.
     reports_tx: mpsc::UnboundedSender<Event>,
     reports_rx: mpsc::UnboundedReceiver<Event>,
-    events: broadcast::Sender<Event>,
+    /// Made by the first follower (`events -f`): 1024 slots are 120 KB resident.
+    events: Option<broadcast::Sender<Event>>,
+    /// Grows to [`EVENT_HISTORY`] as events come, rather than held at that size up front.
     history: VecDeque<Event>,
     reload: Option<reload::PendingReload>,
     shutting_down: bool,
@@ -188,8 +190,8 @@ impl Supervisor {
             notices_rx,
             reports_tx,
             reports_rx,
-            events: broadcast::channel(1024).0,
-            history: VecDeque::with_capacity(EVENT_HISTORY),
+            events: None,
+            history: VecDeque::new(),
             reload: None,
             shutting_down: false,
             killed: Vec::new(),
@@ -329,7 +331,9 @@ impl Supervisor {
             self.history.pop_front();
         }
         self.history.push_back(event.clone());
-        let _ = self.events.send(event);
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
     }
 
     /// Send the orders the schedulers say are due.

@@ -354,7 +354,11 @@ impl Observers {
 
     /// Arm the sample timer if a running program wants samples, disarm it if none does.
     fn rearm_sampling(&mut self) {
-        let wanted = resources::SUPPORTED && self.up.iter().any(|n| self.wants_sample(n));
+        // Nothing configured asks for samples: no need to look at every running program
+        // (this runs at every state change of every program).
+        let wanted = resources::SUPPORTED
+            && self.sample_every.is_some()
+            && self.up.iter().any(|n| self.wants_sample(n));
         match (wanted, self.sample_every) {
             (true, Some(every)) => {
                 if self.next_sample.is_none() && self.sampling.is_none() {

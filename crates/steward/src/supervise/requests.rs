@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use steward_core::config::group_of;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use steward_core::fsm;
 
@@ -43,7 +43,8 @@ impl Supervisor {
                 }
             }
             Events(reply) => {
-                let _ = reply.send((self.history.iter().cloned().collect(), self.events.subscribe()));
+                let events = self.events.get_or_insert_with(|| broadcast::channel(1024).0);
+                let _ = reply.send((self.history.iter().cloned().collect(), events.subscribe()));
             }
             // Only a handle: the caller reads the files, off this thread.
             Logs { name, stderr, reply } => {

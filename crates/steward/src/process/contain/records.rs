@@ -38,6 +38,9 @@ struct Journal {
     file: File,
     /// The `start` line of every tree that runs, by tree.
     live: BTreeMap<String, String>,
+    /// The bytes of `live`'s lines, kept as they change: summing them at each append made
+    /// starting thousands of programs quadratic.
+    live_bytes: u64,
     /// Bytes in the file.
     size: u64,
 }
@@ -54,14 +57,13 @@ impl Journal {
     fn open(state_dir: &Path) -> io::Result<Journal> {
         let file = OpenOptions::new().create(true).append(true).open(path(state_dir))?;
         let size = file.metadata()?.len();
-        Ok(Journal { state_dir: state_dir.to_path_buf(), file, live: BTreeMap::new(), size })
+        Ok(Journal { state_dir: state_dir.to_path_buf(), file, live: BTreeMap::new(), live_bytes: 0, size })
     }
 
     fn append(&mut self, line: &str) -> io::Result<()> {
         self.file.write_all(line.as_bytes())?;
         self.size += line.len() as u64;
-        let needed: u64 = self.live.values().map(|l| l.len() as u64).sum();
-        if self.size > COMPACT_FLOOR.max(needed * 4) {
+        if self.size > COMPACT_FLOOR.max(self.live_bytes * 4) {
             self.compact()?;
         }
         Ok(())
@@ -104,7 +106,10 @@ fn write(state_dir: &Path, tree: &str, record: &Record) -> io::Result<()> {
     let Some(journal) = guard.as_mut() else { return Ok(()) };
     // Names are letters, digits, `_`, `-` and `.`: no tab or newline to escape.
     let line = format!("start {tree}\t{}\n", record.to_text().trim_end().replace('\n', "\t"));
-    journal.live.insert(tree.to_owned(), line.clone());
+    journal.live_bytes += line.len() as u64;
+    if let Some(old) = journal.live.insert(tree.to_owned(), line.clone()) {
+        journal.live_bytes -= old.len() as u64;
+    }
     journal.append(&line)
 }
 
@@ -112,7 +117,8 @@ fn write(state_dir: &Path, tree: &str, record: &Record) -> io::Result<()> {
 pub(super) fn forget(state_dir: &Path, tree: &str) {
     let mut guard = journal();
     let Some(journal) = guard.as_mut().filter(|j| j.state_dir == state_dir) else { return };
-    if journal.live.remove(tree).is_some() {
+    if let Some(line) = journal.live.remove(tree) {
+        journal.live_bytes -= line.len() as u64;
         if let Err(e) = journal.append(&format!("end {tree}\n")) {
             tracing::debug!(event = "sweep", "cannot journal the end of {tree}: {e}");
         }

@@ -55,7 +55,7 @@ token_file = "ci.token"
     );
     let config = parse_with(&src, &files()).unwrap_or_else(|d| panic!("{d}"));
     let api = config.api.clone().expect("[api] is set");
-    assert_eq!(api.listen, "0.0.0.0:8443".parse::<SocketAddr>().unwrap());
+    assert_eq!(api.listen, Some("0.0.0.0:8443".parse::<SocketAddr>().unwrap()));
     assert_eq!(api.tls, Some(TlsFiles { cert: dir().join("tls/cert.pem"), key: dir().join("tls/key.pem") }));
     assert_eq!(api.audit_log, dir().join("logs/audit.log"));
     assert_eq!(config.audit_log(), dir().join("logs/audit.log"));
@@ -74,7 +74,7 @@ fn loopback_without_tls_is_fine_and_the_audit_log_defaults_to_the_state_dir() {
             "{PROGRAM}[api]\nlisten = \"{listen}\"\n[[api.tokens]]\nname = \"a\"\nrole = \"operator\"\ntoken_sha256 = \"{HASH}\"\n"
         );
         let api = parse_with(&src, &FakeEnv::new()).unwrap_or_else(|d| panic!("{d}")).api.unwrap();
-        assert_eq!(api.listen, listen.parse::<SocketAddr>().unwrap());
+        assert_eq!(api.listen, Some(listen.parse::<SocketAddr>().unwrap()));
         assert_eq!(api.tls, None);
         assert_eq!(api.audit_log, dir().join(".steward").join("audit.log"));
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod config_api;
+mod config_dashboard;
 mod config_errors;
 mod config_health_alerts;
 mod config_instances;

@@ -9,6 +9,8 @@ mod http_server;
 mod alerts;
 mod cli_check;
 mod control;
+// The web dashboard over real HTTP: sessions, CSRF, roles, the event stream.
+mod dashboard;
 // A native release (a zip with an executable) deployed and rolled back.
 mod deploy_native;
 mod health;
@@ -98,6 +100,10 @@ mod pid1;
 // Resource sampling of process trees, from /proc.
 #[cfg(target_os = "linux")]
 mod resources;
+// The dashboard in a real headless Chromium, through chromedriver (Debian's packages; skipped
+// when they are missing).
+#[cfg(target_os = "linux")]
+mod dashboard_browser;
 // `steward schema` against every config of the repo, with Python's jsonschema (a tool of
 // the host: not under Wine).
 #[cfg(unix)]

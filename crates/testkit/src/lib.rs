@@ -24,10 +24,13 @@
 //! - [`flags`]: the command-line reading the binaries share.
 //! - [`release`]: signing keys, archives (hostile ones too), manifests and a release server
 //!   that misbehaves on demand, for the deploy tests.
+//! - [`browser`]: a headless Chromium driven through chromedriver, for the dashboard's tests
+//!   (skipped when Chromium is missing), with screenshots saved as artifacts.
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
 pub use tempfile;
 
+pub mod browser;
 mod daemon;
 pub mod flags;
 pub mod lines;

@@ -22,6 +22,9 @@ pub struct Config {
     pub programs: BTreeMap<String, ProgramSpec>,
     /// `[api]`: the remote API, off (`None`) unless the table is there.
     pub api: Option<ApiSettings>,
+    /// `[dashboard]`: the web dashboard on a listener of its own, off (`None`) unless the
+    /// table is there. Its tokens are `[api]`'s; the remote API serves it under `/ui/` too.
+    pub dashboard: Option<DashboardSettings>,
     /// `[metrics]`
     pub metrics: MetricsSettings,
     /// `[[alerts]]`, in file order; names are unique.
@@ -91,13 +94,24 @@ pub struct SupervisorSettings {
 /// callers with a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiSettings {
-    /// `listen = "ADDR:PORT"`. Without `tls`, always a loopback address.
-    pub listen: SocketAddr,
+    /// `listen = "ADDR:PORT"`. Without `tls`, always a loopback address. `None` only with
+    /// `[dashboard]`: then `[api]` holds the dashboard's tokens and no remote API listens.
+    pub listen: Option<SocketAddr>,
     pub tls: Option<TlsFiles>,
     /// Absolute. Default: `<state_dir>/audit.log`.
     pub audit_log: PathBuf,
     /// Never empty: every remote request needs a token.
     pub tokens: Vec<ApiToken>,
+}
+
+/// `[dashboard]`: the web dashboard's own plain-HTTP listener and its sessions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DashboardSettings {
+    /// `listen = "ADDR:PORT"`, always a loopback address. `None`: the dashboard is served
+    /// only under `/ui/` on the remote API's listener.
+    pub listen: Option<SocketAddr>,
+    /// A session unused this long must sign in again (default 12 h).
+    pub session_timeout: Duration,
 }
 
 /// `tls_cert` and `tls_key`: PEM files, absolute paths.
@@ -822,4 +836,6 @@ pub mod defaults {
     pub const CONFIRM_WITHIN: Duration = Duration::from_secs(120);
     /// The shortest `[release] check_every`: a release server is not a health check.
     pub const MIN_CHECK_EVERY: Duration = Duration::from_secs(60);
+    /// `[dashboard] session_timeout`
+    pub const SESSION_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 }

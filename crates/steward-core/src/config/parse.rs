@@ -14,6 +14,7 @@
 
 mod alerts;
 mod api;
+mod dashboard;
 mod health;
 mod instances;
 mod keys;
@@ -224,6 +225,7 @@ fn parse_scaled(
     let mut draft = DocumentDraft::default();
     walk(&mut ctx, doc.get_ref(), "", ROOT_KEYS, &mut draft);
     check_dependencies(&mut ctx, &draft.programs);
+    ctx.check_dashboard(draft.dashboard.as_ref(), draft.api.as_ref());
     ctx.check_instance_names(&draft.programs);
     ctx.check_alerts(&draft.alerts, &draft.programs);
     ctx.check_socket_paths(&draft);

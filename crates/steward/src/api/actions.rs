@@ -146,8 +146,12 @@ pub async fn scale(
     Ok(Json(ScaleReply { name: req.name, from: scaled.from, to: scaled.to, results }))
 }
 
-pub async fn reload(State(control): State<Control>) -> Result<Json<ReloadReply>, ApiError> {
-    let diff = control.reload().await?;
+pub async fn reload(State(state): State<super::ApiState>) -> Result<Json<ReloadReply>, ApiError> {
+    let diff = state.control.reload().await?;
+    // The dashboard's sessions follow the tokens of the config as reloaded.
+    if let Some(tokens) = state.tokens.as_ref().filter(|_| diff.needs_restart.iter().any(|s| s == "[api]")) {
+        tokens.reread();
+    }
     Ok(Json(ReloadReply {
         added: diff.added,
         removed: diff.removed,

@@ -66,6 +66,7 @@ pub fn required_role(method: &Method, path: &str) -> ApiRole {
 }
 
 /// The configured tokens, by hash.
+#[derive(Clone, Default)]
 pub struct Tokens {
     entries: Vec<ApiToken>,
 }
@@ -79,11 +80,15 @@ impl Tokens {
     /// constant time, whether or not one matched already, so the time taken says nothing
     /// about which entry (if any) matched or how much of a hash was right.
     pub fn find(&self, presented: &[u8]) -> Option<&ApiToken> {
-        let digest: [u8; 32] = Sha256::digest(presented).into();
+        self.find_digest(&Sha256::digest(presented).into())
+    }
+
+    /// The entry whose hash is `digest`, compared as [`Tokens::find`] does.
+    pub fn find_digest(&self, digest: &[u8; 32]) -> Option<&ApiToken> {
         let mut found = subtle::Choice::from(0);
         let mut index = 0u64;
         for (i, entry) in self.entries.iter().enumerate() {
-            let same = entry.sha256.ct_eq(&digest);
+            let same = entry.sha256.ct_eq(digest);
             index = u64::conditional_select(&index, &(i as u64), same);
             found |= same;
         }
@@ -105,7 +110,7 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 
 /// `router` behind token checks; refused control actions go to `audit`.
 pub fn protect(router: Router, tokens: Tokens, audit: AuditLog, transport: &'static str) -> Router {
-    let throttle = Arc::new(Mutex::new(Throttle::new(FailureLimit::DEFAULT)));
+    let throttle = FailureThrottle::new(audit.clone(), transport);
     let guard = Guard { tokens: Arc::new(tokens), audit, transport, throttle };
     router.layer(axum::middleware::from_fn_with_state(guard, authorize))
 }
@@ -115,21 +120,44 @@ struct Guard {
     tokens: Arc<Tokens>,
     audit: AuditLog,
     transport: &'static str,
-    /// Failed authentications per peer address.
-    throttle: Arc<Mutex<Throttle<IpAddr>>>,
+    throttle: FailureThrottle,
 }
 
-impl Guard {
-    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle<IpAddr>> {
+/// Failed authentications per peer address, and the answer (429) to a peer over the limit:
+/// shared by the token check here and the dashboard's sign-in.
+#[derive(Clone)]
+pub struct FailureThrottle {
+    throttle: Arc<Mutex<Throttle<IpAddr>>>,
+    audit: AuditLog,
+    transport: &'static str,
+}
+
+impl FailureThrottle {
+    pub fn new(audit: AuditLog, transport: &'static str) -> FailureThrottle {
+        FailureThrottle {
+            throttle: Arc::new(Mutex::new(Throttle::new(FailureLimit::DEFAULT))),
+            audit,
+            transport,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Throttle<IpAddr>> {
         self.throttle.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    if let Some(addr) = peer {
+    /// Counts a failed authentication of `peer`.
+    pub fn failed(&self, peer: Option<SocketAddr>) {
+        if let Some(addr) = peer {
+            self.lock().failed(&addr.ip().to_canonical(), Instant::now());
+        }
+    }
+
+    /// `Err` with the 429 answer when `peer` failed too often to be heard now.
+    #[allow(clippy::result_large_err)] // the answer is built once per refused request
+    pub fn check(&self, peer: Option<SocketAddr>) -> Result<(), Response> {
+        let Some(addr) = peer else { return Ok(()) };
         let ip = addr.ip().to_canonical();
-        let check = guard.throttle().check(&ip, Instant::now());
+        let check = self.lock().check(&ip, Instant::now());
         match check {
             Check::Refused { retry_after, first } => {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -145,18 +173,26 @@ async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> 
                 )
                 .into_response();
                 reply.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-                return reply;
+                Err(reply)
             }
             Check::Allowed { refused_before } if refused_before > 0 => {
                 let why =
                     format!("{refused_before} requests refused (429) after too many failed authentications");
-                guard.audit.record(
-                    &Entry::begin("unauthenticated", guard.transport, peer, "authenticate")
+                self.audit.record(
+                    &Entry::begin("unauthenticated", self.transport, peer, "authenticate")
                         .throttled(refused_before, &why),
                 );
+                Ok(())
             }
-            Check::Allowed { .. } => {}
+            Check::Allowed { .. } => Ok(()),
         }
+    }
+}
+
+async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    if let Err(reply) = guard.throttle.check(peer) {
+        return reply;
     }
     let needed = required_role(req.method(), req.uri().path());
     let route = format!("{} {}", req.method(), req.uri().path());
@@ -170,11 +206,7 @@ async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> 
         ApiError::new(status, why).into_response()
     };
 
-    let failed = || {
-        if let Some(addr) = peer {
-            guard.throttle().failed(&addr.ip().to_canonical(), Instant::now());
-        }
-    };
+    let failed = || guard.throttle.failed(peer);
     let caller = match bearer(req.headers()) {
         None => {
             failed();
@@ -216,6 +248,65 @@ async fn authorize(State(guard): State<Guard>, mut req: Request, next: Next) -> 
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
+}
+
+/// The tokens as the config says now, for the dashboard: its sessions end when their token
+/// is gone from the config after a reload (the remote API's own check keeps the tokens it
+/// started with until steward restarts).
+#[derive(Clone)]
+pub struct LiveTokens {
+    inner: Arc<LiveInner>,
+}
+
+struct LiveInner {
+    tokens: std::sync::RwLock<Arc<Tokens>>,
+    /// The config file, read again after a reload that changed `[api]`.
+    source: std::path::PathBuf,
+    /// Bumped on every change, so that open streams look at their session again.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl LiveTokens {
+    pub fn new(tokens: Vec<ApiToken>, source: std::path::PathBuf) -> LiveTokens {
+        let (changed, _) = tokio::sync::watch::channel(0);
+        LiveTokens {
+            inner: Arc::new(LiveInner {
+                tokens: std::sync::RwLock::new(Arc::new(Tokens::new(tokens))),
+                source,
+                changed,
+            }),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Tokens> {
+        self.inner.tokens.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, tokens: Vec<ApiToken>) {
+        *self.inner.tokens.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Tokens::new(tokens));
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Wakes when the tokens change.
+    pub fn changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    /// After a reload that applied: the tokens of the config file as it is now. A file that
+    /// does not load keeps the tokens as they were (the reload was refused then, too).
+    pub fn reread(&self) {
+        match steward_core::config::load_with(&self.inner.source, &crate::process::host_env()) {
+            Ok(config) => {
+                self.set(config.api.map(|a| a.tokens).unwrap_or_default());
+                tracing::info!(event = "dashboard", "the dashboard's tokens are the config's again");
+            }
+            Err(_) => tracing::warn!(
+                event = "dashboard",
+                "cannot read the tokens again from {}; the dashboard keeps the ones it had",
+                self.inner.source.display()
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,9 @@
 //! | GET  | /v1/usage | memory and CPU now; `?follow=true`: the last hour, then a sample per tick ([`usage`]) |
 //! | GET  | /metrics | Prometheus metrics ([`metrics`], encoded by [`crate::metrics`]) |
 //!
+//! The web dashboard ([`dashboard`]) serves this router under `/ui/api/`, signed in with a
+//! session cookie instead of a token.
+//!
 //! Over the remote transport ([`remote`]) each route needs a token with a role
 //! ([`auth`]); on both, control actions are written to the audit log ([`audit`]). Every
 //! listener serves through [`connections`]: capped connections, a header timeout.
@@ -25,13 +28,14 @@ mod actions;
 pub mod audit;
 pub mod auth;
 pub mod connections;
+pub mod dashboard;
 mod deploy;
 mod events;
 pub mod local;
 mod logs;
 pub mod metrics;
 pub mod remote;
-mod status;
+pub(crate) mod status;
 pub mod usage;
 
 use axum::extract::FromRef;
@@ -50,6 +54,8 @@ pub struct ApiState {
     pub control: Control,
     pub deployer: Deployer,
     pub usage: usage::UsageHub,
+    /// With a dashboard: the tokens it signs in with, read again after a reload.
+    pub tokens: Option<auth::LiveTokens>,
 }
 
 impl FromRef<ApiState> for usage::UsageHub {

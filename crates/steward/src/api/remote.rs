@@ -1,6 +1,7 @@
 //! The remote transport: the same API as the local socket, on `[api] listen`, over TLS
 //! (rustls with the ring provider) or, on loopback only, plain HTTP. Every request passes
-//! [`super::auth`] first; control actions are written to the audit log.
+//! [`super::auth`] first; control actions are written to the audit log. The web dashboard
+//! ([`super::dashboard`]) is served under `/ui/` beside it.
 //!
 //! The TLS handshakes run beside the accept loop, never in it: a client that connects and
 //! then says nothing holds only its own connection, for at most [`HANDSHAKE_TIMEOUT`].
@@ -28,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use super::audit::{self, AuditLog};
 use super::auth::{self, Tokens};
 use super::connections::{self, Admitted, Limited, Limits};
+use super::dashboard::Dashboard;
 
 /// How long a new connection may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,13 +65,13 @@ impl Bound {
     }
 }
 
-/// Loads the TLS identity (if any) and binds `[api] listen`.
-pub async fn bind(settings: &ApiSettings) -> Result<Bound, SetupError> {
+/// Loads the TLS identity (if any) and binds `[api] listen` (`listen`, given apart since
+/// `[api]` may have none: then it only holds the dashboard's tokens).
+pub async fn bind(settings: &ApiSettings, listen: SocketAddr) -> Result<Bound, SetupError> {
     let tls = settings.tls.as_ref().map(acceptor).transpose()?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|source| SetupError::Bind { addr: settings.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| SetupError::Bind { addr: settings.listen, source })?;
+    let listener =
+        TcpListener::bind(listen).await.map_err(|source| SetupError::Bind { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| SetupError::Bind { addr: listen, source })?;
     let listener = Limited::new(listener, Limits::REMOTE, "the remote API");
     Ok(Bound { listener, tls, tokens: Tokens::new(settings.tokens.clone()), addr })
 }
@@ -100,11 +102,13 @@ fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, SetupError> {
 }
 
 /// Serves `router` (the API's routes) behind token checks, with control actions recorded in
-/// `audit`, until `shutdown` completes.
+/// `audit`, and the web dashboard under `/ui/` (signed in with its own sessions), until
+/// `shutdown` completes.
 pub async fn serve(
     bound: Bound,
     router: Router,
     audit: AuditLog,
+    dashboard: Arc<Dashboard>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let transport = if bound.tls.is_some() { "https" } else { "http" };
@@ -112,6 +116,8 @@ pub async fn serve(
     // read), then the audit record around the handler.
     let router = audit::audited(router, audit.clone(), transport);
     let router = auth::protect(router, bound.tokens, audit, transport);
+    // `/ui/...` is the dashboard's, with its cookie instead of a token; the rest the API's.
+    let router = super::dashboard::routes(dashboard).fallback_service(router);
     // Outermost, so that refusals (401, 403, 429) are counted too.
     let router = super::metrics::counted(router);
     match bound.tls {

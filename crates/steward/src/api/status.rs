@@ -14,7 +14,7 @@ pub async fn status(State(control): State<Control>) -> Result<Json<StatusReply>,
 }
 
 /// The supervisor's snapshot as `status` shows it, with uptimes as of `now`.
-fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
+pub(crate) fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
     let groups = snapshot
         .groups
         .into_iter()

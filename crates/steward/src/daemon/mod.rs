@@ -1,5 +1,6 @@
 //! A running steward: the single-instance lock, the local API, the remote API (with
-//! `[api]`), the audit log, the supervisor with its status sink, and what triggers a
+//! `[api] listen`), the web dashboard (under /ui/ there, and with `[dashboard]` on a
+//! listener of its own), the audit log, the supervisor with its status sink, and what triggers a
 //! reload, composed. `cli::run`
 //! calls [`run`] with a shutdown future; so does the Windows service host.
 
@@ -80,7 +81,14 @@ pub async fn run_with(
     crate::deploy::recover(&config);
     let deployer = crate::deploy::Deployer::new(control.clone());
     let usage = api::usage::UsageHub::new(control.clone());
-    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone(), usage };
+    // The dashboard's tokens follow reloads; only made when something serves it.
+    let remote_listen = config.api.as_ref().and_then(|a| a.listen);
+    let dashboard_listen = config.dashboard.as_ref().and_then(|d| d.listen);
+    let tokens = (remote_listen.is_some() || dashboard_listen.is_some()).then(|| {
+        let tokens = config.api.as_ref().map(|a| a.tokens.clone()).unwrap_or_default();
+        api::auth::LiveTokens::new(tokens, config.source.clone())
+    });
+    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone(), usage, tokens };
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
         version: crate::update::running_version().into(),
@@ -90,22 +98,46 @@ pub async fn run_with(
     };
     // Control actions from either transport go to one audit log.
     let audit = api::audit::AuditLog::new(config.audit_log());
-    // The remote API binds before anything starts, so a taken port or a bad certificate
-    // stops steward here, with an error naming it.
+    // One dashboard for both of its listeners (the remote API's /ui/ and [dashboard] listen).
+    let dashboard = api_state.tokens.clone().map(|tokens| {
+        let timeout = config
+            .dashboard
+            .as_ref()
+            .map_or(steward_core::config::defaults::SESSION_TIMEOUT, |d| d.session_timeout);
+        api::dashboard::Dashboard::new(api_state.clone(), info.clone(), audit.clone(), tokens, timeout)
+    });
+    // The remote API and the dashboard bind before anything starts, so a taken port or a bad
+    // certificate stops steward here, with an error naming it.
     let (remote_stop, remote_stopped) = tokio::sync::oneshot::channel::<()>();
-    let remote_task = match &config.api {
-        Some(settings) => {
-            let bound = api::remote::bind(settings).await?;
+    let remote_task = match (&config.api, remote_listen, &dashboard) {
+        (Some(settings), Some(listen), Some(dashboard)) => {
+            let bound = api::remote::bind(settings, listen).await?;
             audit.open_now().with_context(|| {
                 format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
             })?;
             tracing::info!(event = "api", "remote API on {}", bound.url());
             let router = api::router(api_state.clone(), info.clone());
-            Some(tokio::spawn(api::remote::serve(bound, router, audit.clone(), async {
+            Some(tokio::spawn(api::remote::serve(bound, router, audit.clone(), dashboard.clone(), async {
                 let _ = remote_stopped.await;
             })))
         }
-        None => None,
+        _ => None,
+    };
+    let (dashboard_stop, dashboard_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dashboard_task = match (dashboard_listen, &dashboard) {
+        (Some(addr), Some(dashboard)) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for the dashboard ([dashboard] listen); is the port taken?")
+            })?;
+            audit.open_now().with_context(|| {
+                format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
+            })?;
+            tracing::info!(event = "dashboard", "dashboard on http://{}/ui/", listener.local_addr()?);
+            Some(tokio::spawn(api::dashboard::serve_on(listener, dashboard.clone(), async {
+                let _ = dashboard_stopped.await;
+            })))
+        }
+        _ => None,
     };
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = match api::local::bind(&endpoint) {
@@ -161,6 +193,10 @@ pub async fn run_with(
 
     let _ = api_stop.send(());
     let _ = remote_stop.send(());
+    let _ = dashboard_stop.send(());
+    if let Some(task) = dashboard_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+    }
     if let Some(task) = remote_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
     }

@@ -35,7 +35,7 @@ pub(super) struct ApiDraft {
 pub(super) const API_KEYS: &[Key<ApiDraft>] = &[
     Key {
         name: "listen",
-        doc: "The IP address and port to serve the remote API on. Required.",
+        doc: "The IP address and port to serve the remote API on. Required unless [dashboard] is set.",
         kind: Kind::Str,
         example: "listen = \"127.0.0.1:8443\"",
         set: |c, f, d| {
@@ -140,7 +140,8 @@ pub(super) const TOKEN_KEYS: &[Key<TokenDraft>] = &[
 
 /// The schema of `[api]`.
 pub(super) fn schema() -> serde_json::Value {
-    schema::table(API_KEYS, &["listen", "tokens"])
+    // `listen` may be left out with `[dashboard]`, which the schema of one table cannot say.
+    schema::table(API_KEYS, &["tokens"])
 }
 
 impl Ctx<'_> {
@@ -164,16 +165,10 @@ impl Ctx<'_> {
         Some(d)
     }
 
+    /// The checks within `[api]`. A missing `listen` is checked with `[dashboard]`
+    /// ([`Ctx::check_api_listen`]): without a remote API, `[api]` may hold only tokens.
     fn check_api(&mut self, d: &ApiDraft) {
-        let Some(listen_span) = d.listen_span.clone() else {
-            self.error(
-                d.span.clone(),
-                "[api] has no `listen`",
-                "add the address to serve the remote API on, for example `listen = \"127.0.0.1:8443\"`, \
-                 or remove [api] to keep the API on the local socket only",
-            );
-            return;
-        };
+        let listen_span = d.listen_span.clone().unwrap_or_else(|| d.span.clone());
         match (&d.tls_cert_span, &d.tls_key_span) {
             (Some(_), None) => self.error(
                 d.tls_cert_span.clone().unwrap_or_default(),
@@ -233,6 +228,19 @@ impl Ctx<'_> {
         }
     }
 
+    /// `[api]` without `listen` only holds the dashboard's tokens: an error without
+    /// `[dashboard]`.
+    pub(super) fn check_api_listen(&mut self, api: Option<&ApiDraft>, dashboard: bool) {
+        if let Some(d) = api.filter(|d| d.listen_span.is_none() && !dashboard) {
+            self.error(
+                d.span.clone(),
+                "[api] has no `listen`",
+                "add the address to serve the remote API on, for example `listen = \"127.0.0.1:8443\"`, \
+                 or remove [api] to keep the API on the local socket only",
+            );
+        }
+    }
+
     /// `[[api.tokens]]`: an array of tables, each checked on its own.
     fn tokens(&mut self, f: &Field<'_, '_>) -> Vec<TokenDraft> {
         let Some(items) = self.array(f, "an array of tables ([[api.tokens]])") else { return Vec::new() };
@@ -287,7 +295,7 @@ impl Ctx<'_> {
     }
 
     /// `listen`: an IP address and a port.
-    fn socket_addr(&mut self, f: &Field<'_, '_>) -> Option<SocketAddr> {
+    pub(super) fn socket_addr(&mut self, f: &Field<'_, '_>) -> Option<SocketAddr> {
         let text = self.string(f)?;
         let addr = text.parse::<SocketAddr>().ok();
         if addr.is_none() {
@@ -384,6 +392,10 @@ impl Ctx<'_> {
 }
 
 impl ApiDraft {
+    /// Whether `[api] listen` is written (rightly or not).
+    pub(super) fn has_listen(&self) -> bool {
+        self.listen_span.is_some()
+    }
     /// Only called once the whole document checked out, so every required value is there.
     pub(super) fn into_settings(self, state_dir: &std::path::Path) -> Option<ApiSettings> {
         let tls = match (self.tls_cert, self.tls_key) {
@@ -395,8 +407,11 @@ impl ApiDraft {
             .into_iter()
             .filter_map(|t| Some(ApiToken { name: t.name?.0, role: t.role?, sha256: t.sha256? }))
             .collect();
+        if self.listen_span.is_some() && self.listen.is_none() {
+            return None;
+        }
         Some(ApiSettings {
-            listen: self.listen?,
+            listen: self.listen,
             tls,
             audit_log: self.audit_log.unwrap_or_else(|| state_dir.join(defaults::AUDIT_LOG)),
             tokens,

@@ -201,7 +201,7 @@ pub(super) const U32: Kind = Kind::Int { min: 0, max: u32::MAX as i64 };
 #[cfg(test)]
 mod tests {
     use super::super::keys::{LOG_KEYS, SUPERVISOR_KEYS};
-    use super::super::{alerts, api, health, instances, release};
+    use super::super::{alerts, api, dashboard, health, instances, release};
     use super::*;
 
     /// Every table the parser walks, where it is in the document (`*`: any name, `[]`: each
@@ -221,6 +221,7 @@ mod tests {
             ("programs.*.release", names(release::RELEASE_KEYS)),
             ("api", names(api::API_KEYS)),
             ("api.tokens[]", names(api::TOKEN_KEYS)),
+            ("dashboard", names(dashboard::DASHBOARD_KEYS)),
             ("metrics", names(alerts::METRICS_KEYS)),
             ("alerts[]", names(alerts::ALERT_KEYS)),
             ("self_update", names(release::SELF_UPDATE_KEYS)),
@@ -338,6 +339,7 @@ mod tests {
         check(release::RELEASE_KEYS);
         check(api::API_KEYS);
         check(api::TOKEN_KEYS);
+        check(dashboard::DASHBOARD_KEYS);
         check(alerts::METRICS_KEYS);
         check(alerts::ALERT_KEYS);
         check(release::SELF_UPDATE_KEYS);

@@ -635,7 +635,6 @@ fn a_phone_screen() {
 }
 
 #[test]
-#[ignore = "the page is 386 px wide at 375 px: the phone layout's cells (td.state, td.pid...) stick out on the right"]
 fn no_horizontal_overflow_on_a_phone() {
     if skip() {
         return;

@@ -110,7 +110,7 @@ function showSignIn(message) {
   stopLog();
   $('#main').hidden = true;
   $('#who').hidden = true;
-  $('#offline').hidden = true;
+  setOffline(false);
   $('#signin-view').hidden = false;
   $('#signin').hidden = false;
   $('#signin-error').textContent = message || '';
@@ -168,16 +168,16 @@ function connect() {
   if (app.source) app.source.close();
   const es = new EventSource('api/stream');
   app.source = es;
-  es.onopen = () => { $('#offline').hidden = true; };
+  es.onopen = () => setOffline(false);
   es.onerror = () => {
     if (app.source !== es) return;
-    $('#offline').hidden = false;
+    setOffline(true);
     checkAfterDrop(es);
   };
   es.addEventListener('hello', (e) => {
     const h = JSON.parse(e.data);
     $('#version').textContent = h.version ? `v${h.version}` : '';
-    $('#offline').hidden = true;
+    setOffline(false);
   });
   es.addEventListener('status', (e) => { app.status = JSON.parse(e.data); app.statusAt = Date.now(); renderPrograms(); });
   es.addEventListener('event', (e) => addEvent(JSON.parse(e.data)));
@@ -187,6 +187,12 @@ function connect() {
     renderCharts();
   });
   es.addEventListener('usage', (e) => addUsage(JSON.parse(e.data)));
+}
+
+// While the live connection is down the table may be out of date: its actions wait.
+function setOffline(offline) {
+  $('#offline').hidden = !offline;
+  document.body.classList.toggle('offline', offline);
 }
 
 // The stream dropped: a session that ended goes back to the sign-in; otherwise the browser
@@ -239,7 +245,8 @@ function programRow(p) {
   tr.append(cell('exit', 'Last exit', exitText(p.last_exit)));
   const h = p.health || 'unknown';
   tr.append(cell(`health h-${h}`, 'Health', p.health ? `${HEALTH_SYMBOL[h] || '•'} ${h}` : '—'));
-  const u = app.usage.get(p.name);
+  // A program that is not running has no memory or CPU, whatever the last sample said.
+  const u = p.pid != null ? app.usage.get(p.name) : undefined;
   tr.append(cell('mem num', 'Memory', u ? bytes(u.rss_bytes) : '—'));
   tr.append(cell('cpu num', 'CPU', u && u.cpu_percent != null ? `${u.cpu_percent.toFixed(1)} %` : '—'));
   const actions = el('td', { class: 'actions', 'data-label': 'Actions' });
@@ -385,7 +392,9 @@ function sparkline(title, points, pick, format) {
   svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', `${title}, last hour${last == null ? '' : ': now ' + format(last)}`);
-  if (values.length > 1) {
+  if (values.length < 2) {
+    box.append(el('div', { class: 'collecting' }, 'collecting samples…'));
+  } else {
     const now = Math.floor(Date.now() / 1000);
     const max = Math.max(...values.map((v) => v[1])) || 1;
     const line = document.createElementNS(SVG, 'polyline');
@@ -419,6 +428,8 @@ function select(name) {
   $('#log-title').textContent = `${name}: ${$('#log-stderr').checked ? 'stderr' : 'stdout'}`;
   renderCharts();
   followLog();
+  // One column (a phone, a narrow window): the log is below the table; bring it up.
+  if (window.matchMedia('(max-width: 1180px)').matches) $('#log').scrollIntoView({ block: 'start' });
 }
 
 function matches(line) {
@@ -483,7 +494,7 @@ document.addEventListener('DOMContentLoaded', async () => {
     if (!b || b.disabled) return;
     const tr = b.closest('tr');
     if (b.classList.contains('name')) select(tr.dataset.program);
-    else if (b.dataset.action) act(b.dataset.action, b.dataset.target, tr);
+    else if (b.dataset.action && !document.body.classList.contains('offline')) act(b.dataset.action, b.dataset.target, tr);
   });
   $('#programs').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && ev.target.classList.contains('scale')) {

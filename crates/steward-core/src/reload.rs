@@ -64,6 +64,10 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
     if old.metrics != new.metrics {
         d.needs_restart.push("[metrics]".into());
     }
+    // Its listener too is bound at start (its sign-ins follow `[api]`'s tokens live).
+    if old.dashboard != new.dashboard {
+        d.needs_restart.push("[dashboard]".into());
+    }
     d
 }
 

@@ -436,6 +436,26 @@ fn a_reload_that_removes_the_token_ends_its_sessions_and_streams() {
     });
 }
 
+/// SIGHUP reloads as `steward reload` does: a token gone from the file signs in no more.
+#[cfg(unix)]
+#[test]
+fn a_sighup_reload_reads_the_tokens_again() {
+    let s = start(&config("", &both_tokens()));
+    let addr = dashboard_addr(&s);
+    let rt = rt();
+    let (ops, _) = rt.block_on(sign_in(&addr, OPERATOR));
+    std::fs::write(s.config_path(), config("", &token_entry("watcher", "viewer", VIEWER))).unwrap();
+    // SAFETY: a signal to the steward this test started.
+    unsafe { libc::kill(s.daemon().pid() as libc::pid_t, libc::SIGHUP) };
+    testkit::wait_until(DEADLINE, "the operator's session to end after SIGHUP", || {
+        let r = rt.block_on(call(&addr, Method::GET, "/ui/session", &[("cookie", &ops.cookie)], ""));
+        (r.status == StatusCode::UNAUTHORIZED).then_some(())
+    });
+    let body = format!(r#"{{"token":"{OPERATOR}"}}"#);
+    let r = rt.block_on(call(&addr, Method::POST, "/ui/session", &[], &body));
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "the removed token signs in no more");
+}
+
 #[test]
 fn an_unused_session_times_out() {
     let s = start(&config("session_timeout = \"1s\"", &both_tokens()));

@@ -176,7 +176,7 @@ pub async fn run_with(
         None => None,
     };
 
-    let triggers = triggers::spawn(&config, control.clone());
+    let triggers = triggers::spawn(&config, control.clone(), api_state.tokens.clone());
     let checks = crate::deploy::spawn_checks(&config, deployer);
     // self-update: confirm a new binary once startup has settled.
     let status = crate::update::boot::confirm_when_settled(boot, status, &config);

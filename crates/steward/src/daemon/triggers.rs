@@ -15,7 +15,13 @@ use crate::supervise::Control;
 /// the last change before reloading.
 const SETTLE: Duration = Duration::from_millis(200);
 
-pub fn spawn(config: &Config, control: Control) -> JoinHandle<()> {
+/// `tokens`: the dashboard's, read again after a reload that changed `[api]`, as
+/// `steward reload` does.
+pub fn spawn(
+    config: &Config,
+    control: Control,
+    tokens: Option<crate::api::auth::LiveTokens>,
+) -> JoinHandle<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
     let mut watcher = None;
     if config.supervisor.watch_config {
@@ -34,8 +40,15 @@ pub fn spawn(config: &Config, control: Control) -> JoinHandle<()> {
                 while let Ok(Some(_)) = tokio::time::timeout(SETTLE, rx.recv()).await {}
             }
             tracing::info!(event = "reload", "reload requested ({why})");
-            if let Err(e) = control.reload().await {
-                tracing::warn!(event = "reload", "reload not applied: {e}");
+            match control.reload().await {
+                Ok(diff) => {
+                    if let Some(tokens) =
+                        tokens.as_ref().filter(|_| diff.needs_restart.iter().any(|s| s == "[api]"))
+                    {
+                        tokens.reread();
+                    }
+                }
+                Err(e) => tracing::warn!(event = "reload", "reload not applied: {e}"),
             }
         }
     })

@@ -253,9 +253,11 @@ fn sign_in_then_programs_live_and_a_crash_watched() {
 
     // crashy exits after 2 s and comes back: watched live, without reloading the page (a
     // marker on the window shows it is the same page at the end). From now on, every state
-    // its row shows is recorded.
+    // its row shows is recorded, starting with the one it shows now: if crashy is already
+    // waiting out its restart_delay here, the page's next change is back to running.
     let before = b.eval(
-        "window.__samePage = true; window.__crashyStates = []; \
+        "window.__samePage = true; \
+         window.__crashyStates = [document.querySelector('tr[data-program=\"crashy\"]').dataset.state]; \
          new MutationObserver(() => { const r = document.querySelector('tr[data-program=\"crashy\"]'); \
            if (r) window.__crashyStates.push(r.dataset.state); }) \
            .observe(document.querySelector('table#programs'), {subtree: true, attributes: true, childList: true, characterData: true}); \

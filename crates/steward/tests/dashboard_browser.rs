@@ -255,8 +255,12 @@ fn sign_in_then_programs_live_and_a_crash_watched() {
     // marker on the window shows it is the same page at the end). From now on, every state
     // its row shows is recorded, starting with the one it shows now: if crashy is already
     // waiting out its restart_delay here, the page's next change is back to running.
+    // A number half typed into the scale field, and the buttons, outlive the updates: rows
+    // are changed in place, so a click or a keystroke is never lost to a redraw.
+    b.type_into("input.scale", "3");
     let before = b.eval(
         "window.__samePage = true; \
+         window.__crashyStop = document.querySelector('tr[data-program=\"crashy\"] button[data-action=\"stop\"]'); \
          window.__crashyStates = [document.querySelector('tr[data-program=\"crashy\"]').dataset.state]; \
          new MutationObserver(() => { const r = document.querySelector('tr[data-program=\"crashy\"]'); \
            if (r) window.__crashyStates.push(r.dataset.state); }) \
@@ -277,6 +281,12 @@ fn sign_in_then_programs_live_and_a_crash_watched() {
         "the page never showed crashy out of running: {seen}"
     );
     assert_eq!(b.eval("return window.__samePage === true"), json!(true), "the page was reloaded");
+    assert_eq!(
+        b.eval("return window.__crashyStop === document.querySelector('tr[data-program=\"crashy\"] button[data-action=\"stop\"]')"),
+        json!(true),
+        "crashy's stop button was replaced by an update"
+    );
+    assert_eq!(b.eval("return document.querySelector('input.scale').value"), json!("3"), "the typed scale was reset");
     assert!(d.steward.program("crashy")["restarts"].as_u64().unwrap() > before);
     // Its exit is in the recent events, newest first.
     b.wait_for(

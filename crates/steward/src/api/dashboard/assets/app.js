@@ -274,6 +274,30 @@ function groupRow(g) {
   return tr;
 }
 
+function rowKey(tr) {
+  return tr.dataset.program != null ? `p:${tr.dataset.program}` : `g:${tr.dataset.group}`;
+}
+
+// Makes `old` look like `fresh`, changing only what differs. An input keeps what the user
+// typed: its value attribute is only the default the browser shows until then.
+function morph(old, fresh) {
+  if (old.nodeType !== fresh.nodeType || old.nodeName !== fresh.nodeName) {
+    old.replaceWith(fresh);
+    return fresh;
+  }
+  if (old.nodeType === Node.TEXT_NODE) {
+    if (old.data !== fresh.data) old.data = fresh.data;
+    return old;
+  }
+  for (const a of [...old.attributes]) if (!fresh.hasAttribute(a.name)) old.removeAttribute(a.name);
+  for (const a of fresh.attributes) if (old.getAttribute(a.name) !== a.value) old.setAttribute(a.name, a.value);
+  const have = [...old.childNodes];
+  const want = [...fresh.childNodes];
+  want.forEach((n, i) => (i < have.length ? morph(have[i], n) : old.append(n)));
+  for (const n of have.slice(want.length)) n.remove();
+  return old;
+}
+
 function uptimeOf(p) {
   if (p.uptime_secs == null) return null;
   return p.uptime_secs + (Date.now() - app.statusAt) / 1000;
@@ -295,7 +319,15 @@ function renderPrograms() {
     if (group && !done.has(group.name)) { rows.push(groupRow(group)); done.add(group.name); }
     rows.push(programRow(p));
   }
-  tbody.replaceChildren(...rows);
+  // Rows are updated in place, not replaced: a button being pressed, a number being typed
+  // into a scale field and the focus all stay where they are across live updates.
+  const old = new Map([...tbody.rows].map((r) => [rowKey(r), r]));
+  rows.forEach((fresh, i) => {
+    const r = old.has(rowKey(fresh)) ? morph(old.get(rowKey(fresh)), fresh) : fresh;
+    old.delete(rowKey(fresh));
+    if (tbody.rows[i] !== r) tbody.insertBefore(r, tbody.rows[i] || null);
+  });
+  for (const r of old.values()) r.remove();
   const running = (app.status.programs || []).filter((p) => p.state === 'running').length;
   $('#summary').textContent = `${running} of ${(app.status.programs || []).length} running`;
   if (keep) {

@@ -126,11 +126,21 @@ fn a_grandchild_that_left_the_process_group_dies_at_stop() {
     assert!(containment(&s).contains("cgroup"), "{}", s.log());
     let grandchild = grandchild_of(&s, &mark);
     s.wait_for("daemonizer", "started");
+    let groups = own_cgroup().unwrap().join(format!("steward-{}", s.daemon().pid()));
+    assert!(groups.is_dir(), "no {}", groups.display());
     // Returns once steward has exited: the grandchild held the program's stdout open, which
     // kept steward from exiting before it was killed.
     s.shutdown();
     wait_gone(grandchild, "the grandchild in a process group of its own");
     assert!(s.events_of("daemonizer", "output-held").is_empty(), "{}", s.log());
+    // The program's group still held the grandchild when its run ended: it was removed
+    // once empty, and then steward's own.
+    assert!(
+        !groups.exists(),
+        "{} is left: {:?}",
+        groups.display(),
+        std::fs::read_dir(&groups).map(|d| d.count())
+    );
 }
 
 #[test]

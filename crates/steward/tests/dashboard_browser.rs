@@ -286,7 +286,11 @@ fn sign_in_then_programs_live_and_a_crash_watched() {
         json!(true),
         "crashy's stop button was replaced by an update"
     );
-    assert_eq!(b.eval("return document.querySelector('input.scale').value"), json!("3"), "the typed scale was reset");
+    assert_eq!(
+        b.eval("return document.querySelector('input.scale').value"),
+        json!("3"),
+        "the typed scale was reset"
+    );
     assert!(d.steward.program("crashy")["restarts"].as_u64().unwrap() > before);
     // Its exit is in the recent events, newest first.
     b.wait_for(

@@ -174,13 +174,13 @@ pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 /// systemd's socket activation does (fds 3.., and `LISTEN_PID`), on Windows through the
 /// socket handoff (`sockets::Handoff`, which adds its own two variables). Elsewhere a
 /// non-empty `listen` is an error.
-pub fn spawn(
+pub async fn spawn(
     spec: &ProgramSpec,
-    extra_env: &ExtraEnv,
+    extra_env: &ExtraEnv<'_>,
     tree: &str,
     listen: &[&socket2::Socket],
 ) -> io::Result<Spawned> {
-    let spawned = spawn_program(spec, extra_env, tree, listen)?;
+    let spawned = spawn_program(spec, extra_env, tree, listen).await?;
     if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
         if let Err(e) = spawned.tree.limit_memory(bytes) {
             let _ = spawned.tree.kill();
@@ -192,28 +192,28 @@ pub fn spawn(
 
 /// Linux starts programs itself (`linux.rs`), each in its cgroup when containment has one.
 #[cfg(target_os = "linux")]
-fn spawn_program(
+async fn spawn_program(
     spec: &ProgramSpec,
-    extra_env: &ExtraEnv,
+    extra_env: &ExtraEnv<'_>,
     tree: &str,
     listen: &[&socket2::Socket],
 ) -> io::Result<Spawned> {
     use std::os::fd::AsRawFd;
     // The child starts in the cgroup: nothing it forks can be missed.
     let cgroup = contain::for_program(tree)?;
-    let dir = cgroup.as_ref().map(|(_, dir)| dir.as_raw_fd());
+    let (cgroup, dir) = cgroup.unzip();
     let listen: Vec<std::os::fd::RawFd> = listen.iter().map(|s| s.as_raw_fd()).collect();
-    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen)?;
-    spawned.tree.1 = cgroup.map(|(cgroup, _)| cgroup);
+    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen).await?;
+    spawned.tree.1 = cgroup;
     Ok(spawned)
 }
 
 /// Windows goes through tokio's `Command`; the sockets go to the process it creates, and to
 /// no other, through the handoff server (`sockets::Handoff`).
 #[cfg(windows)]
-fn spawn_program(
+async fn spawn_program(
     spec: &ProgramSpec,
-    extra_env: &ExtraEnv,
+    extra_env: &ExtraEnv<'_>,
     _tree: &str,
     listen: &[&socket2::Socket],
 ) -> io::Result<Spawned> {
@@ -227,9 +227,9 @@ fn spawn_program(
 
 /// Other systems go through tokio's `Command`, and pass no sockets.
 #[cfg(all(unix, not(target_os = "linux")))]
-fn spawn_program(
+async fn spawn_program(
     spec: &ProgramSpec,
-    extra_env: &ExtraEnv,
+    extra_env: &ExtraEnv<'_>,
     _tree: &str,
     listen: &[&socket2::Socket],
 ) -> io::Result<Spawned> {

@@ -361,7 +361,9 @@ impl ProgramTask {
                     Event::TimerFired
                 }
             };
-            self.handle(event);
+            // Boxed: the future of a step that spawns is large and lives only while it runs;
+            // inline it would make every program's task bigger for all of its life.
+            Box::pin(self.handle(event)).await;
             if !open && self.machine.state().is_down() {
                 break;
             }
@@ -374,12 +376,14 @@ impl ProgramTask {
                 "a process outside the program's tree still holds its output open; no longer reading it");
         }
         process::contain::forget(&self.state_dir, &self.tree_name);
-        let tree = std::mem::take(&mut self.tree_name);
-        let _ = tokio::task::spawn_blocking(move || process::contain::remove_program(&tree)).await;
+        if process::contain::has_left_over(&self.tree_name) {
+            let tree = std::mem::take(&mut self.tree_name);
+            let _ = tokio::task::spawn_blocking(move || process::contain::remove_program(&tree)).await;
+        }
     }
 
     /// Feed an event and everything it causes (a spawn answers with Spawned or SpawnFailed).
-    fn handle(&mut self, event: Event) {
+    async fn handle(&mut self, event: Event) {
         let mut queue = VecDeque::from([event]);
         while let Some(event) = queue.pop_front() {
             let now = tokio::time::Instant::now();
@@ -390,7 +394,12 @@ impl ProgramTask {
             }
             let step = self.machine.handle(event, now.into_std());
             for action in step.actions {
-                if let Some(next) = self.act(action, now) {
+                // A spawn waits for the child's exec, on a thread kept for that (`process`).
+                let next = match action {
+                    Action::Spawn => Some(self.spawn().await),
+                    action => self.act(action, now),
+                };
+                if let Some(next) = next {
                     queue.push_back(next);
                 }
             }
@@ -414,7 +423,8 @@ impl ProgramTask {
 
     fn act(&mut self, action: Action, now: tokio::time::Instant) -> Option<Event> {
         match action {
-            Action::Spawn => Some(self.spawn()),
+            // `handle` spawns: it awaits.
+            Action::Spawn => None,
             Action::Signal(signal) => {
                 if let Some(p) = &self.current {
                     if let Err(e) = p.tree.signal(signal) {
@@ -453,7 +463,7 @@ impl ProgramTask {
         }
     }
 
-    fn spawn(&mut self) -> Event {
+    async fn spawn(&mut self) -> Event {
         self.notify = None;
         if self.spec.ready == Readiness::Notify {
             match NotifySocket::bind(&self.state_dir, &self.notify_name) {
@@ -464,7 +474,7 @@ impl ProgramTask {
         let mut env = notify_socket::child_env(self.notify.as_ref());
         env.extend(sockets::child_env(&self.listeners));
         let listen: Vec<&socket2::Socket> = self.listeners.iter().map(|l| l.socket()).collect();
-        match process::spawn(&self.spec, &env, &self.tree_name, &listen) {
+        match process::spawn(&self.spec, &env, &self.tree_name, &listen).await {
             Ok(mut p) => {
                 let pid = p.child.id();
                 if let Some(socket) = &mut self.notify {

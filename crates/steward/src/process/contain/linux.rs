@@ -183,13 +183,48 @@ impl Drop for Cgroup {
     /// The run is over and its tree swept: the group goes if it is empty already (a process
     /// that was just killed may still be exiting; then the task's end removes it).
     fn drop(&mut self) {
-        let _ = fs::remove_dir(&self.dir);
+        match fs::remove_dir(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                let tree = self.dir.file_name().and_then(|n| n.to_str()).and_then(|n| {
+                    let (tree, _run) = n.strip_prefix("program.")?.rsplit_once('.')?;
+                    Some(tree.to_owned())
+                });
+                if let Some(tree) = tree {
+                    left().entry(tree).or_default().push(std::mem::take(&mut self.dir));
+                }
+            }
+            _ => {}
+        }
     }
+}
+
+/// The groups whose run ended while they still held a process, by tree: removed when the
+/// tree's task ends (`remove_program`). Kept here rather than found by listing the groups
+/// at each task's end, which made stopping n programs read n² directory entries.
+fn left() -> std::sync::MutexGuard<'static, std::collections::HashMap<String, Vec<PathBuf>>> {
+    static LEFT: std::sync::LazyLock<Mutex<std::collections::HashMap<String, Vec<PathBuf>>>> =
+        std::sync::LazyLock::new(Default::default);
+    LEFT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether tree `name` has groups left to remove when its task ends.
+pub fn has_left_over(name: &str) -> bool {
+    left().contains_key(name)
 }
 
 impl Cgroup {
     /// SIGKILL everything in the group. A group that is gone is not an error.
+    ///
+    /// Most often this sweeps the group of a run that has just ended, and it is empty: then
+    /// it is removed instead, which `cgroup.kill` would not save (removing a group that
+    /// holds a process fails, and changes nothing). That is one system call where opening,
+    /// writing and closing `cgroup.kill` and then removing took four, for each exit.
     pub fn kill(&self) -> io::Result<()> {
+        match fs::remove_dir(&self.dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match fs::write(self.dir.join("cgroup.kill"), "1") {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -214,14 +249,12 @@ pub fn for_program(name: &str) -> io::Result<Option<(Cgroup, OwnedFd)>> {
 }
 
 /// Remove the cgroups of tree `name`'s runs once they are empty (blocking; bounded by
-/// EMPTY_DEADLINE each). Most went already, when their run ended (`Cgroup`'s drop).
+/// EMPTY_DEADLINE each). Most went already, when their run ended (`Cgroup`'s drop); this
+/// takes those that were still busy then.
 pub fn remove_program(name: &str) {
-    let Some(roots) = lock().clone() else { return };
-    let prefix = format!("program.{name}.");
-    for entry in fs::read_dir(&roots.base).into_iter().flatten().flatten() {
-        if entry.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)) {
-            remove_when_empty(&entry.path());
-        }
+    let dirs = left().remove(name).unwrap_or_default();
+    for dir in dirs {
+        remove_when_empty(&dir);
     }
 }
 

@@ -376,10 +376,7 @@ impl ProgramTask {
                 "a process outside the program's tree still holds its output open; no longer reading it");
         }
         process::contain::forget(&self.state_dir, &self.tree_name);
-        if process::contain::has_left_over(&self.tree_name) {
-            let tree = std::mem::take(&mut self.tree_name);
-            let _ = tokio::task::spawn_blocking(move || process::contain::remove_program(&tree)).await;
-        }
+        process::contain::remove_program(&self.tree_name);
     }
 
     /// Feed an event and everything it causes (a spawn answers with Spawned or SpawnFailed).

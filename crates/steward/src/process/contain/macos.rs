@@ -41,11 +41,6 @@ impl Cgroup {
 
 pub fn remove_program(_name: &str) {}
 
-/// No cgroups here: nothing is ever left over.
-pub fn has_left_over(_name: &str) -> bool {
-    false
-}
-
 /// Record `tree`, of `program`, just started as `pid` (its group leader), for the sweep.
 pub fn record(
     state_dir: &Path,

@@ -16,7 +16,7 @@ mod records;
 
 #[cfg(target_os = "linux")]
 pub(super) use platform::for_program;
-pub use platform::{forget, has_left_over, record, remove_program, sweep, Cgroup, Containment};
+pub use platform::{forget, record, remove_program, sweep, Cgroup, Containment};
 
 /// What the sweep at startup ended for one program of a dead steward.
 #[derive(Debug)]

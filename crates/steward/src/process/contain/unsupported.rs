@@ -36,11 +36,6 @@ impl Cgroup {
 
 pub fn remove_program(_name: &str) {}
 
-/// No cgroups here: nothing is ever left over.
-pub fn has_left_over(_name: &str) -> bool {
-    false
-}
-
 pub fn record(
     _state_dir: &Path,
     _tree: &str,

@@ -4,6 +4,7 @@
 #
 #   bench/run.sh                          # baseline steward supervisord pm2, all scenarios
 #   SYSTEMS="baseline steward" bench/run.sh restart stop    # a subset
+#   bench/run.sh sweep                    # scale scenario at several program counts, charts
 #
 # What it does:
 #   1. copies the harness to a fresh temp dir (it writes its results and state into its own
@@ -18,6 +19,14 @@
 #
 # Knobs: SYSTEMS, HARNESS (path to the shared harness), BENCH_HOME, OUT, plus the
 # harness's own (IDLE_WINDOW, LOG_REPS, SCALE_REPS, ... see its README).
+#
+# `sweep` runs only the scale scenario, once per size in SWEEP_SIZES (default
+# "10 500 2000 5000") for each system, SCALE_REPS defaulting to 1. Peers other than baseline
+# and steward run only up to SWEEP_PEER_MAX programs (default 2000): they take minutes at
+# 5,000, and a missing point is better than a 20-minute run. Each size's results go to
+# $OUT/results/n<size>/<system>/results.jsonl (skipped points in n<size>/skipped.txt);
+# bench/sweep.py then writes sweep.csv, sweep.md and sweep-{start,memory,stop}.png to $OUT,
+# with matplotlib installed once into $BENCH_HOME/plot-venv.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HARNESS=${HARNESS:-$repo/../shared/bench}
@@ -25,6 +34,13 @@ BENCH_HOME=${BENCH_HOME:-$HOME/.cache/steward-bench}
 SYSTEMS=${SYSTEMS:-"baseline steward supervisord pm2"}
 OUT=${OUT:-$repo/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 say() { printf '[bench] %s\n' "$*" >&2; }
+sweep=0
+if [ "${1:-}" = sweep ]; then
+    sweep=1; shift
+    SWEEP_SIZES=${SWEEP_SIZES:-"10 500 2000 5000"}
+    SWEEP_PEER_MAX=${SWEEP_PEER_MAX:-2000}
+    export SCALE_REPS=${SCALE_REPS:-1}
+fi
 
 [ -f "$HARNESS/pb" ] || { say "no harness at $HARNESS (set HARNESS=...)"; exit 2; }
 mkdir -p "$OUT" "$BENCH_HOME"
@@ -74,12 +90,36 @@ if need pm2; then
     fi
 fi
 
+if [ "$sweep" = 1 ] && [ ! -x "$BENCH_HOME/plot-venv/bin/python" ]; then
+    say "installing matplotlib into $BENCH_HOME/plot-venv (pip), for the sweep's charts"
+    python3 -m venv "$BENCH_HOME/plot-venv"
+    "$BENCH_HOME/plot-venv/bin/pip" install -q matplotlib
+fi
+
 # --- 4. run
 { echo "start: $(date -u +%FT%TZ)"; echo "uptime: $(uptime)"; uname -srm; nproc; } > "$OUT/machine.txt"
-for sys in $SYSTEMS; do
-    say "== $sys: ${*:-all scenarios}"
-    (cd "$work" && ./pb run "$sys" "$@") 2>&1 | tee "$OUT/run-$sys.log" >&2
-done
+if [ "$sweep" = 0 ]; then
+    for sys in $SYSTEMS; do
+        say "== $sys: ${*:-all scenarios}"
+        (cd "$work" && ./pb run "$sys" "$@") 2>&1 | tee "$OUT/run-$sys.log" >&2
+    done
+else
+    for n in $SWEEP_SIZES; do
+        res=$OUT/results/n$n
+        mkdir -p "$res"
+        rm -f "$res/skipped.txt"
+        for sys in $SYSTEMS; do
+            if [ "$sys" != baseline ] && [ "$sys" != steward ] && [ "$n" -gt "$SWEEP_PEER_MAX" ]; then
+                say "== $sys: $n programs skipped: peers run up to SWEEP_PEER_MAX=$SWEEP_PEER_MAX (slow at large N)"
+                echo "$sys above SWEEP_PEER_MAX=$SWEEP_PEER_MAX" >> "$res/skipped.txt"
+                continue
+            fi
+            say "== $sys: scale, $n programs, $SCALE_REPS rep(s)"
+            (cd "$work" && RESULTS=$res SCALE_N=$n ./pb run "$sys" scale) 2>&1 \
+                | tee "$OUT/run-n$n-$sys.log" >&2 || say "$sys at $n programs failed, continuing"
+        done
+    done
+fi
 { echo "end: $(date -u +%FT%TZ)"; echo "uptime: $(uptime)"; } >> "$OUT/machine.txt"
 if need pm2 && [ -d "$work/run/pm2-logrotate-template/modules/pm2-logrotate" ]; then
     rm -rf "$BENCH_HOME/pm2-logrotate-template"
@@ -87,6 +127,13 @@ if need pm2 && [ -d "$work/run/pm2-logrotate-template/modules/pm2-logrotate" ]; 
 fi
 
 # --- 5. tables
+if [ "$sweep" = 1 ]; then
+    rm -rf "$work"
+    "$BENCH_HOME/plot-venv/bin/python" "$repo/bench/sweep.py" "$OUT/results" "$OUT"
+    cat "$OUT/sweep.md"
+    say "results in $OUT: sweep.md, sweep.csv, sweep-start.png, sweep-memory.png, sweep-stop.png"
+    exit 0
+fi
 cp -r "$work/results" "$OUT/"
 (cd "$work" && ./pb table) > "$OUT/table.md"
 python3 "$repo/bench/summary.py" "$OUT/results" | tee "$OUT/summary.md"

@@ -138,6 +138,11 @@ def control(s):
     return d["median"], txt
 
 
+# The scale targets are for 500 programs; a run with another SCALE_N says how many it ran
+# (and has no verdict for the memory target, which is for 500).
+SCALE_N = next((r["data"].get("started") for s in systems for r in R[s] if r["scenario"] == "scale"), 500)
+SCALE = "scale 500" if SCALE_N == 500 else f"scale {SCALE_N} (targets are for 500)"
+
 rows = [
     ("idle, 10 programs: supervisor PSS", "≤ 3 MB", idle_pss, lambda v: v <= 3),
     ("idle, 10 programs: wakeups in 30 s", "0", idle_wakeups, lambda v: v == 0),
@@ -146,8 +151,8 @@ rows = [
     ("restart gap, exits at once (default config)", "(no target)", restart("default-0ms", ratio=False), None),
     ("log throughput, 200 MB, vs direct `>file`", "≤ 1.2×, exact", logs(False), lambda v: v <= 1.2),
     ("log throughput with rotation at 10 MiB", "≤ 1.2×, exact", logs(True), lambda v: v <= 1.2),
-    ("scale 500: time to all running", "≤ 1.5×", scale_start, lambda v: v <= 1.5),
-    ("scale 500: supervisor PSS", "≤ 8 MB", scale_pss, lambda v: v <= 8),
+    (f"{SCALE}: time to all running", "≤ 1.5×", scale_start, lambda v: v <= 1.5),
+    (f"{SCALE}: supervisor PSS", "≤ 8 MB", scale_pss, (lambda v: v <= 8) if SCALE_N == 500 else None),
     ("stop, TERM-trapping child: until gone", "≤ 5 ms", stop_trap, lambda v: v <= 5),
     ("stop, grandchild in the group", "killed", grandchild, lambda v: v == 0),
     ("`status` round trip (whole CLI process)", "≤ 3 ms", control, lambda v: v <= 3),

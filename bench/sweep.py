@@ -69,8 +69,10 @@ for n in sizes:
             row[f"{k}_mb"] = kb / 1024 if kb is not None else None
         row["baseline_start_s"] = med([x.get("start_s") for x in base])
         row["baseline_stop_all_s"] = med([x.get("stop_all_s") for x in base])
-        row["start_x_baseline"] = ratio(row["start_s"], row["baseline_start_s"])
-        row["stop_all_x_baseline"] = ratio(row["stop_all_s"], row["baseline_stop_all_s"])
+        # The baseline against itself would only show the noise between two of its runs.
+        theirs = s != "baseline"
+        row["start_x_baseline"] = ratio(row["start_s"], row["baseline_start_s"]) if theirs else None
+        row["stop_all_x_baseline"] = ratio(row["stop_all_s"], row["baseline_stop_all_s"]) if theirs else None
         row["started"] = min(x.get("started", 0) for x in sup)
         row["start_ok"] = all(x.get("start_ok") for x in sup)
         row["stop_ok"] = all(x.get("stop_ok") and x.get("sup_all_gone") for x in sup)
@@ -98,6 +100,10 @@ def num(v, fmt):
     return "–" if v is None else format(v, fmt)
 
 
+def times(v):
+    return "–" if v is None else f"×{v:.2f}"
+
+
 md = [f"# Scale sweep: `sleep` programs under each supervisor ({reps_txt} per point)", "",
       "×baseline: ratio to the C fork/exec baseline run interleaved in the same system's run (median of its reps).",
       "", "| programs | system | start s | ×baseline | PSS MB | stop-all s | ×baseline | notes |",
@@ -108,8 +114,8 @@ for r in rows:
         notes.append(f"only {r['started']:,} started")
     if not r["stop_ok"]:
         notes.append("not all gone after shutdown")
-    md.append(f"| {r['programs']:,} | {r['system']} | {num(r['start_s'], '.3f')} | ×{num(r['start_x_baseline'], '.2f')}"
-              f" | {num(r['pss_mb'], '.2f')} | {num(r['stop_all_s'], '.3f')} | ×{num(r['stop_all_x_baseline'], '.2f')}"
+    md.append(f"| {r['programs']:,} | {r['system']} | {num(r['start_s'], '.3f')} | {times(r['start_x_baseline'])}"
+              f" | {num(r['pss_mb'], '.2f')} | {num(r['stop_all_s'], '.3f')} | {times(r['stop_all_x_baseline'])}"
               f" | {'; '.join(notes)} |")
 if skipped:
     md += ["", "Not measured:"]
@@ -121,7 +127,7 @@ import matplotlib  # noqa: E402  (after the table, which needs no matplotlib)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter, NullLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 
 def chart(fname, key, ok, title, ylabel):
@@ -137,9 +143,12 @@ def chart(fname, key, ok, title, ylabel):
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlim(sizes[0] / 1.5, sizes[-1] * 1.5)
-    ax.set_ylim(bottom=0)
+    # Log y as well: the peers are 10 to 100 times slower or bigger, which on a linear axis
+    # flattens steward and the baseline into one line at the bottom.
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("programs (log scale)", fontsize=12)
-    ax.set_ylabel(ylabel, fontsize=12)
+    ax.set_ylabel(f"{ylabel} (log scale)", fontsize=12)
     ax.set_title(f"{title}\n(scale scenario, {reps_txt} per point; lower is better)", fontsize=13)
     ax.tick_params(labelsize=11)
     ax.grid(True, alpha=0.3)

@@ -370,8 +370,10 @@ impl ProgramTask {
         }
         // The tree has been swept. The pumps drain what is left in the pipes; a process that
         // escaped the sweep (outside any cgroup, in a process group of its own) may still hold
-        // them open, and must not hold the shutdown too.
-        if tokio::time::timeout(PUMP_GRACE, drain(std::mem::take(&mut self.pumps))).await.is_err() {
+        // them open, and must not hold the shutdown too. Boxed, as the step above: the
+        // timeout's state is large and lives only at the task's end.
+        let pumps = std::mem::take(&mut self.pumps);
+        if Box::pin(tokio::time::timeout(PUMP_GRACE, drain(pumps))).await.is_err() {
             tracing::warn!(program = %self.name, event = "output-held",
                 "a process outside the program's tree still holds its output open; no longer reading it");
         }
@@ -610,7 +612,9 @@ async fn wait(current: &mut Option<process::Spawned>) -> ExitStatus {
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) if at <= tokio::time::Instant::now() => tokio::task::yield_now().await,
-        Some(at) => tokio::time::sleep_until(at).await,
+        // Boxed: a timer is armed only in backoff or while stopping, and inline every
+        // program's task would be sized for it all its life.
+        Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
         None => std::future::pending().await,
     }
 }

@@ -178,9 +178,10 @@ impl Drop for NotifySocket {
 }
 
 /// Waits for readiness on `socket`, or forever when there is none (a `select!` branch).
+/// Boxed when there is a socket: inline, every program's task would be sized for it.
 pub async fn ready(socket: Option<&NotifySocket>, program: &str) {
     match socket {
-        Some(s) => s.ready(program).await,
+        Some(s) => Box::pin(s.ready(program)).await,
         None => std::future::pending().await,
     }
 }

@@ -404,13 +404,20 @@ fn deps_of(config: &Config) -> BTreeMap<String, Vec<String>> {
 
 /// The processes `name` means: a process (`web:2`, `api`), or every instance of a program
 /// (`web`, `web:*`). `None` when there is no such program.
-fn resolve<'a>(programs: impl IntoIterator<Item = &'a String>, name: &str) -> Option<Vec<String>> {
+fn resolve<V>(programs: &BTreeMap<String, V>, name: &str) -> Option<Vec<String>> {
     let group = name.strip_suffix(":*").unwrap_or(name);
-    let matched: Vec<String> = programs
-        .into_iter()
-        .filter(|n| n.as_str() == name || steward_core::config::group_of(n) == group)
-        .cloned()
-        .collect();
+    // `name` itself, and `group` with its instances (`group:0`, ...), which sort together:
+    // looked up, not found by a look at every program's name.
+    let mut matched: Vec<String> =
+        [name, group].into_iter().filter(|n| programs.contains_key(*n)).map(str::to_owned).collect();
+    if !group.contains(':') {
+        let prefix = format!("{group}:");
+        matched.extend(
+            programs.range(prefix.clone()..).map(|(n, _)| n).take_while(|n| n.starts_with(&prefix)).cloned(),
+        );
+    }
+    matched.sort_unstable();
+    matched.dedup();
     (!matched.is_empty()).then_some(matched)
 }
 
@@ -448,5 +455,27 @@ pub(super) fn log_change(n: &Notice) {
             tracing::info!(program = %n.program, event = "stopped", from, to, exit_code = %status, "stopped ({status})")
         }
         _ => tracing::info!(program = %n.program, event = "state", from, to, "{}", c.reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_finds_a_process_or_a_program_with_its_instances() {
+        let programs: BTreeMap<String, ()> = ["api", "web:0", "web:1", "web:10", "webby", "web-x:0", "w"]
+            .iter()
+            .map(|n| (n.to_string(), ()))
+            .collect();
+        let names = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(resolve(&programs, "api"), names(&["api"]));
+        assert_eq!(resolve(&programs, "web"), names(&["web:0", "web:1", "web:10"]));
+        assert_eq!(resolve(&programs, "web:*"), names(&["web:0", "web:1", "web:10"]));
+        assert_eq!(resolve(&programs, "web:1"), names(&["web:1"]));
+        assert_eq!(resolve(&programs, "w"), names(&["w"]));
+        assert_eq!(resolve(&programs, "web:2"), None);
+        assert_eq!(resolve(&programs, "nope"), None);
+        assert_eq!(resolve(&programs, "api:*"), names(&["api"]));
     }
 }

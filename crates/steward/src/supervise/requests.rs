@@ -48,7 +48,7 @@ impl Supervisor {
             }
             // Only a handle: the caller reads the files, off this thread.
             Logs { name, stderr, reply } => {
-                let result = match super::resolve(self.programs.keys(), &name) {
+                let result = match super::resolve(&self.programs, &name) {
                     None => Err(ControlError::UnknownProgram(name)),
                     Some(units) => Ok(units
                         .into_iter()
@@ -83,7 +83,7 @@ impl Supervisor {
         } else {
             let mut units = Vec::new();
             for name in &names {
-                match super::resolve(self.programs.keys(), name) {
+                match super::resolve(&self.programs, name) {
                     Some(found) => {
                         for unit in found {
                             if !units.contains(&unit) {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Restarts at scale (bench/storm.py says what it measures): steward's CPU time per restart
+# for one restart, `restart --all` and a crash storm, and `status` during the storm.
+#
+#   bench/storm.sh              # 500 and 5,000 programs
+#   bench/storm.sh 2000         # other sizes
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+cargo build --release --bin steward >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+echo "| programs | status, idle | one restart: steward CPU | restart --all | crash storm (all SIGKILLed) | status during the storm |"
+echo "|---:|---|---|---|---|---|"
+sizes=("$@")
+[ $# -gt 0 ] || sizes=(500 5000)
+for n in "${sizes[@]}"; do
+    python3 bench/storm.py "$target_dir/release/steward" "$n"
+done

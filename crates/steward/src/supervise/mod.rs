@@ -51,15 +51,16 @@ pub use switch::{Release, ReleaseInfo, Switched};
 /// the supervisor imports no service manager.
 pub trait StatusSink: Send {
     /// After startup is dispatched and after every state change (or readiness change)
-    /// until shutdown begins, with the last state every program reported.
-    fn update(&mut self, states: &BTreeMap<String, State>);
+    /// until shutdown begins, with the last state every program reported, and the program
+    /// that changed when one did.
+    fn update(&mut self, states: &BTreeMap<String, State>, changed: Option<&str>);
     /// Shutdown has begun.
     fn stopping(&mut self);
 }
 
 /// No service manager listens.
 impl StatusSink for () {
-    fn update(&mut self, _: &BTreeMap<String, State>) {}
+    fn update(&mut self, _: &BTreeMap<String, State>, _: Option<&str>) {}
     fn stopping(&mut self) {}
 }
 
@@ -258,7 +259,7 @@ impl Supervisor {
             self.scheduler.want_started(name);
         }
         self.dispatch();
-        self.status.update(&self.states);
+        self.status.update(&self.states, None);
         for (name, blockers) in self.scheduler.waiting(|n| self.view(n)) {
             tracing::info!(program = %name, event = "waiting", "waiting for {} to be running", blockers.join(", "));
         }
@@ -298,7 +299,7 @@ impl Supervisor {
             self.apply(effects);
         }
         if !self.shutting_down {
-            self.status.update(&self.states);
+            self.status.update(&self.states, Some(&notice.program));
         }
         self.on_serving_notice(&notice);
         self.dispatch();

@@ -485,7 +485,7 @@ impl super::Supervisor {
         if readiness {
             self.dispatch();
             if !self.shutting_down {
-                self.status.update(&self.states);
+                self.status.update(&self.states, None);
             }
         }
     }

@@ -397,7 +397,7 @@ impl Supervisor {
             None => format!("{name} replaced"),
         };
         self.publish_roll(group, "replaced", message);
-        self.status.update(&self.states);
+        self.status.update(&self.states, Some(&name));
     }
 
     fn finish_roll_if_done(&mut self, group: &str) {

@@ -286,10 +286,10 @@ struct Confirming {
 }
 
 impl StatusSink for Confirming {
-    fn update(&mut self, states: &BTreeMap<String, State>) {
-        self.status.update(states);
+    fn update(&mut self, states: &BTreeMap<String, State>, changed: Option<&str>) {
+        self.status.update(states, changed);
         self.shared.reach(Stage::Dispatched, "dispatched");
-        self.settled.update(states);
+        self.settled.update(states, changed);
     }
 
     fn stopping(&mut self) {

@@ -102,7 +102,13 @@ impl Harness {
             service: None,
         };
         let audit = api::audit::AuditLog::new(self.config.audit_log());
-        let state = api::ApiState { deployer: steward::deploy::Deployer::new(control.clone()), control };
+        let state = api::ApiState {
+            deployer: steward::deploy::Deployer::new(control.clone()),
+            usage: api::usage::UsageHub::new(control.clone()),
+            // The local socket's API, as the daemon serves it without a dashboard.
+            tokens: None,
+            control,
+        };
         let router = api::audit::audited(api::router(state, info), audit, "local");
         self.running = Some((router.clone(), task));
         router

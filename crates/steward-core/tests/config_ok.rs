@@ -61,7 +61,7 @@ fn defaults_are_filled_in() {
         release: None,
     };
     assert_eq!(config.programs.len(), 1);
-    assert_eq!(config.programs["web"], expected);
+    assert_eq!(*config.programs["web"], expected);
     // The defaults module agrees with the literal values above.
     assert_eq!(expected.restart_delay, defaults::RESTART_DELAY);
     assert_eq!(expected.restart_window, defaults::RESTART_WINDOW);
@@ -140,7 +140,7 @@ compress = true
         hard_memory_limit: false,
         release: None,
     };
-    assert_eq!(*web, expected);
+    assert_eq!(**web, expected);
     assert_eq!(config.programs["db"].command, strings(&["postgres", "-D", "data"]));
 }
 

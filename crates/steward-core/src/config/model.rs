@@ -19,7 +19,8 @@ pub struct Config {
     pub source: PathBuf,
     pub supervisor: SupervisorSettings,
     /// Programs by name. A `BTreeMap` so that every listing is in a stable order.
-    pub programs: BTreeMap<String, ProgramSpec>,
+    /// Shared: each program's task holds the same spec (a copy each cost a KB a program).
+    pub programs: BTreeMap<String, std::sync::Arc<ProgramSpec>>,
     /// `[api]`: the remote API, off (`None`) unless the table is there.
     pub api: Option<ApiSettings>,
     /// `[dashboard]`: the web dashboard on a listener of its own, off (`None`) unless the

@@ -96,11 +96,11 @@ impl Supervisor {
             // A program that runs a release: the new instance runs the same version.
             let resolved = match self.releases.get(program) {
                 Some(r) if spec.needs_release() => {
-                    self.templates.insert(name.clone(), spec.clone());
-                    spec.with_release(&r.dir, &r.version)
+                    self.templates.insert(name.clone(), (**spec).clone());
+                    std::sync::Arc::new(spec.with_release(&r.dir, &r.version))
                 }
                 _ if spec.needs_release() => {
-                    self.templates.insert(name.clone(), spec.clone());
+                    self.templates.insert(name.clone(), (**spec).clone());
                     spec.clone()
                 }
                 _ => spec.clone(),

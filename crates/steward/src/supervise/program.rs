@@ -92,8 +92,7 @@ pub struct Setup<'a> {
 
 impl ProgramHandle {
     /// Start the task (the program itself stays Stopped until it gets `Event::Start`).
-    pub fn spawn(spec: ProgramSpec, setup: Setup<'_>) -> Self {
-        let spec = Arc::new(spec);
+    pub fn spawn(spec: Arc<ProgramSpec>, setup: Setup<'_>) -> Self {
         let machine = Machine::new(Policy::from_spec(&spec));
         let (status_tx, status) = watch::channel(Status::of(&machine, None));
         let (commands, rx) = commands::queue();

@@ -134,7 +134,7 @@ impl Supervisor {
                 rolled
                     .entry(group.to_owned())
                     .or_default()
-                    .insert(name.clone(), config.programs[name].clone());
+                    .insert(name.clone(), (*config.programs[name]).clone());
             }
         }
         let is_rolled = |n: &String| rolled.get(group_of(n)).is_some_and(|units| units.contains_key(n));

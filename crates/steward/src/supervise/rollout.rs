@@ -312,7 +312,7 @@ impl Supervisor {
                 let (Some(specs), Some(name)) = (roll.specs.get(&slot), roll.names.get(&slot)) else {
                     return;
                 };
-                let spec = (*specs[spec_index(rev)]).clone();
+                let spec = std::sync::Arc::clone(&specs[spec_index(rev)]);
                 let name = name.clone();
                 let listeners = self.sockets.of(group);
                 let beside = self.programs.get(&name);
@@ -381,7 +381,7 @@ impl Supervisor {
             return;
         }
         let state = handle.status().state;
-        let spec = (*handle.spec).clone();
+        let spec = handle.spec.clone();
         let pid = handle.status().pid;
         if let Some(old) = self.programs.insert(name.clone(), handle) {
             self.retired.push(tokio::spawn(old.finish()));

@@ -99,9 +99,9 @@ impl Supervisor {
                     self.releases.insert(group.to_owned(), release);
                 }
             }
-            templates.insert(name.clone(), spec.clone());
+            templates.insert(name.clone(), (**spec).clone());
             if let Some(r) = self.releases.get(group) {
-                *spec = spec.with_release(&r.dir, &r.version);
+                *spec = std::sync::Arc::new(spec.with_release(&r.dir, &r.version));
             }
         }
         templates
@@ -158,7 +158,7 @@ impl Supervisor {
             let Some(template) = self.templates.get(name) else { continue };
             let spec = template.with_release(&to.dir, &to.version);
             changed |= *self.programs[name].spec != spec;
-            config.programs.insert(name.clone(), spec);
+            config.programs.insert(name.clone(), std::sync::Arc::new(spec));
         }
         let running = names.iter().any(|n| self.states.get(n).is_some_and(|s| !s.is_down()));
         // A program that waited for its first release starts now, as it would have at startup.

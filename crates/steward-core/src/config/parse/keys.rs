@@ -511,7 +511,7 @@ impl DocumentDraft {
                 releases.insert(name.clone(), release);
             }
             let (specs, group) = draft.into_specs();
-            programs.extend(specs.into_iter().map(|s| (s.name.clone(), s)));
+            programs.extend(specs.into_iter().map(|s| (s.name.clone(), std::sync::Arc::new(s))));
             if let Some(group) = group {
                 groups.insert(name, group);
             }

@@ -255,11 +255,35 @@ mod remover {
         // rather than found by listing the groups at each task's end, which made stopping n
         // programs read n² directory entries.
         let mut left: HashMap<String, Vec<PathBuf>> = HashMap::new();
+        // Waits for groups to empty (`EndTree`), each on a thread of its own: a process stuck
+        // in the kernel can hold one for seconds, and the others must not queue behind it.
+        let mut waits = Vec::new();
         while let Ok(job) = jobs.recv() {
-            do_job(job, &mut left);
+            match job {
+                Job::EndTree(tree) => {
+                    let dirs = left.remove(&tree).unwrap_or_default();
+                    if !dirs.is_empty() {
+                        let wait = move || dirs.iter().for_each(|dir| super::remove_when_empty(dir));
+                        match std::thread::Builder::new().name("steward-cgroup-wait".into()).spawn(wait) {
+                            Ok(thread) => waits.push(thread),
+                            Err(e) => tracing::warn!(
+                                event = "cgroup",
+                                "no thread to remove {tree}'s cgroups ({e}); the next steward removes them"
+                            ),
+                        }
+                    }
+                    waits.retain(|w: &std::thread::JoinHandle<()>| !w.is_finished());
+                }
+                Job::Flush(done) => {
+                    waits.drain(..).for_each(|w| drop(w.join()));
+                    let _ = done.send(());
+                }
+                job => do_job(job, &mut left),
+            }
         }
     }
 
+    /// A job without a thread of its own to run it on, or `Kill` or `Remove` from `serve`.
     fn do_job(job: Job, left: &mut HashMap<String, Vec<PathBuf>>) {
         match job {
             Job::Kill(dir) => match fs::remove_dir(&dir) {

@@ -29,24 +29,8 @@ pub enum Key {
     CtrlC,
 }
 
-/// The control verbs the keys send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl Verb {
-    /// Its word in the API's path (`POST /v1/stop`) and in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verb::Start => "start",
-            Verb::Stop => "stop",
-            Verb::Restart => "restart",
-        }
-    }
-}
+/// The control verbs the keys send (`name` is the word in the API's path, `POST /v1/stop`).
+pub use crate::supervise::Verb;
 
 /// The first line of `GET /v1/usage?follow=true`: the last hour, one point per `step_secs`,
 /// each `[unix_secs, rss_bytes, cpu_percent, restarts]`.

@@ -97,8 +97,8 @@ pub fn table(reply: &StatusReply) -> String {
     out
 }
 
-/// "42s", "3m07s", "5h02m", "12d04h".
-fn uptime(secs: f64) -> String {
+/// "42s", "3m07s", "5h02m", "12d04h" (`steward top` writes them so too).
+pub(super) fn uptime(secs: f64) -> String {
     let s = secs as u64;
     match s {
         0..60 => format!("{s}s"),

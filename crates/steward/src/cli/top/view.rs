@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, HighlightSpacing, Paragraph, Row, T
 use ratatui::Frame;
 
 use super::model::{Model, Usage};
+use crate::cli::status::uptime;
 use crate::protocol::ProgramInfo;
 
 /// Below this the table's columns do not fit.
@@ -225,17 +226,6 @@ pub fn bytes(n: u64) -> String {
         format!("{:.1} MiB", f / KIB / KIB)
     } else {
         format!("{:.2} GiB", f / KIB / KIB / KIB)
-    }
-}
-
-/// "42s", "3m07s", "5h02m", "12d04h" (as `steward status` writes them).
-pub fn uptime(secs: f64) -> String {
-    let s = secs as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
     }
 }
 

@@ -44,8 +44,9 @@ pub async fn logs(client: &Client, args: &LogsArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Program names are restricted to [A-Za-z0-9_.-], but a typo may hold anything.
-fn percent_encode(s: &str) -> String {
+/// A name for a URL path: program names are restricted to [A-Za-z0-9_.-] (an instance's `:`
+/// is escaped), but a typo may hold anything. `steward top` follows logs with it too.
+pub(super) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),

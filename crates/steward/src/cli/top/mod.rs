@@ -277,7 +277,10 @@ async fn follow_log(
     stderr: bool,
     lines_wanted: usize,
 ) {
-    let path = format!("/v1/logs/{}?lines={lines_wanted}&follow=true&stderr={stderr}", percent_encode(&name));
+    let path = format!(
+        "/v1/logs/{}?lines={lines_wanted}&follow=true&stderr={stderr}",
+        super::logs::percent_encode(&name)
+    );
     let ended = lines(&client, &path, |line| {
         let text = String::from_utf8_lossy(line).trim_end_matches('\r').to_owned();
         tx.send(Event::LogLine { id, line: text }).is_ok()
@@ -305,14 +308,4 @@ async fn lines(client: &Client, path: &str, mut each: impl FnMut(&[u8]) -> bool)
         pending.drain(..start);
     }
     Ok(())
-}
-
-/// A process name in a URL path (names are [A-Za-z0-9_.:-]; `:` of an instance is escaped).
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

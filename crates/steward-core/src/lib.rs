@@ -23,6 +23,7 @@ pub mod render;
 pub mod rollout;
 pub mod rotation;
 pub mod schedule;
+pub mod ship;
 pub mod sweep;
 pub mod throttle;
 pub mod units;

@@ -213,7 +213,7 @@ impl std::fmt::Display for Stamp {
 const DAYS_PER_ERA: u64 = 146_097;
 const DAYS_0000_03_01_TO_EPOCH: u64 = 719_468;
 
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + DAYS_0000_03_01_TO_EPOCH;
     let era = z / DAYS_PER_ERA;
     let day_of_era = z % DAYS_PER_ERA;
@@ -226,7 +226,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+pub(crate) fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year / 400;
     let year_of_era = year % 400;
@@ -316,7 +316,7 @@ mod tests {
     }
 
     fn spec(max_size: u64, rotate_every: Option<RotateEvery>) -> LogSpec {
-        LogSpec { max_size, rotate_every, keep: 3, compress: false }
+        LogSpec { max_size, rotate_every, keep: 3, compress: false, ..LogSpec::default() }
     }
 
     fn file(len: u64, at_line_start: bool) -> FileState {

@@ -4,7 +4,7 @@ use crate::support::{dir, origin, parse, parse_with, FakeEnv};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use steward_core::config::{
-    defaults, load, LogSpec, ProgramSpec, Readiness, RestartPolicy, RotateEvery, StopSignal,
+    defaults, load, LogFormat, LogSpec, ProgramSpec, Readiness, RestartPolicy, RotateEvery, StopSignal,
     SupervisorSettings,
 };
 
@@ -53,7 +53,13 @@ fn defaults_are_filled_in() {
         stop_timeout: Duration::from_secs(10),
         depends_on: vec![],
         ready: Readiness::Up,
-        log: LogSpec { max_size: 50_000_000, rotate_every: None, keep: 10, compress: false },
+        log: LogSpec {
+            max_size: 50_000_000,
+            rotate_every: None,
+            keep: 10,
+            compress: false,
+            format: LogFormat::Plain,
+        },
         health: None,
         max_memory: None,
         memory_grace: Duration::from_secs(30),
@@ -133,7 +139,13 @@ compress = true
         stop_timeout: Duration::from_secs(5400),
         depends_on: strings(&["db"]),
         ready: Readiness::Notify,
-        log: LogSpec { max_size: 1 << 30, rotate_every: Some(RotateEvery::Daily), keep: 3, compress: true },
+        log: LogSpec {
+            max_size: 1 << 30,
+            rotate_every: Some(RotateEvery::Daily),
+            keep: 3,
+            compress: true,
+            format: LogFormat::Plain,
+        },
         health: None,
         max_memory: None,
         memory_grace: Duration::from_secs(30),

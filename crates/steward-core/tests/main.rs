@@ -10,6 +10,7 @@ mod config_health_alerts;
 mod config_instances;
 mod config_ok;
 mod config_release;
+mod config_ship;
 mod extremes;
 mod gate;
 mod release;

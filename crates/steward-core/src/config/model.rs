@@ -30,6 +30,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `[[alerts]]`, in file order; names are unique.
     pub alerts: Vec<AlertSpec>,
+    /// `[[ship]]`, in file order; names are unique. Empty: nothing is shipped, and shipping
+    /// costs nothing.
+    pub ship: Vec<ShipSpec>,
     /// Programs with `instances` or `sockets`, by program name: what their processes share.
     /// Their processes are in `programs` as `NAME:0`.. (or `NAME` without `instances`).
     pub groups: BTreeMap<String, GroupSpec>,
@@ -619,11 +622,36 @@ pub struct LogSpec {
     pub keep: u32,
     /// gzip rotated files, off the hot path (default false).
     pub compress: bool,
+    /// How each line is stored (default plain).
+    pub format: LogFormat,
 }
 
 impl Default for LogSpec {
     fn default() -> Self {
-        Self { max_size: 50_000_000, rotate_every: None, keep: 10, compress: false }
+        Self { max_size: 50_000_000, rotate_every: None, keep: 10, compress: false, format: LogFormat::Plain }
+    }
+}
+
+/// `format = "plain" | "cri"`: how a log file stores each line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// The line as the program wrote it.
+    #[default]
+    Plain,
+    /// `TIME STREAM F|P LINE`: the capture time kept with each line (the container runtime
+    /// format, see `ship::cri`).
+    Cri,
+}
+
+impl LogFormat {
+    pub const NAMES: &'static [&'static str] = &["plain", "cri"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "plain" => Some(Self::Plain),
+            "cri" => Some(Self::Cri),
+            _ => None,
+        }
     }
 }
 
@@ -806,6 +834,222 @@ pub struct AlertSpec {
     pub programs: Vec<String>,
 }
 
+/// `[[ship]]`: one place the programs' logs are sent to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShipSpec {
+    /// Unique; names its cursors' folder (`<state_dir>/ship/NAME`), its metrics and events.
+    pub name: String,
+    pub kind: SinkKind,
+    pub endpoint: ShipEndpoint,
+    /// The programs (by `[programs.NAME]`, all their instances) whose logs go there; empty:
+    /// every program.
+    pub programs: Vec<String>,
+    /// Loki and OTLP: protobuf (default) or JSON bodies.
+    pub encoding: ShipEncoding,
+    /// gzip the bodies of OTLP, Elasticsearch and Loki JSON (default true; Loki's protobuf
+    /// is snappy-compressed by the protocol).
+    pub gzip: bool,
+    /// Sent with every request. Values may be secrets: never shown.
+    pub headers: BTreeMap<String, String>,
+    /// A file holding a token, sent as `Authorization: Bearer TOKEN` (read at start and on
+    /// reload).
+    pub token_file: Option<PathBuf>,
+    /// Trust this CA (PEM) for `https://` and `tls://`, instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and key (PEM) for mutual TLS.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Static labels added to every line (Loki labels, OTLP resource attributes, ES fields,
+    /// syslog structured data).
+    pub labels: BTreeMap<String, String>,
+    /// `parse = "json"`: a line that is a JSON object is sent as structured fields.
+    pub parse_json: bool,
+    /// Elasticsearch: the index or data stream (default `logs-steward-default`).
+    pub index: String,
+    /// A batch holds at most this many bytes of lines (default 1 MiB) ...
+    pub max_bytes: u64,
+    /// ... and this many lines (default 5000) ...
+    pub max_lines: u32,
+    /// ... and waits at most this long for more lines once it has one (default 1 s).
+    pub linger: Duration,
+    /// Rotated files this sink has not sent are kept beyond the log's `keep` up to this many
+    /// bytes per stream (default 1 GiB); past it the oldest go, counted and announced.
+    pub max_unshipped: u64,
+}
+
+// Hand-written: header values may be secrets.
+impl fmt::Debug for ShipSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&String> = self.headers.keys().collect();
+        f.debug_struct("ShipSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("endpoint", &self.endpoint)
+            .field("programs", &self.programs)
+            .field("encoding", &self.encoding)
+            .field("gzip", &self.gzip)
+            .field("headers(names only)", &header_names)
+            .field("token_file", &self.token_file)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("labels", &self.labels)
+            .field("parse_json", &self.parse_json)
+            .field("index", &self.index)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_lines", &self.max_lines)
+            .field("linger", &self.linger)
+            .field("max_unshipped", &self.max_unshipped)
+            .finish()
+    }
+}
+
+impl ShipSpec {
+    /// Whether the logs of `program` (a name as in [`Config::programs`], `web:3` included)
+    /// go to this sink.
+    pub fn covers(&self, program: &str) -> bool {
+        self.programs.is_empty() || self.programs.iter().any(|p| p == group_of(program))
+    }
+}
+
+/// `kind = "loki" | "otlp" | "elasticsearch" | "syslog"`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SinkKind {
+    Loki,
+    Otlp,
+    Elasticsearch,
+    Syslog,
+}
+
+impl SinkKind {
+    pub const NAMES: &'static [&'static str] = &["loki", "otlp", "elasticsearch", "syslog"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "loki" => Some(Self::Loki),
+            "otlp" => Some(Self::Otlp),
+            "elasticsearch" | "opensearch" => Some(Self::Elasticsearch),
+            "syslog" => Some(Self::Syslog),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loki => "loki",
+            Self::Otlp => "otlp",
+            Self::Elasticsearch => "elasticsearch",
+            Self::Syslog => "syslog",
+        }
+    }
+
+    /// The path requests go to when the URL gives none.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            Self::Loki => "/loki/api/v1/push",
+            Self::Otlp => "/v1/logs",
+            Self::Elasticsearch => "/_bulk",
+            Self::Syslog => "",
+        }
+    }
+}
+
+/// `encoding = "protobuf" | "json"`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShipEncoding {
+    Protobuf,
+    Json,
+}
+
+impl ShipEncoding {
+    pub const NAMES: &'static [&'static str] = &["protobuf", "json"];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "protobuf" => Some(Self::Protobuf),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// A sink's `url`, taken apart: `http[s]://host[:port][/path]` for the HTTP kinds,
+/// `tcp://host:port` or `tls://host:port` for syslog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShipEndpoint {
+    pub tls: bool,
+    /// A name or an IP address (IPv6 without brackets).
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/` (empty for syslog).
+    pub path: String,
+}
+
+impl ShipEndpoint {
+    /// Parses `url` for a sink of `kind`; the error says what is wrong.
+    pub fn parse(kind: SinkKind, url: &str) -> Result<ShipEndpoint, String> {
+        let (scheme, rest) = url.split_once("://").ok_or("it has no scheme (such as http://)")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let (tls, default_port) = match (kind, scheme.as_str()) {
+            (SinkKind::Syslog, "tcp") => (false, 514),
+            (SinkKind::Syslog, "tls") => (true, 6514),
+            (SinkKind::Syslog, _) => {
+                return Err(format!("a syslog sink's URL starts with tcp:// or tls://, not {scheme}://"))
+            }
+            (_, "http") => (false, 80),
+            (_, "https") => (true, 443),
+            (_, _) => return Err(format!("the URL must start with http:// or https://, not {scheme}://")),
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err("credentials in the URL are not supported: use `token_file` or `headers`".into());
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or("an IPv6 address needs its closing `]`")?;
+            match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None if after.is_empty() => (host, None),
+                None => return Err(format!("unexpected `{after}` after the address")),
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("it names no host".into());
+        }
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("`{p}` is not a port (1-65535)"))?,
+            None if kind == SinkKind::Syslog => default_port,
+            None => default_port,
+        };
+        let path = match (kind, path) {
+            (SinkKind::Syslog, "" | "/") => String::new(),
+            (SinkKind::Syslog, _) => return Err("a syslog URL has no path".into()),
+            (_, "" | "/") => kind.default_path().to_owned(),
+            (_, p) if p.starts_with('?') => format!("{}{p}", kind.default_path()),
+            (_, p) => p.to_owned(),
+        };
+        Ok(ShipEndpoint { tls, host: host.to_owned(), port, path })
+    }
+
+    /// `host:port`, with brackets around an IPv6 address.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// Defaults, in one place so that the parser, the docs and the tests agree.
 pub mod defaults {
     use std::time::Duration;
@@ -839,4 +1083,12 @@ pub mod defaults {
     pub const MIN_CHECK_EVERY: Duration = Duration::from_secs(60);
     /// `[dashboard] session_timeout`
     pub const SESSION_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+    /// `[[ship]]`
+    pub const SHIP_MAX_BYTES: u64 = 1 << 20;
+    pub const SHIP_MAX_LINES: u32 = 5000;
+    pub const SHIP_LINGER: Duration = Duration::from_secs(1);
+    pub const SHIP_MAX_UNSHIPPED: u64 = 1 << 30;
+    pub const SHIP_INDEX: &str = "logs-steward-default";
+    /// In the state dir: cursors and dead letters, a folder per sink.
+    pub const SHIP_SUBDIR: &str = "ship";
 }

@@ -20,12 +20,13 @@ mod instances;
 mod keys;
 mod release;
 pub mod schema;
+mod ship;
 mod suggest;
 mod values;
 
 use super::diag::{Diagnostic, Diagnostics};
 use super::model::{
-    defaults, Config, GroupSpec, LogSpec, MetricsSettings, ProgramSpec, Readiness, RestartPolicy,
+    defaults, Config, GroupSpec, LogFormat, LogSpec, MetricsSettings, ProgramSpec, Readiness, RestartPolicy,
     RotateEvery, SourceText, StopSignal, SupervisorSettings,
 };
 use super::{instance, interp};
@@ -228,6 +229,7 @@ fn parse_scaled(
     ctx.check_dashboard(draft.dashboard.as_ref(), draft.api.as_ref());
     ctx.check_instance_names(&draft.programs);
     ctx.check_alerts(&draft.alerts, &draft.programs);
+    ctx.check_ship(&draft.ship, &draft.programs);
     ctx.check_socket_paths(&draft);
     if !ctx.diags.is_empty() {
         return Err(ctx.finish());

@@ -12,6 +12,7 @@ pub(super) struct DocumentDraft {
     pub(super) dashboard: Option<dashboard::DashboardDraft>,
     pub(super) metrics: MetricsSettings,
     pub(super) alerts: Vec<alerts::AlertDraft>,
+    pub(super) ship: Vec<ship::ShipDraft>,
     pub(super) self_update: Option<crate::config::SelfUpdateSpec>,
 }
 
@@ -38,6 +39,9 @@ pub(super) const ROOT_KEYS: &[Key<DocumentDraft>] = &[
     Key { name: "alerts",
         doc: "Alerts: a condition on programs, and a webhook or a command to call when it holds.",
         kind: Kind::Tables(alerts::schema), example: "[[alerts]]", set: |c, f, d| d.alerts = c.alerts(f) },
+    Key { name: "ship",
+        doc: "Send the programs' logs to a central store: Loki, an OpenTelemetry collector, Elasticsearch/OpenSearch or syslog, one [[ship]] table per destination (docs/shipping.md).",
+        kind: Kind::Tables(ship::schema), example: "[[ship]]", set: |c, f, d| d.ship = c.ship(f) },
     Key { name: "self_update",
         doc: "Where `steward self-update` looks for new versions of steward, and the keys it trusts.",
         kind: Kind::Table(release::self_update_schema), example: "[self_update]", set: |c, f, d| d.self_update = c.self_update(f) },
@@ -408,6 +412,17 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
             }
         },
     },
+    Key {
+        name: "format",
+        doc: "How each line is stored: \"plain\" as written (default), or \"cri\": the capture time and stream before each line, which keeps shipped lines from being stored twice in Loki after a crash (docs/shipping.md).",
+        kind: Kind::Choice(LogFormat::NAMES),
+        example: "format = \"cri\"",
+        set: |c, f, d| {
+            if let Some(v) = c.choice(f, LogFormat::from_name, LogFormat::NAMES) {
+                d.format = v;
+            }
+        },
+    },
 ];
 
 impl ProgramDraft {
@@ -533,6 +548,7 @@ impl DocumentDraft {
             dashboard: self.dashboard.map(dashboard::DashboardDraft::into_settings),
             metrics: self.metrics,
             alerts: self.alerts.into_iter().filter_map(alerts::AlertDraft::into_spec).collect(),
+            ship: self.ship.into_iter().filter_map(ship::ShipDraft::into_spec).collect(),
             warnings,
         }
     }

@@ -201,7 +201,7 @@ pub(super) const U32: Kind = Kind::Int { min: 0, max: u32::MAX as i64 };
 #[cfg(test)]
 mod tests {
     use super::super::keys::{LOG_KEYS, SUPERVISOR_KEYS};
-    use super::super::{alerts, api, dashboard, health, instances, release};
+    use super::super::{alerts, api, dashboard, health, instances, release, ship};
     use super::*;
 
     /// Every table the parser walks, where it is in the document (`*`: any name, `[]`: each
@@ -224,6 +224,7 @@ mod tests {
             ("dashboard", names(dashboard::DASHBOARD_KEYS)),
             ("metrics", names(alerts::METRICS_KEYS)),
             ("alerts[]", names(alerts::ALERT_KEYS)),
+            ("ship[]", names(ship::SHIP_KEYS)),
             ("self_update", names(release::SELF_UPDATE_KEYS)),
         ]
     }
@@ -342,6 +343,7 @@ mod tests {
         check(dashboard::DASHBOARD_KEYS);
         check(alerts::METRICS_KEYS);
         check(alerts::ALERT_KEYS);
+        check(ship::SHIP_KEYS);
         check(release::SELF_UPDATE_KEYS);
     }
 

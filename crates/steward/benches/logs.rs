@@ -15,7 +15,7 @@ fn lines(n: usize) -> Vec<u8> {
 }
 
 fn spec(max_size: u64) -> LogSpec {
-    LogSpec { max_size, keep: 5, rotate_every: None, compress: false }
+    LogSpec { max_size, keep: 5, rotate_every: None, compress: false, ..Default::default() }
 }
 
 fn pump(c: &mut Criterion) {

@@ -13,9 +13,12 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn open(path: std::path::PathBuf, max_size: u64) -> SharedLog {
-    LogFile::open(path, LogSpec { max_size, rotate_every: None, keep: 1000, compress: false })
-        .unwrap()
-        .shared()
+    LogFile::open(
+        path,
+        LogSpec { max_size, rotate_every: None, keep: 1000, compress: false, ..Default::default() },
+    )
+    .unwrap()
+    .shared()
 }
 
 /// Runs the test child with `args`, its stdout pumped into `log`; returns the bytes captured.

@@ -17,7 +17,7 @@ fn at(secs: u64, millis: u64) -> SystemTime {
 }
 
 fn spec(max_size: u64, keep: u32) -> LogSpec {
-    LogSpec { max_size, rotate_every: None, keep, compress: false }
+    LogSpec { max_size, rotate_every: None, keep, compress: false, ..Default::default() }
 }
 
 /// Lines of many lengths, numbered so that order and completeness can be checked.
@@ -138,7 +138,13 @@ fn keep_zero_keeps_only_the_live_file() {
 fn hourly_rotation_on_the_first_write_after_the_boundary() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.out.log");
-    let hourly = LogSpec { max_size: 0, rotate_every: Some(RotateEvery::Hourly), keep: 10, compress: false };
+    let hourly = LogSpec {
+        max_size: 0,
+        rotate_every: Some(RotateEvery::Hourly),
+        keep: 10,
+        compress: false,
+        ..Default::default()
+    };
     let mut log = LogFile::open(path.clone(), hourly).unwrap();
     // 03:15 (T0), 03:59:59.900, then 04:00:00.100, 04:30, then 06:00:00.000.
     log.write_lines(b"one\n", at(T0, 0)).unwrap();
@@ -162,7 +168,13 @@ fn hourly_rotation_on_the_first_write_after_the_boundary() {
 fn daily_rotation_and_size_rotation_together() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.err.log");
-    let daily = LogSpec { max_size: 10, rotate_every: Some(RotateEvery::Daily), keep: 10, compress: false };
+    let daily = LogSpec {
+        max_size: 10,
+        rotate_every: Some(RotateEvery::Daily),
+        keep: 10,
+        compress: false,
+        ..Default::default()
+    };
     let mut log = LogFile::open(path.clone(), daily).unwrap();
     log.write_lines(b"aaaa\nbbbb\n", at(T0, 0)).unwrap(); // exactly full
     log.write_lines(b"cccc\n", at(T0, 1)).unwrap(); // size rotation
@@ -223,7 +235,8 @@ fn compression_produces_exact_gzip_files_off_the_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.out.log");
     let data = numbered_lines(3000);
-    let compressing = LogSpec { max_size: 20_000, rotate_every: None, keep: 100, compress: true };
+    let compressing =
+        LogSpec { max_size: 20_000, rotate_every: None, keep: 100, compress: true, ..Default::default() };
     let mut log = LogFile::open(path.clone(), compressing).unwrap();
     write_in_batches(&mut log, &data, 50, at(T0, 0));
     drop(log);

@@ -26,9 +26,12 @@ fn os_pipe() -> (pipe::Receiver, PipeWriter) {
 }
 
 fn open(path: &Path, max_size: u64) -> SharedLog {
-    LogFile::open(path.to_path_buf(), LogSpec { max_size, rotate_every: None, keep: 1000, compress: false })
-        .unwrap()
-        .shared()
+    LogFile::open(
+        path.to_path_buf(),
+        LogSpec { max_size, rotate_every: None, keep: 1000, compress: false, ..Default::default() },
+    )
+    .unwrap()
+    .shared()
 }
 
 /// Writes `data` into `pipe` from a thread, in chunks whose sizes cycle through `sizes`

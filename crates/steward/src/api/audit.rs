@@ -42,7 +42,13 @@ use crate::logs::LogFile;
 use crate::protocol::{ActionReply, ActionRequest, DeployReply, ErrorReply};
 
 /// How the audit log is rotated.
-pub const SPEC: LogSpec = LogSpec { max_size: 10_000_000, rotate_every: None, keep: 5, compress: false };
+pub const SPEC: LogSpec = LogSpec {
+    max_size: 10_000_000,
+    rotate_every: None,
+    keep: 5,
+    compress: false,
+    format: steward_core::config::LogFormat::Plain,
+};
 
 /// A control request body (or its reply) larger than this is refused: a real one is a few
 /// hundred bytes.
@@ -342,7 +348,8 @@ mod tests {
     fn the_log_is_rotated_and_every_live_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let spec = LogSpec { max_size: 2_000, rotate_every: None, keep: 2, compress: false };
+        let spec =
+            LogSpec { max_size: 2_000, rotate_every: None, keep: 2, compress: false, ..Default::default() };
         let log = AuditLog::with_spec(path.clone(), spec);
         for i in 0..200 {
             let mut entry = Entry::begin("unauthenticated", "https", None, "stop");

@@ -180,7 +180,7 @@ pub async fn run_with(
     let checks = crate::deploy::spawn_checks(&config, deployer);
     // self-update: confirm a new binary once startup has settled.
     let status = crate::update::boot::confirm_when_settled(boot, status, &config);
-    let result = supervise::run(config, control_rx, status, shutdown).await;
+    let result = supervise::run(config, control_rx, status, None, shutdown).await;
     triggers.abort();
     if let Some(checks) = checks {
         checks.abort();

@@ -258,7 +258,8 @@ mod tests {
     #[test]
     fn a_pump_rotates_off_the_runtime_thread() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = LogSpec { max_size: 1000, rotate_every: None, keep: 5, compress: false };
+        let spec =
+            LogSpec { max_size: 1000, rotate_every: None, keep: 5, compress: false, ..Default::default() };
         let data: Vec<u8> = (0..2000).flat_map(|i| format!("line {i:04}\n").into_bytes()).collect();
         let (pumped, direct) = (dir.path().join("pumped.out.log"), dir.path().join("direct.out.log"));
         // With a single dispatcher, tracing asks only the thread that first hits a callsite

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use steward_core::config::LogSpec;
+use steward_core::config::{LogFormat, LogSpec};
 use steward_core::rotation::{self, FileState, RotatedKind, Stamp, Step};
+use steward_core::ship::cri;
 
 use super::compress;
 
@@ -57,6 +58,22 @@ pub struct LogFile {
     /// Live copies of what is written, for `steward logs -f` (sent under the same lock as
     /// the write, so a reader that took the tail under that lock misses nothing).
     feed: Option<tokio::sync::broadcast::Sender<bytes::Bytes>>,
+    /// `format = "cri"`: what framing each line needs. `None` for plain files.
+    cri: Option<Box<CriFraming>>,
+    /// Told of every write and rotation, for the sinks that ship this file.
+    watch: Option<std::sync::Arc<super::FileWatch>>,
+}
+
+/// `format = "cri"`: each line is written as `TIME STREAM F|P LINE` (`steward_core::ship::cri`).
+struct CriFraming {
+    /// `stdout` or `stderr`, from the file's name.
+    stream: &'static str,
+    /// Strictly increasing capture times, continued from the file's last record at open.
+    clock: cri::Clock,
+    /// The writer whose last record was a piece (`P`) of a line not yet ended.
+    open_line: Option<WriterId>,
+    /// Reused for the framed bytes of each write.
+    buffer: Vec<u8>,
 }
 
 /// What the file keeps while writing fails.
@@ -112,6 +129,16 @@ impl LogFile {
     /// uncompressed (steward stopped while compressing) are queued again.
     /// Every live file it creates is readable by its owner alone (mode 0600 on Unix).
     pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<LogFile> {
+        Self::open_watched(path, spec, None)
+    }
+
+    /// [`LogFile::open`], telling `watch` of writes and rotations, and keeping the rotated
+    /// files its readers still need beyond `keep` (see [`super::watch`]).
+    pub fn open_watched(
+        path: PathBuf,
+        spec: LogSpec,
+        watch: Option<std::sync::Arc<super::FileWatch>>,
+    ) -> io::Result<LogFile> {
         let wrap =
             |source: io::Error| io::Error::new(source.kind(), OpenError { path: path.clone(), source });
         let base =
@@ -144,7 +171,19 @@ impl LogFile {
             dropped_lines: 0,
             dropped_bytes: 0,
             feed: None,
+            cri: None,
+            watch,
         };
+        if log.spec.format == LogFormat::Cri {
+            let stream = if log.base.ends_with(".err.log") { "stderr" } else { "stdout" };
+            let last = if len > 0 { last_cri_time(&log.path, len) } else { 0 };
+            log.cri = Some(Box::new(CriFraming {
+                stream,
+                clock: cri::Clock::after(last),
+                open_line: None,
+                buffer: Vec::new(),
+            }));
+        }
         let found = log.prune();
         if log.spec.compress {
             for (rotated, name) in &found {
@@ -202,6 +241,24 @@ impl LogFile {
                 let _ = feed.send(bytes::Bytes::copy_from_slice(data));
             }
         }
+        if let Some(mut framing) = self.cri.take() {
+            framing.frame(writer, data, now);
+            let framed = std::mem::take(&mut framing.buffer);
+            self.cri = Some(framing);
+            self.write_bytes(writer, &framed, now);
+            if let Some(framing) = &mut self.cri {
+                framing.buffer = framed;
+            }
+        } else {
+            self.write_bytes(writer, data, now);
+        }
+        if let Some(watch) = &self.watch {
+            watch.written();
+        }
+    }
+
+    /// [`LogFile::write_from`] once framed: appends `data` as it is.
+    fn write_bytes(&mut self, writer: WriterId, data: &[u8], now: SystemTime) {
         let mut data = data;
         if let Some(failure) = &mut self.failure {
             if failure.skipping_line {
@@ -238,12 +295,34 @@ impl LogFile {
         if !self.state.at_line_start && writer != self.line_owner {
             return true;
         }
+        if let Some(framing) = &self.cri {
+            // Framed lines are whole, so only their size or the period can rotate: judged on
+            // the most the framing can add, without framing twice.
+            let bound =
+                data.len() + (memchr::memchr_iter(b'\n', data).count() + 2) * (framing.prefix_len() + 1);
+            let by_size = self.spec.max_size > 0 && self.state.len + bound as u64 > self.spec.max_size;
+            let by_time = match (self.spec.rotate_every, self.state.started) {
+                (Some(every), Some(started)) => {
+                    self.state.len > 0 && rotation::period_crossed(every, started, now)
+                }
+                _ => false,
+            };
+            return by_size || by_time;
+        }
         rotation::next_step(&self.spec, &self.state, data, now) != Step::Write(data.len())
     }
 
     /// Ends `writer`'s unfinished line with a `\n`, if the file ends in one. Called at
     /// the end of a stream, so that the next run's first line starts on a line of its own.
     pub(crate) fn end_line(&mut self, writer: WriterId, now: SystemTime) {
+        if let Some(framing) = &self.cri {
+            // A framed file is always at a line's end; the line a `P` record left open is
+            // ended by an empty `F` record.
+            if framing.open_line == Some(writer) {
+                self.write_from(writer, b"\n", now);
+            }
+            return;
+        }
         let unfinished = match &self.failure {
             Some(failure) => failure.pending.last().is_some_and(|&b| b != b'\n') || failure.skipping_line,
             None => !self.state.at_line_start,
@@ -327,6 +406,9 @@ impl LogFile {
                 self.newest_stamp = Some(stamp);
                 self.state = FileState::EMPTY;
                 self.rotated.push_back(stamp);
+                if let Some(watch) = &self.watch {
+                    watch.rotated(stamp);
+                }
                 self.expire();
                 if self.spec.compress {
                     compress::enqueue(target);
@@ -347,11 +429,39 @@ impl LogFile {
     }
 
     /// Deletes the oldest rotated files beyond `keep`, in every form (plain, compressed,
-    /// being compressed), from what [`LogFile::rotated`] remembers.
+    /// being compressed), from what [`LogFile::rotated`] remembers. A file a sink has not
+    /// sent yet stays, as long as such files beyond `keep` fit the sinks' budget; past it the
+    /// oldest goes anyway, and its readers are told what they lost.
     fn expire(&mut self) {
         let keep = usize::try_from(self.spec.keep).unwrap_or(usize::MAX);
         while self.rotated.len() > keep {
-            let Some(stamp) = self.rotated.pop_front() else { break };
+            let Some(&stamp) = self.rotated.front() else { break };
+            if let Some(watch) = self.watch.clone() {
+                if watch.needed(stamp) {
+                    // Newer files are needed too: all of those beyond `keep` count.
+                    let held: u64 = self
+                        .rotated
+                        .iter()
+                        .take(self.rotated.len() - keep)
+                        .map(|s| self.rotated_size(*s))
+                        .sum();
+                    if held <= watch.budget() {
+                        break;
+                    }
+                    let (lines, bytes) = self.count_lines(stamp);
+                    tracing::warn!(
+                        event = "ship-dropped",
+                        file = %self.path.display(),
+                        stamp = %stamp,
+                        lines,
+                        bytes,
+                        "deleting a rotated log file that was not shipped yet: the unsent files of this \
+                         stream passed the sinks' max_unshipped; its lines are counted as dropped"
+                    );
+                    watch.deleted_unsent(stamp, lines, bytes);
+                }
+            }
+            self.rotated.pop_front();
             let plain = rotation::rotated_name(&self.base, stamp);
             for suffix in ["", rotation::GZIP_SUFFIX, rotation::GZIP_TEMP_SUFFIX] {
                 let name = format!("{plain}{suffix}");
@@ -366,8 +476,43 @@ impl LogFile {
         }
     }
 
-    /// Lists the folder once (at open): deletes the rotated files beyond `keep`, remembers
-    /// the rest, and returns them with their names. Notes the newest stamp seen.
+    /// The size on disk of the rotated file `stamp`, compressed or not (0 if gone).
+    fn rotated_size(&self, stamp: Stamp) -> u64 {
+        let plain = rotation::rotated_name(&self.base, stamp);
+        ["", rotation::GZIP_SUFFIX]
+            .iter()
+            .find_map(|suffix| fs::metadata(self.dir.join(format!("{plain}{suffix}"))).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// The lines and (uncompressed) bytes of the rotated file `stamp`.
+    fn count_lines(&self, stamp: Stamp) -> (u64, u64) {
+        let plain = rotation::rotated_name(&self.base, stamp);
+        let reader: Box<dyn Read> = match File::open(self.dir.join(&plain)) {
+            Ok(file) => Box::new(file),
+            Err(_) => match File::open(self.dir.join(format!("{plain}{}", rotation::GZIP_SUFFIX))) {
+                Ok(file) => Box::new(flate2::read::MultiGzDecoder::new(file)),
+                Err(_) => return (0, 0),
+            },
+        };
+        let mut reader = io::BufReader::with_capacity(64 * 1024, reader);
+        let (mut lines, mut bytes) = (0u64, 0u64);
+        loop {
+            let chunk = match io::BufRead::fill_buf(&mut reader) {
+                Ok([]) | Err(_) => break,
+                Ok(chunk) => chunk,
+            };
+            lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+            bytes += chunk.len() as u64;
+            let n = chunk.len();
+            io::BufRead::consume(&mut reader, n);
+        }
+        (lines, bytes)
+    }
+
+    /// Lists the folder once (at open): deletes the rotated files beyond `keep` (as
+    /// [`LogFile::expire`] does), remembers the rest, and returns them with their names.
+    /// Notes the newest stamp seen.
     fn prune(&mut self) -> Vec<(rotation::Rotated, String)> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -382,27 +527,14 @@ impl LogFile {
                 Some((rotation::parse_rotated(&self.base, &name)?, name))
             })
             .collect();
-        let rotated: Vec<rotation::Rotated> = found.iter().map(|(r, _)| *r).collect();
-        let newest = rotated.iter().map(|r| r.stamp).max();
+        let newest = found.iter().map(|(r, _)| r.stamp).max();
         self.newest_stamp = self.newest_stamp.max(newest);
-        let expired = rotation::expired(&rotated, self.spec.keep);
-        found.retain(|(r, name)| {
-            if expired.binary_search(&r.stamp).is_err() {
-                return true;
-            }
-            match fs::remove_file(self.dir.join(name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    tracing::warn!(file = %name, dir = %self.dir.display(), %error, "cannot delete an old rotated log file");
-                }
-            }
-            false
-        });
-        let mut kept: Vec<Stamp> = found.iter().map(|(r, _)| r.stamp).collect();
-        kept.sort_unstable();
-        kept.dedup();
-        self.rotated = kept.into();
+        let mut stamps: Vec<Stamp> = found.iter().map(|(r, _)| r.stamp).collect();
+        stamps.sort_unstable();
+        stamps.dedup();
+        self.rotated = stamps.into();
+        self.expire();
+        found.retain(|(r, _)| self.rotated.binary_search(&r.stamp).is_ok());
         found
     }
 
@@ -540,6 +672,53 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Whether the `len`-byte file at `path` ends in `\n` (unreadable counts as yes).
+impl CriFraming {
+    fn prefix_len(&self) -> usize {
+        cri::prefix_len(self.stream)
+    }
+
+    /// Frames `data` from `writer` into `self.buffer`: a `F` record per whole line, a `P`
+    /// record for a piece without its end. Another writer's open line is ended first (an
+    /// empty `F`), so that no reader glues our lines onto its pieces.
+    fn frame(&mut self, writer: WriterId, data: &[u8], now: SystemTime) {
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        self.buffer.clear();
+        if self.open_line.is_some_and(|owner| owner != writer) {
+            cri::write_prefix(&mut self.buffer, self.clock.next(now), self.stream, cri::Tag::Full);
+            self.buffer.push(b'\n');
+            self.open_line = None;
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (line, tag, used) = match memchr::memchr(b'\n', rest) {
+                Some(end) => (&rest[..end], cri::Tag::Full, end + 1),
+                None => (rest, cri::Tag::Partial, rest.len()),
+            };
+            cri::write_prefix(&mut self.buffer, self.clock.next(now), self.stream, tag);
+            self.buffer.extend_from_slice(line);
+            self.buffer.push(b'\n');
+            self.open_line = (tag == cri::Tag::Partial).then_some(writer);
+            rest = &rest[used..];
+        }
+    }
+}
+
+/// The capture time of the last CRI record in the file at `path` (of length `len`), so that
+/// times go on increasing after a restart; 0 if none is found in its last 4 KiB.
+fn last_cri_time(path: &Path, len: u64) -> cri::Nanos {
+    let mut tail = Vec::new();
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(len.saturating_sub(4096)))?;
+        f.take(4096).read_to_end(&mut tail)
+    });
+    if read.is_err() {
+        return 0;
+    }
+    tail.split(|&b| b == b'\n').rev().find_map(cri::parse).map_or(0, |r| r.at)
+}
+
 fn ends_with_newline(path: &Path, len: u64) -> bool {
     let mut last = [b'\n'];
     let read = File::open(path).and_then(|mut f| {

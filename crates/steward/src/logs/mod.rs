@@ -100,6 +100,7 @@ pub mod history;
 mod linux;
 pub mod mirror;
 pub mod tail;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -107,6 +108,7 @@ pub use capture::{pump, pump_mirrored, pump_opening};
 pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
 #[cfg(target_os = "linux")]
 pub use linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};
+pub use watch::{FileWatch, Watches};
 
 /// A log file shared by the pumps that write to it.
 ///

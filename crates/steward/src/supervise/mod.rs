@@ -89,9 +89,10 @@ pub async fn run(
     config: Config,
     control: ControlReceiver,
     status: Box<dyn StatusSink>,
+    watches: crate::logs::Watches,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<Stopped> {
-    let mut sup = Supervisor::new(config, status)?;
+    let mut sup = Supervisor::new(config, status, watches)?;
     let mut control = control.0;
     sup.start_autostart();
     tokio::pin!(shutdown);
@@ -166,10 +167,16 @@ struct Supervisor {
     templates: BTreeMap<String, steward_core::config::ProgramSpec>,
     /// Switches to another version waiting for their gate, by program.
     switches: BTreeMap<String, switch::Switch>,
+    /// The watches of the log files that `[[ship]]` sinks read (`None` without sinks).
+    watches: crate::logs::Watches,
 }
 
 impl Supervisor {
-    fn new(config: Config, status: Box<dyn StatusSink>) -> anyhow::Result<Self> {
+    fn new(
+        config: Config,
+        status: Box<dyn StatusSink>,
+        watches: crate::logs::Watches,
+    ) -> anyhow::Result<Self> {
         let settings = &config.supervisor;
         for (what, dir) in [("state_dir", &settings.state_dir), ("log_dir", &settings.log_dir)] {
             crate::private::create_dir_all(dir).with_context(|| {
@@ -205,6 +212,7 @@ impl Supervisor {
             releases: BTreeMap::new(),
             templates: BTreeMap::new(),
             switches: BTreeMap::new(),
+            watches,
             config,
         };
         if !sup.config.releases.is_empty() {
@@ -240,6 +248,7 @@ impl Supervisor {
             reports: self.reports_tx.clone(),
             listeners,
             beside,
+            watches: &self.watches,
         }
     }
 

@@ -88,6 +88,8 @@ pub struct Setup<'a> {
     /// A task whose process this one's replaces in a rolling restart: the two write the same
     /// log files, and take turns with the notify socket's name, since both run at once.
     pub beside: Option<&'a ProgramHandle>,
+    /// The watches of the log files that sinks ship.
+    pub watches: &'a crate::logs::Watches,
 }
 
 impl ProgramHandle {
@@ -100,7 +102,7 @@ impl ProgramHandle {
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let logs = match setup.beside {
             Some(other) => other.logs.clone(),
-            None => Arc::new(ProgramLogs::new(setup.log_dir, &spec)),
+            None => Arc::new(ProgramLogs::new(setup.log_dir, &spec, setup.watches)),
         };
         let notify_alternate = setup.beside.is_some_and(|other| !other.notify_alternate);
         let notify_name = if notify_alternate { format!("{}+", spec.file_stem()) } else { spec.file_stem() };
@@ -198,16 +200,22 @@ struct LogStream {
     feed: std::sync::OnceLock<broadcast::Sender<bytes::Bytes>>,
     /// Runs whose output on this stream was discarded because the file could not be opened.
     open_failures: std::sync::atomic::AtomicU64,
+    /// For the sinks that ship this file (`None` unless one does).
+    watch: Option<Arc<logs::FileWatch>>,
 }
 
 impl ProgramLogs {
-    fn new(log_dir: &std::path::Path, spec: &ProgramSpec) -> Self {
-        let stream = |suffix: &str| LogStream {
-            path: log_dir.join(format!("{}.{suffix}.log", spec.file_stem())),
-            spec: spec.log.clone(),
-            file: std::sync::Mutex::new(None),
-            feed: std::sync::OnceLock::new(),
-            open_failures: std::sync::atomic::AtomicU64::new(0),
+    fn new(log_dir: &std::path::Path, spec: &ProgramSpec, watches: &logs::Watches) -> Self {
+        let stream = |suffix: &str| {
+            let path = log_dir.join(format!("{}.{suffix}.log", spec.file_stem()));
+            LogStream {
+                watch: watches.as_ref().and_then(|find| find(&path)),
+                path,
+                spec: spec.log.clone(),
+                file: std::sync::Mutex::new(None),
+                feed: std::sync::OnceLock::new(),
+                open_failures: std::sync::atomic::AtomicU64::new(0),
+            }
         };
         ProgramLogs { streams: [stream("out"), stream("err")] }
     }
@@ -219,7 +227,7 @@ impl LogStream {
         if let Some(log) = &*slot {
             return Ok(log.clone());
         }
-        let mut file = logs::LogFile::open(self.path.clone(), self.spec.clone())?;
+        let mut file = logs::LogFile::open_watched(self.path.clone(), self.spec.clone(), self.watch.clone())?;
         if let Some(feed) = self.feed.get() {
             file.set_feed(feed.clone());
         }

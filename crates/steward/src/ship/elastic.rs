@@ -286,8 +286,14 @@ mod tests {
         );
 
         // A 409: stored before. All delivered.
-        let body = items(&[json!({"status": 201}), json!({"status": 409, "error": {"type": "version_conflict_engine_exception"}})]);
-        assert_eq!(read_response(200, None, &body, 2), BulkAnswer { verdict: Verdict::Delivered, reasons: vec![] });
+        let body = items(&[
+            json!({"status": 201}),
+            json!({"status": 409, "error": {"type": "version_conflict_engine_exception"}}),
+        ]);
+        assert_eq!(
+            read_response(200, None, &body, 2),
+            BulkAnswer { verdict: Verdict::Delivered, reasons: vec![] }
+        );
 
         let body = items(&[
             json!({"status": 201}),
@@ -311,7 +317,10 @@ mod tests {
         let index_item = json!({"errors": true, "items": [{"index": {"status": 400}}]}).to_string();
         assert_eq!(
             read_response(200, None, index_item.as_bytes(), 1),
-            BulkAnswer { verdict: Verdict::Items { refused: vec![0], retry: vec![] }, reasons: vec![(0, "status 400".into())] }
+            BulkAnswer {
+                verdict: Verdict::Items { refused: vec![0], retry: vec![] },
+                reasons: vec![(0, "status 400".into())]
+            }
         );
     }
 
@@ -320,7 +329,11 @@ mod tests {
         let after = Some(Duration::from_secs(4));
         let retry = Verdict::Retry { after };
         assert_eq!(read_response(200, after, br#"{"errors":true}"#, 2).verdict, retry, "no items");
-        assert_eq!(read_response(200, after, &items(&[json!({"status": 400})]), 2).verdict, retry, "one item for two lines");
+        assert_eq!(
+            read_response(200, after, &items(&[json!({"status": 400})]), 2).verdict,
+            retry,
+            "one item for two lines"
+        );
         assert_eq!(read_response(200, after, b"<html>", 1).verdict, retry, "not JSON");
         assert_eq!(read_response(200, after, b"{}", 1).verdict, retry, "no errors field");
         assert_eq!(read_response(200, None, b"", 1).verdict, Verdict::Retry { after: None });

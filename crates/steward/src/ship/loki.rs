@@ -206,7 +206,8 @@ fn json(gzip: bool, streams: Vec<Stream>) -> Body {
     let streams: Vec<Value> = streams
         .into_iter()
         .map(|s| {
-            let labels: Map<String, Value> = s.labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let labels: Map<String, Value> =
+                s.labels.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             let values: Vec<Value> = s
                 .entries
                 .into_iter()
@@ -302,7 +303,12 @@ mod tests {
             lines: vec![
                 line(0, 1_700_000_000_123_456_789, b"first", "a0"),
                 line(1, 1_700_000_000_200_000_000, b"oops \xff\xfe", "b0"),
-                line(0, 1_700_000_001_000_000_000, br#"{"level":"info","n":2,"a.b":{"c":[1]},"id":"x","z":null}"#, "a1"),
+                line(
+                    0,
+                    1_700_000_001_000_000_000,
+                    br#"{"level":"info","n":2,"a.b":{"c":[1]},"id":"x","z":null}"#,
+                    "a1",
+                ),
                 line(2, 1_700_000_002_000_000_000, b"instance", "c0"),
                 line(0, 1_700_000_003_000_000_000, b"third", "a2"),
             ],
@@ -348,7 +354,8 @@ mod tests {
 
     #[test]
     fn a_part_carries_only_its_lines() {
-        let request = decode_protobuf(&encode(&spec(ShipEncoding::Protobuf, false, false), &batch(), &[4, 3]));
+        let request =
+            decode_protobuf(&encode(&spec(ShipEncoding::Protobuf, false, false), &batch(), &[4, 3]));
         assert_eq!(request.streams.len(), 2);
         assert_eq!(request.streams[0].entries[0].line, "third", "the part's order");
         assert_eq!(request.streams[1].entries[0].line, "instance");
@@ -389,7 +396,10 @@ mod tests {
     fn json_lines_add_their_fields_as_metadata() {
         let request = decode_protobuf(&encode(&spec(ShipEncoding::Protobuf, false, true), &batch(), &[2, 0]));
         let entries = &request.streams[0].entries;
-        assert_eq!(entries[0].line, r#"{"level":"info","n":2,"a.b":{"c":[1]},"id":"x","z":null}"#, "text unchanged");
+        assert_eq!(
+            entries[0].line, r#"{"level":"info","n":2,"a.b":{"c":[1]},"id":"x","z":null}"#,
+            "text unchanged"
+        );
         assert_eq!(
             pairs(&entries[0].structured_metadata),
             [("pid", "42"), ("id", "a1"), ("a_b", r#"{"c":[1]}"#), ("level", "info"), ("n", "2")],

@@ -444,7 +444,8 @@ mod json {
     pub(super) fn partial_success(body: &[u8]) -> Option<(i64, String)> {
         let response: Value = serde_json::from_slice(body).ok()?;
         let partial = response.get("partialSuccess").or_else(|| response.get("partial_success"))?;
-        let rejected = match partial.get("rejectedLogRecords").or_else(|| partial.get("rejected_log_records")) {
+        let rejected = match partial.get("rejectedLogRecords").or_else(|| partial.get("rejected_log_records"))
+        {
             Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
             Some(Value::String(s)) => s.parse().unwrap_or(0),
             _ => 0,
@@ -593,8 +594,11 @@ mod tests {
         let Some(AnyValue { value: Some(Any::Kvlist(list)) }) = &records[0].body else {
             panic!("not a kvlist: {:?}", records[0].body)
         };
-        let fields: BTreeMap<&str, Option<&Any>> =
-            list.values.iter().map(|kv| (kv.key.as_str(), kv.value.as_ref().and_then(|v| v.value.as_ref()))).collect();
+        let fields: BTreeMap<&str, Option<&Any>> = list
+            .values
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_ref().and_then(|v| v.value.as_ref())))
+            .collect();
         assert_eq!(fields["msg"], Some(&Any::String("hi".into())));
         assert_eq!(fields["n"], Some(&Any::Int(-2)));
         assert_eq!(fields["big"], Some(&Any::Double(18_446_744_073_709_551_615.0)), "past i64: a double");
@@ -604,7 +608,10 @@ mod tests {
         assert_eq!(
             fields["list"],
             Some(&Any::Array(ArrayValue {
-                values: vec![AnyValue { value: Some(Any::Int(1)) }, AnyValue { value: Some(Any::String("a".into())) }]
+                values: vec![
+                    AnyValue { value: Some(Any::Int(1)) },
+                    AnyValue { value: Some(Any::String("a".into())) }
+                ]
             }))
         );
         assert_eq!(
@@ -616,7 +623,8 @@ mod tests {
     /// The bytes of one record, read by hand: the tags are the official field numbers.
     #[test]
     fn field_numbers_on_the_wire() {
-        let batch = Batch { origins: vec![origin("w", None, Stream::Err)], lines: vec![line(0, 1, b"x", "i")] };
+        let batch =
+            Batch { origins: vec![origin("w", None, Stream::Err)], lines: vec![line(0, 1, b"x", "i")] };
         let mut spec = spec(ShipEncoding::Protobuf, false, false);
         spec.labels.clear();
         let request = decode(&encode(&spec, &batch, &[0]));
@@ -630,7 +638,11 @@ mod tests {
         assert_eq!(&record[..expected.len()], expected);
         let rest = &record[expected.len()..];
         assert_eq!(rest[0], 0x32, "attributes = 6");
-        assert_eq!(&record[record.len() - 9..record.len() - 8], [0x59], "observed_time_unix_nano = 11, fixed64");
+        assert_eq!(
+            &record[record.len() - 9..record.len() - 8],
+            [0x59],
+            "observed_time_unix_nano = 11, fixed64"
+        );
         assert_eq!(&record[record.len() - 8..], 6u64.to_le_bytes());
 
         // AnyValue's oneof: bool = 2, int = 3, double = 4, array = 5, kvlist = 6, bytes = 7.
@@ -706,7 +718,10 @@ mod tests {
         let mut text = String::new();
         flate2::read::GzDecoder::new(body.bytes.as_slice()).read_to_string(&mut text).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"], json!({"stringValue": "instance"}));
+        assert_eq!(
+            value["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["body"],
+            json!({"stringValue": "instance"})
+        );
     }
 
     #[test]
@@ -731,7 +746,12 @@ mod tests {
         assert_eq!(read_response(200, None, proto, &partial(0, "warning")).1, Some((0, "warning".into())));
         let json = Some("application/json; charset=utf-8");
         assert_eq!(
-            read_response(200, None, json, br#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"x"}}"#),
+            read_response(
+                200,
+                None,
+                json,
+                br#"{"partialSuccess":{"rejectedLogRecords":"2","errorMessage":"x"}}"#
+            ),
             (Verdict::Delivered, Some((2, "x".into())))
         );
         assert_eq!(
@@ -744,6 +764,10 @@ mod tests {
         let after = Some(Duration::from_secs(1));
         assert_eq!(read_response(503, after, proto, &partial(3, "x")), (Verdict::Retry { after }, None));
         assert_eq!(read_response(400, None, json, b"{}"), (Verdict::Refused, None));
-        assert_eq!(read_response(500, None, None, b""), (Verdict::Refused, None), "OTLP: 500 is not retryable");
+        assert_eq!(
+            read_response(500, None, None, b""),
+            (Verdict::Refused, None),
+            "OTLP: 500 is not retryable"
+        );
     }
 }

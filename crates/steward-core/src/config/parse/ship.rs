@@ -454,7 +454,7 @@ impl ShipDraft {
             endpoint: self.endpoint?,
             programs,
             encoding: self.encoding.map_or(ShipEncoding::Protobuf, |(e, _)| e),
-            gzip: self.gzip.map_or(true, |(g, _)| g),
+            gzip: self.gzip.is_none_or(|(g, _)| g),
             headers: self.headers,
             token_file: self.token_file,
             ca_file: self.ca_file.map(|(p, _)| p),

@@ -17,7 +17,8 @@
 //! - [`supervise`]: the supervisor: one task per program around the pure state machine, the
 //!   dependency scheduler, the control handle, typed events and snapshots.
 //! - [`metrics`]: a snapshot as Prometheus metrics; [`deploy`]: deploying a program's new
-//!   release through the supervisor, gated, rolled back on failure.
+//!   release through the supervisor, gated, rolled back on failure; [`ship`]: the log files
+//!   sent to central stores (`[[ship]]`).
 //! - [`api`]: the HTTP API (local socket, remote listener, `/metrics`); [`service`]:
 //!   installing steward as a native service, and the status sink for the service manager.
 //! - [`update`]: `steward self-update`: the release of steward itself, the swap of its binary,
@@ -44,6 +45,7 @@ pub mod protocol;
 pub mod releases;
 pub mod resources;
 pub mod service;
+pub mod ship;
 pub mod signals;
 pub mod sockets;
 pub mod supervise;

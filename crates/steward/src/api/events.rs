@@ -66,6 +66,7 @@ pub fn record(e: &Event) -> EventRecord {
         EventKind::LogOpenFailed { message, .. } => ("log", None, None, message.clone()),
         EventKind::Rollout { step, message } => ("rollout", None, name(step), message.clone()),
         EventKind::Deploy { step, message, .. } => ("deploy", None, name(step), message.clone()),
+        EventKind::Ship { sink, step, message } => ("ship", Some(sink.clone()), name(step), message.clone()),
     };
     EventRecord {
         time: humantime::format_rfc3339_millis(e.time).to_string(),

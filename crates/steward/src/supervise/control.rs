@@ -129,6 +129,12 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<super::ReleaseInfo, ControlError>>,
     },
     /// A step of a deploy, published as an event of the program.
+    PublishShip {
+        program: String,
+        sink: String,
+        step: &'static str,
+        message: String,
+    },
     PublishDeploy {
         program: String,
         step: &'static str,
@@ -206,6 +212,12 @@ impl Control {
     /// in use.
     pub async fn release_info(&self, program: String) -> Result<super::ReleaseInfo, ControlError> {
         self.ask(|reply| Request::ReleaseInfo { program, reply }).await?
+    }
+
+    /// Publish a step of log shipping as an event of `program` (see [`super::EventKind::Ship`]).
+    pub async fn publish_ship(&self, program: &str, sink: &str, step: &'static str, message: String) {
+        let request = Request::PublishShip { program: program.to_owned(), sink: sink.to_owned(), step, message };
+        let _ = self.tx.send(request).await;
     }
 
     /// Publish a deploy step as an event of `program`.

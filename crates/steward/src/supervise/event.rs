@@ -38,6 +38,10 @@ pub enum EventKind {
     /// A step of a deploy or rollback of the program's release (`deploy/`): `step` is
     /// started, refused, deployed, failed, rolled-back or interrupted.
     Deploy { step: &'static str, version: String, message: String },
+    /// Log shipping to the `[[ship]]` sink `sink`: `step` is down, up, dropped (lines lost to
+    /// retention or refused for good) or reset (a cursor recovered from its backup, or its
+    /// file gone). Sink-wide steps name the program `ship:SINK`.
+    Ship { sink: String, step: &'static str, message: String },
 }
 
 /// One of a program's two output streams.

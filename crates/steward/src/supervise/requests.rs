@@ -33,6 +33,9 @@ impl Supervisor {
             ReleaseInfo { program, reply } => {
                 let _ = reply.send(self.release_info(&program));
             }
+            PublishShip { program, sink, step, message } => {
+                self.push_event(super::Event::now(program.into(), super::EventKind::Ship { sink, step, message }));
+            }
             PublishDeploy { program, step, version, message } => {
                 self.publish_deploy(&program, step, version, message);
             }

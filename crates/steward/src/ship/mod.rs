@@ -1,0 +1,192 @@
+//! Log shipping: the programs' log files sent to central stores (`[[ship]]`), with nothing
+//! lost and nothing blocked. docs/shipping.md is the user's side of this.
+//!
+//! steward writes and rotates the files itself, so it ships *from the files*: each sink keeps
+//! a cursor per stream and reads on from it (`source.rs`); there is no second buffer to jam,
+//! and a sink that is down only falls behind. The parts:
+//!
+//! - [`sink`]: one task per sink: batches, sends, reads the answers, moves the cursors;
+//! - [`source`]: reading a stream's files from a cursor, across rotations;
+//! - [`store`]: the cursors on disk (atomic, with a backup) and the dead-letter file;
+//! - [`transport`]: HTTP/1.1 with keep-alive, TLS and mTLS; a TCP or TLS stream for syslog;
+//! - the protocols: [`loki`], [`otlp`], [`elastic`], [`syslog`] (encoders and answers);
+//! - the pure rules (cursors, answers, splits, the CRI format) are in `steward_core::ship`.
+//!
+//! Without `[[ship]]` nothing here runs: no task, no watch on any log file.
+
+pub mod batch;
+pub mod elastic;
+pub mod loki;
+pub mod otlp;
+pub mod sink;
+pub mod source;
+pub mod store;
+pub mod syslog;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use steward_core::config::{Config, LogFormat, SinkKind};
+use steward_core::ship::cursor::{Cursor, Loaded};
+use tokio::sync::watch;
+
+use crate::logs::{FileWatch, Watches};
+use crate::supervise::Control;
+use batch::{Origin, Stream};
+use sink::{Conn, Sink, Task};
+use source::StreamReader;
+use store::Store;
+
+/// The running sinks.
+pub struct Shipping {
+    pub sinks: Vec<Arc<Sink>>,
+    watches: Arc<HashMap<PathBuf, Arc<FileWatch>>>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// This machine's name, as every line carries it.
+pub fn host_name() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its whole length, and gethostname writes at most
+        // that many bytes.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            if let Ok(name) = std::str::from_utf8(&buf[..end]) {
+                if !name.is_empty() {
+                    return name.to_owned();
+                }
+            }
+        }
+    }
+    std::env::var("COMPUTERNAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "localhost".to_owned())
+}
+
+impl Shipping {
+    /// Starts a task per `[[ship]]` sink of `config` (`None` without any). Fails, naming the
+    /// sink and the file, when a TLS file or token file cannot be read.
+    pub fn start(config: &Config, control: Control) -> anyhow::Result<Option<Shipping>> {
+        if config.ship.is_empty() {
+            return Ok(None);
+        }
+        let host = host_name();
+        let log_dir = &config.supervisor.log_dir;
+        // Every stream a sink ships: its live file, and who reads it.
+        let mut readers_of: HashMap<PathBuf, Vec<Arc<dyn crate::logs::watch::Reader>>> = HashMap::new();
+        let mut budget_of: HashMap<PathBuf, u64> = HashMap::new();
+        let (stop, stopped) = watch::channel(false);
+        let mut sinks = Vec::new();
+        let mut tasks = Vec::new();
+        let mut pending = Vec::new();
+        for spec in &config.ship {
+            let streams: Vec<(Origin, PathBuf, bool)> = config
+                .programs
+                .values()
+                .filter(|p| spec.covers(&p.name))
+                .flat_map(|p| {
+                    [Stream::Out, Stream::Err].map(|stream| {
+                        let path = log_dir.join(format!("{}.{}.log", p.file_stem(), stream.suffix()));
+                        let origin = Origin {
+                            host: host.clone(),
+                            program: p.group().to_owned(),
+                            instance: p.instance,
+                            stream,
+                            path: path.display().to_string(),
+                            pid: None,
+                        };
+                        (origin, path, p.log.format == LogFormat::Cri)
+                    })
+                })
+                .collect();
+            let store = Arc::new(
+                Store::open(&config.supervisor.state_dir, &spec.name)
+                    .with_context(|| format!("cannot create the state folder of [[ship]] {}", spec.name))?,
+            );
+            let tls = transport::tls_connector(spec)?;
+            let token = match &spec.token_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read token_file {} of [[ship]] {}", path.display(), spec.name))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            let conn = match spec.kind {
+                SinkKind::Syslog => Conn::Syslog(transport::Syslog::new(spec, tls)),
+                _ => Conn::Http(transport::Http::new(spec, tls, token.as_deref())?),
+            };
+            let sink = Sink::new(spec.clone(), streams.len());
+            for ((_, path, _), slot) in streams.iter().zip(&sink.slots) {
+                readers_of.entry(path.clone()).or_default().push(slot.clone());
+                let budget = budget_of.entry(path.clone()).or_insert(0);
+                *budget = (*budget).max(spec.max_unshipped);
+            }
+            pending.push((sink.clone(), streams, store, conn));
+            sinks.push(sink);
+        }
+        let watches: HashMap<PathBuf, Arc<FileWatch>> = readers_of
+            .into_iter()
+            .map(|(path, readers)| {
+                let budget = budget_of.get(&path).copied().unwrap_or(0);
+                (path, Arc::new(FileWatch::new(readers, budget)))
+            })
+            .collect();
+        for (sink, streams, store, conn) in pending {
+            let mut readers = Vec::new();
+            let mut acked = Vec::new();
+            for ((origin, path, cri), slot) in streams.into_iter().zip(&sink.slots) {
+                let stem = path.file_name().map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned()).unwrap_or_default();
+                let cursor = load_cursor(&store, &stem, &sink.spec.name);
+                slot.set_after(cursor.after);
+                acked.push(cursor);
+                readers.push(StreamReader::new(origin, path.clone(), cri, watches.get(&path).cloned(), cursor));
+            }
+            let task = Task { sink, readers, acked, store, conn, host: host.clone(), control: control.clone() };
+            tasks.push(tokio::spawn(task.run(stopped.clone())));
+        }
+        tracing::info!(event = "ship", "shipping logs to {} sink(s): {}", sinks.len(),
+            sinks.iter().map(|s| format!("{} ({})", s.spec.name, s.spec.kind.name())).collect::<Vec<_>>().join(", "));
+        Ok(Some(Shipping { sinks, watches: Arc::new(watches), stop, tasks }))
+    }
+
+    /// For the supervisor: the watch of each log file a sink ships.
+    pub fn watches(&self) -> Watches {
+        let watches = self.watches.clone();
+        Some(Arc::new(move |path: &std::path::Path| watches.get(path).cloned()))
+    }
+
+    /// Stops the sinks: a request in flight is abandoned (its lines are sent again by the
+    /// next steward, the cursors having not moved).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+        }
+    }
+}
+
+/// The saved cursor of a stream; a damaged one is recovered from its backup (or, when both
+/// are gone, the stream is sent again from its oldest file), and said so.
+fn load_cursor(store: &Store, stem: &str, sink: &str) -> Cursor {
+    match store.load(stem) {
+        Loaded::Found(cursor) => cursor,
+        Loaded::Fresh => Cursor::new(source::fresh_epoch(), None),
+        Loaded::FromBackup { cursor, problem } => {
+            tracing::warn!(sink, stream = stem, event = "ship-cursor",
+                "{problem}: going on from its backup, so one batch of {stem} may be sent twice");
+            cursor
+        }
+        Loaded::Lost { problem } => {
+            tracing::error!(sink, stream = stem, event = "ship-cursor",
+                "{problem}: sending {stem} again from its oldest file (duplicates rather than losses)");
+            Cursor::new(source::fresh_epoch(), None)
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! One sink's task: wait for lines, gather a batch from the files, send it until every line
+//! is delivered or refused for good, then move the cursors.
+//!
+//! - It waits on its inbox (streams the log files say were written), never on a timer of
+//!   its own; `linger` only delays a batch that is not full yet.
+//! - One request at a time, so every stream's lines arrive in order. A sink that is down
+//!   or slow holds only its own task: the programs write to their files as always, and the
+//!   other sinks go on.
+//! - The cursors move only after the receiver acknowledged the whole batch, so a crash at
+//!   any moment sends at most that batch again.
+//! - Retries go on without end, with backoff (or the receiver's `Retry-After`): the files
+//!   are the buffer, bounded by retention (`max_unshipped`).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use steward_core::config::{ShipSpec, SinkKind};
+use steward_core::rotation::Stamp;
+use steward_core::ship::cursor::Cursor;
+use steward_core::ship::verdict::{self, Plan, Verdict};
+use tokio::sync::{watch, Notify};
+
+use super::batch::Batch;
+use super::source::{Notice, Room, StreamReader};
+use super::store::Store;
+use super::transport::{self, SendError};
+use super::{elastic, loki, otlp, syslog};
+use crate::supervise::Control;
+
+/// A sink, shared by its task, the log files' watches (through its [`Slot`]s) and whoever
+/// reads its counters (metrics, status).
+pub struct Sink {
+    pub spec: ShipSpec,
+    /// Streams with news, in the order they came; each at most once (its slot's `queued`).
+    inbox: Mutex<VecDeque<usize>>,
+    notify: Notify,
+    pub slots: Vec<Arc<Slot>>,
+    pub stats: Stats,
+}
+
+/// What a sink has done since steward started; read by `/metrics` and `steward status`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent_lines: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    /// Requests sent again (after an error, a timeout or a busy answer).
+    pub retries: AtomicU64,
+    /// Lines the receiver refused for good, written to the dead-letter file.
+    pub dropped_refused: AtomicU64,
+    /// Lines deleted by retention (past `max_unshipped`) or by hand before they were sent.
+    pub dropped_retention: AtomicU64,
+    /// OTLP `partial_success`: records the collector said it rejected.
+    pub rejected_by_receiver: AtomicU64,
+    /// Why the sink is down (its last request failed), or `None` when it is up.
+    pub down: Mutex<Option<String>>,
+    /// The capture time (ns) of the oldest line read but not yet acknowledged.
+    pub oldest_unsent: Mutex<Option<i64>>,
+    /// Bytes read from the files but not acknowledged yet.
+    pub in_flight_bytes: AtomicU64,
+}
+
+/// One stream of a sink, as its log file sees it.
+pub struct Slot {
+    index: usize,
+    sink: Weak<Sink>,
+    queued: AtomicBool,
+    /// The stamp of the newest rotated file acknowledged whole; `u64::MAX`: none.
+    after: AtomicU64,
+    /// Lines and bytes of rotated files deleted before they were sent, not yet reported.
+    lost_lines: AtomicU64,
+    lost_bytes: AtomicU64,
+}
+
+impl Slot {
+    fn queue(&self, sink: &Sink) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            sink.inbox.lock().unwrap_or_else(|e| e.into_inner()).push_back(self.index);
+            sink.notify.notify_one();
+        }
+    }
+
+    /// Retention keeps the rotated files newer than `after` for this stream.
+    pub(super) fn set_after(&self, after: Option<Stamp>) {
+        self.after.store(after.map_or(u64::MAX, |s| s.millis), Ordering::Release);
+    }
+}
+
+impl crate::logs::watch::Reader for Slot {
+    fn wake(&self) {
+        if let Some(sink) = self.sink.upgrade() {
+            self.queue(&sink);
+        }
+    }
+
+    fn after(&self) -> Option<Stamp> {
+        match self.after.load(Ordering::Acquire) {
+            u64::MAX => None,
+            millis => Some(Stamp { millis }),
+        }
+    }
+
+    fn lost(&self, _stamp: Stamp, lines: u64, bytes: u64) {
+        self.lost_lines.fetch_add(lines, Ordering::AcqRel);
+        self.lost_bytes.fetch_add(bytes, Ordering::AcqRel);
+    }
+}
+
+impl Sink {
+    /// A sink of `streams` streams, all queued once: a stream may hold lines from before
+    /// this start.
+    pub fn new(spec: ShipSpec, streams: usize) -> Arc<Sink> {
+        let sink = Arc::new_cyclic(|weak: &Weak<Sink>| Sink {
+            spec,
+            inbox: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+            slots: (0..streams)
+                .map(|index| {
+                    Arc::new(Slot {
+                        index,
+                        sink: weak.clone(),
+                        queued: AtomicBool::new(false),
+                        after: AtomicU64::new(u64::MAX),
+                        lost_lines: AtomicU64::new(0),
+                        lost_bytes: AtomicU64::new(0),
+                    })
+                })
+                .collect(),
+            stats: Stats::default(),
+        });
+        for slot in &sink.slots {
+            slot.queue(&sink);
+        }
+        sink
+    }
+
+    pub fn is_down(&self) -> Option<String> {
+        self.stats.down.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Seconds the oldest unacknowledged line has waited (0 when caught up).
+    pub fn lag_seconds(&self, now: SystemTime) -> f64 {
+        let oldest = *self.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = nanos(now);
+        oldest.map_or(0.0, |t| (now.saturating_sub(t)).max(0) as f64 / 1e9)
+    }
+
+    fn take_inbox(&self) -> Vec<usize> {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect()
+    }
+
+    fn inbox_empty(&self) -> bool {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+}
+
+/// A sink's connection.
+pub enum Conn {
+    Http(transport::Http),
+    Syslog(transport::Syslog),
+}
+
+/// What the task needs besides the sink.
+pub struct Task {
+    pub sink: Arc<Sink>,
+    pub readers: Vec<StreamReader>,
+    /// What the receiver acknowledged, per stream (as saved).
+    pub acked: Vec<Cursor>,
+    pub store: Arc<Store>,
+    pub conn: Conn,
+    pub host: String,
+    pub control: Control,
+}
+
+/// A batch read from the files, and where each stream it visited got to.
+struct Gathered {
+    batch: Batch,
+    ends: Vec<(usize, Cursor)>,
+    notices: Vec<(usize, Notice)>,
+    errors: Vec<(usize, String)>,
+    /// The room ran out: more lines wait.
+    full: bool,
+    readers: Vec<StreamReader>,
+}
+
+impl Task {
+    /// Runs until `stop` turns true. Whatever was not acknowledged by then is sent by the
+    /// next steward (the cursors did not move past it).
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut full = false;
+        loop {
+            while self.sink.inbox_empty() {
+                tokio::select! {
+                    () = self.sink.notify.notified() => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            if !full {
+                // Let a batch fill up a little, unless the last one was full already.
+                tokio::select! {
+                    () = tokio::time::sleep(self.sink.spec.linger) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+            let Some(gathered) = self.gather().await else { return };
+            full = gathered.full;
+            self.report_notices(&gathered).await;
+            let Gathered { batch, ends, .. } = gathered;
+            if !batch.lines.is_empty() && !self.deliver(&batch, &mut stop).await {
+                return;
+            }
+            self.commit(ends, &batch).await;
+        }
+    }
+
+    /// Reads a batch on the blocking pool (file I/O never runs on the runtime's thread).
+    async fn gather(&mut self) -> Option<Gathered> {
+        let sink = self.sink.clone();
+        let readers = std::mem::take(&mut self.readers);
+        let host = self.host.clone();
+        let gathered = tokio::task::spawn_blocking(move || gather(&sink, readers, &host)).await.ok()?;
+        if let Some(oldest) = gathered.batch.lines.iter().map(|l| l.at).min() {
+            let mut slot = self.sink.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner());
+            *slot = Some(slot.map_or(oldest, |o| o.min(oldest)));
+        }
+        self.sink.stats.in_flight_bytes.store(gathered.batch.text_bytes() as u64, Ordering::Relaxed);
+        let mut gathered = gathered;
+        self.readers = std::mem::take(&mut gathered.readers);
+        Some(gathered)
+    }
+
+    /// Sends `batch` until every line is delivered or dead-lettered. `false`: stopped first.
+    async fn deliver(&mut self, batch: &Batch, stop: &mut watch::Receiver<bool>) -> bool {
+        let mut plan = Plan::new(batch.lines.len());
+        let mut attempt = 0u32;
+        let mut reasons: Vec<(usize, String)> = Vec::new();
+        while let Some(part) = plan.current() {
+            let part = part.to_vec();
+            let outcome = tokio::select! {
+                outcome = send(&mut self.conn, &self.sink.spec, batch, &part) => outcome,
+                _ = stop.changed() => return false,
+            };
+            let (verdict, refused_reasons, wait) = match outcome {
+                Ok(Outcome { verdict, reasons, rejected }) => {
+                    if let Some((count, message)) = rejected {
+                        self.sink.stats.rejected_by_receiver.fetch_add(count.max(0) as u64, Ordering::Relaxed);
+                        tracing::warn!(sink = %self.sink.spec.name, event = "ship-partial",
+                            "the receiver rejected {count} of the records it accepted: {message}");
+                    }
+                    let wait = match &verdict {
+                        Verdict::Retry { after } => Some((*after, "the receiver is busy or failing".to_owned())),
+                        Verdict::Misconfigured => Some((None, "the receiver refuses the sink itself (check its url, token_file and headers)".to_owned())),
+                        _ => None,
+                    };
+                    (verdict, reasons, wait)
+                }
+                Err(e) => (Verdict::Retry { after: None }, Vec::new(), Some((None, e.to_string()))),
+            };
+            match wait {
+                Some((after, why)) => {
+                    self.mark_down(&why).await;
+                    self.sink.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    let delay = after.unwrap_or_else(|| verdict::backoff(attempt, random()));
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        _ = stop.changed() => return false,
+                    }
+                    continue;
+                }
+                None => {
+                    attempt = 0;
+                    self.mark_up().await;
+                }
+            }
+            // Reasons name indices into the part: keep them as batch indices.
+            reasons.extend(refused_reasons.into_iter().filter_map(|(i, r)| part.get(i).map(|&b| (b, r))));
+            let delivered: Vec<usize> = match &verdict {
+                Verdict::Delivered => part.clone(),
+                Verdict::Items { refused, retry } => (0..part.len())
+                    .filter(|i| !refused.contains(i) && !retry.contains(i))
+                    .map(|i| part[i])
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let bytes: usize = delivered.iter().map(|&i| batch.lines[i].text.len()).sum();
+            self.sink.stats.sent_lines.fetch_add(delivered.len() as u64, Ordering::Relaxed);
+            self.sink.stats.sent_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            plan.apply(&verdict);
+            let dead = plan.take_dead();
+            if !dead.is_empty() {
+                self.dead_letter(batch, &dead, &reasons).await;
+            }
+        }
+        true
+    }
+
+    /// Refused lines go to the dead-letter file, counted and announced.
+    async fn dead_letter(&mut self, batch: &Batch, dead: &[usize], reasons: &[(usize, String)]) {
+        let records: Vec<serde_json::Value> = dead
+            .iter()
+            .map(|&i| {
+                let line = &batch.lines[i];
+                let origin = &batch.origins[line.origin];
+                let reason = reasons.iter().rev().find(|(j, _)| *j == i).map_or("refused by the receiver", |(_, r)| r.as_str());
+                serde_json::json!({
+                    "time": humantime::format_rfc3339_nanos(SystemTime::UNIX_EPOCH + Duration::from_nanos(line.at.max(0) as u64)).to_string(),
+                    "sink": self.sink.spec.name,
+                    "program": origin.program,
+                    "instance": origin.instance,
+                    "stream": origin.stream.name(),
+                    "id": line.id,
+                    "reason": reason,
+                    "line": String::from_utf8_lossy(&line.text),
+                })
+            })
+            .collect();
+        self.sink.stats.dropped_refused.fetch_add(dead.len() as u64, Ordering::Relaxed);
+        let store = self.store.clone();
+        let written = tokio::task::spawn_blocking(move || store.dead_letter(&records)).await;
+        let path = self.store.dir().join("deadletter.log");
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(sink = %self.sink.spec.name, file = %path.display(),
+                "cannot write refused lines to the dead-letter file; they are lost (counted as dropped)");
+        }
+        let mut by_program: Vec<(&str, usize)> = Vec::new();
+        for &i in dead {
+            let program = batch.origins[batch.lines[i].origin].program.as_str();
+            match by_program.iter_mut().find(|(p, _)| *p == program) {
+                Some((_, n)) => *n += 1,
+                None => by_program.push((program, 1)),
+            }
+        }
+        for (program, n) in by_program {
+            let message = format!("{n} line(s) refused for good by the receiver; kept in {}", path.display());
+            tracing::warn!(sink = %self.sink.spec.name, program, event = "ship-dropped", "{message}");
+            self.control.publish_ship(program, &self.sink.spec.name, "dropped", message).await;
+        }
+    }
+
+    async fn mark_down(&self, why: &str) {
+        let first = {
+            let mut down = self.sink.stats.down.lock().unwrap_or_else(|e| e.into_inner());
+            let first = down.is_none();
+            *down = Some(why.to_owned());
+            first
+        };
+        if first {
+            let message = format!("cannot ship logs: {why}; retrying with backoff, nothing is lost while the files last");
+            tracing::warn!(sink = %self.sink.spec.name, event = "ship-down", "{message}");
+            self.control.publish_ship(&format!("ship:{}", self.sink.spec.name), &self.sink.spec.name, "down", message).await;
+        }
+    }
+
+    async fn mark_up(&self) {
+        let was = self.sink.stats.down.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if was.is_some() {
+            let message = "shipping again".to_owned();
+            tracing::info!(sink = %self.sink.spec.name, event = "ship-up", "{message}");
+            self.control.publish_ship(&format!("ship:{}", self.sink.spec.name), &self.sink.spec.name, "up", message).await;
+        }
+    }
+
+    /// Logs and announces what reading found (lost files, resets, read errors).
+    async fn report_notices(&self, gathered: &Gathered) {
+        for (index, notice) in &gathered.notices {
+            let origin = &self.readers[*index].origin;
+            let (step, message) = match notice {
+                Notice::Reset { file } => (
+                    "reset",
+                    format!("{} is shorter than this sink's cursor (removed or truncated by hand?): reading it again from the start", file.display()),
+                ),
+                Notice::Missing { stamp } => (
+                    "dropped",
+                    format!("the rotated log file of {} stamped {stamp} was deleted before it was shipped", self.readers[*index].stem),
+                ),
+            };
+            tracing::warn!(sink = %self.sink.spec.name, program = %origin.program, event = "ship-reset", "{message}");
+            self.control.publish_ship(&origin.program, &self.sink.spec.name, step, message).await;
+        }
+        for (index, error) in &gathered.errors {
+            tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[*index].stem, event = "ship-read",
+                "cannot read the log file to ship it: {error}; trying again at its next write");
+        }
+        for (index, slot) in self.sink.slots.iter().enumerate() {
+            let lines = slot.lost_lines.swap(0, Ordering::AcqRel);
+            let bytes = slot.lost_bytes.swap(0, Ordering::AcqRel);
+            if lines > 0 || bytes > 0 {
+                self.sink.stats.dropped_retention.fetch_add(lines, Ordering::Relaxed);
+                let origin = &self.readers[index].origin;
+                let message = format!(
+                    "{lines} line(s) ({bytes} bytes) of {} were deleted unsent: the unsent files passed max_unshipped",
+                    self.readers[index].stem
+                );
+                self.control.publish_ship(&origin.program, &self.sink.spec.name, "dropped", message).await;
+            }
+        }
+    }
+
+    /// Saves the cursors the batch moved (on the blocking pool: each save is flushed to disk).
+    async fn commit(&mut self, ends: Vec<(usize, Cursor)>, batch: &Batch) {
+        let changed: Vec<(usize, String, Cursor, Cursor)> = ends
+            .into_iter()
+            .filter(|(i, c)| self.acked[*i] != *c)
+            .map(|(i, c)| (i, self.readers[i].stem.clone(), c, self.acked[i]))
+            .collect();
+        let store = self.store.clone();
+        let saves = changed.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            saves.into_iter().map(|(i, stem, c, old)| (i, store.save(&stem, c, Some(old)))).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (i, result) in results {
+            if let Err(e) = result {
+                tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[i].stem, event = "ship-cursor",
+                    "cannot save the shipping cursor in {}: {e}; if steward stops now, this batch is sent again", self.store.dir().display());
+            }
+        }
+        for (i, _, cursor, _) in changed {
+            self.acked[i] = cursor;
+            self.sink.slots[i].set_after(cursor.after);
+        }
+        let _ = batch;
+        self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
+        if self.sink.inbox_empty() {
+            *self.sink.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+}
+
+/// The blocking part of [`Task::gather`]: reads the queued streams into one batch.
+fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
+    let spec = &sink.spec;
+    let mut room = Room {
+        bytes: usize::try_from(spec.max_bytes).unwrap_or(usize::MAX),
+        lines: spec.max_lines as usize,
+    };
+    let now = nanos(SystemTime::now());
+    let mut batch = Batch::default();
+    let (mut ends, mut notices, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    let mut full = false;
+    let queued = sink.take_inbox();
+    for (k, &index) in queued.iter().enumerate() {
+        if room.lines == 0 || room.bytes == 0 {
+            // Still queued (their flags stay set): next batch.
+            let mut inbox = sink.inbox.lock().unwrap_or_else(|e| e.into_inner());
+            for &rest in queued[k..].iter().rev() {
+                inbox.push_front(rest);
+            }
+            full = true;
+            break;
+        }
+        let slot = &sink.slots[index];
+        // Cleared before reading: a write while we read queues the stream again.
+        slot.queued.store(false, Ordering::Release);
+        let reader = &mut readers[index];
+        let origin_index = batch.origins.len();
+        let before = batch.lines.len();
+        let mut found = Vec::new();
+        match reader.read_lines(host, origin_index, &mut batch.lines, &mut room, now, &mut found) {
+            Ok(true) => {
+                slot.queue(sink);
+                full = true;
+            }
+            Ok(false) => {}
+            Err(e) => errors.push((index, e.to_string())),
+        }
+        notices.extend(found.into_iter().map(|n| (index, n)));
+        if batch.lines.len() > before {
+            batch.origins.push(reader.origin.clone());
+        }
+        ends.push((index, reader.read));
+    }
+    Gathered { batch, ends, notices, errors, full, readers }
+}
+
+/// What one request came back with.
+struct Outcome {
+    verdict: Verdict,
+    /// Why items were refused (indices into the part).
+    reasons: Vec<(usize, String)>,
+    /// OTLP `partial_success`: how many records were rejected, and why.
+    rejected: Option<(i64, String)>,
+}
+
+/// Encodes the lines `part` of `batch` for the sink's protocol and sends them.
+async fn send(conn: &mut Conn, spec: &ShipSpec, batch: &Batch, part: &[usize]) -> Result<Outcome, SendError> {
+    match conn {
+        Conn::Syslog(stream) => {
+            stream.send(&syslog::encode(spec, batch, part)).await?;
+            Ok(Outcome { verdict: Verdict::Delivered, reasons: Vec::new(), rejected: None })
+        }
+        Conn::Http(http) => {
+            let body = match spec.kind {
+                SinkKind::Loki => loki::encode(spec, batch, part),
+                SinkKind::Otlp => otlp::encode(spec, batch, part),
+                SinkKind::Elasticsearch => elastic::encode(spec, batch, part),
+                SinkKind::Syslog => unreachable!("syslog sinks have a syslog connection"),
+            };
+            let answer = http.post(&body).await?;
+            let outcome = match spec.kind {
+                SinkKind::Otlp => {
+                    let (verdict, rejected) = otlp::read_response(
+                        answer.status,
+                        answer.retry_after,
+                        answer.content_type.as_deref(),
+                        &answer.body,
+                    );
+                    Outcome { verdict, reasons: Vec::new(), rejected }
+                }
+                SinkKind::Elasticsearch => {
+                    let bulk = elastic::read_response(answer.status, answer.retry_after, &answer.body, part.len());
+                    Outcome { verdict: bulk.verdict, reasons: bulk.reasons, rejected: None }
+                }
+                _ => Outcome { verdict: loki::verdict(answer.status, answer.retry_after), reasons: Vec::new(), rejected: None },
+            };
+            let mut outcome = outcome;
+            if outcome.verdict == Verdict::Refused && part.len() == 1 {
+                let text = String::from_utf8_lossy(&answer.body);
+                let text = text.trim();
+                let reason = format!("HTTP {}: {}", answer.status, text.chars().take(500).collect::<String>());
+                outcome.reasons.push((0, reason));
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+fn nanos(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A random number for backoff jitter.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_i64(nanos(SystemTime::now()));
+    h.finish()
+}

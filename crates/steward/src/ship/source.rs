@@ -1,0 +1,420 @@
+//! Reading one stream's files for one sink: the rotated files it has not finished, oldest
+//! first, then the live file, from the sink's cursor on (see `steward_core::ship::cursor`).
+//!
+//! Everything here is blocking file I/O; the sink task runs it on tokio's blocking pool.
+//!
+//! - A line is read only once it has its `\n`. The live file may end in a line still being
+//!   written (or torn by a crash): it waits. A rotated file never grows, so a last line
+//!   without `\n` there is read as it is.
+//! - A file is known to be finished when the log file says it rotated (`FileWatch`); only
+//!   then is the folder listed, to learn its new name.
+//! - `format = "cri"` files: each record's capture time becomes the line's time, and the
+//!   pieces (`P`) of a long line are joined up to its `F`.
+//! - Nothing holds a file open between reads once the stream is caught up, so 10,000
+//!   quiet streams cost no file descriptors.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use steward_core::rotation::{self, Stamp};
+use steward_core::ship::cri;
+use steward_core::ship::cursor::{locate, Cursor, Place};
+
+use super::batch::{Line, Origin};
+use crate::logs::FileWatch;
+
+/// Read at a time from a file.
+const CHUNK: usize = 256 * 1024;
+/// A line longer than this (pieces of a CRI line joined) is sent in parts of this size.
+const MAX_LINE: usize = 1 << 20;
+
+/// What a read may still add to the batch.
+#[derive(Debug)]
+pub struct Room {
+    pub bytes: usize,
+    pub lines: usize,
+}
+
+impl Room {
+    fn fits(&self, text: usize, batch_empty: bool) -> bool {
+        self.lines > 0 && (text <= self.bytes || batch_empty)
+    }
+}
+
+/// Something the sink should report, found while reading.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The file the cursor was in is gone or shorter than the cursor: someone removed or
+    /// truncated the logs. Reading starts over at the oldest file there is.
+    Reset { file: PathBuf },
+    /// A rotated file the cursor needed was deleted (retention, or by hand).
+    Missing { stamp: Stamp },
+}
+
+/// One stream of one sink.
+pub struct StreamReader {
+    pub origin: Origin,
+    /// `web.out`: names the cursor file, and goes into line ids.
+    pub stem: String,
+    dir: PathBuf,
+    /// The live file's name, `web.out.log`.
+    base: String,
+    cri: bool,
+    watch: Option<Arc<FileWatch>>,
+    /// Read up to here (the lines before it are in a batch, sent or not).
+    pub read: Cursor,
+    /// Which file `read` is in, as far as known without listing the folder.
+    known: Option<Known>,
+    open: Option<Open>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    place: Place,
+    /// The log file's rotation count when `place` was found: a different count means a live
+    /// file may have become a rotated one.
+    rotations: u64,
+}
+
+struct Open {
+    source: Box<dyn Read + Send + Sync>,
+    /// Bytes read from the file and not yet consumed; `carry[0]` is at `read.offset`.
+    carry: Vec<u8>,
+}
+
+/// A file opened at an offset.
+enum Opened {
+    Ready(Box<dyn Read + Send + Sync>),
+    NotFound,
+    /// The file is shorter than the offset.
+    Short,
+}
+
+/// Opens a plain file at `offset`.
+fn open_at(path: &std::path::Path, offset: u64) -> io::Result<Opened> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::NotFound),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() < offset {
+        return Ok(Opened::Short);
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(Opened::Ready(Box::new(file)))
+}
+
+/// Opens a gzipped file at `offset` of its uncompressed bytes (decompressing up to there).
+fn open_gz_at(path: &std::path::Path, offset: u64) -> io::Result<Opened> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Opened::NotFound),
+        Err(e) => return Err(e),
+    };
+    let mut source = flate2::read::MultiGzDecoder::new(file);
+    if io::copy(&mut (&mut source).take(offset), &mut io::sink())? < offset {
+        return Ok(Opened::Short);
+    }
+    Ok(Opened::Ready(Box::new(source)))
+}
+
+impl StreamReader {
+    pub fn new(origin: Origin, live: PathBuf, cri: bool, watch: Option<Arc<FileWatch>>, read: Cursor) -> StreamReader {
+        let base = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = base.strip_suffix(".log").unwrap_or(&base).to_owned();
+        let dir = live.parent().map(PathBuf::from).unwrap_or_default();
+        StreamReader { origin, stem, dir, base, cri, watch, read, known: None, open: None }
+    }
+
+    fn live(&self) -> PathBuf {
+        self.dir.join(&self.base)
+    }
+
+    fn rotations(&self) -> u64 {
+        self.watch.as_ref().map_or(0, |w| w.rotations())
+    }
+
+    /// The stamps of the rotated files on disk.
+    fn list(&self) -> io::Result<Vec<Stamp>> {
+        let mut stamps = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(stamps),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let name = entry?.file_name();
+            if let Some(r) = name.to_str().and_then(|n| rotation::parse_rotated(&self.base, n)) {
+                if r.kind != rotation::RotatedKind::GzipTemp {
+                    stamps.push(r.stamp);
+                }
+            }
+        }
+        Ok(stamps)
+    }
+
+    /// Where the cursor is, listing the folder only when the rotation count says a rename
+    /// may have happened since it was last known.
+    fn place(&mut self) -> io::Result<Place> {
+        let now = self.rotations();
+        if let Some(known) = self.known {
+            if matches!(known.place, Place::Rotated(_)) || known.rotations == now {
+                return Ok(known.place);
+            }
+        }
+        let place = locate(self.read.after, &self.list()?);
+        self.known = Some(Known { place, rotations: now });
+        Ok(place)
+    }
+
+    /// Opens the file the cursor is in, at the cursor. `Ok(false)`: there is nothing to open
+    /// (no live file yet).
+    fn open_current(&mut self, notices: &mut Vec<Notice>) -> io::Result<bool> {
+        loop {
+            let before = self.rotations();
+            let place = self.place()?;
+            let opened = match place {
+                Place::Rotated(stamp) => {
+                    let plain = self.dir.join(rotation::rotated_name(&self.base, stamp));
+                    let gz = self.dir.join(format!("{}{}", rotation::rotated_name(&self.base, stamp), rotation::GZIP_SUFFIX));
+                    match open_at(&plain, self.read.offset)? {
+                        Opened::NotFound => open_gz_at(&gz, self.read.offset)?,
+                        other => other,
+                    }
+                }
+                Place::Live => {
+                    let opened = open_at(&self.live(), self.read.offset)?;
+                    if self.rotations() != before {
+                        // Rotated between the listing and the open: this may be the new file.
+                        self.known = None;
+                        continue;
+                    }
+                    opened
+                }
+            };
+            match (opened, place) {
+                (Opened::Ready(source), _) => {
+                    self.open = Some(Open { source, carry: Vec::new() });
+                    return Ok(true);
+                }
+                (Opened::NotFound, Place::Live) => return Ok(false),
+                (Opened::NotFound, Place::Rotated(stamp)) => {
+                    // Deleted before this sink finished it: go on with the next file.
+                    notices.push(Notice::Missing { stamp });
+                    self.read = self.read.next_file(stamp);
+                    self.known = None;
+                }
+                (Opened::Short, _) => {
+                    notices.push(Notice::Reset { file: self.live() });
+                    self.read = Cursor::new(fresh_epoch(), None);
+                    self.known = None;
+                }
+            }
+        }
+    }
+
+    /// Reads whole lines into `out` (their origin is `origin`, an index into the batch's
+    /// origins) while `room` allows. Returns whether more lines may be waiting.
+    pub fn read_lines(
+        &mut self,
+        host: &str,
+        origin: usize,
+        out: &mut Vec<Line>,
+        room: &mut Room,
+        now: i64,
+        notices: &mut Vec<Notice>,
+    ) -> io::Result<bool> {
+        let mut chunk = Vec::new();
+        loop {
+            if self.open.is_none() && !self.open_current(notices)? {
+                return Ok(false);
+            }
+            let Some(open) = self.open.as_mut() else { return Ok(false) };
+            let (consumed, full) = take_lines(&open.carry, self.cri, host, &self.stem, self.read, origin, out, room, now);
+            self.read.offset += consumed as u64;
+            open.carry.drain(..consumed);
+            if full {
+                return Ok(true);
+            }
+            chunk.resize(CHUNK, 0);
+            let n = loop {
+                match open.source.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other?,
+                }
+            };
+            if n > 0 {
+                open.carry.extend_from_slice(&chunk[..n]);
+                continue;
+            }
+            // At the end of the file.
+            match self.known.map(|k| k.place) {
+                Some(Place::Rotated(stamp)) => {
+                    // A rotated file never grows: what is left is whole (a last line without
+                    // `\n`, pieces of a CRI line that never got its end).
+                    if !open.carry.is_empty() {
+                        let (consumed, full) =
+                            take_rest(&open.carry, self.cri, host, &self.stem, self.read, origin, out, room, now);
+                        self.read.offset += consumed as u64;
+                        open.carry.drain(..consumed);
+                        if full {
+                            return Ok(true);
+                        }
+                    }
+                    self.open = None;
+                    self.read = self.read.next_file(stamp);
+                    self.known = None;
+                }
+                _ if self.known.is_some_and(|k| k.rotations != self.rotations()) => {
+                    // The live file was rotated since it was opened: the open file may be a
+                    // rotated one now. Learn its name; it no longer grows, so reading it on
+                    // to its end (from the same handle) finishes it.
+                    self.known = None;
+                    let place = locate(self.read.after, &self.list()?);
+                    self.known = Some(Known { place, rotations: self.rotations() });
+                    if place == Place::Live {
+                        self.open = None;
+                        return Ok(false);
+                    }
+                }
+                _ => {
+                    // Caught up with the live file: close it (a torn line is read again
+                    // next time).
+                    self.open = None;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Forgets what was read but not acknowledged: reading starts again at `acked`.
+    pub fn rewind(&mut self, acked: Cursor) {
+        if self.read != acked {
+            self.read = acked;
+            self.open = None;
+            self.known = None;
+        }
+    }
+}
+
+/// Takes the whole lines at the start of `open.carry` into `out`, as `room` allows. Returns
+/// the bytes consumed (whole records only: the pieces of a CRI line not yet ended stay) and
+/// whether the room ran out.
+#[allow(clippy::too_many_arguments)]
+fn take_lines(
+    carry: &[u8],
+    cri: bool,
+    host: &str,
+    stem: &str,
+    read: Cursor,
+    origin: usize,
+    out: &mut Vec<Line>,
+    room: &mut Room,
+    now: i64,
+) -> (usize, bool) {
+    let mut consumed = 0;
+    let mut at = 0;
+    // Pieces of a CRI line: where the first began, its time, the text so far.
+    let mut pieces: Option<(usize, i64, Vec<u8>)> = None;
+    while let Some(end) = memchr::memchr(b'\n', &carry[at..]) {
+        let raw = &carry[at..at + end];
+        let start = at;
+        at += end + 1;
+        let (time, text, whole) = match cri.then(|| cri::parse(raw)).flatten() {
+            Some(record) => {
+                let (first, time, mut text) = pieces.take().unwrap_or((start, record.at, Vec::new()));
+                text.extend_from_slice(record.content);
+                if record.tag == cri::Tag::Partial && text.len() < MAX_LINE {
+                    pieces = Some((first, time, text));
+                    continue;
+                }
+                (time, text, first)
+            }
+            None => match pieces.take() {
+                // A plain line inside a CRI file: the pieces before it end there.
+                Some((first, time, text)) => {
+                    at = start;
+                    (time, text, first)
+                }
+                None => (now, raw.to_vec(), start),
+            },
+        };
+        if !room.fits(text.len(), out.is_empty()) {
+            return (consumed, true);
+        }
+        room.lines -= 1;
+        room.bytes = room.bytes.saturating_sub(text.len());
+        let offset = read.offset + whole as u64;
+        out.push(Line {
+            origin,
+            at: time,
+            observed: now,
+            id: steward_core::ship::line_id(host, stem, read.epoch, read.after, offset),
+            text,
+        });
+        consumed = at;
+    }
+    (consumed, false)
+}
+
+/// At the end of a rotated file: [`take_lines`], then what is left as one last line.
+#[allow(clippy::too_many_arguments)]
+fn take_rest(
+    carry: &[u8],
+    cri: bool,
+    host: &str,
+    stem: &str,
+    read: Cursor,
+    origin: usize,
+    out: &mut Vec<Line>,
+    room: &mut Room,
+    now: i64,
+) -> (usize, bool) {
+    let (consumed, full) = take_lines(carry, cri, host, stem, read, origin, out, room, now);
+    if full || consumed == carry.len() {
+        return (consumed, full);
+    }
+    let rest = &carry[consumed..];
+    // Whole records of unended pieces, and maybe a torn record: joined into one line.
+    let mut text = Vec::new();
+    let mut time = now;
+    for (i, raw) in rest.split(|&b| b == b'\n').filter(|r| !r.is_empty()).enumerate() {
+        match cri.then(|| cri::parse(raw)).flatten() {
+            Some(record) => {
+                if i == 0 {
+                    time = record.at;
+                }
+                text.extend_from_slice(record.content);
+            }
+            None => text.extend_from_slice(raw),
+        }
+    }
+    if !room.fits(text.len(), out.is_empty()) {
+        return (consumed, true);
+    }
+    room.lines -= 1;
+    room.bytes = room.bytes.saturating_sub(text.len());
+    let offset = read.offset + consumed as u64;
+    out.push(Line {
+        origin,
+        at: time,
+        observed: now,
+        id: steward_core::ship::line_id(host, stem, read.epoch, read.after, offset),
+        text,
+    });
+    (carry.len(), false)
+}
+
+/// A new cursor epoch: any number not used before, from the clock and the process.
+pub fn fresh_epoch() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,11 @@
 //!   that misbehaves on demand, for the deploy tests.
 //! - [`browser`]: a headless Chromium driven through chromedriver, for the dashboard's tests
 //!   (skipped when Chromium is missing), with screenshots saved as artifacts.
+//! - [`receiver`]: a fake Loki, Elasticsearch `_bulk` and OTLP/HTTP logs receiver (HTTP or
+//!   HTTPS with mTLS) that applies the real servers' rules (Loki's duplicate and ordering rules,
+//!   Elasticsearch's 409s), fails on demand (statuses, 429 with `Retry-After`, slow answers,
+//!   resets, refused connections) and lets a test wait for what it stored; for the log shipper.
+//! - [`pki`]: a CA, server and client certificates made for one test, as PEM and rustls configs.
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
 pub use tempfile;
@@ -37,6 +42,8 @@ pub mod lines;
 pub mod load;
 mod locate;
 mod pidfile;
+pub mod pki;
+pub mod receiver;
 pub mod release;
 mod steward;
 mod wait;

@@ -6,5 +6,6 @@ mod handoff;
 mod handoff_windows;
 mod harness;
 mod load;
+mod receiver;
 mod release;
 mod testchild;

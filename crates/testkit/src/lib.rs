@@ -30,6 +30,8 @@
 //!   HTTPS with mTLS) that applies the real servers' rules (Loki's duplicate and ordering rules,
 //!   Elasticsearch's 409s), fails on demand (statuses, 429 with `Retry-After`, slow answers,
 //!   resets, refused connections) and lets a test wait for what it stored; for the log shipper.
+//! - [`rsyslog`]: a real rsyslogd receiving syslog over TCP and TLS (skipped when rsyslog is not
+//!   installed), with what it received read back field by field.
 //! - [`pki`]: a CA, server and client certificates made for one test, as PEM and rustls configs.
 //! - [`tempfile`] is re-exported: each test takes its own `tempfile::TempDir`.
 
@@ -45,6 +47,7 @@ mod pidfile;
 pub mod pki;
 pub mod receiver;
 pub mod release;
+pub mod rsyslog;
 mod steward;
 mod wait;
 

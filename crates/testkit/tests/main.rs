@@ -8,4 +8,5 @@ mod harness;
 mod load;
 mod receiver;
 mod release;
+mod rsyslog;
 mod testchild;

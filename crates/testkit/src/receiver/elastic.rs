@@ -18,11 +18,13 @@ pub struct EsDoc {
     pub version: u64,
 }
 
-/// Where each (index, id) is in `State::elastic`; and the counter of generated ids.
+/// Where each (index, id) is in `State::elastic`; the counters of generated ids and of writes
+/// (`_seq_no`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ids {
     at: HashMap<(String, String), usize>,
     generated: u64,
+    writes: u64,
 }
 
 /// Handles one bulk body (its `Content-Encoding` already undone). A body that is not NDJSON
@@ -179,7 +181,8 @@ fn apply(state: &mut State, default_index: Option<&str>, action: Action, reject:
     item.insert("_version".into(), json!(version));
     item.insert("result".into(), json!(if status == 201 { "created" } else { "updated" }));
     item.insert("_shards".into(), json!({"total": 2, "successful": 1, "failed": 0}));
-    item.insert("_seq_no".into(), json!(state.elastic.len() - 1));
+    item.insert("_seq_no".into(), json!(state.elastic_ids.writes));
+    state.elastic_ids.writes += 1;
     item.insert("_primary_term".into(), json!(1));
     item.insert("status".into(), json!(status));
     json!({ kind: item })

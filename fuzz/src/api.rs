@@ -91,7 +91,7 @@ impl Harness {
         let (control, control_rx) = supervise::control::channel();
         let config = self.config.clone();
         let task = self.local.spawn_local(async move {
-            supervise::run(config, control_rx, Box::new(()), std::future::pending())
+            supervise::run(config, control_rx, Box::new(()), None, std::future::pending())
                 .await
                 .expect("the supervisor starts");
         });
@@ -107,6 +107,7 @@ impl Harness {
             usage: api::usage::UsageHub::new(control.clone()),
             // The local socket's API, as the daemon serves it without a dashboard.
             tokens: None,
+            sinks: Default::default(),
             control,
         };
         let router = api::audit::audited(api::router(state, info), audit, "local");

@@ -41,6 +41,7 @@ pub fn check(data: &[u8]) {
         },
         keep: u32::from(bytes.u8()),
         compress: false,
+        ..LogSpec::default()
     };
     let mut now = UNIX_EPOCH + Duration::from_secs(bytes.u64() % (1 << 40));
     let found_len = if bytes.bool() { u64::from(bytes.u16()) } else { 0 };

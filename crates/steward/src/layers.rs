@@ -20,8 +20,10 @@ const FLOORS: &[&[&str]] = &[
     &["alerts"],
     // Owns Control, the typed events and the snapshot; knows no HTTP, no service manager.
     &["supervise"],
-    // Encodes a snapshot; deploys releases through the control; ships the log files.
-    &["metrics", "deploy", "ship"],
+    // Ships the log files (publishing its events through the control).
+    &["ship"],
+    // Encodes a snapshot (and the sinks' counters); deploys releases through the control.
+    &["metrics", "deploy"],
     // HTTP (with the wire types of `protocol`), and the service managers with the status sink.
     &["api", "service"],
     // steward's own update: the swap, the restart, and the boot counter the daemon calls

@@ -21,6 +21,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::protocol::SinkInfo;
 use steward_core::fsm::{ExitStatus, State as ProgramState};
 use steward_core::health::Health;
 
@@ -39,12 +41,12 @@ pub fn count_api_request(code: u16) {
 
 /// Sample the process trees of `snapshot` now and render the exposition. Blocking: it reads
 /// `/proc` (or the Job Objects), so call it on a blocking thread.
-pub fn collect(snapshot: &Snapshot, openmetrics: bool) -> String {
+pub fn collect(snapshot: &Snapshot, sinks: &[SinkInfo], openmetrics: bool) -> String {
     let trees: Vec<TreeRef> = snapshot.programs.iter().filter_map(|p| p.tree.clone()).collect();
     let mut sampled = resources::sample(&trees).into_iter();
     let usage: Vec<Option<Usage>> =
         snapshot.programs.iter().map(|p| p.tree.as_ref().and_then(|_| sampled.next().flatten())).collect();
-    render(snapshot, &usage, resources::own(), openmetrics)
+    render(snapshot, &usage, resources::own(), sinks, openmetrics)
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -66,8 +68,17 @@ fn program_and(name: &str, label: (&'static str, String)) -> Labels {
 }
 
 /// The exposition of `snapshot`; `usage` is per program, in the same order.
-pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, openmetrics: bool) -> String {
+pub fn render(
+    snapshot: &Snapshot,
+    usage: &[Option<Usage>],
+    own: Option<Usage>,
+    sinks: &[SinkInfo],
+    openmetrics: bool,
+) -> String {
     let mut registry = Registry::default();
+    if !sinks.is_empty() {
+        register_sinks(&mut registry, sinks);
+    }
 
     let up = Family::<Labels, Gauge>::default();
     let state = Family::<Labels, Gauge>::default();
@@ -226,6 +237,71 @@ pub fn render(snapshot: &Snapshot, usage: &[Option<Usage>], own: Option<Usage>, 
     }
 }
 
+/// `[[ship]]`: each sink's counters, labelled `sink="NAME"` (only with sinks).
+fn register_sinks(registry: &mut Registry, sinks: &[SinkInfo]) {
+    let sink = |s: &SinkInfo| vec![("sink", s.name.clone())];
+    let counter = |f: fn(&SinkInfo) -> u64| {
+        let family = Family::<Labels, Counter>::default();
+        for s in sinks {
+            family.get_or_create(&sink(s)).inc_by(f(s));
+        }
+        family
+    };
+    registry.register(
+        "steward_ship_sent_lines",
+        "Lines the sink's receiver acknowledged",
+        counter(|s| s.sent_lines),
+    );
+    registry.register(
+        "steward_ship_sent_bytes",
+        "Bytes of lines the sink's receiver acknowledged",
+        counter(|s| s.sent_bytes),
+    );
+    registry.register(
+        "steward_ship_retries",
+        "Requests the sink sent again after an error or a busy answer",
+        counter(|s| s.retries),
+    );
+    let dropped = Family::<Labels, Counter>::default();
+    for s in sinks {
+        for (reason, n) in [
+            ("refused", s.dropped_refused),
+            ("retention", s.dropped_retention),
+            ("rejected", s.rejected_by_receiver),
+        ] {
+            dropped.get_or_create(&vec![("sink", s.name.clone()), ("reason", reason.to_owned())]).inc_by(n);
+        }
+    }
+    registry.register(
+        "steward_ship_dropped_lines",
+        "Lines not delivered: refused for good (dead-lettered), deleted by retention before they were sent, or rejected by an OTLP collector",
+        dropped,
+    );
+    let up = Family::<Labels, Gauge>::default();
+    let lag_bytes = Family::<Labels, Gauge>::default();
+    let lag_seconds = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    for s in sinks {
+        up.get_or_create(&sink(s)).set(i64::from(s.up));
+        lag_bytes.get_or_create(&sink(s)).set(i64::try_from(s.lag_bytes.unwrap_or(0)).unwrap_or(i64::MAX));
+        lag_seconds.get_or_create(&sink(s)).set(s.lag_seconds);
+    }
+    registry.register(
+        "steward_ship_sink_up",
+        "Whether the sink's last request was delivered (1) or failed (0)",
+        up,
+    );
+    registry.register(
+        "steward_ship_lag_bytes",
+        "Bytes of the shipped log files the sink's receiver has not acknowledged yet",
+        lag_bytes,
+    );
+    registry.register(
+        "steward_ship_lag_seconds",
+        "How long the oldest line not yet acknowledged has waited",
+        lag_seconds,
+    );
+}
+
 fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
@@ -285,10 +361,10 @@ mod tests {
     #[test]
     fn a_release_version_is_an_info_metric_only_when_a_program_runs_one() {
         let mut snap = snapshot();
-        let text = render(&snap, &[None, None], None, false);
+        let text = render(&snap, &[None, None], None, &[], false);
         assert!(!text.contains("steward_program_version_info"), "{text}");
         snap.programs[0].version = Some(steward_core::release::Version::new(1, 4, 0));
-        let text = render(&snap, &[None, None], None, false);
+        let text = render(&snap, &[None, None], None, &[], false);
         let name = &snap.programs[0].name;
         assert!(
             text.contains(&format!("steward_program_version_info{{program=\"{name}\",version=\"1.4.0\"}} 1")),
@@ -317,7 +393,7 @@ mod tests {
             sockets: vec![],
             rollout: None,
         }];
-        let om = render(&snap, &[None, None], None, true);
+        let om = render(&snap, &[None, None], None, &[], true);
         for line in [
             "steward_program_up{program=\"web\",instance=\"0\"} 1",
             "steward_program_up{program=\"web\",instance=\"1\"} 0",
@@ -327,13 +403,13 @@ mod tests {
             assert!(om.lines().any(|l| l == line), "no line {line:?} in\n{om}");
         }
         // Without instances there is no instances series at all.
-        assert!(!render(&snapshot(), &[None, None], None, true).contains("steward_program_instances"));
+        assert!(!render(&snapshot(), &[None, None], None, &[], true).contains("steward_program_instances"));
     }
 
     #[test]
     fn programs_and_steward_in_both_formats() {
         let usage = [Some(Usage { rss_bytes: 4096, cpu_seconds: 1.5, processes: 2 }), None];
-        let om = render(&snapshot(), &usage, None, true);
+        let om = render(&snapshot(), &usage, None, &[], true);
         for line in [
             "# TYPE steward_program_restarts counter",
             "steward_program_restarts_total{program=\"web\"} 3",
@@ -358,7 +434,7 @@ mod tests {
         }
         // A program never sampled has no memory line.
         assert!(!om.contains("steward_program_memory_rss_bytes{program=\"db\"}"), "{om}");
-        let text = render(&snapshot(), &usage, None, false);
+        let text = render(&snapshot(), &usage, None, &[], false);
         assert!(text.contains("# TYPE steward_program_restarts_total counter\n"), "{text}");
         assert!(text.contains("# HELP steward_program_restarts_total Automatic"), "{text}");
         assert!(text.contains("steward_program_restarts_total{program=\"web\"} 3\n"), "{text}");

@@ -13,6 +13,37 @@ pub struct StatusReply {
     /// Programs with `instances` or `sockets`, summed up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupInfo>,
+    /// `[[ship]]` sinks, in config order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<SinkInfo>,
+}
+
+/// A `[[ship]]` sink: whether it delivers, and what it has done since steward started.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SinkInfo {
+    pub name: String,
+    /// loki, otlp, elasticsearch or syslog.
+    pub kind: String,
+    /// Its last request was delivered (or none failed yet).
+    pub up: bool,
+    /// Why it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub sent_lines: u64,
+    pub sent_bytes: u64,
+    /// Requests sent again.
+    pub retries: u64,
+    /// Lines refused for good (in the sink's dead-letter file).
+    pub dropped_refused: u64,
+    /// Lines deleted before they were sent (past `max_unshipped`, or by hand).
+    pub dropped_retention: u64,
+    /// OTLP: records the collector said it rejected (`partial_success`).
+    pub rejected_by_receiver: u64,
+    /// How long the oldest unacknowledged line has waited (0 when caught up).
+    pub lag_seconds: f64,
+    /// Bytes of the log files not acknowledged yet (in `/metrics`; not in `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
 }
 
 /// A program with `instances` or `sockets`.

@@ -26,6 +26,8 @@ mod remote_api;
 mod secrets;
 // steward's unit, plist and SCM settings as the library renders them (pure: every OS).
 mod service_render;
+// Log shipping to the fake Loki, Elasticsearch and OTLP receivers and to a real rsyslog.
+mod ship;
 mod supervise;
 
 // std's anonymous pipes handed to tokio's Unix pipe type.

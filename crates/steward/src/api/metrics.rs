@@ -31,39 +31,65 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// What `/metrics` reads: the supervisor and the sinks.
+#[derive(Clone)]
+pub struct Sources {
+    pub control: Control,
+    pub sinks: crate::ship::Sinks,
+}
+
+impl axum::extract::FromRef<Sources> for Control {
+    fn from_ref(s: &Sources) -> Control {
+        s.control.clone()
+    }
+}
+
+impl axum::extract::FromRef<Sources> for crate::ship::Sinks {
+    fn from_ref(s: &Sources) -> crate::ship::Sinks {
+        s.sinks.clone()
+    }
+}
+
 /// `GET /metrics` alone, for the `[metrics] listen` listener.
-pub fn router(control: Control) -> Router {
+pub fn router(sources: Sources) -> Router {
     Router::new()
         .route("/metrics", get(serve))
         .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
-        .with_state(control)
+        .with_state(sources)
 }
 
 /// Serve [`router`] on `listener` until `stop` completes.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
-    control: Control,
+    sources: Sources,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let listener =
         super::connections::Limited::new(listener, super::connections::Limits::METRICS, "[metrics]");
-    if let Err(e) = super::connections::serve(listener, router(control), stop).await {
+    if let Err(e) = super::connections::serve(listener, router(sources), stop).await {
         tracing::error!(event = "metrics", "the metrics listener failed: {e}");
     }
 }
 
 /// `GET /metrics`.
-pub async fn serve(State(control): State<Control>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn serve(
+    State(control): State<Control>,
+    State(sinks): State<crate::ship::Sinks>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let snapshot = control.snapshot().await?;
     let openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
-    let text =
-        tokio::task::spawn_blocking(move || crate::metrics::collect(&snapshot, openmetrics)).await.map_err(
-            |e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("collecting metrics failed: {e}")),
-        )?;
+    let text = tokio::task::spawn_blocking(move || {
+        crate::metrics::collect(&snapshot, &sinks.reports(true), openmetrics)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("collecting metrics failed: {e}"))
+    })?;
     let content_type = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }

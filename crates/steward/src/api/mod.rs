@@ -56,6 +56,14 @@ pub struct ApiState {
     pub usage: usage::UsageHub,
     /// With a dashboard: the tokens it signs in with, read again after a reload.
     pub tokens: Option<auth::LiveTokens>,
+    /// The `[[ship]]` sinks, for `status` and `/metrics`.
+    pub sinks: crate::ship::Sinks,
+}
+
+impl FromRef<ApiState> for crate::ship::Sinks {
+    fn from_ref(state: &ApiState) -> crate::ship::Sinks {
+        state.sinks.clone()
+    }
 }
 
 impl FromRef<ApiState> for usage::UsageHub {

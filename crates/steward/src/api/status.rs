@@ -9,8 +9,13 @@ use super::ApiError;
 use crate::protocol::{GroupInfo, ProgramInfo, SocketInfo, StatusReply};
 use crate::supervise::{Control, Snapshot};
 
-pub async fn status(State(control): State<Control>) -> Result<Json<StatusReply>, ApiError> {
-    Ok(Json(reply(control.snapshot().await?, SystemTime::now())))
+pub async fn status(
+    State(control): State<Control>,
+    State(sinks): State<crate::ship::Sinks>,
+) -> Result<Json<StatusReply>, ApiError> {
+    let mut reply = reply(control.snapshot().await?, SystemTime::now());
+    reply.sinks = sinks.reports(false);
+    Ok(Json(reply))
 }
 
 /// The supervisor's snapshot as `status` shows it, with uptimes as of `now`.
@@ -53,5 +58,5 @@ pub(crate) fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
             }
         })
         .collect();
-    StatusReply { programs, groups }
+    StatusReply { programs, groups, sinks: Vec::new() }
 }

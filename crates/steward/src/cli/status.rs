@@ -78,8 +78,41 @@ pub fn table(reply: &StatusReply) -> String {
     for row in &mut rows {
         row.truncate(header.len());
     }
+    let mut out = grid(&header, &rows);
+    if !reply.sinks.is_empty() {
+        // `[[ship]]`: one row per sink, a sink that is down says why.
+        let header = ["SINK", "KIND", "STATE", "SENT", "DROPPED", "LAG"];
+        let rows: Vec<Vec<String>> = reply
+            .sinks
+            .iter()
+            .map(|s| {
+                let state = match (&s.error, s.up) {
+                    (Some(e), _) => format!("down: {e}"),
+                    (None, false) => "down".to_owned(),
+                    (None, true) => "up".to_owned(),
+                };
+                let dropped = s.dropped_refused + s.dropped_retention + s.rejected_by_receiver;
+                let lag = if s.lag_seconds > 0.0 { uptime(s.lag_seconds) } else { "-".to_owned() };
+                vec![
+                    s.name.clone(),
+                    s.kind.clone(),
+                    state,
+                    s.sent_lines.to_string(),
+                    dropped.to_string(),
+                    lag,
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&grid(&header, &rows));
+    }
+    out
+}
+
+/// `header` and `rows`, columns padded to their widest cell.
+fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &rows {
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -90,8 +123,8 @@ pub fn table(reply: &StatusReply) -> String {
         out.push_str(padded.join("  ").trim_end());
         out.push('\n');
     };
-    line(&header);
-    for row in &rows {
+    line(header);
+    for row in rows {
         line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     out
@@ -140,6 +173,7 @@ mod tests {
         let t = table(&StatusReply {
             programs: vec![p("web", "running"), p("database", "backoff")],
             groups: vec![],
+            sinks: vec![],
         });
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME      STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH");
@@ -149,7 +183,8 @@ mod tests {
         // A program that runs a release adds a VERSION column.
         let mut api = p("api", "running");
         api.version = Some("1.4.0".into());
-        let t = table(&StatusReply { programs: vec![p("web", "running"), api], groups: vec![] });
+        let t =
+            table(&StatusReply { programs: vec![p("web", "running"), api], groups: vec![], sinks: vec![] });
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "NAME  STATE    PID  UPTIME  RESTARTS  LAST EXIT  HEALTH  VERSION");
         assert_eq!(lines[1], "web   running  42   3s      1         -          -       -");
@@ -184,6 +219,7 @@ mod tests {
         let reply = StatusReply {
             programs: vec![instance(0, "running"), instance(1, "starting")],
             groups: vec![group],
+            sinks: vec![],
         };
         let t = table(&reply);
         let lines: Vec<&str> = t.lines().collect();

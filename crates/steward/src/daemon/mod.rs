@@ -88,7 +88,17 @@ pub async fn run_with(
         let tokens = config.api.as_ref().map(|a| a.tokens.clone()).unwrap_or_default();
         api::auth::LiveTokens::new(tokens, config.source.clone())
     });
-    let api_state = api::ApiState { control: control.clone(), deployer: deployer.clone(), usage, tokens };
+    // `[[ship]]`: the sinks start before the programs, so that the log files' first writes
+    // already wake them. A TLS or token file that cannot be read stops steward here.
+    let shipping = crate::ship::Shipping::start(&config, control.clone())?;
+    let sinks = shipping.as_ref().map(|s| s.sinks.clone()).unwrap_or_default();
+    let api_state = api::ApiState {
+        control: control.clone(),
+        deployer: deployer.clone(),
+        usage,
+        tokens,
+        sinks: sinks.clone(),
+    };
     let endpoint = api::local::endpoint(&state_dir);
     let info = crate::protocol::VersionReply {
         version: crate::update::running_version().into(),
@@ -169,7 +179,8 @@ pub async fn run_with(
                 .await
                 .with_context(|| format!("cannot listen on {addr} for [metrics]; is the port taken?"))?;
             tracing::info!(event = "metrics", "metrics on http://{}/metrics", listener.local_addr()?);
-            Some(tokio::spawn(api::metrics::serve_on(listener, control.clone(), async {
+            let sources = api::metrics::Sources { control: control.clone(), sinks: sinks.clone() };
+            Some(tokio::spawn(api::metrics::serve_on(listener, sources, async {
                 let _ = metrics_stopped.await;
             })))
         }
@@ -180,7 +191,11 @@ pub async fn run_with(
     let checks = crate::deploy::spawn_checks(&config, deployer);
     // self-update: confirm a new binary once startup has settled.
     let status = crate::update::boot::confirm_when_settled(boot, status, &config);
-    let result = supervise::run(config, control_rx, status, None, shutdown).await;
+    let watches = shipping.as_ref().and_then(crate::ship::Shipping::watches);
+    let result = supervise::run(config, control_rx, status, watches, shutdown).await;
+    if let Some(shipping) = shipping {
+        shipping.stop().await;
+    }
     triggers.abort();
     if let Some(checks) = checks {
         checks.abort();

@@ -40,9 +40,23 @@ use sink::{Conn, Sink, Task};
 use source::StreamReader;
 use store::Store;
 
+/// The sinks, for whoever reports on them (`/metrics`, `steward status`); empty without
+/// `[[ship]]`.
+#[derive(Clone, Default)]
+pub struct Sinks(pub Arc<Vec<Arc<Sink>>>);
+
+impl Sinks {
+    /// Each sink's report; `with_lag_bytes` lists the folders of streams that are behind, so
+    /// only on a blocking thread.
+    pub fn reports(&self, with_lag_bytes: bool) -> Vec<crate::protocol::SinkInfo> {
+        let now = std::time::SystemTime::now();
+        self.0.iter().map(|s| s.report(now, with_lag_bytes)).collect()
+    }
+}
+
 /// The running sinks.
 pub struct Shipping {
-    pub sinks: Vec<Arc<Sink>>,
+    pub sinks: Sinks,
     watches: Arc<HashMap<PathBuf, Arc<FileWatch>>>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -65,7 +79,9 @@ pub fn host_name() -> String {
             }
         }
     }
-    std::env::var("COMPUTERNAME").or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "localhost".to_owned())
+    std::env::var("COMPUTERNAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 impl Shipping {
@@ -108,11 +124,16 @@ impl Shipping {
                 Store::open(&config.supervisor.state_dir, &spec.name)
                     .with_context(|| format!("cannot create the state folder of [[ship]] {}", spec.name))?,
             );
+            let epoch = store.epoch(source::fresh_epoch).with_context(|| {
+                format!("cannot save the epoch of [[ship]] {} in {}", spec.name, store.dir().display())
+            })?;
             let tls = transport::tls_connector(spec)?;
             let token = match &spec.token_file {
                 Some(path) => Some(
                     std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read token_file {} of [[ship]] {}", path.display(), spec.name))?
+                        .with_context(|| {
+                            format!("cannot read token_file {} of [[ship]] {}", path.display(), spec.name)
+                        })?
                         .trim()
                         .to_owned(),
                 ),
@@ -128,7 +149,7 @@ impl Shipping {
                 let budget = budget_of.entry(path.clone()).or_insert(0);
                 *budget = (*budget).max(spec.max_unshipped);
             }
-            pending.push((sink.clone(), streams, store, conn));
+            pending.push((sink.clone(), streams, store, conn, epoch));
             sinks.push(sink);
         }
         let watches: HashMap<PathBuf, Arc<FileWatch>> = readers_of
@@ -138,22 +159,40 @@ impl Shipping {
                 (path, Arc::new(FileWatch::new(readers, budget)))
             })
             .collect();
-        for (sink, streams, store, conn) in pending {
+        for (sink, streams, store, conn, epoch) in pending {
             let mut readers = Vec::new();
             let mut acked = Vec::new();
             for ((origin, path, cri), slot) in streams.into_iter().zip(&sink.slots) {
-                let stem = path.file_name().map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned()).unwrap_or_default();
-                let cursor = load_cursor(&store, &stem, &sink.spec.name);
-                slot.set_after(cursor.after);
+                let stem = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned())
+                    .unwrap_or_default();
+                let cursor = load_cursor(&store, &stem, &sink.spec.name, epoch);
+                slot.set_acked(&path, cursor);
                 acked.push(cursor);
-                readers.push(StreamReader::new(origin, path.clone(), cri, watches.get(&path).cloned(), cursor));
+                readers.push(StreamReader::new(
+                    origin,
+                    path.clone(),
+                    cri,
+                    watches.get(&path).cloned(),
+                    cursor,
+                ));
             }
-            let task = Task { sink, readers, acked, store, conn, host: host.clone(), control: control.clone() };
+            let task =
+                Task { sink, readers, acked, store, conn, host: host.clone(), control: control.clone() };
             tasks.push(tokio::spawn(task.run(stopped.clone())));
         }
-        tracing::info!(event = "ship", "shipping logs to {} sink(s): {}", sinks.len(),
-            sinks.iter().map(|s| format!("{} ({})", s.spec.name, s.spec.kind.name())).collect::<Vec<_>>().join(", "));
-        Ok(Some(Shipping { sinks, watches: Arc::new(watches), stop, tasks }))
+        tracing::info!(
+            event = "ship",
+            "shipping logs to {} sink(s): {}",
+            sinks.len(),
+            sinks
+                .iter()
+                .map(|s| format!("{} ({})", s.spec.name, s.spec.kind.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(Some(Shipping { sinks: Sinks(Arc::new(sinks)), watches: Arc::new(watches), stop, tasks }))
     }
 
     /// For the supervisor: the watch of each log file a sink ships.
@@ -172,20 +211,28 @@ impl Shipping {
     }
 }
 
-/// The saved cursor of a stream; a damaged one is recovered from its backup (or, when both
+/// The saved cursor of a stream (a new one has the sink's `epoch`); a damaged one is recovered from its backup (or, when both
 /// are gone, the stream is sent again from its oldest file), and said so.
-fn load_cursor(store: &Store, stem: &str, sink: &str) -> Cursor {
+fn load_cursor(store: &Store, stem: &str, sink: &str, epoch: u64) -> Cursor {
     match store.load(stem) {
         Loaded::Found(cursor) => cursor,
-        Loaded::Fresh => Cursor::new(source::fresh_epoch(), None),
+        Loaded::Fresh => Cursor::new(epoch, None),
         Loaded::FromBackup { cursor, problem } => {
-            tracing::warn!(sink, stream = stem, event = "ship-cursor",
-                "{problem}: going on from its backup, so one batch of {stem} may be sent twice");
+            tracing::warn!(
+                sink,
+                stream = stem,
+                event = "ship-cursor",
+                "{problem}: going on from its backup, so one batch of {stem} may be sent twice"
+            );
             cursor
         }
         Loaded::Lost { problem } => {
-            tracing::error!(sink, stream = stem, event = "ship-cursor",
-                "{problem}: sending {stem} again from its oldest file (duplicates rather than losses)");
+            tracing::error!(
+                sink,
+                stream = stem,
+                event = "ship-cursor",
+                "{problem}: sending {stem} again from its oldest file (duplicates rather than losses)"
+            );
             Cursor::new(source::fresh_epoch(), None)
         }
     }

@@ -71,6 +71,11 @@ pub struct Slot {
     /// Lines and bytes of rotated files deleted before they were sent, not yet reported.
     lost_lines: AtomicU64,
     lost_bytes: AtomicU64,
+    /// Lines of this stream are in the batch being sent.
+    in_flight: AtomicBool,
+    /// The stream's live file, and what the receiver acknowledged of it (for the lag).
+    live: std::sync::OnceLock<std::path::PathBuf>,
+    acked: Mutex<Cursor>,
 }
 
 impl Slot {
@@ -81,9 +86,42 @@ impl Slot {
         }
     }
 
-    /// Retention keeps the rotated files newer than `after` for this stream.
-    pub(super) fn set_after(&self, after: Option<Stamp>) {
-        self.after.store(after.map_or(u64::MAX, |s| s.millis), Ordering::Release);
+    /// The receiver acknowledged the stream up to `cursor`: retention keeps the rotated files
+    /// newer than its `after`.
+    pub(super) fn set_acked(&self, live: &std::path::Path, cursor: Cursor) {
+        let _ = self.live.set(live.to_path_buf());
+        *self.acked.lock().unwrap_or_else(|e| e.into_inner()) = cursor;
+        self.after.store(cursor.after.map_or(u64::MAX, |s| s.millis), Ordering::Release);
+    }
+
+    /// Bytes of the stream's files not acknowledged yet (compressed files count as their size
+    /// on disk). Blocking: lists the folder, but only for a stream that is behind.
+    pub fn lag_bytes(&self) -> u64 {
+        if !self.queued.load(Ordering::Acquire) && !self.in_flight.load(Ordering::Acquire) {
+            return 0;
+        }
+        let Some(live) = self.live.get() else { return 0 };
+        let cursor = *self.acked.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(dir), Some(base)) = (live.parent(), live.file_name().and_then(|n| n.to_str())) else {
+            return 0;
+        };
+        let mut sizes: Vec<(Stamp, u64)> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| {
+                        let e = e.ok()?;
+                        let r = steward_core::rotation::parse_rotated(base, e.file_name().to_str()?)?;
+                        let newer = cursor.after.is_none_or(|a| r.stamp > a);
+                        (newer && r.kind != steward_core::rotation::RotatedKind::GzipTemp)
+                            .then(|| Some((r.stamp, e.metadata().ok()?.len())))?
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        sizes.sort_unstable();
+        let live_len = std::fs::metadata(live).map_or(0, |m| m.len());
+        let total: u64 = sizes.iter().map(|(_, n)| n).sum::<u64>() + live_len;
+        total.saturating_sub(cursor.offset)
     }
 }
 
@@ -124,6 +162,9 @@ impl Sink {
                         after: AtomicU64::new(u64::MAX),
                         lost_lines: AtomicU64::new(0),
                         lost_bytes: AtomicU64::new(0),
+                        in_flight: AtomicBool::new(false),
+                        live: std::sync::OnceLock::new(),
+                        acked: Mutex::new(Cursor::new(0, None)),
                     })
                 })
                 .collect(),
@@ -144,6 +185,27 @@ impl Sink {
         let oldest = *self.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner());
         let now = nanos(now);
         oldest.map_or(0.0, |t| (now.saturating_sub(t)).max(0) as f64 / 1e9)
+    }
+
+    /// What `/metrics` and `steward status` show. `lag_bytes` lists the folders of the
+    /// streams that are behind: only on a blocking thread (`with_lag_bytes`).
+    pub fn report(&self, now: SystemTime, with_lag_bytes: bool) -> crate::protocol::SinkInfo {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let stats = &self.stats;
+        crate::protocol::SinkInfo {
+            name: self.spec.name.clone(),
+            kind: self.spec.kind.name().to_owned(),
+            up: self.is_down().is_none(),
+            error: self.is_down(),
+            sent_lines: load(&stats.sent_lines),
+            sent_bytes: load(&stats.sent_bytes),
+            retries: load(&stats.retries),
+            dropped_refused: load(&stats.dropped_refused),
+            dropped_retention: load(&stats.dropped_retention),
+            rejected_by_receiver: load(&stats.rejected_by_receiver),
+            lag_seconds: self.lag_seconds(now),
+            lag_bytes: with_lag_bytes.then(|| self.slots.iter().map(|s| s.lag_bytes()).sum()),
+        }
     }
 
     fn take_inbox(&self) -> Vec<usize> {
@@ -244,13 +306,22 @@ impl Task {
             let (verdict, refused_reasons, wait) = match outcome {
                 Ok(Outcome { verdict, reasons, rejected }) => {
                     if let Some((count, message)) = rejected {
-                        self.sink.stats.rejected_by_receiver.fetch_add(count.max(0) as u64, Ordering::Relaxed);
+                        self.sink
+                            .stats
+                            .rejected_by_receiver
+                            .fetch_add(count.max(0) as u64, Ordering::Relaxed);
                         tracing::warn!(sink = %self.sink.spec.name, event = "ship-partial",
                             "the receiver rejected {count} of the records it accepted: {message}");
                     }
                     let wait = match &verdict {
-                        Verdict::Retry { after } => Some((*after, "the receiver is busy or failing".to_owned())),
-                        Verdict::Misconfigured => Some((None, "the receiver refuses the sink itself (check its url, token_file and headers)".to_owned())),
+                        Verdict::Retry { after } => {
+                            Some((*after, "the receiver is busy or failing".to_owned()))
+                        }
+                        Verdict::Misconfigured => Some((
+                            None,
+                            "the receiver refuses the sink itself (check its url, token_file and headers)"
+                                .to_owned(),
+                        )),
                         _ => None,
                     };
                     (verdict, reasons, wait)
@@ -347,9 +418,13 @@ impl Task {
             first
         };
         if first {
-            let message = format!("cannot ship logs: {why}; retrying with backoff, nothing is lost while the files last");
+            let message = format!(
+                "cannot ship logs: {why}; retrying with backoff, nothing is lost while the files last"
+            );
             tracing::warn!(sink = %self.sink.spec.name, event = "ship-down", "{message}");
-            self.control.publish_ship(&format!("ship:{}", self.sink.spec.name), &self.sink.spec.name, "down", message).await;
+            self.control
+                .publish_ship(&format!("ship:{}", self.sink.spec.name), &self.sink.spec.name, "down", message)
+                .await;
         }
     }
 
@@ -358,7 +433,9 @@ impl Task {
         if was.is_some() {
             let message = "shipping again".to_owned();
             tracing::info!(sink = %self.sink.spec.name, event = "ship-up", "{message}");
-            self.control.publish_ship(&format!("ship:{}", self.sink.spec.name), &self.sink.spec.name, "up", message).await;
+            self.control
+                .publish_ship(&format!("ship:{}", self.sink.spec.name), &self.sink.spec.name, "up", message)
+                .await;
         }
     }
 
@@ -408,7 +485,10 @@ impl Task {
         let store = self.store.clone();
         let saves = changed.clone();
         let results = tokio::task::spawn_blocking(move || {
-            saves.into_iter().map(|(i, stem, c, old)| (i, store.save(&stem, c, Some(old)))).collect::<Vec<_>>()
+            saves
+                .into_iter()
+                .map(|(i, stem, c, old)| (i, store.save(&stem, c, Some(old))))
+                .collect::<Vec<_>>()
         })
         .await
         .unwrap_or_default();
@@ -420,7 +500,10 @@ impl Task {
         }
         for (i, _, cursor, _) in changed {
             self.acked[i] = cursor;
-            self.sink.slots[i].set_after(cursor.after);
+            self.sink.slots[i].set_acked(std::path::Path::new(&self.readers[i].origin.path), cursor);
+        }
+        for slot in &self.sink.slots {
+            slot.in_flight.store(false, Ordering::Release);
         }
         let _ = batch;
         self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
@@ -433,10 +516,8 @@ impl Task {
 /// The blocking part of [`Task::gather`]: reads the queued streams into one batch.
 fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
     let spec = &sink.spec;
-    let mut room = Room {
-        bytes: usize::try_from(spec.max_bytes).unwrap_or(usize::MAX),
-        lines: spec.max_lines as usize,
-    };
+    let mut room =
+        Room { bytes: usize::try_from(spec.max_bytes).unwrap_or(usize::MAX), lines: spec.max_lines as usize };
     let now = nanos(SystemTime::now());
     let mut batch = Batch::default();
     let (mut ends, mut notices, mut errors) = (Vec::new(), Vec::new(), Vec::new());
@@ -470,6 +551,7 @@ fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
         notices.extend(found.into_iter().map(|n| (index, n)));
         if batch.lines.len() > before {
             batch.origins.push(reader.origin.clone());
+            slot.in_flight.store(true, Ordering::Release);
         }
         ends.push((index, reader.read));
     }
@@ -511,16 +593,22 @@ async fn send(conn: &mut Conn, spec: &ShipSpec, batch: &Batch, part: &[usize]) -
                     Outcome { verdict, reasons: Vec::new(), rejected }
                 }
                 SinkKind::Elasticsearch => {
-                    let bulk = elastic::read_response(answer.status, answer.retry_after, &answer.body, part.len());
+                    let bulk =
+                        elastic::read_response(answer.status, answer.retry_after, &answer.body, part.len());
                     Outcome { verdict: bulk.verdict, reasons: bulk.reasons, rejected: None }
                 }
-                _ => Outcome { verdict: loki::verdict(answer.status, answer.retry_after), reasons: Vec::new(), rejected: None },
+                _ => Outcome {
+                    verdict: loki::verdict(answer.status, answer.retry_after),
+                    reasons: Vec::new(),
+                    rejected: None,
+                },
             };
             let mut outcome = outcome;
             if outcome.verdict == Verdict::Refused && part.len() == 1 {
                 let text = String::from_utf8_lossy(&answer.body);
                 let text = text.trim();
-                let reason = format!("HTTP {}: {}", answer.status, text.chars().take(500).collect::<String>());
+                let reason =
+                    format!("HTTP {}: {}", answer.status, text.chars().take(500).collect::<String>());
                 outcome.reasons.push((0, reason));
             }
             Ok(outcome)

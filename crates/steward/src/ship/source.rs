@@ -121,7 +121,13 @@ fn open_gz_at(path: &std::path::Path, offset: u64) -> io::Result<Opened> {
 }
 
 impl StreamReader {
-    pub fn new(origin: Origin, live: PathBuf, cri: bool, watch: Option<Arc<FileWatch>>, read: Cursor) -> StreamReader {
+    pub fn new(
+        origin: Origin,
+        live: PathBuf,
+        cri: bool,
+        watch: Option<Arc<FileWatch>>,
+        read: Cursor,
+    ) -> StreamReader {
         let base = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let stem = base.strip_suffix(".log").unwrap_or(&base).to_owned();
         let dir = live.parent().map(PathBuf::from).unwrap_or_default();
@@ -178,7 +184,11 @@ impl StreamReader {
             let opened = match place {
                 Place::Rotated(stamp) => {
                     let plain = self.dir.join(rotation::rotated_name(&self.base, stamp));
-                    let gz = self.dir.join(format!("{}{}", rotation::rotated_name(&self.base, stamp), rotation::GZIP_SUFFIX));
+                    let gz = self.dir.join(format!(
+                        "{}{}",
+                        rotation::rotated_name(&self.base, stamp),
+                        rotation::GZIP_SUFFIX
+                    ));
                     match open_at(&plain, self.read.offset)? {
                         Opened::NotFound => open_gz_at(&gz, self.read.offset)?,
                         other => other,
@@ -232,7 +242,8 @@ impl StreamReader {
                 return Ok(false);
             }
             let Some(open) = self.open.as_mut() else { return Ok(false) };
-            let (consumed, full) = take_lines(&open.carry, self.cri, host, &self.stem, self.read, origin, out, room, now);
+            let (consumed, full) =
+                take_lines(&open.carry, self.cri, host, &self.stem, self.read, origin, out, room, now);
             self.read.offset += consumed as u64;
             open.carry.drain(..consumed);
             if full {
@@ -255,8 +266,17 @@ impl StreamReader {
                     // A rotated file never grows: what is left is whole (a last line without
                     // `\n`, pieces of a CRI line that never got its end).
                     if !open.carry.is_empty() {
-                        let (consumed, full) =
-                            take_rest(&open.carry, self.cri, host, &self.stem, self.read, origin, out, room, now);
+                        let (consumed, full) = take_rest(
+                            &open.carry,
+                            self.cri,
+                            host,
+                            &self.stem,
+                            self.read,
+                            origin,
+                            out,
+                            room,
+                            now,
+                        );
                         self.read.offset += consumed as u64;
                         open.carry.drain(..consumed);
                         if full {
@@ -411,7 +431,9 @@ fn take_rest(
 pub fn fresh_epoch() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
     h.write_u32(std::process::id());
     h.finish()
 }

@@ -37,6 +37,25 @@ impl Store {
         self.dir.join(format!("{stem}.json.bak"))
     }
 
+    /// The sink's epoch: drawn once and saved before anything is sent, so that a stream
+    /// without a cursor yet (nothing acknowledged before a crash) gets the same line ids the
+    /// next time.
+    pub fn epoch(&self, fresh: impl FnOnce() -> u64) -> io::Result<u64> {
+        let path = self.dir.join("epoch");
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                if let Ok(epoch) = text.trim().parse() {
+                    return Ok(epoch);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let epoch = fresh();
+        write_replacing(&path, format!("{epoch}\n").as_bytes(), true)?;
+        Ok(epoch)
+    }
+
     /// The saved cursor of stream `stem` (`web.out`), its backup when it is damaged.
     pub fn load(&self, stem: &str) -> Loaded {
         let read = |path: PathBuf| match fs::read(&path) {
@@ -67,7 +86,8 @@ impl Store {
             serde_json::to_writer(&mut text, record).map_err(io::Error::other)?;
             text.push(b'\n');
         }
-        let mut file = fs::OpenOptions::new().create(true).append(true).open(self.dir.join("deadletter.log"))?;
+        let mut file =
+            fs::OpenOptions::new().create(true).append(true).open(self.dir.join("deadletter.log"))?;
         file.write_all(&text)
     }
 }

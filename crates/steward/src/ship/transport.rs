@@ -51,11 +51,16 @@ pub fn tls_connector(spec: &ShipSpec) -> anyhow::Result<TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     match &spec.ca_file {
         Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect())
-                .map_err(|e| anyhow::anyhow!("cannot read ca_file {} of [[ship]] {}: {e}", path.display(), spec.name))?;
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect()).map_err(|e| {
+                    anyhow::anyhow!("cannot read ca_file {} of [[ship]] {}: {e}", path.display(), spec.name)
+                })?;
             if certs.is_empty() {
-                anyhow::bail!("ca_file {} of [[ship]] {} holds no PEM certificate", path.display(), spec.name);
+                anyhow::bail!(
+                    "ca_file {} of [[ship]] {} holds no PEM certificate",
+                    path.display(),
+                    spec.name
+                );
             }
             for cert in certs {
                 roots.add(cert).map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
@@ -70,14 +75,20 @@ pub fn tls_connector(spec: &ShipSpec) -> anyhow::Result<TlsConnector> {
         .with_root_certificates(roots);
     let mut config = match &spec.client_cert {
         Some((cert, key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                .and_then(|certs| certs.collect())
-                .map_err(|e| anyhow::anyhow!("cannot read client_cert {} of [[ship]] {}: {e}", cert.display(), spec.name))?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| anyhow::anyhow!("cannot read client_key {} of [[ship]] {}: {e}", key.display(), spec.name))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| anyhow::anyhow!("client_cert and client_key of [[ship]] {} do not fit: {e}", spec.name))?
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_file_iter(cert).and_then(|certs| certs.collect()).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read client_cert {} of [[ship]] {}: {e}",
+                        cert.display(),
+                        spec.name
+                    )
+                })?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                anyhow::anyhow!("cannot read client_key {} of [[ship]] {}: {e}", key.display(), spec.name)
+            })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                anyhow::anyhow!("client_cert and client_key of [[ship]] {} do not fit: {e}", spec.name)
+            })?
         }
         None => builder.with_no_client_auth(),
     };
@@ -94,16 +105,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + 'static> Stream for T {}
 async fn connect(endpoint: &ShipEndpoint, tls: &TlsConnector) -> Result<Box<dyn Stream>, SendError> {
     let to = endpoint.authority();
     let secs = CONNECT_TIMEOUT.as_secs();
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((endpoint.host.as_str(), endpoint.port)))
-        .await
-        .map_err(|_| SendError::Timeout { to: to.clone(), secs })?
-        .map_err(|source| SendError::Connect { to: to.clone(), source })?;
+    let tcp =
+        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((endpoint.host.as_str(), endpoint.port)))
+            .await
+            .map_err(|_| SendError::Timeout { to: to.clone(), secs })?
+            .map_err(|source| SendError::Connect { to: to.clone(), source })?;
     let _ = tcp.set_nodelay(true);
     if !endpoint.tls {
         return Ok(Box::new(tcp));
     }
-    let name = ServerName::try_from(endpoint.host.clone())
-        .map_err(|e| SendError::Tls { to: to.clone(), source: io::Error::new(io::ErrorKind::InvalidInput, e) })?;
+    let name = ServerName::try_from(endpoint.host.clone()).map_err(|e| SendError::Tls {
+        to: to.clone(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, e),
+    })?;
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
         .await
         .map_err(|_| SendError::Timeout { to: to.clone(), secs })?
@@ -139,14 +153,17 @@ impl Http {
         for (name, value) in &spec.headers {
             let name = hyper::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| anyhow::anyhow!("[[ship]] {}: `{name}` is not a header name", spec.name))?;
-            let mut value = hyper::header::HeaderValue::from_str(value)
-                .map_err(|_| anyhow::anyhow!("[[ship]] {}: the value of header `{name}` is not valid", spec.name))?;
+            let mut value = hyper::header::HeaderValue::from_str(value).map_err(|_| {
+                anyhow::anyhow!("[[ship]] {}: the value of header `{name}` is not valid", spec.name)
+            })?;
             value.set_sensitive(true);
             headers.push((name, value));
         }
         if let Some(token) = token {
-            let mut value = hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| anyhow::anyhow!("[[ship]] {}: the token in token_file is not one line of text", spec.name))?;
+            let mut value =
+                hyper::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    anyhow::anyhow!("[[ship]] {}: the token in token_file is not one line of text", spec.name)
+                })?;
             value.set_sensitive(true);
             headers.push((hyper::header::AUTHORIZATION, value));
         }
@@ -207,7 +224,8 @@ impl Http {
             .body(Full::new(Bytes::copy_from_slice(&body.bytes)))
             .map_err(|e| SendError::Io { to: to(), source: io::Error::other(e) })?;
         let Some(sender) = &mut self.sender else { unreachable!("made above") };
-        let response = sender.send_request(request).await.map_err(|source| SendError::Http { to: to(), source })?;
+        let response =
+            sender.send_request(request).await.map_err(|source| SendError::Http { to: to(), source })?;
         let status = response.status().as_u16();
         let header = |name: hyper::header::HeaderName| {
             response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)

@@ -216,7 +216,8 @@ impl Control {
 
     /// Publish a step of log shipping as an event of `program` (see [`super::EventKind::Ship`]).
     pub async fn publish_ship(&self, program: &str, sink: &str, step: &'static str, message: String) {
-        let request = Request::PublishShip { program: program.to_owned(), sink: sink.to_owned(), step, message };
+        let request =
+            Request::PublishShip { program: program.to_owned(), sink: sink.to_owned(), step, message };
         let _ = self.tx.send(request).await;
     }
 

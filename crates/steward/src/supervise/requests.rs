@@ -34,7 +34,10 @@ impl Supervisor {
                 let _ = reply.send(self.release_info(&program));
             }
             PublishShip { program, sink, step, message } => {
-                self.push_event(super::Event::now(program.into(), super::EventKind::Ship { sink, step, message }));
+                self.push_event(super::Event::now(
+                    program.into(),
+                    super::EventKind::Ship { sink, step, message },
+                ));
             }
             PublishDeploy { program, step, version, message } => {
                 self.publish_deploy(&program, step, version, message);

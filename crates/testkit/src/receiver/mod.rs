@@ -107,6 +107,9 @@ pub enum Fault {
     /// Read this many bytes of the body (or all of it, if shorter), then drop the connection
     /// without answering.
     ResetMidBody { after_bytes: usize },
+    /// Store the request as usual, then never answer: the acknowledgement is lost (a receiver
+    /// that crashed after writing, a network cut after the server read it all).
+    AnswerLost,
 }
 
 /// How many requests a fault applies to.
@@ -620,6 +623,9 @@ async fn handle(req: Request<Incoming>, shared: &Shared, drop_it: &Notify) -> Re
         }
         Endpoint::Other => Answer::text(404, "404 page not found\n"),
     };
+    if fault == Some(Fault::AnswerLost) {
+        return hang_up(drop_it).await;
+    }
     respond(answer, None)
 }
 

@@ -473,7 +473,7 @@ mod tests {
 
     fn status(names: &[&str]) -> Event {
         let programs = names.iter().map(|n| info(n, "running")).collect();
-        Event::Status { reply: StatusReply { programs, groups: vec![] }, at: Instant::now() }
+        Event::Status { reply: StatusReply { programs, groups: vec![], sinks: vec![] }, at: Instant::now() }
     }
 
     fn model(names: &[&str]) -> Model {

@@ -272,6 +272,7 @@ mod tests {
         let reply = StatusReply {
             programs: vec![p("web", "running", Some(4242)), p("db", "stopped", None)],
             groups: vec![],
+            sinks: vec![],
         };
         m.update(Event::Status { reply, at: Instant::now() });
         m

@@ -32,10 +32,8 @@ fn sink(kind: &str, receiver: &Receiver, extra: &str) -> String {
         "otlp" => "/v1/logs",
         _ => "/_bulk",
     };
-    format!(
-        "[[ship]]\nname = \"{kind}\"\nkind = \"{kind}\"\nurl = \"{}\"\nlinger = \"50ms\"\n{extra}\n",
-        receiver.url(path)
-    )
+    let linger = if extra.contains("linger") { "" } else { "linger = \"50ms\"\n" };
+    format!("[[ship]]\nname = \"{kind}\"\nkind = \"{kind}\"\nurl = \"{}\"\n{linger}{extra}\n", receiver.url(path))
 }
 
 #[test]
@@ -159,4 +157,194 @@ fn after_kill_9_mid_batch_loki_and_elasticsearch_hold_each_line_once() {
     assert!(ids.values().all(|n| *n == 1));
     assert_eq!(e.elastic_conflicts, 1000, "the unanswered bulk came again: 409 for each");
     drop(again);
+}
+
+#[test]
+fn syslog_reaches_a_real_rsyslog_over_tcp_and_over_tls_with_a_client_certificate() {
+    if !testkit::rsyslog::available() {
+        return;
+    }
+    let rsyslog = testkit::rsyslog::Rsyslog::start_with_client_auth();
+    let files = rsyslog.pki().write_to(rsyslog.dir());
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n[programs.worker]\ncommand = {}\ninstances = 2\n\
+         [[ship]]\nname = \"plain\"\nkind = \"syslog\"\nurl = \"tcp://{}\"\nprograms = [\"web\"]\nlinger = \"50ms\"\n\
+         [[ship]]\nname = \"tls\"\nkind = \"syslog\"\nurl = \"tls://{}\"\nprograms = [\"worker\"]\nlinger = \"50ms\"\n\
+         ca_file = {}\nclient_cert = {}\nclient_key = {}\nlabels = {{ env = \"test\" }}\n",
+        child_cmd(&["--write-lines", "200", "--sleep", "1h"]),
+        child_cmd(&["--write-lines", "100", "--stderr", "--sleep", "1h"]),
+        rsyslog.plain_addr(),
+        rsyslog.tls_addr(),
+        q(files.ca.display().to_string()),
+        q(files.client_cert.display().to_string()),
+        q(files.client_key.display().to_string()),
+    );
+    let _s = start(&cfg);
+    let records = rsyslog.wait_for_records(400, DEADLINE);
+    let of = |app: &str| records.iter().filter(|r| r.app_name == app).collect::<Vec<_>>();
+    let web = of("web");
+    assert_eq!(web.iter().map(|r| r.msg.clone()).collect::<Vec<_>>(), expected(200), "{}", rsyslog.dump());
+    assert!(web.iter().all(|r| r.msgid == "stdout" && r.severity() == 6 && r.facility() == 1));
+    let worker = of("worker");
+    assert_eq!(worker.len(), 200, "two instances over TLS");
+    assert!(worker.iter().all(|r| r.msgid == "stderr" && r.severity() == 3));
+    for instance in ["0", "1"] {
+        let lines: Vec<String> = worker
+            .iter()
+            .filter(|r| r.structured_data.contains(&format!("instance=\"{instance}\"")))
+            .map(|r| r.msg.clone())
+            .collect();
+        assert_eq!(lines, expected(100), "instance {instance} in order");
+    }
+    assert!(worker[0].structured_data.contains("env=\"test\""), "{}", worker[0].structured_data);
+}
+
+#[test]
+fn https_with_a_private_ca_a_client_certificate_a_token_and_headers() {
+    let pki = testkit::pki::Pki::generate();
+    let loki = Receiver::builder().mtls(pki).start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = loki.pki().unwrap().write_to(dir.path());
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n[[ship]]\nkind = \"loki\"\nurl = \"{}\"\nlinger = \"50ms\"\n\
+         ca_file = {}\nclient_cert = {}\nclient_key = {}\ntoken_file = {}\nheaders = {{ X-Scope-OrgID = \"team-a\" }}\n",
+        child_cmd(&["--write-lines", "50", "--sleep", "1h"]),
+        loki.url("/loki/api/v1/push"),
+        q(files.ca.display().to_string()),
+        q(files.client_cert.display().to_string()),
+        q(files.client_key.display().to_string()),
+        q(token.display().to_string()),
+    );
+    let s = start(&cfg);
+    loki.wait_for("50 lines over mTLS", DEADLINE, |st| st.loki.len() >= 50);
+    let state = loki.state();
+    assert_eq!(state.last_header(Endpoint::Loki, "authorization").as_deref(), Some("Bearer s3cret-token"));
+    assert_eq!(state.last_header(Endpoint::Loki, "x-scope-orgid").as_deref(), Some("team-a"));
+    assert!(!s.log().contains("s3cret"), "the token is never logged");
+}
+
+#[test]
+fn a_refused_line_goes_to_the_dead_letter_file_and_the_rest_arrives() {
+    let es = Receiver::start();
+    // Three refusals in a row: the batch of 4 is halved, halved again, and its first line
+    // refused alone.
+    es.inject_on(Endpoint::Elastic, Fault::Status(400), Times::Next(3));
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n{}",
+        child_cmd(&["--write-lines", "4", "--sleep", "1h"]),
+        sink("elasticsearch", &es, "max_lines = 4\nlinger = \"300ms\""),
+    );
+    let s = start(&cfg);
+    es.wait_for("the three other lines", DEADLINE, |st| st.elastic.len() >= 3);
+    let event = s.wait_for_api_event("the drop announced", |e| e["kind"] == "ship" && e["to"] == "dropped");
+    assert_eq!(event["program"], "web");
+    let stored: Vec<String> =
+        es.state().elastic.iter().map(|d| d.source["message"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(stored, expected(4)[1..]);
+    let letters = std::fs::read_to_string(s.dir().join(".steward/ship/elasticsearch/deadletter.log")).unwrap();
+    let letter: serde_json::Value = serde_json::from_str(letters.lines().next().unwrap()).unwrap();
+    assert_eq!(letter["line"], expected(1)[0]);
+    assert!(letter["reason"].as_str().unwrap().contains("400"), "{letter}");
+    let metrics = s.cli_ok(["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&metrics).unwrap();
+    assert_eq!(status["sinks"][0]["dropped_refused"], 1, "{status}");
+}
+
+#[test]
+fn busy_answers_are_retried_item_by_item_and_partial_success_is_counted() {
+    let es = Receiver::start();
+    let otlp = Receiver::start();
+    es.elastic_reject_items(&[0, 2]);
+    otlp.otlp_partial_success(2, "two records had no body");
+    otlp.inject_on(Endpoint::Otlp, Fault::TooManyRequests { retry_after_secs: 1 }, Times::Next(1));
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n{}{}",
+        child_cmd(&["--write-lines", "10", "--sleep", "1h"]),
+        sink("elasticsearch", &es, "linger = \"300ms\""),
+        sink("otlp", &otlp, "linger = \"300ms\""),
+    );
+    let s = start(&cfg);
+    es.wait_for("every document", DEADLINE, |st| st.elastic.len() >= 10);
+    let stored: Vec<String> =
+        es.state().elastic.iter().map(|d| d.source["message"].as_str().unwrap().to_owned()).collect();
+    let mut sorted = stored.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected(10), "the two busy items were sent again, each stored once");
+    otlp.wait_for("the export after the 429", DEADLINE, |st| st.answered(Endpoint::Otlp, 200) >= 1);
+    let status: serde_json::Value = serde_json::from_str(&s.cli_ok(["status", "--json"])).unwrap();
+    let otlp_sink = status["sinks"].as_array().unwrap().iter().find(|x| x["name"] == "otlp").unwrap().clone();
+    assert!(otlp_sink["retries"].as_u64().unwrap() >= 1, "{otlp_sink}");
+    wait_until(DEADLINE, "the rejected records counted", || {
+        let status: serde_json::Value = serde_json::from_str(&s.cli_ok(["status", "--json"])).unwrap();
+        (status["sinks"][1]["rejected_by_receiver"] == 2).then_some(())
+    });
+}
+
+#[test]
+fn rotation_and_compression_while_the_sink_lags_lose_nothing() {
+    let loki = Receiver::start();
+    loki.inject_on(Endpoint::Loki, Fault::Status(503), Times::UntilCleared);
+    // keep = 1 and compression: without shipping, most of these files would be gone.
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n[programs.web.log]\nformat = \"cri\"\nmax_size = \"64KB\"\nkeep = 1\ncompress = true\n{}",
+        child_cmd(&["--write-lines", "5000", "--sleep", "1h"]),
+        sink("loki", &loki, ""),
+    );
+    let s = start(&cfg);
+    let log_dir = s.log_dir();
+    wait_until(DEADLINE, "the log rotated and compressed a few times", || {
+        let names: Vec<String> = std::fs::read_dir(&log_dir)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("web.out.log.") && n.ends_with(".gz"))
+            .collect();
+        (names.len() >= 4).then_some(())
+    });
+    loki.clear_faults();
+    loki.wait_for("every line", Duration::from_secs(90), |st| st.loki.len() >= 5000);
+    assert_eq!(loki_lines(&loki.state(), "web", "stdout"), expected(5000));
+}
+
+#[test]
+fn past_the_disk_budget_the_oldest_lines_go_counted_and_announced() {
+    let loki = Receiver::start();
+    loki.inject_on(Endpoint::Loki, Fault::Status(503), Times::UntilCleared);
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n[programs.web.log]\nmax_size = \"64KB\"\nkeep = 0\n{}",
+        child_cmd(&["--write-lines", "5000", "--sleep", "1h"]),
+        sink("loki", &loki, "max_unshipped = \"150KB\""),
+    );
+    let s = start(&cfg);
+    let event = s.wait_for_api_event("the drop announced", |e| e["kind"] == "ship" && e["to"] == "dropped");
+    assert!(event["message"].as_str().unwrap().contains("max_unshipped"), "{event}");
+    loki.clear_faults();
+    // What was kept arrives, in order, the newest lines included.
+    loki.wait_for("the last line", Duration::from_secs(90), |st| {
+        st.loki.last().is_some_and(|e| e.line == expected(5000)[4999])
+    });
+    let got = loki_lines(&loki.state(), "web", "stdout");
+    let all = expected(5000);
+    let dropped = 5000 - got.len();
+    assert!(dropped > 0 && got[..] == all[dropped..], "the oldest {dropped} lines dropped, the rest in order");
+    let status: serde_json::Value = serde_json::from_str(&s.cli_ok(["status", "--json"])).unwrap();
+    assert_eq!(status["sinks"][0]["dropped_retention"], dropped as u64, "{status}");
+}
+
+#[test]
+fn a_torn_last_line_waits_for_its_end() {
+    let loki = Receiver::start();
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\nautostart = true\nrestart = \"never\"\n{}",
+        child_cmd(&["--write-lines", "3", "--partial", "no newline yet", "--sleep", "2s"]),
+        sink("loki", &loki, ""),
+    );
+    let s = start(&cfg);
+    loki.wait_for("the whole lines", DEADLINE, |st| st.loki.len() >= 3);
+    assert!(!loki.state().loki.iter().any(|e| e.line.contains("no newline")), "not sent while torn");
+    // The program ends: its unfinished line is ended in the file, and shipped.
+    s.wait_for("web", "exited");
+    loki.wait_for("the torn line once ended", DEADLINE, |st| st.loki.len() >= 4);
+    assert_eq!(loki.state().loki[3].line, "no newline yet");
 }

@@ -68,6 +68,12 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
     if old.dashboard != new.dashboard {
         d.needs_restart.push("[dashboard]".into());
     }
+    // The sinks and the streams they read are set up at start: new sinks, and the logs of
+    // programs added since, are shipped from the next start (nothing is lost meanwhile: they
+    // are read from the files then).
+    if old.ship != new.ship || (!new.ship.is_empty() && !d.added.is_empty()) {
+        d.needs_restart.push("[[ship]]".into());
+    }
     d
 }
 
@@ -142,6 +148,16 @@ mod tests {
         assert_eq!(d.needs_restart, ["[api]"]);
         assert_eq!(d.unchanged, ["a"]);
         assert_eq!(diff(&cfg(&token("viewer")), &cfg(&token("admin"))).needs_restart, ["[api]"]);
+        let a = "[programs.a]\ncommand = \"x\"\n";
+        let sink = format!("{a}[[ship]]\nkind = \"loki\"\nurl = \"http://127.0.0.1:3100\"\n");
+        assert_eq!(diff(&cfg(a), &cfg(&sink)).needs_restart, ["[[ship]]"]);
+        assert!(diff(&cfg(&sink), &cfg(&sink)).needs_restart.is_empty());
+        let more = format!("{sink}[programs.b]\ncommand = \"y\"\n");
+        assert_eq!(
+            diff(&cfg(&sink), &cfg(&more)).needs_restart,
+            ["[[ship]]"],
+            "b is shipped from the next start"
+        );
         assert!(diff(&cfg(&token("admin")), &cfg(&token("admin"))).is_empty());
     }
 

@@ -33,7 +33,10 @@ fn sink(kind: &str, receiver: &Receiver, extra: &str) -> String {
         _ => "/_bulk",
     };
     let linger = if extra.contains("linger") { "" } else { "linger = \"50ms\"\n" };
-    format!("[[ship]]\nname = \"{kind}\"\nkind = \"{kind}\"\nurl = \"{}\"\n{linger}{extra}\n", receiver.url(path))
+    format!(
+        "[[ship]]\nname = \"{kind}\"\nkind = \"{kind}\"\nurl = \"{}\"\n{linger}{extra}\n",
+        receiver.url(path)
+    )
 }
 
 #[test]
@@ -243,7 +246,8 @@ fn a_refused_line_goes_to_the_dead_letter_file_and_the_rest_arrives() {
     let stored: Vec<String> =
         es.state().elastic.iter().map(|d| d.source["message"].as_str().unwrap().to_owned()).collect();
     assert_eq!(stored, expected(4)[1..]);
-    let letters = std::fs::read_to_string(s.dir().join(".steward/ship/elasticsearch/deadletter.log")).unwrap();
+    let letters =
+        std::fs::read_to_string(s.dir().join(".steward/ship/elasticsearch/deadletter.log")).unwrap();
     let letter: serde_json::Value = serde_json::from_str(letters.lines().next().unwrap()).unwrap();
     assert_eq!(letter["line"], expected(1)[0]);
     assert!(letter["reason"].as_str().unwrap().contains("400"), "{letter}");
@@ -327,7 +331,10 @@ fn past_the_disk_budget_the_oldest_lines_go_counted_and_announced() {
     let got = loki_lines(&loki.state(), "web", "stdout");
     let all = expected(5000);
     let dropped = 5000 - got.len();
-    assert!(dropped > 0 && got[..] == all[dropped..], "the oldest {dropped} lines dropped, the rest in order");
+    assert!(
+        dropped > 0 && got[..] == all[dropped..],
+        "the oldest {dropped} lines dropped, the rest in order"
+    );
     let status: serde_json::Value = serde_json::from_str(&s.cli_ok(["status", "--json"])).unwrap();
     assert_eq!(status["sinks"][0]["dropped_retention"], dropped as u64, "{status}");
 }
@@ -347,4 +354,23 @@ fn a_torn_last_line_waits_for_its_end() {
     s.wait_for("web", "exited");
     loki.wait_for("the torn line once ended", DEADLINE, |st| st.loki.len() >= 4);
     assert_eq!(loki.state().loki[3].line, "no newline yet");
+}
+
+#[test]
+fn the_last_lines_go_out_before_steward_exits() {
+    let loki = Receiver::start();
+    // A long linger: only the drain at shutdown sends these before it ends.
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n{}",
+        child_cmd(&["--write-lines", "100", "--trap-term"]),
+        sink("loki", &loki, "linger = \"1h\""),
+    );
+    let s = start(&cfg);
+    s.wait_started("web");
+    let log = s.log_dir().join("web.out.log");
+    wait_until(DEADLINE, "the program's lines in its file", || (line_count(&log) >= 100).then_some(()));
+    assert!(loki.state().loki.is_empty(), "lingering");
+    s.shutdown();
+    s.daemon().wait_exit(DEADLINE);
+    assert_eq!(loki_lines(&loki.state(), "web", "stdout").len(), 100, "sent before exiting");
 }

@@ -201,9 +201,12 @@ impl Shipping {
         Some(Arc::new(move |path: &std::path::Path| watches.get(path).cloned()))
     }
 
-    /// Stops the sinks: a request in flight is abandoned (its lines are sent again by the
-    /// next steward, the cursors having not moved).
+    /// Stops the sinks, once they sent what the programs wrote last (up to 3 s: a sink that
+    /// is down or slow gives up; its lines are sent by the next steward, the cursors having
+    /// not moved past them).
     pub async fn stop(self) {
+        let drains = self.sinks.0.iter().map(|s| s.drain(std::time::Duration::from_secs(3)));
+        futures_util::future::join_all(drains).await;
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;

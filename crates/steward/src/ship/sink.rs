@@ -38,6 +38,13 @@ pub struct Sink {
     notify: Notify,
     pub slots: Vec<Arc<Slot>>,
     pub stats: Stats,
+    /// True while the task waits with nothing to do: steward's shutdown waits for it (a
+    /// little) so that the programs' last lines go out before it exits.
+    idle: watch::Sender<bool>,
+    /// Set at shutdown: no lingering, send what there is.
+    draining: AtomicBool,
+    /// Cuts a linger short at shutdown.
+    drain_now: Notify,
 }
 
 /// What a sink has done since steward started; read by `/metrics` and `steward status`.
@@ -169,6 +176,9 @@ impl Sink {
                 })
                 .collect(),
             stats: Stats::default(),
+            idle: watch::Sender::new(false),
+            draining: AtomicBool::new(false),
+            drain_now: Notify::new(),
         });
         for slot in &sink.slots {
             slot.queue(&sink);
@@ -206,6 +216,15 @@ impl Sink {
             lag_seconds: self.lag_seconds(now),
             lag_bytes: with_lag_bytes.then(|| self.slots.iter().map(|s| s.lag_bytes()).sum()),
         }
+    }
+
+    /// Sends what is waiting without lingering, and returns once the task is idle (or after
+    /// `within`: a sink that is down does not hold up steward's exit).
+    pub async fn drain(&self, within: Duration) {
+        self.draining.store(true, Ordering::Release);
+        self.drain_now.notify_one();
+        let mut idle = self.idle.subscribe();
+        let _ = tokio::time::timeout(within, idle.wait_for(|idle| *idle && self.inbox_empty())).await;
     }
 
     fn take_inbox(&self) -> Vec<usize> {
@@ -253,15 +272,18 @@ impl Task {
         let mut full = false;
         loop {
             while self.sink.inbox_empty() {
+                self.sink.idle.send_replace(true);
                 tokio::select! {
                     () = self.sink.notify.notified() => {}
                     _ = stop.changed() => return,
                 }
             }
-            if !full {
+            self.sink.idle.send_replace(false);
+            if !full && !self.sink.draining.load(Ordering::Acquire) {
                 // Let a batch fill up a little, unless the last one was full already.
                 tokio::select! {
                     () = tokio::time::sleep(self.sink.spec.linger) => {}
+                    () = self.sink.drain_now.notified() => {}
                     _ = stop.changed() => return,
                 }
             }

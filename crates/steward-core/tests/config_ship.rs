@@ -137,3 +137,28 @@ fn a_secret_header_value_is_never_echoed() {
     let d = single_error(&src, &FakeEnv::new(), 8, 11, "line break");
     assert!(!d.message.contains("s3cret") && !hint(&d).contains("s3cret"), "{d}");
 }
+
+#[test]
+fn multi_line_grouping_of_a_programs_log() {
+    let config = parse(
+        "[programs.web]\ncommand = \"x\"\n[programs.web.log]\nmultiline_start = '^\\d{4}-'\nmultiline_timeout = \"250ms\"\n",
+    );
+    let m = config.programs["web"].log.multiline.clone().expect("grouping set");
+    assert_eq!((m.start.as_str(), m.timeout, m.max_lines), ("^\\d{4}-", Duration::from_millis(250), 500));
+    assert!(parse("[programs.web]\ncommand = \"x\"\n").programs["web"].log.multiline.is_none());
+    let env = FakeEnv::new();
+    single_error(
+        "[programs.web]\ncommand = \"x\"\n[programs.web.log]\nmultiline_start = \"(\"\n",
+        &env,
+        4,
+        19,
+        "not a valid regular expression",
+    );
+    single_error(
+        "[programs.web]\ncommand = \"x\"\n[programs.web.log]\nmultiline_timeout = \"1s\"\n",
+        &env,
+        1,
+        11,
+        "without multiline_start",
+    );
+}

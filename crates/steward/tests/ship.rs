@@ -374,3 +374,21 @@ fn the_last_lines_go_out_before_steward_exits() {
     s.daemon().wait_exit(DEADLINE);
     assert_eq!(loki_lines(&loki.state(), "web", "stdout").len(), 100, "sent before exiting");
 }
+
+#[test]
+fn multi_line_records_are_grouped_and_the_last_is_sent_after_its_timeout() {
+    let loki = Receiver::start();
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n[programs.web.log]\nmultiline_start = \"^0000000001 \"\n\
+         multiline_max_lines = 500\nmultiline_timeout = \"300ms\"\n{}",
+        child_cmd(&["--write-lines", "1200", "--sleep", "1h"]),
+        sink("loki", &loki, ""),
+    );
+    let _s = start(&cfg);
+    // Line 1 starts a record; the others continue it, 500 lines at most each. The last
+    // record (lines 1001-1200) has no line after it: sent once its timeout passed.
+    loki.wait_for("three records", DEADLINE, |st| st.loki.len() >= 3);
+    let lines = expected(1200);
+    let records: Vec<String> = loki_lines(&loki.state(), "web", "stdout");
+    assert_eq!(records, [lines[..500].join("\n"), lines[500..1000].join("\n"), lines[1000..].join("\n")]);
+}

@@ -624,12 +624,34 @@ pub struct LogSpec {
     pub compress: bool,
     /// How each line is stored (default plain).
     pub format: LogFormat,
+    /// `multiline_start`: shipped lines are grouped into records, each beginning with a line
+    /// that matches (a stack trace stays with the line that logged it).
+    pub multiline: Option<Multiline>,
 }
 
 impl Default for LogSpec {
     fn default() -> Self {
-        Self { max_size: 50_000_000, rotate_every: None, keep: 10, compress: false, format: LogFormat::Plain }
+        Self {
+            max_size: 50_000_000,
+            rotate_every: None,
+            keep: 10,
+            compress: false,
+            format: LogFormat::Plain,
+            multiline: None,
+        }
     }
+}
+
+/// How shipping groups lines into multi-line records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Multiline {
+    /// A regular expression (checked by the parser) that matches the first line of a record.
+    pub start: String,
+    /// A record whose next line has not come this long after it was first seen is sent as
+    /// it is (default 1 s): the last record of a quiet program is never stuck.
+    pub timeout: Duration,
+    /// A record holds at most this many lines (default 500).
+    pub max_lines: u32,
 }
 
 /// `format = "plain" | "cri"`: how a log file stores each line.

@@ -48,6 +48,7 @@ pub const SPEC: LogSpec = LogSpec {
     keep: 5,
     compress: false,
     format: steward_core::config::LogFormat::Plain,
+    multiline: None,
 };
 
 /// A control request body (or its reply) larger than this is refused: a real one is a few

@@ -101,7 +101,7 @@ impl Shipping {
         let mut tasks = Vec::new();
         let mut pending = Vec::new();
         for spec in &config.ship {
-            let streams: Vec<(Origin, PathBuf, bool)> = config
+            let streams: Vec<(Origin, PathBuf, bool, Option<Arc<source::Grouping>>)> = config
                 .programs
                 .values()
                 .filter(|p| spec.covers(&p.name))
@@ -116,7 +116,12 @@ impl Shipping {
                             path: path.display().to_string(),
                             pid: None,
                         };
-                        (origin, path, p.log.format == LogFormat::Cri)
+                        (
+                            origin,
+                            path,
+                            p.log.format == LogFormat::Cri,
+                            p.log.multiline.as_ref().and_then(source::Grouping::of),
+                        )
                     })
                 })
                 .collect();
@@ -144,7 +149,7 @@ impl Shipping {
                 _ => Conn::Http(transport::Http::new(spec, tls, token.as_deref())?),
             };
             let sink = Sink::new(spec.clone(), streams.len());
-            for ((_, path, _), slot) in streams.iter().zip(&sink.slots) {
+            for ((_, path, _, _), slot) in streams.iter().zip(&sink.slots) {
                 readers_of.entry(path.clone()).or_default().push(slot.clone());
                 let budget = budget_of.entry(path.clone()).or_insert(0);
                 *budget = (*budget).max(spec.max_unshipped);
@@ -162,7 +167,7 @@ impl Shipping {
         for (sink, streams, store, conn, epoch) in pending {
             let mut readers = Vec::new();
             let mut acked = Vec::new();
-            for ((origin, path, cri), slot) in streams.into_iter().zip(&sink.slots) {
+            for ((origin, path, cri, grouping), slot) in streams.into_iter().zip(&sink.slots) {
                 let stem = path
                     .file_name()
                     .map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned())
@@ -170,12 +175,13 @@ impl Shipping {
                 let cursor = load_cursor(&store, &stem, &sink.spec.name, epoch);
                 slot.set_acked(&path, cursor);
                 acked.push(cursor);
-                readers.push(StreamReader::new(
+                readers.push(StreamReader::grouped(
                     origin,
                     path.clone(),
                     cri,
                     watches.get(&path).cloned(),
                     cursor,
+                    grouping,
                 ));
             }
             let task =

@@ -270,11 +270,22 @@ impl Task {
     /// next steward (the cursors did not move past it).
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut full = false;
+        // Streams whose last multi-line record waits for its next line, and until when
+        // (only with `multiline_start`: without it, this stays empty and no timer runs).
+        let mut flushes: std::collections::BTreeMap<usize, tokio::time::Instant> = Default::default();
         loop {
             while self.sink.inbox_empty() {
                 self.sink.idle.send_replace(true);
+                let next_flush = flushes.values().min().copied();
                 tokio::select! {
                     () = self.sink.notify.notified() => {}
+                    () = sleep_until(next_flush) => {
+                        let now = tokio::time::Instant::now();
+                        for (&index, _) in flushes.iter().filter(|(_, due)| **due <= now) {
+                            self.sink.slots[index].queue(&self.sink);
+                        }
+                        flushes.retain(|_, due| *due > now);
+                    }
                     _ = stop.changed() => return,
                 }
             }
@@ -289,6 +300,12 @@ impl Task {
             }
             let Some(gathered) = self.gather().await else { return };
             full = gathered.full;
+            for &(index, _) in &gathered.ends {
+                match self.readers[index].flush_due() {
+                    Some(due) => flushes.insert(index, due.into()),
+                    None => flushes.remove(&index),
+                };
+            }
             self.report_notices(&gathered).await;
             let Gathered { batch, ends, .. } = gathered;
             if !batch.lines.is_empty() && !self.deliver(&batch, &mut stop).await {
@@ -635,6 +652,14 @@ async fn send(conn: &mut Conn, spec: &ShipSpec, batch: &Batch, part: &[usize]) -
             }
             Ok(outcome)
         }
+    }
+}
+
+/// Sleeps until `at`, or for ever.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -68,6 +68,27 @@ pub struct StreamReader {
     /// Which file `read` is in, as far as known without listing the folder.
     known: Option<Known>,
     open: Option<Open>,
+    /// `multiline_start`: how lines are grouped into records.
+    grouping: Option<Arc<Grouping>>,
+    /// The record waiting for its next line at the end of the stream: where it starts, and
+    /// since when it waits (it is sent as it is after the grouping's timeout).
+    waiting: Option<(Cursor, std::time::Instant)>,
+}
+
+/// How a stream's lines are grouped into records (`multiline_*` of the program's log).
+#[derive(Debug)]
+pub struct Grouping {
+    pub start: regex::bytes::Regex,
+    pub timeout: std::time::Duration,
+    pub max_lines: u32,
+}
+
+impl Grouping {
+    /// From the program's log settings (the parser checked the pattern).
+    pub fn of(multiline: &steward_core::config::Multiline) -> Option<Arc<Grouping>> {
+        let start = regex::bytes::Regex::new(&multiline.start).ok()?;
+        Some(Arc::new(Grouping { start, timeout: multiline.timeout, max_lines: multiline.max_lines.max(1) }))
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -128,10 +149,34 @@ impl StreamReader {
         watch: Option<Arc<FileWatch>>,
         read: Cursor,
     ) -> StreamReader {
+        Self::grouped(origin, live, cri, watch, read, None)
+    }
+
+    /// [`StreamReader::new`], grouping lines into multi-line records.
+    pub fn grouped(
+        origin: Origin,
+        live: PathBuf,
+        cri: bool,
+        watch: Option<Arc<FileWatch>>,
+        read: Cursor,
+        grouping: Option<Arc<Grouping>>,
+    ) -> StreamReader {
         let base = live.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let stem = base.strip_suffix(".log").unwrap_or(&base).to_owned();
         let dir = live.parent().map(PathBuf::from).unwrap_or_default();
-        StreamReader { origin, stem, dir, base, cri, watch, read, known: None, open: None }
+        StreamReader {
+            origin,
+            stem,
+            dir,
+            base,
+            cri,
+            watch,
+            read,
+            known: None,
+            open: None,
+            grouping,
+            waiting: None,
+        }
     }
 
     fn live(&self) -> PathBuf {
@@ -242,11 +287,40 @@ impl StreamReader {
                 return Ok(false);
             }
             let Some(open) = self.open.as_mut() else { return Ok(false) };
-            let (consumed, full) =
-                take_lines(&open.carry, self.cri, host, &self.stem, self.read, origin, out, room, now);
-            self.read.offset += consumed as u64;
-            open.carry.drain(..consumed);
-            if full {
+            let reading = Reading {
+                cri: self.cri,
+                host,
+                stem: &self.stem,
+                read: self.read,
+                origin,
+                now,
+                grouping: self.grouping.as_deref(),
+            };
+            // With nothing read yet (just opened), nothing is known of a waiting record.
+            let had_bytes = !open.carry.is_empty();
+            let mut taken = take(&reading, &open.carry, out, room, false, false);
+            if taken.waiting && !taken.full {
+                // A record waits for its next line: sent as it is once it waited long enough.
+                let at = Cursor { offset: self.read.offset + taken.consumed as u64, ..self.read };
+                let due = match self.waiting {
+                    Some((cursor, since)) if cursor == at => {
+                        self.grouping.as_ref().is_some_and(|g| since.elapsed() >= g.timeout)
+                    }
+                    _ => {
+                        self.waiting = Some((at, std::time::Instant::now()));
+                        false
+                    }
+                };
+                if due {
+                    taken = take(&reading, &open.carry, out, room, false, true);
+                }
+            }
+            if !taken.waiting && had_bytes {
+                self.waiting = None;
+            }
+            self.read.offset += taken.consumed as u64;
+            open.carry.drain(..taken.consumed);
+            if taken.full {
                 return Ok(true);
             }
             chunk.resize(CHUNK, 0);
@@ -266,23 +340,23 @@ impl StreamReader {
                     // A rotated file never grows: what is left is whole (a last line without
                     // `\n`, pieces of a CRI line that never got its end).
                     if !open.carry.is_empty() {
-                        let (consumed, full) = take_rest(
-                            &open.carry,
-                            self.cri,
+                        let reading = Reading {
+                            cri: self.cri,
                             host,
-                            &self.stem,
-                            self.read,
+                            stem: &self.stem,
+                            read: self.read,
                             origin,
-                            out,
-                            room,
                             now,
-                        );
-                        self.read.offset += consumed as u64;
-                        open.carry.drain(..consumed);
-                        if full {
+                            grouping: self.grouping.as_deref(),
+                        };
+                        let taken = take(&reading, &open.carry, out, room, true, true);
+                        self.read.offset += taken.consumed as u64;
+                        open.carry.drain(..taken.consumed);
+                        if taken.full {
                             return Ok(true);
                         }
                     }
+                    self.waiting = None;
                     self.open = None;
                     self.read = self.read.next_file(stamp);
                     self.known = None;
@@ -309,6 +383,12 @@ impl StreamReader {
         }
     }
 
+    /// When the record waiting for its next line is to be sent as it is (`None`: none waits).
+    pub fn flush_due(&self) -> Option<std::time::Instant> {
+        let (_, since) = self.waiting?;
+        Some(since + self.grouping.as_ref()?.timeout)
+    }
+
     /// Forgets what was read but not acknowledged: reading starts again at `acked`.
     pub fn rewind(&mut self, acked: Cursor) {
         if self.read != acked {
@@ -319,112 +399,160 @@ impl StreamReader {
     }
 }
 
-/// Takes the whole lines at the start of `open.carry` into `out`, as `room` allows. Returns
-/// the bytes consumed (whole records only: the pieces of a CRI line not yet ended stay) and
-/// whether the room ran out.
-#[allow(clippy::too_many_arguments)]
-fn take_lines(
-    carry: &[u8],
+/// How to make [`Line`]s of one stream's bytes.
+struct Reading<'a> {
     cri: bool,
-    host: &str,
-    stem: &str,
+    host: &'a str,
+    stem: &'a str,
+    /// Where the bytes start.
     read: Cursor,
     origin: usize,
+    now: i64,
+    grouping: Option<&'a Grouping>,
+}
+
+/// What [`take`] did.
+struct Taken {
+    /// Bytes used up: the lines sent, never half a record.
+    consumed: usize,
+    /// The room ran out.
+    full: bool,
+    /// A multi-line record at the end waits for more (its bytes are not consumed).
+    waiting: bool,
+}
+
+/// A line or record on its way to the batch: where it starts (in the bytes), its time and
+/// text, where it ends, and how many lines it holds.
+struct Pending {
+    first: usize,
+    at: i64,
+    text: Vec<u8>,
+    end: usize,
+    lines: u32,
+}
+
+impl Reading<'_> {
+    /// Adds `p` to `out` if the room allows.
+    fn push(&self, p: Pending, out: &mut Vec<Line>, room: &mut Room) -> bool {
+        if !room.fits(p.text.len(), out.is_empty()) {
+            return false;
+        }
+        room.lines -= 1;
+        room.bytes = room.bytes.saturating_sub(p.text.len());
+        let offset = self.read.offset + p.first as u64;
+        out.push(Line {
+            origin: self.origin,
+            at: p.at,
+            observed: self.now,
+            id: steward_core::ship::line_id(self.host, self.stem, self.read.epoch, self.read.after, offset),
+            text: p.text,
+        });
+        true
+    }
+}
+
+/// Takes the whole lines (or records) at the start of `bytes` into `out`, as `room` allows.
+///
+/// - CRI records: the capture time is the line's; pieces (`P`) wait for their `F`.
+/// - With a grouping: a line that does not match its start joins the record before it; the
+///   last record waits for the line after it, unless `flush` (its timeout passed).
+/// - `end_of_file`: the file will not grow (a rotated file): what is left after the last
+///   `\n`, and pieces without their end, make one last line; nothing waits.
+fn take(
+    r: &Reading,
+    bytes: &[u8],
     out: &mut Vec<Line>,
     room: &mut Room,
-    now: i64,
-) -> (usize, bool) {
+    end_of_file: bool,
+    flush: bool,
+) -> Taken {
     let mut consumed = 0;
     let mut at = 0;
     // Pieces of a CRI line: where the first began, its time, the text so far.
     let mut pieces: Option<(usize, i64, Vec<u8>)> = None;
-    while let Some(end) = memchr::memchr(b'\n', &carry[at..]) {
-        let raw = &carry[at..at + end];
-        let start = at;
-        at += end + 1;
-        let (time, text, whole) = match cri.then(|| cri::parse(raw)).flatten() {
-            Some(record) => {
-                let (first, time, mut text) = pieces.take().unwrap_or((start, record.at, Vec::new()));
-                text.extend_from_slice(record.content);
-                if record.tag == cri::Tag::Partial && text.len() < MAX_LINE {
-                    pieces = Some((first, time, text));
-                    continue;
+    let mut record: Option<Pending> = None;
+    let full = |consumed| Taken { consumed, full: true, waiting: false };
+    loop {
+        let line = match memchr::memchr(b'\n', &bytes[at..]) {
+            Some(end) => {
+                let raw = &bytes[at..at + end];
+                let start = at;
+                at += end + 1;
+                match r.cri.then(|| cri::parse(raw)).flatten() {
+                    Some(rec) => {
+                        let (first, time, mut text) = pieces.take().unwrap_or((start, rec.at, Vec::new()));
+                        text.extend_from_slice(rec.content);
+                        if rec.tag == cri::Tag::Partial && text.len() < MAX_LINE {
+                            pieces = Some((first, time, text));
+                            continue;
+                        }
+                        Pending { first, at: time, text, end: at, lines: 1 }
+                    }
+                    None => match pieces.take() {
+                        // A plain line inside a CRI file: the pieces before it end there.
+                        Some((first, time, text)) => {
+                            at = start;
+                            Pending { first, at: time, text, end: start, lines: 1 }
+                        }
+                        None => Pending { first: start, at: r.now, text: raw.to_vec(), end: at, lines: 1 },
+                    },
                 }
-                (time, text, first)
             }
-            None => match pieces.take() {
-                // A plain line inside a CRI file: the pieces before it end there.
-                Some((first, time, text)) => {
-                    at = start;
-                    (time, text, first)
+            None if end_of_file && (at < bytes.len() || pieces.is_some()) => {
+                // Unended pieces, and a torn last record: one line.
+                let (first, mut time, mut text) = pieces.take().unwrap_or((at, r.now, Vec::new()));
+                let torn = &bytes[at..];
+                match r.cri.then(|| cri::parse(torn)).flatten() {
+                    Some(rec) => {
+                        if text.is_empty() {
+                            time = rec.at;
+                        }
+                        text.extend_from_slice(rec.content);
+                    }
+                    None => text.extend_from_slice(torn),
                 }
-                None => (now, raw.to_vec(), start),
-            },
+                at = bytes.len();
+                Pending { first, at: time, text, end: at, lines: 1 }
+            }
+            None => break,
         };
-        if !room.fits(text.len(), out.is_empty()) {
-            return (consumed, true);
-        }
-        room.lines -= 1;
-        room.bytes = room.bytes.saturating_sub(text.len());
-        let offset = read.offset + whole as u64;
-        out.push(Line {
-            origin,
-            at: time,
-            observed: now,
-            id: steward_core::ship::line_id(host, stem, read.epoch, read.after, offset),
-            text,
-        });
-        consumed = at;
-    }
-    (consumed, false)
-}
-
-/// At the end of a rotated file: [`take_lines`], then what is left as one last line.
-#[allow(clippy::too_many_arguments)]
-fn take_rest(
-    carry: &[u8],
-    cri: bool,
-    host: &str,
-    stem: &str,
-    read: Cursor,
-    origin: usize,
-    out: &mut Vec<Line>,
-    room: &mut Room,
-    now: i64,
-) -> (usize, bool) {
-    let (consumed, full) = take_lines(carry, cri, host, stem, read, origin, out, room, now);
-    if full || consumed == carry.len() {
-        return (consumed, full);
-    }
-    let rest = &carry[consumed..];
-    // Whole records of unended pieces, and maybe a torn record: joined into one line.
-    let mut text = Vec::new();
-    let mut time = now;
-    for (i, raw) in rest.split(|&b| b == b'\n').filter(|r| !r.is_empty()).enumerate() {
-        match cri.then(|| cri::parse(raw)).flatten() {
-            Some(record) => {
-                if i == 0 {
-                    time = record.at;
-                }
-                text.extend_from_slice(record.content);
+        let Some(grouping) = r.grouping else {
+            let end = line.end;
+            if !r.push(line, out, room) {
+                return full(consumed);
             }
-            None => text.extend_from_slice(raw),
+            consumed = end;
+            continue;
+        };
+        match record.as_mut() {
+            Some(rec) if rec.lines < grouping.max_lines && !grouping.start.is_match(&line.text) => {
+                rec.text.push(b'\n');
+                rec.text.extend_from_slice(&line.text);
+                rec.lines += 1;
+                rec.end = line.end;
+            }
+            _ => {
+                if let Some(done) = record.replace(line) {
+                    let end = done.end;
+                    if !r.push(done, out, room) {
+                        return full(consumed);
+                    }
+                    consumed = end;
+                }
+            }
         }
     }
-    if !room.fits(text.len(), out.is_empty()) {
-        return (consumed, true);
+    if let Some(rec) = record {
+        if !(end_of_file || flush) {
+            return Taken { consumed, full: false, waiting: true };
+        }
+        let end = rec.end;
+        if !r.push(rec, out, room) {
+            return full(consumed);
+        }
+        consumed = end;
     }
-    room.lines -= 1;
-    room.bytes = room.bytes.saturating_sub(text.len());
-    let offset = read.offset + consumed as u64;
-    out.push(Line {
-        origin,
-        at: time,
-        observed: now,
-        id: steward_core::ship::line_id(host, stem, read.epoch, read.after, offset),
-        text,
-    });
-    (carry.len(), false)
+    Taken { consumed, full: false, waiting: false }
 }
 
 /// A new cursor epoch: any number not used before, from the clock and the process.

@@ -413,6 +413,49 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
         },
     },
     Key {
+        name: "multiline_start",
+        doc: "Shipping: group lines into records, each beginning with a line that matches this regular expression (such as \"^\\\\S\": continuation lines start with a space). Other lines join the record before them.",
+        kind: Kind::Str,
+        example: "multiline_start = \"^\\\\d{4}-\\\\d{2}-\\\\d{2}\"",
+        set: |c, f, d| {
+            if let Some(pattern) = c.string(f) {
+                match regex::Regex::new(&pattern) {
+                    Ok(_) => {
+                        let m = d.multiline.get_or_insert_with(multiline_default);
+                        m.start = pattern;
+                    }
+                    Err(e) => c.error(
+                        f.span(),
+                        format!("`multiline_start` is not a valid regular expression: {}", e.to_string().lines().last().unwrap_or("")),
+                        "write a pattern such as \"^\\\\S\" or \"^\\\\d{4}-\\\\d{2}-\\\\d{2}\" (regex syntax: docs/shipping.md)",
+                    ),
+                }
+            }
+        },
+    },
+    Key {
+        name: "multiline_timeout",
+        doc: "With multiline_start: send a record whose next line has not come within this time (default \"1s\").",
+        kind: Kind::Duration,
+        example: "multiline_timeout = \"500ms\"",
+        set: |c, f, d| {
+            if let Some(v) = c.duration(f) {
+                d.multiline.get_or_insert_with(multiline_default).timeout = v;
+            }
+        },
+    },
+    Key {
+        name: "multiline_max_lines",
+        doc: "With multiline_start: the most lines in one record (default 500).",
+        kind: Kind::Int { min: 1, max: 100_000 },
+        example: "multiline_max_lines = 200",
+        set: |c, f, d| {
+            if let Some(v) = c.in_range(f, 1u32, 100_000) {
+                d.multiline.get_or_insert_with(multiline_default).max_lines = v;
+            }
+        },
+    },
+    Key {
         name: "format",
         doc: "How each line is stored: \"plain\" as written (default), or \"cri\": the capture time and stream before each line, which keeps shipped lines from being stored twice in Loki after a crash (docs/shipping.md).",
         kind: Kind::Choice(LogFormat::NAMES),
@@ -424,6 +467,12 @@ pub(super) const LOG_KEYS: &[Key<LogSpec>] = &[
         },
     },
 ];
+
+/// `multiline_*` before `multiline_start` is seen: the start stays empty, which the program's
+/// check reports.
+fn multiline_default() -> crate::config::Multiline {
+    crate::config::Multiline { start: String::new(), timeout: Duration::from_secs(1), max_lines: 500 }
+}
 
 impl ProgramDraft {
     pub(super) fn new(name: &str, name_span: Span, dir: &Path) -> Self {

@@ -149,6 +149,13 @@ impl Ctx<'_> {
         self.check_limits(d);
         self.check_release_command(d);
         let name = d.spec.name.clone();
+        if d.spec.log.multiline.as_ref().is_some_and(|m| m.start.is_empty()) {
+            self.error(
+                d.name_span.clone(),
+                format!("[programs.{name}.log] sets multiline_timeout or multiline_max_lines without multiline_start"),
+                "add multiline_start = \"PATTERN\", the regular expression that begins a record, or remove them",
+            );
+        }
         if !d.has_command {
             self.error(
                 d.name_span.clone(),

@@ -207,3 +207,39 @@ fn cri_records_keep_their_time_and_long_lines_are_joined() {
     assert_eq!(out[0].text, b"abcdefghi");
     assert_eq!(out[0].at, 1_767_225_600_000_000_001, "the first piece's time");
 }
+
+#[test]
+fn lines_group_into_records_and_the_last_waits_for_its_timeout() {
+    let (_dir, path, watch, mut log) = setup(LogSpec::default());
+    log.write_lines(b"start 1\n  at a\n  at b\nstart 2\n  at c\n", now()).unwrap();
+    let grouping = Arc::new(Grouping {
+        start: regex::bytes::Regex::new(r"^\S").unwrap(),
+        timeout: std::time::Duration::ZERO,
+        max_lines: 3,
+    });
+    let mut reader = StreamReader::grouped(
+        origin(&path),
+        path.clone(),
+        false,
+        Some(watch),
+        Cursor::new(1, None),
+        Some(grouping),
+    );
+    let (mut out, mut notices) = (Vec::new(), Vec::new());
+    reader.read_lines("h", 0, &mut out, &mut big_room(), 0, &mut notices).unwrap();
+    let texts =
+        |out: &[Line]| out.iter().map(|l| String::from_utf8(l.text.clone()).unwrap()).collect::<Vec<_>>();
+    assert_eq!(texts(&out), ["start 1\n  at a\n  at b"]);
+    assert_eq!(reader.read.offset, 22, "the cursor stops before the record that waits");
+    assert!(reader.flush_due().is_some(), "its timeout runs");
+    // More of it arrives, then a line that would make it too long starts a new one.
+    log.write_lines(b"  at d\n  at e\n", now()).unwrap();
+    out.clear();
+    reader.read_lines("h", 0, &mut out, &mut big_room(), 0, &mut notices).unwrap();
+    assert_eq!(texts(&out), ["start 2\n  at c\n  at d"], "at most max_lines lines");
+    // The next read after the timeout sends the waiting record as it is.
+    out.clear();
+    reader.read_lines("h", 0, &mut out, &mut big_room(), 0, &mut notices).unwrap();
+    assert_eq!(texts(&out), ["  at e"]);
+    assert_eq!(reader.flush_due(), None);
+}

@@ -162,6 +162,8 @@ fn after_kill_9_mid_batch_loki_and_elasticsearch_hold_each_line_once() {
     drop(again);
 }
 
+// rsyslog runs on Unix only (the syslog sink itself is the same code on Windows).
+#[cfg(unix)]
 #[test]
 fn syslog_reaches_a_real_rsyslog_over_tcp_and_over_tls_with_a_client_certificate() {
     if !testkit::rsyslog::available() {

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-all_targets=(config interp alert_when framer rotation api)
+all_targets=(config interp alert_when framer rotation api ship)
 
 if [[ ${1:-} == --corpus-only ]]; then
     exec cargo test --manifest-path fuzz/Cargo.toml --locked --no-default-features --release

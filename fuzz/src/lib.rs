@@ -12,6 +12,7 @@ pub mod config;
 pub mod framer;
 pub mod interp;
 pub mod rotation;
+pub mod ship;
 
 /// A little reader over the fuzzer's bytes, for targets that need numbers as well as text.
 /// When the bytes run out it gives zeros.

@@ -51,3 +51,8 @@ fn rotation() {
 fn api() {
     run("api", steward_fuzz::api::check);
 }
+
+#[test]
+fn ship() {
+    run("ship", steward_fuzz::ship::check);
+}

@@ -135,3 +135,38 @@ pub fn get_unix(socket: &std::path::Path, path: &str) -> (u16, String) {
     write!(conn, "GET {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\n\r\n").unwrap();
     read_reply(conn)
 }
+
+#[test]
+fn ship_metrics_count_lines_retries_and_lag_and_pass_promtool() {
+    use testkit::receiver::{Endpoint, Fault, Receiver, Times};
+    let loki = Receiver::start();
+    loki.inject_on(Endpoint::Loki, Fault::Status(503), Times::Next(1));
+    let cfg = format!(
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n[programs.web]\ncommand = {}\n\
+         [[ship]]\nkind = \"loki\"\nurl = \"{}\"\nlinger = \"20ms\"\n",
+        child_cmd(&["--write-lines", "300", "--sleep", "1h"]),
+        loki.url("/loki/api/v1/push"),
+    );
+    let s = start(&cfg);
+    let addr = metrics_addr(&s);
+    loki.wait_for("300 lines", DEADLINE, |st| st.loki.len() >= 300);
+    // Counted when acknowledged; the cursors (and so the lag) move just after.
+    let text = wait_until(DEADLINE, "the acknowledged lines counted and the cursor moved", || {
+        let (_, text) = get(addr, "/metrics", None);
+        let sent = value(&text, "steward_ship_sent_lines_total{sink=\"loki\"}") == Some(300.0);
+        (sent && value(&text, "steward_ship_lag_seconds{sink=\"loki\"}") == Some(0.0)).then_some(text)
+    });
+    let expect = [
+        ("steward_ship_sink_up{sink=\"loki\"}", 1.0),
+        ("steward_ship_retries_total{sink=\"loki\"}", 1.0),
+        ("steward_ship_dropped_lines_total{sink=\"loki\",reason=\"refused\"}", 0.0),
+        ("steward_ship_dropped_lines_total{sink=\"loki\",reason=\"retention\"}", 0.0),
+        ("steward_ship_lag_bytes{sink=\"loki\"}", 0.0),
+        ("steward_ship_lag_seconds{sink=\"loki\"}", 0.0),
+    ];
+    for (series, want) in expect {
+        assert_eq!(value(&text, series), Some(want), "{series} in\n{text}");
+    }
+    assert_eq!(value(&text, "steward_ship_sent_bytes_total{sink=\"loki\"}"), Some(300.0 * 63.0));
+    promtool_check(&text);
+}

@@ -394,3 +394,34 @@ fn multi_line_records_are_grouped_and_the_last_is_sent_after_its_timeout() {
     let records: Vec<String> = loki_lines(&loki.state(), "web", "stdout");
     assert_eq!(records, [lines[..500].join("\n"), lines[500..1000].join("\n"), lines[1000..].join("\n")]);
 }
+
+#[test]
+fn a_damaged_cursor_is_recovered_from_its_backup_and_said() {
+    let es = Receiver::start();
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n{}",
+        child_cmd(&["--write-lines", "100", "--sleep", "1h"]),
+        sink("elasticsearch", &es, "max_lines = 30\nlinger = \"20ms\""),
+    );
+    let s = start(&cfg);
+    es.wait_for("100 documents", DEADLINE, |st| st.elastic.len() >= 100);
+    let cursor = s.dir().join(".steward/ship/elasticsearch/web.out.json");
+    wait_until(DEADLINE, "the last batch's cursor saved", || {
+        let text = std::fs::read_to_string(&cursor).ok()?;
+        text.contains(&format!("\"offset\":{}", 100 * 64)).then_some(())
+    });
+    s.shutdown();
+    // Torn, as a disk that lost power mid-write leaves it.
+    std::fs::write(&cursor, b"{\"epoch\":12,\"aft").unwrap();
+    std::fs::write(s.config_path(), cfg.replace("[programs.web]\n", "[programs.web]\nautostart = false\n"))
+        .unwrap();
+    let _again = s.run_again();
+    let event =
+        s.wait_for_api_event("the recovery announced", |e| e["kind"] == "ship" && e["to"] == "recovered");
+    assert!(event["message"].as_str().unwrap().contains("damaged"), "{event}");
+    // The backup is one batch behind: that batch comes again, and Elasticsearch keeps one copy.
+    es.wait_for("the batch after the backup sent again", DEADLINE, |st| st.elastic_conflicts > 0);
+    let e = es.state();
+    assert_eq!(e.elastic.len(), 100);
+    assert!(e.elastic_conflicts <= 30, "at most one batch again: {}", e.elastic_conflicts);
+}

@@ -172,7 +172,13 @@ impl Shipping {
                     .file_name()
                     .map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned())
                     .unwrap_or_default();
-                let cursor = load_cursor(&store, &stem, &sink.spec.name, epoch);
+                let (cursor, problem) = load_cursor(&store, &stem, &sink.spec.name, epoch);
+                if let Some((step, message)) = problem {
+                    // Announced as an event too, once the supervisor listens.
+                    let (control, program, name) =
+                        (control.clone(), origin.program.clone(), sink.spec.name.clone());
+                    tokio::spawn(async move { control.publish_ship(&program, &name, step, message).await });
+                }
                 slot.set_acked(&path, cursor);
                 acked.push(cursor);
                 readers.push(StreamReader::grouped(
@@ -222,27 +228,28 @@ impl Shipping {
 
 /// The saved cursor of a stream (a new one has the sink's `epoch`); a damaged one is recovered from its backup (or, when both
 /// are gone, the stream is sent again from its oldest file), and said so.
-fn load_cursor(store: &Store, stem: &str, sink: &str, epoch: u64) -> Cursor {
+fn load_cursor(
+    store: &Store,
+    stem: &str,
+    sink: &str,
+    epoch: u64,
+) -> (Cursor, Option<(&'static str, String)>) {
     match store.load(stem) {
-        Loaded::Found(cursor) => cursor,
-        Loaded::Fresh => Cursor::new(epoch, None),
+        Loaded::Found(cursor) => (cursor, None),
+        Loaded::Fresh => (Cursor::new(epoch, None), None),
         Loaded::FromBackup { cursor, problem } => {
-            tracing::warn!(
-                sink,
-                stream = stem,
-                event = "ship-cursor",
-                "{problem}: going on from its backup, so one batch of {stem} may be sent twice"
+            let message = format!(
+                "the shipping cursor of {stem}: {problem}: going on from its backup, so one batch may be sent twice"
             );
-            cursor
+            tracing::warn!(sink, stream = stem, event = "ship-cursor", "{message}");
+            (cursor, Some(("recovered", message)))
         }
         Loaded::Lost { problem } => {
-            tracing::error!(
-                sink,
-                stream = stem,
-                event = "ship-cursor",
-                "{problem}: sending {stem} again from its oldest file (duplicates rather than losses)"
+            let message = format!(
+                "the shipping cursor of {stem}: {problem}: sending it again from its oldest file (duplicates rather than losses)"
             );
-            Cursor::new(source::fresh_epoch(), None)
+            tracing::error!(sink, stream = stem, event = "ship-cursor", "{message}");
+            (Cursor::new(source::fresh_epoch(), None), Some(("reset", message)))
         }
     }
 }

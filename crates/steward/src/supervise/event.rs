@@ -39,8 +39,9 @@ pub enum EventKind {
     /// started, refused, deployed, failed, rolled-back or interrupted.
     Deploy { step: &'static str, version: String, message: String },
     /// Log shipping to the `[[ship]]` sink `sink`: `step` is down, up, dropped (lines lost to
-    /// retention or refused for good) or reset (a cursor recovered from its backup, or its
-    /// file gone). Sink-wide steps name the program `ship:SINK`.
+    /// retention or refused for good), recovered (a cursor read from its backup) or reset (a
+    /// cursor lost, or a log file gone or truncated by hand). Sink-wide steps (down, up) name
+    /// the program `ship:SINK`.
     Ship { sink: String, step: &'static str, message: String },
 }
 

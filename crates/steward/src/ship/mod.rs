@@ -164,6 +164,8 @@ impl Shipping {
                 (path, Arc::new(FileWatch::new(readers, budget)))
             })
             .collect();
+        // The rotated files of every stream, from one listing: no writer runs yet.
+        let rotated = list_rotated(log_dir);
         for (sink, streams, store, conn, epoch) in pending {
             let mut readers = Vec::new();
             let mut acked = Vec::new();
@@ -181,14 +183,16 @@ impl Shipping {
                 }
                 slot.set_acked(&path, cursor);
                 acked.push(cursor);
-                readers.push(StreamReader::grouped(
+                let reader = StreamReader::grouped(
                     origin,
                     path.clone(),
                     cri,
                     watches.get(&path).cloned(),
                     cursor,
                     grouping,
-                ));
+                );
+                let stamps = rotated.get(reader.base()).map_or(&[][..], Vec::as_slice);
+                readers.push(reader.placed(stamps));
             }
             let task =
                 Task { sink, readers, acked, store, conn, host: host.clone(), control: control.clone() };
@@ -226,6 +230,24 @@ impl Shipping {
     }
 }
 
+/// The rotated files in `log_dir`, by the live file they belong to (`web.out.log`).
+fn list_rotated(log_dir: &std::path::Path) -> HashMap<String, Vec<steward_core::rotation::Stamp>> {
+    let mut by_base: HashMap<String, Vec<steward_core::rotation::Stamp>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(log_dir) else { return by_base };
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        // `BASE.log.STAMP[.gz]`: the base is what comes before the stamp.
+        let Some(at) = name.rfind(".log.") else { continue };
+        let base = &name[..at + 4];
+        if let Some(r) = steward_core::rotation::parse_rotated(base, &name) {
+            if r.kind != steward_core::rotation::RotatedKind::GzipTemp {
+                by_base.entry(base.to_owned()).or_default().push(r.stamp);
+            }
+        }
+    }
+    by_base
+}
+
 /// The saved cursor of a stream (a new one has the sink's `epoch`); a damaged one is recovered from its backup (or, when both
 /// are gone, the stream is sent again from its oldest file), and said so.
 fn load_cursor(
@@ -251,5 +273,31 @@ fn load_cursor(
             tracing::error!(sink, stream = stem, event = "ship-cursor", "{message}");
             (Cursor::new(source::fresh_epoch(), None), Some(("reset", message)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_listing_finds_every_streams_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "web.out.log",
+            "web.out.log.20261122T031500.123Z",
+            "web.out.log.20261122T041500.000Z.gz",
+            "web.out.log.20261122T051500.000Z.gz.tmp",
+            "a.log.b.err.log.20261122T031500.123Z",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let found = list_rotated(dir.path());
+        let mut web = found["web.out.log"].clone();
+        web.sort();
+        assert_eq!(web.len(), 2, "plain and gzipped, not the one being compressed");
+        assert_eq!(found["a.log.b.err.log"].len(), 1, "a program name with `.log.` in it");
+        assert_eq!(found.len(), 2);
     }
 }

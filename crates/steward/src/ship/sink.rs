@@ -311,7 +311,7 @@ impl Task {
             if !batch.lines.is_empty() && !self.deliver(&batch, &mut stop).await {
                 return;
             }
-            self.commit(ends, &batch).await;
+            self.commit(ends).await;
         }
     }
 
@@ -515,7 +515,7 @@ impl Task {
     }
 
     /// Saves the cursors the batch moved (on the blocking pool: each save is flushed to disk).
-    async fn commit(&mut self, ends: Vec<(usize, Cursor)>, batch: &Batch) {
+    async fn commit(&mut self, ends: Vec<(usize, Cursor)>) {
         let changed: Vec<(usize, String, Cursor, Cursor)> = ends
             .into_iter()
             .filter(|(i, c)| self.acked[*i] != *c)
@@ -544,7 +544,6 @@ impl Task {
         for slot in &self.sink.slots {
             slot.in_flight.store(false, Ordering::Release);
         }
-        let _ = batch;
         self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
         if self.sink.inbox_empty() {
             *self.sink.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner()) = None;

@@ -383,6 +383,20 @@ impl StreamReader {
         }
     }
 
+    /// Tells the reader which rotated files its stream has (`stamps`, from one listing of the
+    /// log folder made for every stream at start, before any writer runs): a thousand streams
+    /// then cost one listing, not a thousand.
+    pub fn placed(mut self, stamps: &[Stamp]) -> StreamReader {
+        let place = locate(self.read.after, stamps);
+        self.known = Some(Known { place, rotations: self.rotations() });
+        self
+    }
+
+    /// The live file's name (`web.out.log`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// When the record waiting for its next line is to be sent as it is (`None`: none waits).
     pub fn flush_due(&self) -> Option<std::time::Instant> {
         let (_, since) = self.waiting?;

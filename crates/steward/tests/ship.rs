@@ -425,3 +425,44 @@ fn a_damaged_cursor_is_recovered_from_its_backup_and_said() {
     assert_eq!(e.elastic.len(), 100);
     assert!(e.elastic_conflicts <= 30, "at most one batch again: {}", e.elastic_conflicts);
 }
+
+#[test]
+fn an_instance_scaled_up_is_shipped_too() {
+    let loki = Receiver::start();
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\ninstances = 1\n{}",
+        child_cmd(&["--write-lines", "50", "--sleep", "1h"]),
+        sink("loki", &loki, ""),
+    );
+    let s = start(&cfg);
+    loki.wait_for("web:0's lines", DEADLINE, |st| st.loki.len() >= 50);
+    s.cli_ok(["scale", "web", "3"]);
+    loki.wait_for("the new instances' lines", DEADLINE, |st| st.loki.len() >= 150);
+    let state = loki.state();
+    for instance in ["0", "1", "2"] {
+        let lines: Vec<String> = state
+            .loki
+            .iter()
+            .filter(|e| e.labels.get("instance").map(String::as_str) == Some(instance))
+            .map(|e| e.line.clone())
+            .collect();
+        assert_eq!(lines, expected(50), "instance {instance}");
+    }
+}
+
+#[test]
+fn a_program_added_by_a_reload_is_shipped_at_once() {
+    let loki = Receiver::start();
+    let base =
+        format!("[programs.web]\ncommand = {}\n{}", child_cmd(&["--sleep", "1h"]), sink("loki", &loki, ""));
+    let s = start(&base);
+    s.wait_started("web");
+    let more = format!(
+        "{base}[programs.worker]\ncommand = {}\n",
+        child_cmd(&["--write-lines", "40", "--sleep", "1h"])
+    );
+    std::fs::write(s.config_path(), more).unwrap();
+    s.cli_ok(["reload"]);
+    loki.wait_for("the new program's lines", DEADLINE, |st| st.loki.len() >= 40);
+    assert_eq!(loki_lines(&loki.state(), "worker", "stdout"), expected(40));
+}

@@ -76,6 +76,8 @@ impl FileWatch {
     }
 }
 
-/// Finds the watch of a log file by its path (made by the shipper, handed down to the
-/// supervisor): `None` when no sink ships that file.
-pub type Watches = Option<Arc<dyn Fn(&std::path::Path) -> Option<Arc<FileWatch>> + Send + Sync>>;
+/// Finds the watch of a program's log file at a path (made by the shipper, handed down to
+/// the supervisor): `None` when no sink ships that file.
+pub type Watches = Option<
+    Arc<dyn Fn(&steward_core::config::ProgramSpec, &std::path::Path) -> Option<Arc<FileWatch>> + Send + Sync>,
+>;

@@ -25,11 +25,11 @@ pub mod syslog;
 pub mod transport;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use steward_core::config::{Config, LogFormat, SinkKind};
+use steward_core::config::{Config, LogFormat, ProgramSpec, SinkKind};
 use steward_core::ship::cursor::{Cursor, Loaded};
 use tokio::sync::watch;
 
@@ -57,9 +57,85 @@ impl Sinks {
 /// The running sinks.
 pub struct Shipping {
     pub sinks: Sinks,
-    watches: Arc<HashMap<PathBuf, Arc<FileWatch>>>,
+    registry: Arc<Registry>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Which log files are shipped, and by whom: each file's watch, made the first time the file's
+/// stream is asked for (at start for every program, later for an instance scaled up or a
+/// program a reload added).
+struct Registry {
+    host: String,
+    control: Control,
+    sinks: Vec<Arc<Sink>>,
+    watches: std::sync::Mutex<HashMap<PathBuf, Arc<FileWatch>>>,
+}
+
+impl Registry {
+    /// The watch of `program`'s log file at `path` (its `.out.log` or `.err.log`), with a
+    /// reader in each sink that ships the program; `None` when none does. `rotated`: the
+    /// stream's rotated files, when a listing of the folder is at hand.
+    fn watch(
+        &self,
+        program: &ProgramSpec,
+        path: &Path,
+        rotated: Option<&[steward_core::rotation::Stamp]>,
+    ) -> Option<Arc<FileWatch>> {
+        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(watch) = watches.get(path) {
+            return Some(watch.clone());
+        }
+        let covering: Vec<&Arc<Sink>> = self.sinks.iter().filter(|s| s.spec.covers(&program.name)).collect();
+        if covering.is_empty() {
+            return None;
+        }
+        let stream = if path.to_string_lossy().ends_with(".err.log") { Stream::Err } else { Stream::Out };
+        let origin = Origin {
+            host: self.host.clone(),
+            program: program.group().to_owned(),
+            instance: program.instance,
+            stream,
+            path: path.display().to_string(),
+            pid: None,
+        };
+        let slots: Vec<Arc<sink::Slot>> = covering.iter().map(|s| s.reserve()).collect();
+        let budget = covering.iter().map(|s| s.spec.max_unshipped).max().unwrap_or(0);
+        let readers: Vec<Arc<dyn crate::logs::watch::Reader>> =
+            slots.iter().map(|s| s.clone() as Arc<dyn crate::logs::watch::Reader>).collect();
+        let watch = Arc::new(FileWatch::new(readers, budget));
+        let stem = path
+            .file_name()
+            .map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned())
+            .unwrap_or_default();
+        let cri = program.log.format == LogFormat::Cri;
+        let grouping = program.log.multiline.as_ref().and_then(source::Grouping::of);
+        for (sink, slot) in covering.iter().zip(&slots) {
+            let (cursor, problem) = load_cursor(&sink.store, &stem, &sink.spec.name, sink.epoch);
+            if let Some((step, message)) = problem {
+                // Announced as an event too, once the supervisor listens.
+                let (control, program, name) =
+                    (self.control.clone(), origin.program.clone(), sink.spec.name.clone());
+                tokio::spawn(async move { control.publish_ship(&program, &name, step, message).await });
+            }
+            slot.set_acked(path, cursor);
+            let reader = StreamReader::grouped(
+                origin.clone(),
+                path.to_path_buf(),
+                cri,
+                Some(watch.clone()),
+                cursor,
+                grouping.clone(),
+            );
+            let reader = match rotated {
+                Some(stamps) => reader.placed(stamps),
+                None => reader,
+            };
+            sink.arrive(slot, reader, cursor);
+        }
+        watches.insert(path.to_path_buf(), watch.clone());
+        Some(watch)
+    }
 }
 
 /// This machine's name, as every line carries it.
@@ -93,38 +169,10 @@ impl Shipping {
         }
         let host = host_name();
         let log_dir = &config.supervisor.log_dir;
-        // Every stream a sink ships: its live file, and who reads it.
-        let mut readers_of: HashMap<PathBuf, Vec<Arc<dyn crate::logs::watch::Reader>>> = HashMap::new();
-        let mut budget_of: HashMap<PathBuf, u64> = HashMap::new();
         let (stop, stopped) = watch::channel(false);
         let mut sinks = Vec::new();
         let mut tasks = Vec::new();
-        let mut pending = Vec::new();
         for spec in &config.ship {
-            let streams: Vec<(Origin, PathBuf, bool, Option<Arc<source::Grouping>>)> = config
-                .programs
-                .values()
-                .filter(|p| spec.covers(&p.name))
-                .flat_map(|p| {
-                    [Stream::Out, Stream::Err].map(|stream| {
-                        let path = log_dir.join(format!("{}.{}.log", p.file_stem(), stream.suffix()));
-                        let origin = Origin {
-                            host: host.clone(),
-                            program: p.group().to_owned(),
-                            instance: p.instance,
-                            stream,
-                            path: path.display().to_string(),
-                            pid: None,
-                        };
-                        (
-                            origin,
-                            path,
-                            p.log.format == LogFormat::Cri,
-                            p.log.multiline.as_ref().and_then(source::Grouping::of),
-                        )
-                    })
-                })
-                .collect();
             let store = Arc::new(
                 Store::open(&config.supervisor.state_dir, &spec.name)
                     .with_context(|| format!("cannot create the state folder of [[ship]] {}", spec.name))?,
@@ -148,55 +196,34 @@ impl Shipping {
                 SinkKind::Syslog => Conn::Syslog(transport::Syslog::new(spec, tls)),
                 _ => Conn::Http(transport::Http::new(spec, tls, token.as_deref())?),
             };
-            let sink = Sink::new(spec.clone(), streams.len());
-            for ((_, path, _, _), slot) in streams.iter().zip(&sink.slots) {
-                readers_of.entry(path.clone()).or_default().push(slot.clone());
-                let budget = budget_of.entry(path.clone()).or_insert(0);
-                *budget = (*budget).max(spec.max_unshipped);
-            }
-            pending.push((sink.clone(), streams, store, conn, epoch));
+            let sink = Sink::new(spec.clone(), store, epoch);
+            let task = Task {
+                sink: sink.clone(),
+                readers: Vec::new(),
+                acked: Vec::new(),
+                conn,
+                host: host.clone(),
+                control: control.clone(),
+            };
+            tasks.push(tokio::spawn(task.run(stopped.clone())));
             sinks.push(sink);
         }
-        let watches: HashMap<PathBuf, Arc<FileWatch>> = readers_of
-            .into_iter()
-            .map(|(path, readers)| {
-                let budget = budget_of.get(&path).copied().unwrap_or(0);
-                (path, Arc::new(FileWatch::new(readers, budget)))
-            })
-            .collect();
-        // The rotated files of every stream, from one listing: no writer runs yet.
+        let registry = Arc::new(Registry {
+            host,
+            control,
+            sinks: sinks.clone(),
+            watches: std::sync::Mutex::new(HashMap::new()),
+        });
+        // Every stream of the config, placed from one listing of the folder (no writer runs
+        // yet): lines left from before this start are sent first.
         let rotated = list_rotated(log_dir);
-        for (sink, streams, store, conn, epoch) in pending {
-            let mut readers = Vec::new();
-            let mut acked = Vec::new();
-            for ((origin, path, cri, grouping), slot) in streams.into_iter().zip(&sink.slots) {
-                let stem = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().trim_end_matches(".log").to_owned())
-                    .unwrap_or_default();
-                let (cursor, problem) = load_cursor(&store, &stem, &sink.spec.name, epoch);
-                if let Some((step, message)) = problem {
-                    // Announced as an event too, once the supervisor listens.
-                    let (control, program, name) =
-                        (control.clone(), origin.program.clone(), sink.spec.name.clone());
-                    tokio::spawn(async move { control.publish_ship(&program, &name, step, message).await });
-                }
-                slot.set_acked(&path, cursor);
-                acked.push(cursor);
-                let reader = StreamReader::grouped(
-                    origin,
-                    path.clone(),
-                    cri,
-                    watches.get(&path).cloned(),
-                    cursor,
-                    grouping,
-                );
-                let stamps = rotated.get(reader.base()).map_or(&[][..], Vec::as_slice);
-                readers.push(reader.placed(stamps));
+        for program in config.programs.values() {
+            for stream in [Stream::Out, Stream::Err] {
+                let path = log_dir.join(format!("{}.{}.log", program.file_stem(), stream.suffix()));
+                let base = format!("{}.{}.log", program.file_stem(), stream.suffix());
+                let stamps = rotated.get(&base).map_or(&[][..], Vec::as_slice);
+                registry.watch(program, &path, Some(stamps));
             }
-            let task =
-                Task { sink, readers, acked, store, conn, host: host.clone(), control: control.clone() };
-            tasks.push(tokio::spawn(task.run(stopped.clone())));
         }
         tracing::info!(
             event = "ship",
@@ -208,13 +235,14 @@ impl Shipping {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        Ok(Some(Shipping { sinks: Sinks(Arc::new(sinks)), watches: Arc::new(watches), stop, tasks }))
+        Ok(Some(Shipping { sinks: Sinks(Arc::new(sinks)), registry, stop, tasks }))
     }
 
-    /// For the supervisor: the watch of each log file a sink ships.
+    /// For the supervisor: the watch of each log file a sink ships (made on first use for a
+    /// program that appears later: an instance scaled up, a program added by a reload).
     pub fn watches(&self) -> Watches {
-        let watches = self.watches.clone();
-        Some(Arc::new(move |path: &std::path::Path| watches.get(path).cloned()))
+        let registry = self.registry.clone();
+        Some(Arc::new(move |program: &ProgramSpec, path: &Path| registry.watch(program, path, None)))
     }
 
     /// Stops the sinks, once they sent what the programs wrote last (up to 3 s: a sink that

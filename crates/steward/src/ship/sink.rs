@@ -36,7 +36,16 @@ pub struct Sink {
     /// Streams with news, in the order they came; each at most once (its slot's `queued`).
     inbox: Mutex<VecDeque<usize>>,
     notify: Notify,
-    pub slots: Vec<Arc<Slot>>,
+    /// Its streams, by index. Grows when a program's log appears that the sink ships (an
+    /// instance scaled up, a program added by a reload).
+    slots: std::sync::RwLock<Vec<Arc<Slot>>>,
+    /// Readers of streams added since the task last looked, with their acknowledged
+    /// cursors, in index order (see [`Sink::reserve`]).
+    arrivals: Mutex<Vec<(usize, StreamReader, Cursor)>>,
+    /// The sink's folder: cursors, dead letters.
+    pub store: Arc<Store>,
+    /// Goes into the line ids of streams without a cursor yet (`Store::epoch`).
+    pub epoch: u64,
     pub stats: Stats,
     /// True while the task waits with nothing to do: steward's shutdown waits for it (a
     /// little) so that the programs' last lines go out before it exits.
@@ -153,37 +162,51 @@ impl crate::logs::watch::Reader for Slot {
 }
 
 impl Sink {
-    /// A sink of `streams` streams, all queued once: a stream may hold lines from before
-    /// this start.
-    pub fn new(spec: ShipSpec, streams: usize) -> Arc<Sink> {
-        let sink = Arc::new_cyclic(|weak: &Weak<Sink>| Sink {
+    /// A sink without streams yet ([`Sink::reserve`] and [`Sink::arrive`] add them).
+    pub fn new(spec: ShipSpec, store: Arc<Store>, epoch: u64) -> Arc<Sink> {
+        Arc::new(Sink {
             spec,
             inbox: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
-            slots: (0..streams)
-                .map(|index| {
-                    Arc::new(Slot {
-                        index,
-                        sink: weak.clone(),
-                        queued: AtomicBool::new(false),
-                        after: AtomicU64::new(u64::MAX),
-                        lost_lines: AtomicU64::new(0),
-                        lost_bytes: AtomicU64::new(0),
-                        in_flight: AtomicBool::new(false),
-                        live: std::sync::OnceLock::new(),
-                        acked: Mutex::new(Cursor::new(0, None)),
-                    })
-                })
-                .collect(),
+            slots: std::sync::RwLock::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
+            store,
+            epoch,
             stats: Stats::default(),
             idle: watch::Sender::new(false),
             draining: AtomicBool::new(false),
             drain_now: Notify::new(),
+        })
+    }
+
+    /// A slot for a new stream: the log file's watch needs it before the stream's reader
+    /// (which needs the watch) exists. Its reader follows with [`Sink::arrive`].
+    pub fn reserve(self: &Arc<Sink>) -> Arc<Slot> {
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        let slot = Arc::new(Slot {
+            index: slots.len(),
+            sink: Arc::downgrade(self),
+            queued: AtomicBool::new(false),
+            after: AtomicU64::new(u64::MAX),
+            lost_lines: AtomicU64::new(0),
+            lost_bytes: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            live: std::sync::OnceLock::new(),
+            acked: Mutex::new(Cursor::new(0, None)),
         });
-        for slot in &sink.slots {
-            slot.queue(&sink);
-        }
-        sink
+        slots.push(slot.clone());
+        slot
+    }
+
+    /// The reader of `slot`'s stream, read from `acked` on: queued at once, since the stream
+    /// may hold lines from before (a crash, a sink that was down).
+    pub fn arrive(&self, slot: &Slot, reader: StreamReader, acked: Cursor) {
+        self.arrivals.lock().unwrap_or_else(|e| e.into_inner()).push((slot.index, reader, acked));
+        slot.queue(self);
+    }
+
+    fn slot(&self, index: usize) -> Arc<Slot> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner())[index].clone()
     }
 
     pub fn is_down(&self) -> Option<String> {
@@ -214,7 +237,10 @@ impl Sink {
             dropped_retention: load(&stats.dropped_retention),
             rejected_by_receiver: load(&stats.rejected_by_receiver),
             lag_seconds: self.lag_seconds(now),
-            lag_bytes: with_lag_bytes.then(|| self.slots.iter().map(|s| s.lag_bytes()).sum()),
+            lag_bytes: with_lag_bytes.then(|| {
+                let slots: Vec<Arc<Slot>> = self.slots.read().unwrap_or_else(|e| e.into_inner()).clone();
+                slots.iter().map(|s| s.lag_bytes()).sum()
+            }),
         }
     }
 
@@ -248,7 +274,6 @@ pub struct Task {
     pub readers: Vec<StreamReader>,
     /// What the receiver acknowledged, per stream (as saved).
     pub acked: Vec<Cursor>,
-    pub store: Arc<Store>,
     pub conn: Conn,
     pub host: String,
     pub control: Control,
@@ -282,7 +307,7 @@ impl Task {
                     () = sleep_until(next_flush) => {
                         let now = tokio::time::Instant::now();
                         for (&index, _) in flushes.iter().filter(|(_, due)| **due <= now) {
-                            self.sink.slots[index].queue(&self.sink);
+                            self.sink.slot(index).queue(&self.sink);
                         }
                         flushes.retain(|_, due| *due > now);
                     }
@@ -290,6 +315,7 @@ impl Task {
                 }
             }
             self.sink.idle.send_replace(false);
+            self.adopt();
             if !full && !self.sink.draining.load(Ordering::Acquire) {
                 // Let a batch fill up a little, unless the last one was full already.
                 tokio::select! {
@@ -313,6 +339,23 @@ impl Task {
             }
             self.commit(ends).await;
         }
+    }
+
+    /// Takes over the readers of streams added since (in index order; one whose slot is
+    /// reserved but whose reader has not come yet waits, with those after it).
+    fn adopt(&mut self) {
+        let mut arrivals = self.sink.arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        arrivals.sort_by_key(|(index, _, _)| *index);
+        let mut rest = Vec::new();
+        for (index, reader, acked) in arrivals.drain(..) {
+            if index == self.readers.len() {
+                self.readers.push(reader);
+                self.acked.push(acked);
+            } else {
+                rest.push((index, reader, acked));
+            }
+        }
+        *arrivals = rest;
     }
 
     /// Reads a batch on the blocking pool (file I/O never runs on the runtime's thread).
@@ -427,9 +470,9 @@ impl Task {
             })
             .collect();
         self.sink.stats.dropped_refused.fetch_add(dead.len() as u64, Ordering::Relaxed);
-        let store = self.store.clone();
+        let store = self.sink.store.clone();
         let written = tokio::task::spawn_blocking(move || store.dead_letter(&records)).await;
-        let path = self.store.dir().join("deadletter.log");
+        let path = self.sink.store.dir().join("deadletter.log");
         if !matches!(written, Ok(Ok(()))) {
             tracing::error!(sink = %self.sink.spec.name, file = %path.display(),
                 "cannot write refused lines to the dead-letter file; they are lost (counted as dropped)");
@@ -499,7 +542,9 @@ impl Task {
             tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[*index].stem, event = "ship-read",
                 "cannot read the log file to ship it: {error}; trying again at its next write");
         }
-        for (index, slot) in self.sink.slots.iter().enumerate() {
+        let slots: Vec<Arc<Slot>> = self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).clone();
+        // A slot whose reader has not arrived yet has lost nothing it could report.
+        for (index, slot) in slots.iter().enumerate().take(self.readers.len()) {
             let lines = slot.lost_lines.swap(0, Ordering::AcqRel);
             let bytes = slot.lost_bytes.swap(0, Ordering::AcqRel);
             if lines > 0 || bytes > 0 {
@@ -521,7 +566,7 @@ impl Task {
             .filter(|(i, c)| self.acked[*i] != *c)
             .map(|(i, c)| (i, self.readers[i].stem.clone(), c, self.acked[i]))
             .collect();
-        let store = self.store.clone();
+        let store = self.sink.store.clone();
         let saves = changed.clone();
         let results = tokio::task::spawn_blocking(move || {
             saves
@@ -534,14 +579,14 @@ impl Task {
         for (i, result) in results {
             if let Err(e) = result {
                 tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[i].stem, event = "ship-cursor",
-                    "cannot save the shipping cursor in {}: {e}; if steward stops now, this batch is sent again", self.store.dir().display());
+                    "cannot save the shipping cursor in {}: {e}; if steward stops now, this batch is sent again", self.sink.store.dir().display());
             }
         }
         for (i, _, cursor, _) in changed {
             self.acked[i] = cursor;
-            self.sink.slots[i].set_acked(std::path::Path::new(&self.readers[i].origin.path), cursor);
+            self.sink.slot(i).set_acked(std::path::Path::new(&self.readers[i].origin.path), cursor);
         }
-        for slot in &self.sink.slots {
+        for slot in self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).iter() {
             slot.in_flight.store(false, Ordering::Release);
         }
         self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
@@ -561,6 +606,12 @@ fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
     let (mut ends, mut notices, mut errors) = (Vec::new(), Vec::new(), Vec::new());
     let mut full = false;
     let queued = sink.take_inbox();
+    // A stream added while this batch was being made: its reader comes with the next one.
+    let (queued, later): (Vec<usize>, Vec<usize>) = queued.into_iter().partition(|&i| i < readers.len());
+    if !later.is_empty() {
+        sink.inbox.lock().unwrap_or_else(|e| e.into_inner()).extend(later);
+        full = true;
+    }
     for (k, &index) in queued.iter().enumerate() {
         if room.lines == 0 || room.bytes == 0 {
             // Still queued (their flags stay set): next batch.
@@ -571,7 +622,7 @@ fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
             full = true;
             break;
         }
-        let slot = &sink.slots[index];
+        let slot = sink.slot(index);
         // Cleared before reading: a write while we read queues the stream again.
         slot.queued.store(false, Ordering::Release);
         let reader = &mut readers[index];

@@ -209,7 +209,7 @@ impl ProgramLogs {
         let stream = |suffix: &str| {
             let path = log_dir.join(format!("{}.{suffix}.log", spec.file_stem()));
             LogStream {
-                watch: watches.as_ref().and_then(|find| find(&path)),
+                watch: watches.as_ref().and_then(|find| find(spec, &path)),
                 path,
                 spec: spec.log.clone(),
                 file: std::sync::Mutex::new(None),

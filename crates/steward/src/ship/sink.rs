@@ -71,7 +71,9 @@ pub struct Stats {
     pub rejected_by_receiver: AtomicU64,
     /// Why the sink is down (its last request failed), or `None` when it is up.
     pub down: Mutex<Option<String>>,
-    /// The capture time (ns) of the oldest line read but not yet acknowledged.
+    /// The capture time (ns) of the oldest line not yet acknowledged, as far as known: the
+    /// oldest of the batch in flight, else (more waiting) the newest line delivered last.
+    /// For a plain file a line's time is when the sink read it.
     pub oldest_unsent: Mutex<Option<i64>>,
     /// Bytes read from the files but not acknowledged yet.
     pub in_flight_bytes: AtomicU64,
@@ -338,6 +340,12 @@ impl Task {
                 return;
             }
             self.commit(ends).await;
+            // The oldest line not acknowledged now is the first one not read yet: captured
+            // after the newest line just delivered, so that line's time bounds its wait (exact
+            // for a program that writes on). With nothing queued, nothing waits.
+            let newest = batch.lines.iter().map(|l| l.at).max();
+            *self.sink.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner()) =
+                if self.sink.inbox_empty() { None } else { newest };
         }
     }
 
@@ -590,9 +598,6 @@ impl Task {
             slot.in_flight.store(false, Ordering::Release);
         }
         self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
-        if self.sink.inbox_empty() {
-            *self.sink.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        }
     }
 }
 

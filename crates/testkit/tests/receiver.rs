@@ -516,6 +516,48 @@ async fn otlp_partial_success_in_both_encodings_and_bad_requests() {
     assert_eq!(rx.state().otlp.len(), 1);
 }
 
+// ---- Counting only ----
+
+#[tokio::test]
+async fn counting_only_applies_the_same_rules_and_keeps_no_lines() {
+    let rx = Receiver::builder().count_only(true).start();
+    let first = loki_push(r#"{a="1"}"#, &[(T0, "x"), (T0 + 1, "y")]);
+    assert_eq!(post(&rx, PUSH, PROTO, first.clone()).await.status, 204);
+    assert_eq!(post(&rx, PUSH, PROTO, first).await.status, 204, "a retry: duplicates, dropped");
+    assert_eq!(post(&rx, PUSH, PROTO, loki_push(r#"{a="1"}"#, &[(T0 + 1, "z")])).await.status, 204);
+    assert_eq!(post(&rx, PUSH, PROTO, loki_push(r#"{a="1"}"#, &[(T0 - 1, "old")])).await.status, 400);
+    let create = || ndjson(&[json!({"create": {"_index": "logs", "_id": "a"}}), json!({"message": "one"})]);
+    assert_eq!(post(&rx, "/_bulk", NDJSON, create()).await.json()["errors"], false);
+    let again = post(&rx, "/_bulk", NDJSON, create()).await.json();
+    assert_eq!(again["items"][0]["create"]["status"], 409, "{again}");
+    let body = prost::Message::encode_to_vec(&otlp_request(&["hello", "world"]));
+    assert_eq!(post(&rx, "/v1/logs", PROTO, body).await.status, 200);
+
+    let state = rx.state();
+    assert_eq!(
+        (state.stored(Endpoint::Loki), state.stored(Endpoint::Elastic), state.stored(Endpoint::Otlp)),
+        (3, 1, 2)
+    );
+    assert_eq!((state.loki_duplicates, state.loki_out_of_order, state.elastic_conflicts), (2, 1, 1));
+    assert!(state.loki.is_empty() && state.otlp.is_empty());
+    assert_eq!(state.elastic.len(), 1, "documents keep their id, for the conflict rule");
+    assert_eq!(state.elastic[0].source, Value::Null, "but not their source");
+    assert!(state.first_stored_at.is_some() && state.first_stored_at <= state.last_stored_at);
+}
+
+#[tokio::test]
+async fn stored_counts_and_times_also_when_storing() {
+    let rx = Receiver::start();
+    assert_eq!(rx.state().first_stored_at, None);
+    assert_eq!(
+        post(&rx, PUSH, PROTO, loki_push(r#"{a="1"}"#, &[(T0, "x"), (T0 + 1, "y")])).await.status,
+        204
+    );
+    let state = rx.state();
+    assert_eq!((state.stored(Endpoint::Loki), state.loki.len()), (2, 2));
+    assert_eq!(state.first_stored_at, state.last_stored_at);
+}
+
 // ---- Faults ----
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use super::{Answer, State};
+use super::{Answer, Endpoint, State};
 
 /// A document Elasticsearch stored (`index` over an existing id replaces it in place).
 #[derive(Debug, Clone, PartialEq)]
@@ -169,12 +169,17 @@ fn apply(state: &mut State, default_index: Option<&str>, action: Action, reject:
         (Some(at), _) => {
             let doc = &mut state.elastic[at];
             doc.version += 1;
-            doc.source = source;
+            if !state.count_only {
+                doc.source = source;
+            }
             (200, doc.version)
         }
         (None, _) => {
             state.elastic_ids.at.insert(key, state.elastic.len());
+            // Counting only: the id and version stay, for the conflict rule; the source goes.
+            let source = if state.count_only { Value::Null } else { source };
             state.elastic.push(EsDoc { index, id, source, version: 1 });
+            state.note_stored(Endpoint::Elastic, 1);
             (201, 1)
         }
     };

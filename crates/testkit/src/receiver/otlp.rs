@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use serde_json::{json, Value};
 
-use super::{Answer, State};
+use super::{Answer, Endpoint, State};
 
 /// The official request type, re-exported for tests to build requests with.
 pub use opentelemetry_proto::tonic::collector::logs::v1 as collector;
@@ -80,7 +80,10 @@ pub(crate) fn export(
         let keep = records.len().saturating_sub(usize::try_from(*rejected).unwrap_or(0));
         records.truncate(keep);
     }
-    state.otlp.extend(records);
+    state.note_stored(Endpoint::Otlp, records.len());
+    if !state.count_only {
+        state.otlp.extend(records);
+    }
     let partial_success = partial.map(|(rejected_log_records, error_message)| ExportLogsPartialSuccess {
         rejected_log_records,
         error_message,

@@ -133,6 +133,17 @@ fn write_lines_in_bulk_stays_intact() {
 }
 
 #[test]
+fn write_lines_at_a_rate_takes_the_time_it_says() {
+    // 2,000 lines of 100 bytes at 1 MB/s: 0.2 s, paced every 10 ms.
+    let start = std::time::Instant::now();
+    let out = run(&["--write-lines", "2000", "--line-len", "100", "--rate", "1000000"]);
+    let took = start.elapsed();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, lines::lines(1..=2000, 100));
+    assert!(took >= std::time::Duration::from_millis(190), "too fast for the rate: {took:?}");
+}
+
+#[test]
 fn partial_text_has_no_newline() {
     let out = run(&["--write-lines", "1", "--line-len", "12", "--partial", "torn li"]);
     assert_eq!(out.stdout, b"0000000001 \ntorn li");

@@ -257,9 +257,19 @@ fn write_lines(spec: &WriteLines) -> io::Result<()> {
         if spec.to_stderr { Box::new(io::stderr().lock()) } else { Box::new(io::stdout().lock()) };
     let mut out = BufWriter::with_capacity(256 * 1024, out);
     let mut line = vec![0; spec.line_len];
+    // With --rate: every 10 ms worth of lines, flush and sleep until they are due.
+    let pace = spec.rate.map(|rate| (rate, (rate / 100 / spec.line_len as u64).max(1)));
+    let start = Instant::now();
     for n in 1..=spec.count {
         lines::fill_line(&mut line, n);
         out.write_all(&line)?;
+        if let Some((rate, every)) = pace {
+            if n % every == 0 {
+                out.flush()?;
+                let due = start + Duration::from_secs_f64((n * spec.line_len as u64) as f64 / rate as f64);
+                thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+        }
     }
     out.flush()
 }

@@ -26,6 +26,7 @@ usage: steward-testchild [FLAGS]   (all flags combine; carried out in this order
   --write-lines N             print N numbered lines (see testkit::lines)
     --line-len L              each L bytes long with the newline, L >= 12 (default 64)
     --stderr                  print them on stderr instead
+    --rate B                  at about B bytes a second (paced every 10ms; default: at once)
   --partial TEXT              print TEXT without a newline
   --env NAME                  print `env NAME=<value>` or `env NAME unset` (repeatable)
   --cwd                       print `cwd <path>`
@@ -82,6 +83,8 @@ pub struct WriteLines {
     pub count: u64,
     pub line_len: usize,
     pub to_stderr: bool,
+    /// Bytes a second; `None`: as fast as they can be written.
+    pub rate: Option<u64>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -105,6 +108,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
     let mut lines: Option<u64> = None;
     let mut line_len: Option<usize> = None;
     let mut to_stderr = false;
+    let mut rate: Option<u64> = None;
     let mut exit: Option<u8> = None;
 
     let mut args = args.into_iter();
@@ -131,6 +135,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
             "--write-lines" => lines = Some(number(&flag, value()?, 0..=MAX_LINE_NUMBER)?),
             "--line-len" => line_len = Some(number(&flag, value()?, MIN_LINE_LEN as u64..=1 << 24)? as usize),
             "--stderr" => to_stderr = true,
+            "--rate" => rate = Some(number(&flag, value()?, 1..=1 << 40)?),
             "--partial" => opts.partial = Some(value()?),
             "--env" => opts.env.push(value()?),
             "--cwd" => opts.cwd = true,
@@ -162,10 +167,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options, String
     match lines {
         Some(count) => {
             let line_len = line_len.unwrap_or(64);
-            opts.write_lines = Some(WriteLines { count, line_len, to_stderr });
+            opts.write_lines = Some(WriteLines { count, line_len, to_stderr, rate });
         }
-        None if line_len.is_some() || to_stderr => {
-            return Err("--line-len and --stderr need --write-lines".into())
+        None if line_len.is_some() || to_stderr || rate.is_some() => {
+            return Err("--line-len, --stderr and --rate need --write-lines".into())
         }
         None => {}
     }
@@ -253,6 +258,8 @@ mod tests {
             "--line-len",
             "20",
             "--stderr",
+            "--rate",
+            "1000",
             "--partial",
             "abc",
             "--env",
@@ -287,7 +294,7 @@ mod tests {
                 pidfile: Some("p.pid".into()),
                 append_start: Some("starts".into()),
                 print_ready: true,
-                write_lines: Some(WriteLines { count: 3, line_len: 20, to_stderr: true }),
+                write_lines: Some(WriteLines { count: 3, line_len: 20, to_stderr: true, rate: Some(1000) }),
                 partial: Some("abc".into()),
                 env: vec!["A".into(), "B".into()],
                 cwd: true,
@@ -319,6 +326,8 @@ mod tests {
             &["--write-lines", "10000000000"],
             &["--line-len", "20"],
             &["--stderr"],
+            &["--rate", "1000"],
+            &["--write-lines", "1", "--rate", "0"],
             &["--grandchild-pidfile", "x"],
             &["--grandchild-orphan"],
             &["--spawn-grandchild", "--grandchild-orphan"],

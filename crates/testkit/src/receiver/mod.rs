@@ -64,8 +64,8 @@
 //! benchmarks' `steward-receiver --count-only`): the same decoding, rules and answers, but
 //! `State::loki` and `State::otlp` stay empty and Elasticsearch documents are kept without
 //! their source; [`State::stored`] counts what was accepted in both modes. Loki's duplicate
-//! rule then remembers a 64-bit hash of each entry instead of its line (about 16 bytes an
-//! entry, against some 700 when lines are stored).
+//! rule then remembers a 64-bit hash of each entry instead of its line: a million entries as
+//! steward sends them peak under 40 MB, against some 1.8 GB when they are stored.
 
 pub mod elastic;
 pub mod loki;

@@ -5,6 +5,7 @@
 #   bench/run.sh                          # baseline steward supervisord pm2, all scenarios
 #   SYSTEMS="baseline steward" bench/run.sh restart stop    # a subset
 #   bench/run.sh sweep                    # scale scenario at several program counts, charts
+#   bench/run.sh ship                     # log shipping (bench/ship.sh; no harness, no peers)
 #
 # What it does:
 #   1. copies the harness to a fresh temp dir (it writes its results and state into its own
@@ -29,6 +30,11 @@
 # with matplotlib installed once into $BENCH_HOME/plot-venv.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Log shipping has its own baseline (a plain client against the same receiver): bench/ship.sh.
+if [ "${1:-}" = ship ]; then
+    shift
+    exec "$repo/bench/ship.sh" "$@"
+fi
 HARNESS=${HARNESS:-$repo/../shared/bench}
 BENCH_HOME=${BENCH_HOME:-$HOME/.cache/steward-bench}
 SYSTEMS=${SYSTEMS:-"baseline steward supervisord pm2"}

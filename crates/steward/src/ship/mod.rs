@@ -201,6 +201,7 @@ impl Shipping {
                 sink: sink.clone(),
                 readers: Vec::new(),
                 acked: Vec::new(),
+                saving: None,
                 conn,
                 host: host.clone(),
                 control: control.clone(),

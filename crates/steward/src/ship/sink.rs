@@ -276,6 +276,8 @@ pub struct Task {
     pub readers: Vec<StreamReader>,
     /// What the receiver acknowledged, per stream (as saved).
     pub acked: Vec<Cursor>,
+    /// The cursor files of the last batch, being written (see [`Task::commit`]).
+    pub saving: Option<tokio::task::JoinHandle<Vec<(usize, Cursor, std::io::Result<()>)>>>,
     pub conn: Conn,
     pub host: String,
     pub control: Control,
@@ -302,6 +304,8 @@ impl Task {
         let mut flushes: std::collections::BTreeMap<usize, tokio::time::Instant> = Default::default();
         loop {
             while self.sink.inbox_empty() {
+                // Idle means saved too: steward's shutdown waits for that.
+                self.finish_saving().await;
                 self.sink.idle.send_replace(true);
                 let next_flush = flushes.values().min().copied();
                 tokio::select! {
@@ -567,37 +571,48 @@ impl Task {
         }
     }
 
-    /// Saves the cursors the batch moved (on the blocking pool: each save is flushed to disk).
+    /// Moves the cursors the batch moved, and saves them in the background (each save is
+    /// flushed to disk, which takes a while): the next batch is read and sent meanwhile. The
+    /// saves of two batches never overlap, so cursor files are written in order; retention
+    /// hears of a cursor only once it is on disk.
     async fn commit(&mut self, ends: Vec<(usize, Cursor)>) {
+        self.finish_saving().await;
         let changed: Vec<(usize, String, Cursor, Cursor)> = ends
             .into_iter()
             .filter(|(i, c)| self.acked[*i] != *c)
             .map(|(i, c)| (i, self.readers[i].stem.clone(), c, self.acked[i]))
             .collect();
-        let store = self.sink.store.clone();
-        let saves = changed.clone();
-        let results = tokio::task::spawn_blocking(move || {
-            saves
-                .into_iter()
-                .map(|(i, stem, c, old)| (i, store.save(&stem, c, Some(old))))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
-        for (i, result) in results {
-            if let Err(e) = result {
-                tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[i].stem, event = "ship-cursor",
-                    "cannot save the shipping cursor in {}: {e}; if steward stops now, this batch is sent again", self.sink.store.dir().display());
-            }
-        }
-        for (i, _, cursor, _) in changed {
-            self.acked[i] = cursor;
-            self.sink.slot(i).set_acked(std::path::Path::new(&self.readers[i].origin.path), cursor);
+        for (i, _, cursor, _) in &changed {
+            self.acked[*i] = *cursor;
         }
         for slot in self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).iter() {
             slot.in_flight.store(false, Ordering::Release);
         }
         self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
+        if changed.is_empty() {
+            return;
+        }
+        let store = self.sink.store.clone();
+        self.saving = Some(tokio::task::spawn_blocking(move || {
+            changed.into_iter().map(|(i, stem, c, old)| (i, c, store.save(&stem, c, Some(old)))).collect()
+        }));
+    }
+
+    /// Waits for the cursors being saved, and tells retention of those on disk.
+    async fn finish_saving(&mut self) {
+        let Some(saving) = self.saving.take() else { return };
+        for (i, cursor, result) in saving.await.unwrap_or_default() {
+            match result {
+                Ok(()) => {
+                    self.sink.slot(i).set_acked(std::path::Path::new(&self.readers[i].origin.path), cursor)
+                }
+                Err(e) => {
+                    tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[i].stem, event = "ship-cursor",
+                    "cannot save the shipping cursor in {}: {e}; if steward stops now, what was sent since the last save is sent again",
+                    self.sink.store.dir().display())
+                }
+            }
+        }
     }
 }
 

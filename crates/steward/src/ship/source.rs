@@ -73,6 +73,8 @@ pub struct StreamReader {
     /// The record waiting for its next line at the end of the stream: where it starts, and
     /// since when it waits (it is sent as it is after the grouping's timeout).
     waiting: Option<(Cursor, std::time::Instant)>,
+    /// The line ids of the file `read` is in, with the cursor they were made for.
+    ids: Option<(Cursor, steward_core::ship::LineIds)>,
 }
 
 /// How a stream's lines are grouped into records (`multiline_*` of the program's log).
@@ -176,6 +178,7 @@ impl StreamReader {
             open: None,
             grouping,
             waiting: None,
+            ids: None,
         }
     }
 
@@ -286,11 +289,11 @@ impl StreamReader {
             if self.open.is_none() && !self.open_current(notices)? {
                 return Ok(false);
             }
+            let ids = self.ids(host);
             let Some(open) = self.open.as_mut() else { return Ok(false) };
             let reading = Reading {
+                ids: &ids,
                 cri: self.cri,
-                host,
-                stem: &self.stem,
                 read: self.read,
                 origin,
                 now,
@@ -340,10 +343,10 @@ impl StreamReader {
                     // A rotated file never grows: what is left is whole (a last line without
                     // `\n`, pieces of a CRI line that never got its end).
                     if !open.carry.is_empty() {
+                        let ids = ids.clone();
                         let reading = Reading {
+                            ids: &ids,
                             cri: self.cri,
-                            host,
-                            stem: &self.stem,
                             read: self.read,
                             origin,
                             now,
@@ -383,6 +386,20 @@ impl StreamReader {
         }
     }
 
+    /// The line ids of the file the cursor is in (hashed once per file).
+    fn ids(&mut self, host: &str) -> steward_core::ship::LineIds {
+        let key = Cursor { offset: 0, ..self.read };
+        match &self.ids {
+            Some((at, ids)) if *at == key => ids.clone(),
+            _ => {
+                let ids =
+                    steward_core::ship::LineIds::new(host, &self.stem, self.read.epoch, self.read.after);
+                self.ids = Some((key, ids.clone()));
+                ids
+            }
+        }
+    }
+
     /// Tells the reader which rotated files its stream has (`stamps`, from one listing of the
     /// log folder made for every stream at start, before any writer runs): a thousand streams
     /// then cost one listing, not a thousand.
@@ -415,9 +432,9 @@ impl StreamReader {
 
 /// How to make [`Line`]s of one stream's bytes.
 struct Reading<'a> {
+    /// The ids of the lines of the file being read.
+    ids: &'a steward_core::ship::LineIds,
     cri: bool,
-    host: &'a str,
-    stem: &'a str,
     /// Where the bytes start.
     read: Cursor,
     origin: usize,
@@ -458,7 +475,7 @@ impl Reading<'_> {
             origin: self.origin,
             at: p.at,
             observed: self.now,
-            id: steward_core::ship::line_id(self.host, self.stem, self.read.epoch, self.read.after, offset),
+            id: self.ids.id(offset),
             text: p.text,
         });
         true

@@ -466,3 +466,28 @@ fn a_program_added_by_a_reload_is_shipped_at_once() {
     loki.wait_for("the new program's lines", DEADLINE, |st| st.loki.len() >= 40);
     assert_eq!(loki_lines(&loki.state(), "worker", "stdout"), expected(40));
 }
+
+#[test]
+fn a_receiver_that_hangs_up_resets_refuses_a_large_body_and_dawdles_gets_every_line_once() {
+    let loki = Receiver::start();
+    // One after the other: a connection closed at once, a reset in the middle of the body,
+    // a 413 (the batch is halved), a slow answer; then normal service.
+    loki.inject(Fault::Refuse, Times::Next(1));
+    loki.inject_on(Endpoint::Loki, Fault::ResetMidBody { after_bytes: 100 }, Times::Next(1));
+    loki.inject_on(Endpoint::Loki, Fault::Status(413), Times::Next(1));
+    loki.inject_on(Endpoint::Loki, Fault::Slow(Duration::from_millis(300)), Times::Next(1));
+    let cfg = format!(
+        "[programs.web]\ncommand = {}\n[programs.web.log]\nformat = \"cri\"\n{}",
+        child_cmd(&["--write-lines", "400", "--sleep", "1h"]),
+        sink("loki", &loki, "linger = \"200ms\""),
+    );
+    let s = start(&cfg);
+    loki.wait_for("every line", DEADLINE, |st| st.loki.len() >= 400);
+    let state = loki.state();
+    assert_eq!((state.resets, state.answered(Endpoint::Loki, 413)), (1, 1), "{}", state.summary());
+    assert_eq!(loki_lines(&state, "web", "stdout"), expected(400), "each line once, in order");
+    assert!(state.refused >= 1, "{}", state.summary());
+    let status: serde_json::Value = serde_json::from_str(&s.cli_ok(["status", "--json"])).unwrap();
+    assert!(status["sinks"][0]["retries"].as_u64().unwrap() >= 2, "{status}");
+    assert_eq!(status["sinks"][0]["dropped_refused"], 0, "a 413 splits; no line is refused");
+}

@@ -51,6 +51,11 @@ fn find_rsyslogd() -> Option<PathBuf> {
 /// (the caller returns); when `STEWARD_TEST_REQUIRE` names `rsyslog`, panics instead.
 #[track_caller]
 pub fn available() -> bool {
+    if cfg!(windows) {
+        // rsyslogd is a Unix daemon (under Wine, its Linux path would even look like a file).
+        eprintln!("SKIPPED: rsyslogd runs on Unix only");
+        return false;
+    }
     if find_rsyslogd().is_some() {
         return true;
     }

@@ -8,5 +8,7 @@ mod harness;
 mod load;
 mod receiver;
 mod release;
+// rsyslogd is a Unix daemon.
+#[cfg(unix)]
 mod rsyslog;
 mod testchild;

@@ -276,14 +276,15 @@ pub struct Task {
     pub readers: Vec<StreamReader>,
     /// What the receiver acknowledged, per stream (as saved).
     pub acked: Vec<Cursor>,
-    /// The cursor files of the last batch, being written (see [`Task::commit`]).
+    /// The cursor files of the last batch, being written (in the background, while the next
+    /// batch goes out).
     pub saving: Option<tokio::task::JoinHandle<Vec<Saved>>>,
     pub conn: Conn,
     pub host: String,
     pub control: Control,
 }
 
-/// A cursor saved (or not) by [`Task::commit`]: the stream, the cursor, how it went.
+/// A cursor saved (or not) after a batch: the stream, the cursor, how it went.
 pub type Saved = (usize, Cursor, std::io::Result<()>);
 
 /// A batch read from the files, and where each stream it visited got to.

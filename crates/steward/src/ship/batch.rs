@@ -85,3 +85,42 @@ pub struct Body {
     /// `Some("gzip")` when the bytes are gzipped.
     pub content_encoding: Option<&'static str>,
 }
+
+impl Body {
+    /// The body gzipped. Writing to memory cannot fail; if it ever did, the body goes as it
+    /// was.
+    pub fn gzipped(self) -> Body {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        match encoder.write_all(&self.bytes).and_then(|()| encoder.finish()) {
+            Ok(bytes) => Body { bytes, content_encoding: Some("gzip"), ..self },
+            Err(_) => self,
+        }
+    }
+}
+
+/// A sink's spec for the encoders' tests: `labels = { env = "prod" }`, everything else at
+/// its default (protobuf, no gzip, no JSON parsing).
+#[cfg(test)]
+pub(crate) fn test_spec(kind: steward_core::config::SinkKind, url: &str) -> steward_core::config::ShipSpec {
+    use steward_core::config::{defaults, ShipEncoding, ShipEndpoint, ShipSpec};
+    ShipSpec {
+        name: kind.name().to_owned(),
+        kind,
+        endpoint: ShipEndpoint::parse(kind, url).expect("a test URL"),
+        programs: Vec::new(),
+        encoding: ShipEncoding::Protobuf,
+        gzip: false,
+        headers: Default::default(),
+        token_file: None,
+        ca_file: None,
+        client_cert: None,
+        labels: [("env".to_owned(), "prod".to_owned())].into(),
+        parse_json: false,
+        index: defaults::SHIP_INDEX.to_owned(),
+        max_bytes: defaults::SHIP_MAX_BYTES,
+        max_lines: defaults::SHIP_MAX_LINES,
+        linger: defaults::SHIP_LINGER,
+        max_unshipped: defaults::SHIP_MAX_UNSHIPPED,
+    }
+}

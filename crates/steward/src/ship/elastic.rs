@@ -9,7 +9,6 @@
 //!
 //! A `_bulk` answers 200 even when some items failed; its items are read one by one.
 
-use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
@@ -60,7 +59,7 @@ pub fn encode(spec: &ShipSpec, batch: &Batch, part: &[usize]) -> Body {
     }
     let body = Body { bytes, content_type: "application/x-ndjson", content_encoding: None };
     if spec.gzip {
-        gzipped(body)
+        body.gzipped()
     } else {
         body
     }
@@ -148,44 +147,19 @@ fn rfc3339(at: i64) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `body` gzipped. Writing to memory cannot fail; if it ever did, the body goes as it was.
-fn gzipped(body: Body) -> Body {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    match encoder.write_all(&body.bytes).and_then(|()| encoder.finish()) {
-        Ok(bytes) => Body { bytes, content_encoding: Some("gzip"), ..body },
-        Err(_) => body,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::io::Read;
 
-    use steward_core::config::{ShipEncoding, ShipEndpoint};
+    use std::io::Read;
 
     use super::*;
     use crate::ship::batch::{Line, Origin, Stream};
 
     fn spec(gzip: bool, parse_json: bool) -> ShipSpec {
         ShipSpec {
-            name: "es".into(),
-            kind: SinkKind::Elasticsearch,
-            endpoint: ShipEndpoint::parse(SinkKind::Elasticsearch, "https://es:9200").unwrap(),
-            programs: Vec::new(),
-            encoding: ShipEncoding::Protobuf,
             gzip,
-            headers: BTreeMap::new(),
-            token_file: None,
-            ca_file: None,
-            client_cert: None,
-            labels: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
             parse_json,
-            index: "logs-steward-default".into(),
-            max_bytes: 1 << 20,
-            max_lines: 5000,
-            linger: Duration::from_secs(1),
-            max_unshipped: 1 << 30,
+            ..crate::ship::batch::test_spec(SinkKind::Elasticsearch, "https://es:9200")
         }
     }
 

@@ -12,7 +12,6 @@
 //! messages are written here from their field numbers, not generated from Loki's .proto.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -228,52 +227,29 @@ fn json(gzip: bool, streams: Vec<Stream>) -> Body {
     let bytes = serde_json::json!({ "streams": streams }).to_string().into_bytes();
     let body = Body { bytes, content_type: "application/json", content_encoding: None };
     if gzip {
-        gzipped(body)
+        body.gzipped()
     } else {
         body
     }
 }
 
-/// `body` gzipped. Writing to memory cannot fail; if it ever did, the body goes as it was.
-fn gzipped(body: Body) -> Body {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    match encoder.write_all(&body.bytes).and_then(|()| encoder.finish()) {
-        Ok(bytes) => Body { bytes, content_encoding: Some("gzip"), ..body },
-        Err(_) => body,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+
     use std::io::Read;
     use std::time::Duration;
 
     use prost::Message;
-    use steward_core::config::ShipEndpoint;
 
     use super::*;
     use crate::ship::batch::{Line, Origin, Stream as Which};
 
     fn spec(encoding: ShipEncoding, gzip: bool, parse_json: bool) -> ShipSpec {
         ShipSpec {
-            name: "loki".into(),
-            kind: SinkKind::Loki,
-            endpoint: ShipEndpoint::parse(SinkKind::Loki, "http://loki:3100").unwrap(),
-            programs: Vec::new(),
             encoding,
             gzip,
-            headers: BTreeMap::new(),
-            token_file: None,
-            ca_file: None,
-            client_cert: None,
-            labels: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
             parse_json,
-            index: String::new(),
-            max_bytes: 1 << 20,
-            max_lines: 5000,
-            linger: Duration::from_secs(1),
-            max_unshipped: 1 << 30,
+            ..crate::ship::batch::test_spec(SinkKind::Loki, "http://loki:3100")
         }
     }
 

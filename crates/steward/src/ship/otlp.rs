@@ -13,7 +13,6 @@
 //! their default value left out.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -167,7 +166,7 @@ pub fn encode(spec: &ShipSpec, batch: &Batch, part: &[usize]) -> Body {
     };
     let body = Body { bytes, content_type, content_encoding: None };
     if spec.gzip {
-        gzipped(body)
+        body.gzipped()
     } else {
         body
     }
@@ -290,15 +289,6 @@ fn any(value: Value) -> AnyValue {
         })),
     };
     AnyValue { value }
-}
-
-/// `body` gzipped. Writing to memory cannot fail; if it ever did, the body goes as it was.
-fn gzipped(body: Body) -> Body {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    match encoder.write_all(&body.bytes).and_then(|()| encoder.finish()) {
-        Ok(bytes) => Body { bytes, content_encoding: Some("gzip"), ..body },
-        Err(_) => body,
-    }
 }
 
 /// The OTLP/JSON mapping (OTLP spec, "JSON Protobuf Encoding"): the proto3 JSON mapping with
@@ -478,30 +468,16 @@ mod tests {
 
     use prost::Message;
     use serde_json::json;
-    use steward_core::config::ShipEndpoint;
 
     use super::*;
     use crate::ship::batch::{Line, Origin};
 
     fn spec(encoding: ShipEncoding, gzip: bool, parse_json: bool) -> ShipSpec {
         ShipSpec {
-            name: "otel".into(),
-            kind: SinkKind::Otlp,
-            endpoint: ShipEndpoint::parse(SinkKind::Otlp, "http://collector:4318").unwrap(),
-            programs: Vec::new(),
             encoding,
             gzip,
-            headers: BTreeMap::new(),
-            token_file: None,
-            ca_file: None,
-            client_cert: None,
-            labels: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
             parse_json,
-            index: String::new(),
-            max_bytes: 1 << 20,
-            max_lines: 5000,
-            linger: Duration::from_secs(1),
-            max_unshipped: 1 << 30,
+            ..crate::ship::batch::test_spec(SinkKind::Otlp, "http://collector:4318")
         }
     }
 

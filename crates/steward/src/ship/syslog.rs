@@ -126,34 +126,15 @@ fn write_structured_data<'a>(out: &mut Vec<u8>, params: impl Iterator<Item = (&'
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::time::Duration;
 
-    use steward_core::config::{ShipEncoding, ShipEndpoint, SinkKind};
+    use steward_core::config::SinkKind;
 
     use super::*;
     use crate::ship::batch::{Line, Origin};
 
     fn spec(labels: &[(&str, &str)]) -> ShipSpec {
-        ShipSpec {
-            name: "syslog".into(),
-            kind: SinkKind::Syslog,
-            endpoint: ShipEndpoint::parse(SinkKind::Syslog, "tcp://logs:514").unwrap(),
-            programs: Vec::new(),
-            encoding: ShipEncoding::Protobuf,
-            gzip: false,
-            headers: BTreeMap::new(),
-            token_file: None,
-            ca_file: None,
-            client_cert: None,
-            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            parse_json: false,
-            index: String::new(),
-            max_bytes: 1 << 20,
-            max_lines: 5000,
-            linger: Duration::from_secs(1),
-            max_unshipped: 1 << 30,
-        }
+        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ShipSpec { labels, ..crate::ship::batch::test_spec(SinkKind::Syslog, "tcp://logs:514") }
     }
 
     fn origin(host: &str, program: &str, instance: Option<u32>, stream: Stream, pid: Option<u32>) -> Origin {

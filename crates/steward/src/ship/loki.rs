@@ -235,7 +235,6 @@ fn json(gzip: bool, streams: Vec<Stream>) -> Body {
 
 #[cfg(test)]
 mod tests {
-
     use std::io::Read;
     use std::time::Duration;
 

@@ -70,13 +70,6 @@ pub struct Batch {
     pub lines: Vec<Line>,
 }
 
-impl Batch {
-    /// Bytes of line text, the measure of `max_bytes`.
-    pub fn text_bytes(&self) -> usize {
-        self.lines.iter().map(|l| l.text.len()).sum()
-    }
-}
-
 /// A request body, ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Body {

@@ -75,8 +75,6 @@ pub struct Stats {
     /// oldest of the batch in flight, else (more waiting) the newest line delivered last.
     /// For a plain file a line's time is when the sink read it.
     pub oldest_unsent: Mutex<Option<i64>>,
-    /// Bytes read from the files but not acknowledged yet.
-    pub in_flight_bytes: AtomicU64,
 }
 
 /// One stream of a sink, as its log file sees it.
@@ -384,7 +382,6 @@ impl Task {
             let mut slot = self.sink.stats.oldest_unsent.lock().unwrap_or_else(|e| e.into_inner());
             *slot = Some(slot.map_or(oldest, |o| o.min(oldest)));
         }
-        self.sink.stats.in_flight_bytes.store(gathered.batch.text_bytes() as u64, Ordering::Relaxed);
         let mut gathered = gathered;
         self.readers = std::mem::take(&mut gathered.readers);
         Some(gathered)
@@ -592,7 +589,6 @@ impl Task {
         for slot in self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).iter() {
             slot.in_flight.store(false, Ordering::Release);
         }
-        self.sink.stats.in_flight_bytes.store(0, Ordering::Relaxed);
         if changed.is_empty() {
             return;
         }

@@ -138,6 +138,18 @@ impl Registry {
     }
 }
 
+/// A random number: a new cursor epoch, backoff jitter. std's hasher keys come from the OS's
+/// random source; the clock and the pid go in too.
+pub(crate) fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 /// This machine's name, as every line carries it.
 pub fn host_name() -> String {
     #[cfg(unix)]
@@ -177,7 +189,7 @@ impl Shipping {
                 Store::open(&config.supervisor.state_dir, &spec.name)
                     .with_context(|| format!("cannot create the state folder of [[ship]] {}", spec.name))?,
             );
-            let epoch = store.epoch(source::fresh_epoch).with_context(|| {
+            let epoch = store.epoch(random).with_context(|| {
                 format!("cannot save the epoch of [[ship]] {} in {}", spec.name, store.dir().display())
             })?;
             let tls = transport::tls_connector(spec)?;
@@ -300,7 +312,7 @@ fn load_cursor(
                 "the shipping cursor of {stem}: {problem}: sending it again from its oldest file (duplicates rather than losses)"
             );
             tracing::error!(sink, stream = stem, event = "ship-cursor", "{message}");
-            (Cursor::new(source::fresh_epoch(), None), Some(("reset", message)))
+            (Cursor::new(random(), None), Some(("reset", message)))
         }
     }
 }

@@ -427,7 +427,7 @@ impl Task {
                 Some((after, why)) => {
                     self.mark_down(&why).await;
                     self.sink.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    let delay = after.unwrap_or_else(|| verdict::backoff(attempt, random()));
+                    let delay = after.unwrap_or_else(|| verdict::backoff(attempt, super::random()));
                     attempt = attempt.saturating_add(1);
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
@@ -735,12 +735,4 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 fn nanos(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
-/// A random number for backoff jitter.
-fn random() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_i64(nanos(SystemTime::now()));
-    h.finish()
 }

@@ -266,7 +266,7 @@ impl StreamReader {
                 }
                 (Opened::Short, _) => {
                     notices.push(Notice::Reset { file: self.live() });
-                    self.read = Cursor::new(fresh_epoch(), None);
+                    self.read = Cursor::new(super::random(), None);
                     self.known = None;
                 }
             }
@@ -584,17 +584,6 @@ fn take(
         consumed = end;
     }
     Taken { consumed, full: false, waiting: false }
-}
-
-/// A new cursor epoch: any number not used before, from the clock and the process.
-pub fn fresh_epoch() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 #[cfg(test)]

@@ -11,6 +11,17 @@ use steward_core::rotation::{self, RotatedKind};
 /// (compressed or not; one per rotation, the plain one while both exist), then `live`
 /// itself if it exists.
 pub fn files_oldest_first(live: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = rotated(live)?.into_iter().map(|(_, path)| path).collect();
+    if live.exists() {
+        files.push(live.to_path_buf());
+    }
+    Ok(files)
+}
+
+/// The rotated files of the log whose live file is `live`, oldest first, with their stamps:
+/// one per rotation (the plain file while both it and the `.gz` exist), without a
+/// compression still being written.
+pub fn rotated(live: &Path) -> io::Result<Vec<(rotation::Stamp, PathBuf)>> {
     let base = live.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let dir = match live.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -31,11 +42,7 @@ pub fn files_oldest_first(live: &Path) -> io::Result<Vec<PathBuf>> {
     // By stamp, plain before compressed; then one file per stamp.
     rotated.sort();
     rotated.dedup_by_key(|(stamp, _, _)| *stamp);
-    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, _, path)| path).collect();
-    if live.exists() {
-        files.push(live.to_path_buf());
-    }
-    Ok(files)
+    Ok(rotated.into_iter().map(|(stamp, _, path)| (stamp, path)).collect())
 }
 
 /// The whole content of the log whose live file is `live`, oldest first, with compressed

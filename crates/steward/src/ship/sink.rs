@@ -118,25 +118,14 @@ impl Slot {
         }
         let Some(live) = self.live.get() else { return 0 };
         let cursor = *self.acked.lock().unwrap_or_else(|e| e.into_inner());
-        let (Some(dir), Some(base)) = (live.parent(), live.file_name().and_then(|n| n.to_str())) else {
-            return 0;
-        };
-        let mut sizes: Vec<(Stamp, u64)> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| {
-                        let e = e.ok()?;
-                        let r = steward_core::rotation::parse_rotated(base, e.file_name().to_str()?)?;
-                        let newer = cursor.after.is_none_or(|a| r.stamp > a);
-                        (newer && r.kind != steward_core::rotation::RotatedKind::GzipTemp)
-                            .then(|| Some((r.stamp, e.metadata().ok()?.len())))?
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        sizes.sort_unstable();
-        let live_len = std::fs::metadata(live).map_or(0, |m| m.len());
-        let total: u64 = sizes.iter().map(|(_, n)| n).sum::<u64>() + live_len;
+        let rotated: u64 = crate::logs::history::rotated(live)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(stamp, _)| cursor.after.is_none_or(|after| *stamp > after))
+            .filter_map(|(_, path)| std::fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum();
+        let total = rotated + std::fs::metadata(live).map_or(0, |m| m.len());
         total.saturating_sub(cursor.offset)
     }
 }

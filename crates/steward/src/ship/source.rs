@@ -13,7 +13,7 @@
 //! - Nothing holds a file open between reads once the stream is caught up, so 10,000
 //!   quiet streams cost no file descriptors.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -192,21 +192,11 @@ impl StreamReader {
 
     /// The stamps of the rotated files on disk.
     fn list(&self) -> io::Result<Vec<Stamp>> {
-        let mut stamps = Vec::new();
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(stamps),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let name = entry?.file_name();
-            if let Some(r) = name.to_str().and_then(|n| rotation::parse_rotated(&self.base, n)) {
-                if r.kind != rotation::RotatedKind::GzipTemp {
-                    stamps.push(r.stamp);
-                }
-            }
+        match crate::logs::history::rotated(&self.live()) {
+            Ok(files) => Ok(files.into_iter().map(|(stamp, _)| stamp).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
-        Ok(stamps)
     }
 
     /// Where the cursor is, listing the folder only when the rotation count says a rename

@@ -11,8 +11,8 @@ const FLOORS: &[&[&str]] = &[
     // steward as PID 1, and the loader's leftovers: use nothing of the crate, run before
     // everything.
     &["init", "loader"],
-    // Owner-only folders and files.
-    &["private"],
+    // Owner-only folders and files; what the TLS clients share.
+    &["private", "tls"],
     // Leaves: they use nothing of the crate but `private`.
     &["protocol", "signals", "logs", "sockets", "releases"],
     &["process"],

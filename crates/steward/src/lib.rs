@@ -10,7 +10,8 @@
 //! - [`protocol`]: the JSON of the API, shared by the daemon and the CLI; [`signals`]: the
 //!   signals that stop `steward run`; [`logs`]: pipes to whole lines to rotating files;
 //!   [`sockets`]: listening sockets passed to programs; [`releases`]: fetching, verifying and
-//!   unpacking release archives, and the installed versions on disk.
+//!   unpacking release archives, and the installed versions on disk; [`tls`]: what steward's
+//!   TLS clients share (a CA file's certificates, the client config).
 //! - [`process`]: starting and stopping process trees, per platform.
 //! - [`resources`]: memory and CPU of process trees; [`health`]: health probes.
 //! - [`alerts`]: delivering alert notifications (webhook, command).
@@ -49,4 +50,5 @@ pub mod ship;
 pub mod signals;
 pub mod sockets;
 pub mod supervise;
+pub mod tls;
 pub mod update;

@@ -17,8 +17,7 @@ use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::http::request;
 use hyper::StatusCode;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -199,29 +198,16 @@ fn is_loopback(host: &str) -> bool {
 
 /// Trust `ca_file` (PEM, one or more certificates) when given, else the built-in roots.
 fn client_config(ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
+    let roots = match ca_file {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
-            if certs.is_empty() {
-                bail!("--ca-file {} holds no PEM certificate", path.display());
-            }
-            for cert in certs {
-                roots.add(cert).with_context(|| {
-                    format!("--ca-file {}: a certificate steward cannot use", path.display())
-                })?;
-            }
+            let mut roots = rustls::RootCertStore::empty();
+            crate::tls::add_ca_file(&mut roots, path)
+                .with_context(|| format!("cannot use --ca-file {}", path.display()))?;
+            roots
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("the TLS provider has no protocol version")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        None => crate::tls::builtin_roots(),
+    };
+    let mut config = crate::tls::client(roots).with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -20,8 +20,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -367,9 +366,7 @@ pub struct Fetcher {
 
 impl Default for Fetcher {
     fn default() -> Fetcher {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        Fetcher::with_roots(roots)
+        Fetcher::with_roots(crate::tls::builtin_roots())
     }
 }
 
@@ -386,29 +383,14 @@ impl Fetcher {
     /// Trusts the certificates in `ca_file` (PEM) besides the built-in roots: for a release
     /// server with a private CA.
     pub fn with_ca_file(ca_file: &Path) -> Result<Fetcher, FetchError> {
-        let err = |source| FetchError::CaFile { path: ca_file.to_path_buf(), source };
-        let certs = CertificateDer::pem_file_iter(ca_file)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| err(io::Error::other(e)))?;
-        if certs.is_empty() {
-            return Err(err(io::Error::other("it holds no PEM certificate")));
-        }
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for cert in certs {
-            roots.add(cert).map_err(|e| err(io::Error::other(e)))?;
-        }
+        let mut roots = crate::tls::builtin_roots();
+        crate::tls::add_ca_file(&mut roots, ca_file)
+            .map_err(|source| FetchError::CaFile { path: ca_file.to_path_buf(), source })?;
         Ok(Fetcher::with_roots(roots))
     }
 
     fn with_roots(roots: rustls::RootCertStore) -> Fetcher {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            // ring supports TLS 1.2 and 1.3: the safe defaults are always there.
-            .expect("the ring provider supports the default protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let mut config = crate::tls::client(roots).with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Fetcher {
             tls: TlsConnector::from(Arc::new(config)),

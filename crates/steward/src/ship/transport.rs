@@ -48,31 +48,17 @@ pub enum SendError {
 /// The TLS settings of a sink, from its `ca_file` and `client_cert`. The error says which
 /// file is wrong.
 pub fn tls_connector(spec: &ShipSpec) -> anyhow::Result<TlsConnector> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &spec.ca_file {
+    let roots = match &spec.ca_file {
         Some(path) => {
-            let certs: Vec<CertificateDer<'static>> =
-                CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect()).map_err(|e| {
-                    anyhow::anyhow!("cannot read ca_file {} of [[ship]] {}: {e}", path.display(), spec.name)
-                })?;
-            if certs.is_empty() {
-                anyhow::bail!(
-                    "ca_file {} of [[ship]] {} holds no PEM certificate",
-                    path.display(),
-                    spec.name
-                );
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| anyhow::anyhow!("ca_file {}: {e}", path.display()))?;
-            }
+            let mut roots = rustls::RootCertStore::empty();
+            crate::tls::add_ca_file(&mut roots, path).map_err(|e| {
+                anyhow::anyhow!("cannot use ca_file {} of [[ship]] {}: {e}", path.display(), spec.name)
+            })?;
+            roots
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| anyhow::anyhow!("TLS: {e}"))?
-        .with_root_certificates(roots);
+        None => crate::tls::builtin_roots(),
+    };
+    let builder = crate::tls::client(roots);
     let mut config = match &spec.client_cert {
         Some((cert, key)) => {
             let chain: Vec<CertificateDer<'static>> =

@@ -331,7 +331,6 @@ impl Task {
             }
             self.report_notices(&gathered).await;
             let Gathered { batch, ends, .. } = gathered;
-            let batch = Arc::new(batch);
             if !batch.lines.is_empty() && !self.deliver(&batch, &mut stop).await {
                 return;
             }
@@ -378,14 +377,14 @@ impl Task {
     }
 
     /// Sends `batch` until every line is delivered or dead-lettered. `false`: stopped first.
-    async fn deliver(&mut self, batch: &Arc<Batch>, stop: &mut watch::Receiver<bool>) -> bool {
+    async fn deliver(&mut self, batch: &Batch, stop: &mut watch::Receiver<bool>) -> bool {
         let mut plan = Plan::new(batch.lines.len());
         let mut attempt = 0u32;
         let mut reasons: Vec<(usize, String)> = Vec::new();
         while let Some(part) = plan.current() {
             let part = part.to_vec();
             let outcome = tokio::select! {
-                outcome = send(&mut self.conn, &self.sink, batch, &part) => outcome,
+                outcome = send(&mut self.conn, &self.sink.spec, batch, &part) => outcome,
                 _ = stop.changed() => return false,
             };
             let (verdict, refused_reasons, wait) = match outcome {
@@ -666,77 +665,53 @@ struct Outcome {
     rejected: Option<(i64, String)>,
 }
 
-/// Encodes the lines `part` of `batch` for the sink's protocol, sends them, and reads the
-/// answer. Encoding (up to `max_bytes` of lines, compressed) and reading an Elasticsearch
-/// answer (an item per line) run on the blocking pool: the runtime's thread is the
-/// supervisor's, and a busy sink must not slow `status` or a restart.
-async fn send(
-    conn: &mut Conn,
-    sink: &Arc<Sink>,
-    batch: &Arc<Batch>,
-    part: &[usize],
-) -> Result<Outcome, SendError> {
-    let off_thread = |what: &'static str| {
-        move |e: tokio::task::JoinError| SendError::Io {
-            to: what.to_owned(),
-            source: std::io::Error::other(e),
-        }
-    };
-    let (s, b, p) = (sink.clone(), batch.clone(), part.to_vec());
+/// Encodes the lines `part` of `batch` for the sink's protocol and sends them.
+async fn send(conn: &mut Conn, spec: &ShipSpec, batch: &Batch, part: &[usize]) -> Result<Outcome, SendError> {
     match conn {
         Conn::Syslog(stream) => {
-            let frames = tokio::task::spawn_blocking(move || syslog::encode(&s.spec, &b, &p))
-                .await
-                .map_err(off_thread("the syslog encoder"))?;
-            stream.send(&frames).await?;
+            stream.send(&syslog::encode(spec, batch, part)).await?;
             Ok(Outcome { verdict: Verdict::Delivered, reasons: Vec::new(), rejected: None })
         }
         Conn::Http(http) => {
-            let body = tokio::task::spawn_blocking(move || match s.spec.kind {
-                SinkKind::Loki => loki::encode(&s.spec, &b, &p),
-                SinkKind::Otlp => otlp::encode(&s.spec, &b, &p),
-                SinkKind::Elasticsearch => elastic::encode(&s.spec, &b, &p),
-                SinkKind::Syslog => unreachable!("a syslog sink has a syslog connection (Shipping::start)"),
-            })
-            .await
-            .map_err(off_thread("the encoder"))?;
+            let body = match spec.kind {
+                SinkKind::Loki => loki::encode(spec, batch, part),
+                SinkKind::Otlp => otlp::encode(spec, batch, part),
+                SinkKind::Elasticsearch => elastic::encode(spec, batch, part),
+                SinkKind::Syslog => unreachable!("syslog sinks have a syslog connection"),
+            };
             let answer = http.post(&body).await?;
-            let (kind, len) = (sink.spec.kind, part.len());
-            tokio::task::spawn_blocking(move || read_answer(kind, &answer, len))
-                .await
-                .map_err(off_thread("the answer's reader"))
+            let outcome = match spec.kind {
+                SinkKind::Otlp => {
+                    let (verdict, rejected) = otlp::read_response(
+                        answer.status,
+                        answer.retry_after,
+                        answer.content_type.as_deref(),
+                        &answer.body,
+                    );
+                    Outcome { verdict, reasons: Vec::new(), rejected }
+                }
+                SinkKind::Elasticsearch => {
+                    let bulk =
+                        elastic::read_response(answer.status, answer.retry_after, &answer.body, part.len());
+                    Outcome { verdict: bulk.verdict, reasons: bulk.reasons, rejected: None }
+                }
+                _ => Outcome {
+                    verdict: loki::verdict(answer.status, answer.retry_after),
+                    reasons: Vec::new(),
+                    rejected: None,
+                },
+            };
+            let mut outcome = outcome;
+            if outcome.verdict == Verdict::Refused && part.len() == 1 {
+                let text = String::from_utf8_lossy(&answer.body);
+                let text = text.trim();
+                let reason =
+                    format!("HTTP {}: {}", answer.status, text.chars().take(500).collect::<String>());
+                outcome.reasons.push((0, reason));
+            }
+            Ok(outcome)
         }
     }
-}
-
-/// What an HTTP receiver's answer to a part of `len` lines means.
-fn read_answer(kind: SinkKind, answer: &transport::Answer, len: usize) -> Outcome {
-    let mut outcome = match kind {
-        SinkKind::Otlp => {
-            let (verdict, rejected) = otlp::read_response(
-                answer.status,
-                answer.retry_after,
-                answer.content_type.as_deref(),
-                &answer.body,
-            );
-            Outcome { verdict, reasons: Vec::new(), rejected }
-        }
-        SinkKind::Elasticsearch => {
-            let bulk = elastic::read_response(answer.status, answer.retry_after, &answer.body, len);
-            Outcome { verdict: bulk.verdict, reasons: bulk.reasons, rejected: None }
-        }
-        SinkKind::Loki | SinkKind::Syslog => Outcome {
-            verdict: loki::verdict(answer.status, answer.retry_after),
-            reasons: Vec::new(),
-            rejected: None,
-        },
-    };
-    if outcome.verdict == Verdict::Refused && len == 1 {
-        let text = String::from_utf8_lossy(&answer.body);
-        let reason = format!("HTTP {}: {}", answer.status, text.trim().chars().take(500).collect::<String>());
-        outcome.reasons.push((0, reason));
-    }
-    outcome
 }
 
 /// Sleeps until `at`, or for ever.

@@ -133,9 +133,23 @@ impl Browser {
         let (chromium, chromedriver) = find_tools()
             .expect("Chromium and chromedriver on PATH (check testkit::browser::available() first)");
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
-        let driver = Daemon::start(&chromedriver, ["--port=0"], dir.path());
         let port_line = "started successfully on port ";
-        let out = driver.wait_for_text(port_line, DEADLINE);
+        // With --port=0 chromedriver takes a free port on one address family and then wants
+        // the same number on the other, which another test may hold: it says so and exits.
+        // A new one picks another port.
+        let mut attempts = 0;
+        let (driver, out) = loop {
+            let driver = Daemon::start(&chromedriver, ["--port=0"], dir.path());
+            let out = driver.wait_for_output(
+                &format!("{port_line:?} in the output"),
+                |out| out.contains(port_line) || out.contains("port not available"),
+                DEADLINE,
+            );
+            attempts += 1;
+            if out.contains(port_line) || attempts == 5 {
+                break (driver, out);
+            }
+        };
         let port: u16 = out
             .split(port_line)
             .nth(1)

@@ -4,6 +4,7 @@
 //! reload, composed. `cli::run`
 //! calls [`run`] with a shutdown future; so does the Windows service host.
 
+mod api_thread;
 pub mod lock;
 mod triggers;
 
@@ -116,18 +117,21 @@ pub async fn run_with(
             .map_or(steward_core::config::defaults::SESSION_TIMEOUT, |d| d.session_timeout);
         api::dashboard::Dashboard::new(api_state.clone(), info.clone(), audit.clone(), tokens, timeout)
     });
+    // Every listener is made and served on the API's own thread (api_thread.rs).
+    let listeners = api_thread::ApiThread::start().context("cannot start the API's thread")?;
     // The remote API and the dashboard bind before anything starts, so a taken port or a bad
     // certificate stops steward here, with an error naming it.
     let (remote_stop, remote_stopped) = tokio::sync::oneshot::channel::<()>();
     let remote_task = match (&config.api, remote_listen, &dashboard) {
         (Some(settings), Some(listen), Some(dashboard)) => {
-            let bound = api::remote::bind(settings, listen).await?;
+            let settings = settings.clone();
+            let bound = listeners.run(async move { api::remote::bind(&settings, listen).await }).await?;
             audit.open_now().with_context(|| {
                 format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
             })?;
             tracing::info!(event = "api", "remote API on {}", bound.url());
             let router = api::router(api_state.clone(), info.clone());
-            Some(tokio::spawn(api::remote::serve(bound, router, audit.clone(), dashboard.clone(), async {
+            Some(listeners.spawn(api::remote::serve(bound, router, audit.clone(), dashboard.clone(), async {
                 let _ = remote_stopped.await;
             })))
         }
@@ -136,26 +140,27 @@ pub async fn run_with(
     let (dashboard_stop, dashboard_stopped) = tokio::sync::oneshot::channel::<()>();
     let dashboard_task = match (dashboard_listen, &dashboard) {
         (Some(addr), Some(dashboard)) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            let listener = listeners.run(tokio::net::TcpListener::bind(addr)).await.with_context(|| {
                 format!("cannot listen on {addr} for the dashboard ([dashboard] listen); is the port taken?")
             })?;
             audit.open_now().with_context(|| {
                 format!("cannot open the audit log {}; check [api] audit_log", audit.path().display())
             })?;
             tracing::info!(event = "dashboard", "dashboard on http://{}/ui/", listener.local_addr()?);
-            Some(tokio::spawn(api::dashboard::serve_on(listener, dashboard.clone(), async {
+            Some(listeners.spawn(api::dashboard::serve_on(listener, dashboard.clone(), async {
                 let _ = dashboard_stopped.await;
             })))
         }
         _ => None,
     };
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api_task = match api::local::bind(&endpoint) {
+    let bind_at = endpoint.clone();
+    let api_task = match listeners.run(async move { api::local::bind(&bind_at) }).await {
         Ok(listener) => {
             tracing::info!(event = "api", "control API on {}", endpoint.display());
             let router = api::audit::audited(api::router(api_state.clone(), info), audit.clone(), "local");
             let router = api::metrics::counted(router);
-            Some(tokio::spawn(api::local::serve(listener, router, async {
+            Some(listeners.spawn(api::local::serve(listener, router, async {
                 let _ = api_stopped.await;
             })))
         }
@@ -175,12 +180,13 @@ pub async fn run_with(
     let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = match config.metrics.listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
+            let listener = listeners
+                .run(tokio::net::TcpListener::bind(addr))
                 .await
                 .with_context(|| format!("cannot listen on {addr} for [metrics]; is the port taken?"))?;
             tracing::info!(event = "metrics", "metrics on http://{}/metrics", listener.local_addr()?);
             let sources = api::metrics::Sources { control: control.clone(), sinks: sinks.clone() };
-            Some(tokio::spawn(api::metrics::serve_on(listener, sources, async {
+            Some(listeners.spawn(api::metrics::serve_on(listener, sources, async {
                 let _ = metrics_stopped.await;
             })))
         }

@@ -131,9 +131,15 @@ pub async fn run_with(
             })?;
             tracing::info!(event = "api", "remote API on {}", bound.url());
             let router = api::router(api_state.clone(), info.clone());
-            Some(listeners.spawn(api::remote::serve(bound, router, audit.clone(), dashboard.clone(), async {
-                let _ = remote_stopped.await;
-            })))
+            Some(listeners.spawn(api::remote::serve(
+                bound,
+                router,
+                audit.clone(),
+                dashboard.clone(),
+                async {
+                    let _ = remote_stopped.await;
+                },
+            )))
         }
         _ => None,
     };

@@ -11,6 +11,9 @@ writes them), in one steward:
   3. `steward restart --all`: its wall time, and steward's CPU per restart;
   4. a crash storm: every program SIGKILLed at once; steward's CPU per restart until all
      N run again (new pids), and `status` round trips measured back to back meanwhile.
+     After each, `steward --version` is timed too: it starts the same binary but asks
+     steward nothing, so when it is slow as well, the machine was (thousands of processes
+     starting at once on two cores), not steward's answer.
 steward's CPU time is the sum of its threads' run time in /proc/PID/task/*/schedstat
 (nanoseconds), not clock ticks.
 """
@@ -99,9 +102,12 @@ try:
     c0, t0 = cpu_ns(daemon.pid), time.perf_counter()
     for p in pids:
         os.kill(p, signal.SIGKILL)
-    during = []
+    during, control = [], []
     while True:
         during.append(status_ms())
+        t = time.perf_counter()
+        subprocess.run([BIN, "--version"], check=True, stdout=subprocess.DEVNULL)
+        control.append((time.perf_counter() - t) * 1000)
         now = children(daemon.pid)
         if len(now) >= N and not (now & pids):
             break
@@ -117,4 +123,5 @@ finally:
 
 print(f"| {N:,} | {idle:.2f} ms | {single_us:.0f} µs | {all_s:.2f} s, {all_us:.0f} µs each (×{all_us / single_us:.2f}) "
       f"| {storm_s:.2f} s, {storm_us:.0f} µs each (×{storm_us / single_us:.2f}) "
-      f"| {statistics.median(during):.2f} ms, max {max(during):.2f} ms (×{statistics.median(during) / idle:.2f}) |")
+      f"| {statistics.median(during):.2f} ms, max {max(during):.2f} ms (×{statistics.median(during) / idle:.2f}) "
+      f"| {statistics.median(control):.2f} ms, max {max(control):.2f} ms |")

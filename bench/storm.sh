@@ -10,8 +10,8 @@ cd "$repo"
 cargo build --release --bin steward >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-echo "| programs | status, idle | one restart: steward CPU | restart --all | crash storm (all SIGKILLed) | status during the storm |"
-echo "|---:|---|---|---|---|---|"
+echo "| programs | status, idle | one restart: steward CPU | restart --all | crash storm (all SIGKILLed) | status during the storm | \`--version\` at the same moments |"
+echo "|---:|---|---|---|---|---|---|"
 sizes=("$@")
 [ $# -gt 0 ] || sizes=(500 5000)
 for n in "${sizes[@]}"; do

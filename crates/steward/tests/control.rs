@@ -112,6 +112,44 @@ fn status_start_stop_restart_round_trip() {
     assert!(s.daemon().wait_exit(DEADLINE).success(), "{}", s.daemon().dump());
 }
 
+/// The table `steward status` prints is the daemon's (`Accept: text/plain`), and it is the
+/// table the CLI makes from the JSON, which stays the answer to any other request.
+#[test]
+fn the_status_table_comes_from_the_daemon_and_matches_the_json() {
+    // Nothing runs, so no uptime moves between the two requests.
+    let s = start(&format!(
+        "[programs.web]\ncommand = {sleep}\nautostart = false\n\n[programs.batch]\ncommand = [\"/nonexistent/b\"]\nautostart = false\n",
+        sleep = child_cmd(&["--sleep", "1h"]),
+    ));
+    s.wait_api();
+    let table = ok(&cli(&s, &["status"]));
+    let json: steward::protocol::StatusReply =
+        serde_json::from_str(&ok(&cli(&s, &["status", "--json"]))).unwrap();
+    assert_eq!(table, steward::protocol::status_table(&json));
+    assert!(table.lines().any(|l| l.starts_with("web") && l.contains("stopped")), "{table}");
+
+    #[cfg(unix)]
+    {
+        use std::io::{Read, Write};
+        let get = |accept: &str| {
+            let mut conn = std::os::unix::net::UnixStream::connect(s.path(".steward/steward.sock")).unwrap();
+            conn.set_read_timeout(Some(DEADLINE)).unwrap();
+            write!(conn, "GET /v1/status HTTP/1.1\r\nHost: steward\r\n{accept}Connection: close\r\n\r\n")
+                .unwrap();
+            let mut reply = String::new();
+            conn.read_to_string(&mut reply).unwrap();
+            reply
+        };
+        let text = get("Accept: text/plain\r\n");
+        assert!(text.to_lowercase().contains("content-type: text/plain; charset=utf-8"), "{text}");
+        assert!(text.ends_with(&table), "{text}");
+        for accept in ["", "Accept: */*\r\n", "Accept: application/json\r\n"] {
+            let reply = get(accept);
+            assert!(reply.to_lowercase().contains("content-type: application/json"), "{accept:?}: {reply}");
+        }
+    }
+}
+
 #[test]
 fn a_cli_without_a_daemon_says_so_and_exits_3() {
     let dir = testkit::tempfile::tempdir().unwrap();

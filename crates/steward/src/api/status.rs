@@ -3,19 +3,35 @@
 use std::time::SystemTime;
 
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::ApiError;
 use crate::protocol::{GroupInfo, ProgramInfo, SocketInfo, StatusReply};
 use crate::supervise::{Control, Snapshot};
 
+/// JSON, or with `Accept: text/plain` the table `steward status` prints
+/// ([`crate::protocol::status_table`]).
 pub async fn status(
     State(control): State<Control>,
     State(sinks): State<crate::ship::Sinks>,
-) -> Result<Json<StatusReply>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let mut reply = reply(control.snapshot().await?, SystemTime::now());
     reply.sinks = sinks.reports(false);
-    Ok(Json(reply))
+    let text = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().starts_with("text/plain")));
+    Ok(match text {
+        true => {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], crate::protocol::status_table(&reply))
+                .into_response()
+        }
+        false => Json(reply).into_response(),
+    })
 }
 
 /// The supervisor's snapshot as `status` shows it, with uptimes as of `now`.

@@ -78,7 +78,21 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Response<Incoming>> {
+        self.request_accepting(method, path, body, None).await
+    }
+
+    /// [`Client::request`] with an `Accept` header.
+    async fn request_accepting(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        accept: Option<&str>,
+    ) -> anyhow::Result<Response<Incoming>> {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(accept) = accept {
+            req = req.header("accept", accept);
+        }
         let mut sender = match &self.remote {
             Some(remote) => {
                 req = remote.headers(req);
@@ -122,6 +136,16 @@ impl Client {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let resp = self.request(Method::GET, path, None).await?;
         read_json(resp).await
+    }
+
+    /// GET `path` asking for `accept`: the reply's content type and body, whatever the
+    /// daemon chose to send.
+    pub async fn get_accepting(&self, path: &str, accept: &str) -> anyhow::Result<(String, Bytes)> {
+        let resp = self.request_accepting(Method::GET, path, None, Some(accept)).await?;
+        let content_type =
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let body = resp.into_body().collect().await.context("reading the reply")?.to_bytes();
+        Ok((content_type, body))
     }
 
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, HighlightSpacing, Paragraph, Row, T
 use ratatui::Frame;
 
 use super::model::{Model, Usage};
-use crate::cli::status::uptime;
+use crate::protocol::uptime;
 use crate::protocol::ProgramInfo;
 
 /// Below this the table's columns do not fit.

@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod table;
+pub use table::{status_table, uptime};
+
 /// `GET /v1/status`
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StatusReply {

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""`status` at scale: the whole CLI process against the harness's C client, same run.
+
+    bench/status.sh [N ...]                      # builds, then runs this (10, 500, 5000)
+    python3 bench/status.py STEWARD PBSUP N ...  # sizes N
+
+For each N, one steward and one pbsup (the harness's C baseline supervisor, ../shared/bench)
+each run N `sleep` programs. Once all run and 2 s have passed, the two clients are timed in
+turns, RUNS times each after 2 warm-ups: `steward -c CONFIG status` (a process start,
+finding the socket, one HTTP request, the table printed) and `pbsup -c SOCK status` (a C
+process, one unix-socket round trip, the daemon writing a line per program). Output goes
+to /dev/null for both. Prints one Markdown row per N: the medians, p90s and the ratio.
+"""
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+STEWARD, PBSUP = sys.argv[1], sys.argv[2]
+SIZES = [int(n) for n in sys.argv[3:]] or [10, 500, 5000]
+RUNS = int(os.environ.get("RUNS", "20"))
+
+
+def children(pid):
+    """How many of `pid`'s children run `sleep` (exec'd)."""
+    count = 0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{p}/stat").read()
+        except OSError:
+            continue
+        end = stat.rindex(")")
+        if stat[stat.index("(") + 1:end] == "sleep" and int(stat[end + 2:].split()[1]) == pid:
+            count += 1
+    return count
+
+
+def wait_running(pid, n):
+    deadline = time.monotonic() + 120
+    while children(pid) < n:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {children(pid)} of {n} programs ran after 120 s")
+        time.sleep(0.05)
+
+
+def timed(argv):
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+
+def start_steward(work, n):
+    cfg = os.path.join(work, "steward.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[supervisor]\nstate_dir = "{work}/state"\nlog_dir = "{work}/logs"\n')
+        for i in range(n):
+            f.write(f'[programs.p{i}]\ncommand = ["sleep", "100000"]\n')
+    daemon = subprocess.Popen([STEWARD, "run", "-c", cfg], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return daemon, [STEWARD, "-c", cfg, "status"], [STEWARD, "-c", cfg, "shutdown"]
+
+
+def start_pbsup(work, n):
+    os.makedirs(f"{work}/programs")
+    os.makedirs(f"{work}/logs")
+    for i in range(n):
+        with open(f"{work}/programs/p{i}", "w") as f:
+            f.write(f"{work}/logs/p{i}.log\n/usr/bin/sleep\n100000\n")
+    daemon = subprocess.Popen([PBSUP, work], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    sock = f"{work}/ctl.sock"
+    return daemon, [PBSUP, "-c", sock, "status"], [PBSUP, "-c", sock, "shutdown"]
+
+
+def stop(daemon, shutdown):
+    try:
+        subprocess.run(shutdown, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        daemon.wait(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+
+
+def p90(xs):
+    return statistics.quantiles(xs, n=10)[-1]
+
+
+print("| programs | steward status | C client (pbsup) | ×C client |")
+print("|---:|---|---|---:|")
+for n in SIZES:
+    works = [tempfile.mkdtemp(prefix="stst."), tempfile.mkdtemp(prefix="stpb.")]
+    running = []
+    try:
+        running.append(start_steward(works[0], n))
+        running.append(start_pbsup(works[1], n))
+        for daemon, status, _ in running:
+            wait_running(daemon.pid, n)
+            deadline = time.monotonic() + 30
+            while subprocess.run(status, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{status[0]} status never answered")
+                time.sleep(0.05)
+        time.sleep(2)
+        times = [[], []]
+        for _ in range(2):
+            for _, status, _ in running:
+                timed(status)
+        for _ in range(RUNS):
+            for k, (_, status, _) in enumerate(running):
+                times[k].append(timed(status))
+        s, c = statistics.median(times[0]), statistics.median(times[1])
+        print(f"| {n:,} | {s:.2f} ms (p90 {p90(times[0]):.2f}) | {c:.2f} ms (p90 {p90(times[1]):.2f}) | ×{s / c:.2f} |",
+              flush=True)
+    finally:
+        for daemon, _, shutdown in running:
+            stop(daemon, shutdown)
+        for w in works:
+            shutil.rmtree(w, ignore_errors=True)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `status` at scale against the harness's C client, same run (bench/status.py says how).
+#
+#   bench/status.sh              # 10, 500 and 5,000 programs
+#   bench/status.sh 2000         # other sizes
+#   RUNS=50 bench/status.sh      # more runs per client (20)
+#
+# Needs the shared harness (HARNESS, default ../shared/bench) for pbsup's source, and gcc.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HARNESS=${HARNESS:-$repo/../shared/bench}
+[ -f "$HARNESS/src/pbsup.c" ] || { echo "no harness at $HARNESS (set HARNESS=...)" >&2; exit 2; }
+cd "$repo"
+cargo build --release --bin steward >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+mkdir -p "$target_dir/bench"
+gcc -O2 -o "$target_dir/bench/pbsup" "$HARNESS/src/pbsup.c"
+python3 bench/status.py "$target_dir/release/steward" "$target_dir/bench/pbsup" "$@"

@@ -893,15 +893,31 @@ impl Exit {
             if let Some(status) = self.status {
                 return Ok(status);
             }
-            let Some(watch) = &mut self.watch else {
-                return Err(io::Error::other("the child is no longer watched"));
-            };
-            match try_reap(self.pid)? {
-                Some(status) => {
-                    self.status = Some(status);
-                    self.watch = None;
+            let pid = self.pid;
+            let reaped = match &mut self.watch {
+                None => return Err(io::Error::other("the child is no longer watched")),
+                // Reaped once the pidfd says the child exited, not before: the program's task
+                // polls this wait anew at each of its events, and a reap that finds nothing
+                // was a system call each time (5,000 of them when all stop).
+                Some(Watch::Pidfd(pidfd)) => {
+                    let mut ready = pidfd.readable().await?;
+                    let reaped = try_reap(pid)?;
+                    if reaped.is_none() {
+                        ready.clear_ready();
+                    }
+                    reaped
                 }
-                None => watch.changed().await?,
+                Some(watch @ Watch::Sigchld(_)) => match try_reap(pid)? {
+                    Some(status) => Some(status),
+                    None => {
+                        watch.changed().await?;
+                        None
+                    }
+                },
+            };
+            if let Some(status) = reaped {
+                self.status = Some(status);
+                self.watch = None;
             }
         }
     }

@@ -317,10 +317,13 @@ fn rotation_and_compression_while_the_sink_lags_lose_nothing() {
 fn past_the_disk_budget_the_oldest_lines_go_counted_and_announced() {
     let loki = Receiver::start();
     loki.inject_on(Endpoint::Loki, Fault::Status(503), Times::UntilCleared);
+    // The sink reads its first batch 5 s after the first line, when all 5,000 are written
+    // (slow as Wine is), so the files past the budget went before it read anything: the
+    // oldest lines are the ones lost. (Lines it had read before their file went are sent.)
     let cfg = format!(
         "[programs.web]\ncommand = {}\n[programs.web.log]\nmax_size = \"64KB\"\nkeep = 0\n{}",
         child_cmd(&["--write-lines", "5000", "--sleep", "1h"]),
-        sink("loki", &loki, "max_unshipped = \"150KB\""),
+        sink("loki", &loki, "max_unshipped = \"150KB\"\nlinger = \"5s\""),
     );
     let s = start(&cfg);
     let event = s.wait_for_api_event("the drop announced", |e| e["kind"] == "ship" && e["to"] == "dropped");

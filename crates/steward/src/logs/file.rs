@@ -448,17 +448,19 @@ impl LogFile {
                     if held <= watch.budget() {
                         break;
                     }
-                    let (lines, bytes) = self.count_lines(stamp);
-                    tracing::warn!(
-                        event = "ship-dropped",
-                        file = %self.path.display(),
-                        stamp = %stamp,
-                        lines,
-                        bytes,
-                        "deleting a rotated log file that was not shipped yet: the unsent files of this \
-                         stream passed the sinks' max_unshipped; its lines are counted as dropped"
-                    );
-                    watch.deleted_unsent(stamp, lines, bytes);
+                    let (lines, bytes) =
+                        watch.deleted_unsent(stamp, &mut |from| self.count_lines(stamp, from));
+                    if lines > 0 || bytes > 0 {
+                        tracing::warn!(
+                            event = "ship-dropped",
+                            file = %self.path.display(),
+                            stamp = %stamp,
+                            lines,
+                            bytes,
+                            "deleting a rotated log file that was not shipped yet: the unsent files of this \
+                             stream passed the sinks' max_unshipped; its lines are counted as dropped"
+                        );
+                    }
                 }
             }
             self.rotated.pop_front();
@@ -485,8 +487,9 @@ impl LogFile {
             .map_or(0, |m| m.len())
     }
 
-    /// The lines and (uncompressed) bytes of the rotated file `stamp`.
-    fn count_lines(&self, stamp: Stamp) -> (u64, u64) {
+    /// The lines and (uncompressed) bytes of the rotated file `stamp` from byte `from` of its
+    /// plain text on.
+    fn count_lines(&self, stamp: Stamp, from: u64) -> (u64, u64) {
         let plain = rotation::rotated_name(&self.base, stamp);
         let reader: Box<dyn Read> = match File::open(self.dir.join(&plain)) {
             Ok(file) => Box::new(file),
@@ -496,6 +499,9 @@ impl LogFile {
             },
         };
         let mut reader = io::BufReader::with_capacity(64 * 1024, reader);
+        if io::copy(&mut io::Read::by_ref(&mut reader).take(from), &mut io::sink()).is_err() {
+            return (0, 0);
+        }
         let (mut lines, mut bytes) = (0u64, 0u64);
         loop {
             let chunk = match io::BufRead::fill_buf(&mut reader) {

@@ -8,7 +8,8 @@
 //!   has open knows that file is finished and looks for the next one;
 //! - which rotated files a reader still needs ([`Reader::after`]): retention keeps them
 //!   beyond `keep`, up to a byte budget. Past it, the oldest go anyway, and each reader that
-//!   had not sent it is told how many lines and bytes it lost ([`Reader::lost`]).
+//!   had not read it is told how many lines and bytes it lost ([`Reader::lost`]): the lines
+//!   it had read already are in its batch, which is sent until the receiver takes it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +23,11 @@ pub trait Reader: Send + Sync {
     fn wake(&self);
     /// The newest rotated file this reader has finished (`None`: it needs them all).
     fn after(&self) -> Option<Stamp>;
-    /// The rotated file `stamp` was deleted before this reader sent it.
+    /// How many bytes of the rotated file `stamp` (which it has not finished) this reader
+    /// has read into a batch: 0 when none, `u64::MAX` when all.
+    fn read_of(&self, stamp: Stamp) -> u64;
+    /// The rotated file `stamp` was deleted before this reader read `lines` lines (`bytes`
+    /// bytes) of it.
     fn lost(&self, stamp: Stamp, lines: u64, bytes: u64);
 }
 
@@ -64,15 +69,28 @@ impl FileWatch {
         self.budget
     }
 
-    /// The rotated file `stamp` (of `lines` lines, `bytes` bytes) is deleted: tells each
-    /// reader that needed it.
-    pub(super) fn deleted_unsent(&self, stamp: Stamp, lines: u64, bytes: u64) {
+    /// The rotated file `stamp` is deleted: tells each reader that needed it what it lost,
+    /// the lines and bytes `count_from` finds past what it read. Returns the most any lost.
+    pub(super) fn deleted_unsent(
+        &self,
+        stamp: Stamp,
+        count_from: &mut dyn FnMut(u64) -> (u64, u64),
+    ) -> (u64, u64) {
+        let mut most = (0, 0);
         for reader in &self.readers {
             if reader.after().is_none_or(|after| after < stamp) {
-                reader.lost(stamp, lines, bytes);
+                let (lines, bytes) = match reader.read_of(stamp) {
+                    u64::MAX => (0, 0),
+                    from => count_from(from),
+                };
+                if lines > 0 || bytes > 0 {
+                    reader.lost(stamp, lines, bytes);
+                    most = most.max((lines, bytes));
+                }
                 reader.wake();
             }
         }
+        most
     }
 }
 
@@ -81,3 +99,50 @@ impl FileWatch {
 pub type Watches = Option<
     Arc<dyn Fn(&steward_core::config::ProgramSpec, &std::path::Path) -> Option<Arc<FileWatch>> + Send + Sync>,
 >;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A reader that finished the files up to `after` and read `read` bytes of the next.
+    struct Fake {
+        after: Option<Stamp>,
+        read: u64,
+        lost: Mutex<Vec<(Stamp, u64, u64)>>,
+    }
+
+    impl Reader for Fake {
+        fn wake(&self) {}
+        fn after(&self) -> Option<Stamp> {
+            self.after
+        }
+        fn read_of(&self, _: Stamp) -> u64 {
+            self.read
+        }
+        fn lost(&self, stamp: Stamp, lines: u64, bytes: u64) {
+            self.lost.lock().unwrap().push((stamp, lines, bytes));
+        }
+    }
+
+    #[test]
+    fn a_deleted_file_costs_each_reader_only_what_it_had_not_read() {
+        let stamp = Stamp { millis: 20 };
+        let fake = |after, read| Arc::new(Fake { after, read, lost: Mutex::new(Vec::new()) });
+        let (unread, half, all, past) =
+            (fake(None, 0), fake(None, 500), fake(None, u64::MAX), fake(Some(Stamp { millis: 20 }), 0));
+        let readers: Vec<Arc<dyn Reader>> = vec![unread.clone(), half.clone(), all.clone(), past.clone()];
+        let watch = FileWatch::new(readers, 0);
+        // A file of 10 lines of 100 bytes.
+        let most = watch.deleted_unsent(stamp, &mut |from| {
+            let left = 1000u64.saturating_sub(from);
+            (left / 100, left)
+        });
+        assert_eq!(most, (10, 1000));
+        assert_eq!(*unread.lost.lock().unwrap(), [(stamp, 10, 1000)]);
+        assert_eq!(*half.lost.lock().unwrap(), [(stamp, 5, 500)]);
+        assert!(all.lost.lock().unwrap().is_empty(), "its lines are in its batch");
+        assert!(past.lost.lock().unwrap().is_empty(), "it had finished the file");
+    }
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use steward_core::config::{ShipSpec, SinkKind};
 use steward_core::rotation::Stamp;
-use steward_core::ship::cursor::Cursor;
+use steward_core::ship::cursor::{Cursor, Place};
 use steward_core::ship::verdict::{self, Plan, Verdict};
 use tokio::sync::{watch, Notify};
 
@@ -89,6 +89,9 @@ pub struct Slot {
     lost_bytes: AtomicU64,
     /// Lines of this stream are in the batch being sent.
     in_flight: AtomicBool,
+    /// How far the reader has read (its lines before that are in a batch), in which file,
+    /// and whether it has that file open.
+    read: Mutex<(Option<Cursor>, Option<(Place, bool)>)>,
     /// The stream's live file, and what the receiver acknowledged of it (for the lag).
     live: std::sync::OnceLock<std::path::PathBuf>,
     acked: Mutex<Cursor>,
@@ -144,6 +147,16 @@ impl crate::logs::watch::Reader for Slot {
         }
     }
 
+    fn read_of(&self, stamp: Stamp) -> u64 {
+        match *self.read.lock().unwrap_or_else(|e| e.into_inner()) {
+            (Some(read), _) if read.after.is_some_and(|after| after >= stamp) => u64::MAX,
+            // Open, it is read to its end from the open handle.
+            (Some(_), Some((Place::Rotated(at), true))) if at == stamp => u64::MAX,
+            (Some(read), Some((Place::Rotated(at), false))) if at == stamp => read.offset,
+            _ => 0,
+        }
+    }
+
     fn lost(&self, _stamp: Stamp, lines: u64, bytes: u64) {
         self.lost_lines.fetch_add(lines, Ordering::AcqRel);
         self.lost_bytes.fetch_add(bytes, Ordering::AcqRel);
@@ -180,6 +193,7 @@ impl Sink {
             lost_lines: AtomicU64::new(0),
             lost_bytes: AtomicU64::new(0),
             in_flight: AtomicBool::new(false),
+            read: Mutex::new((None, None)),
             live: std::sync::OnceLock::new(),
             acked: Mutex::new(Cursor::new(0, None)),
         });
@@ -647,6 +661,7 @@ fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
             Err(e) => errors.push((index, e.to_string())),
         }
         notices.extend(found.into_iter().map(|n| (index, n)));
+        *slot.read.lock().unwrap_or_else(|e| e.into_inner()) = (Some(reader.read), reader.known_place());
         if batch.lines.len() > before {
             batch.origins.push(reader.origin.clone());
             slot.in_flight.store(true, Ordering::Release);

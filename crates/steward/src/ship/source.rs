@@ -199,6 +199,12 @@ impl StreamReader {
         }
     }
 
+    /// Which file `read` is in, if known without listing the folder, and whether it is open
+    /// (for retention: a rotated file deleted while open is still read to its end).
+    pub fn known_place(&self) -> Option<(Place, bool)> {
+        self.known.map(|k| (k.place, self.open.is_some()))
+    }
+
     /// Where the cursor is, listing the folder only when the rotation count says a rename
     /// may have happened since it was last known.
     fn place(&mut self) -> io::Result<Place> {

@@ -20,6 +20,9 @@ impl crate::logs::watch::Reader for Nobody {
     fn after(&self) -> Option<Stamp> {
         Some(Stamp { millis: u64::MAX - 1 })
     }
+    fn read_of(&self, _: Stamp) -> u64 {
+        0
+    }
     fn lost(&self, _: Stamp, _: u64, _: u64) {}
 }
 

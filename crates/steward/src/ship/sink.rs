@@ -89,12 +89,19 @@ pub struct Slot {
     lost_bytes: AtomicU64,
     /// Lines of this stream are in the batch being sent.
     in_flight: AtomicBool,
-    /// How far the reader has read (its lines before that are in a batch), in which file,
-    /// and whether it has that file open.
-    read: Mutex<(Option<Cursor>, Option<(Place, bool)>)>,
+    /// How far the reader has read (its lines before that are in a batch).
+    read: Mutex<Option<ReadTo>>,
     /// The stream's live file, and what the receiver acknowledged of it (for the lag).
     live: std::sync::OnceLock<std::path::PathBuf>,
     acked: Mutex<Cursor>,
+}
+
+/// Where a stream's reader is: its cursor, the file it is in if known, and whether that file
+/// is open.
+#[derive(Clone, Copy)]
+struct ReadTo {
+    read: Cursor,
+    place: Option<(Place, bool)>,
 }
 
 impl Slot {
@@ -148,11 +155,14 @@ impl crate::logs::watch::Reader for Slot {
     }
 
     fn read_of(&self, stamp: Stamp) -> u64 {
-        match *self.read.lock().unwrap_or_else(|e| e.into_inner()) {
-            (Some(read), _) if read.after.is_some_and(|after| after >= stamp) => u64::MAX,
+        let Some(ReadTo { read, place }) = *self.read.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return 0;
+        };
+        match place {
+            _ if read.after.is_some_and(|after| after >= stamp) => u64::MAX,
             // Open, it is read to its end from the open handle.
-            (Some(_), Some((Place::Rotated(at), true))) if at == stamp => u64::MAX,
-            (Some(read), Some((Place::Rotated(at), false))) if at == stamp => read.offset,
+            Some((Place::Rotated(at), true)) if at == stamp => u64::MAX,
+            Some((Place::Rotated(at), false)) if at == stamp => read.offset,
             _ => 0,
         }
     }
@@ -193,7 +203,7 @@ impl Sink {
             lost_lines: AtomicU64::new(0),
             lost_bytes: AtomicU64::new(0),
             in_flight: AtomicBool::new(false),
-            read: Mutex::new((None, None)),
+            read: Mutex::new(None),
             live: std::sync::OnceLock::new(),
             acked: Mutex::new(Cursor::new(0, None)),
         });
@@ -661,7 +671,8 @@ fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
             Err(e) => errors.push((index, e.to_string())),
         }
         notices.extend(found.into_iter().map(|n| (index, n)));
-        *slot.read.lock().unwrap_or_else(|e| e.into_inner()) = (Some(reader.read), reader.known_place());
+        *slot.read.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(ReadTo { read: reader.read, place: reader.known_place() });
         if batch.lines.len() > before {
             batch.origins.push(reader.origin.clone());
             slot.in_flight.store(true, Ordering::Release);

@@ -263,6 +263,80 @@ fn q_and_ctrl_c_quit_and_give_the_terminal_back() {
     wait_shell_back(&tmux, 2);
 }
 
+/// A terminal that goes away (its tmux killed, an ssh connection dropped) ends `top`: it
+/// neither stays behind nor spins on a terminal that reads as empty forever.
+#[test]
+fn top_ends_when_its_terminal_goes_away() {
+    let Some((_s, tmux)) = top_on(&config()) else { return };
+    let shell: u32 = tmux.display("#{pane_pid}").parse().unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    let top: u32 =
+        children.split_whitespace().next().expect("top runs under the pane's shell").parse().unwrap();
+    tmux.ok(&["kill-server"]);
+    testkit::wait_until(DEADLINE, "top to end with its terminal", || {
+        // Gone, or a zombie waiting for init.
+        let stat = std::fs::read_to_string(format!("/proc/{top}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+        matches!(state, None | Some(Some('Z'))).then_some(())
+    });
+}
+
+/// A terminal that hangs up without a SIGHUP for `top` (it is not `top`'s controlling
+/// terminal): drawing fails, and `top` ends with 1. It did abort: the error went to stderr,
+/// the same dead terminal, through `eprintln!`, which panics when it cannot write.
+#[test]
+fn a_terminal_that_hangs_up_without_a_sighup_ends_top_with_1_not_an_abort() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let s = start(&config());
+    s.wait_api();
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: two out-pointers to ints and a winsize, valid for the call.
+    let made =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
+    assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
+    // Close-on-exec (openpty's are not): a copy of the master in `top`, or in any process
+    // another test starts meanwhile, would keep the terminal from hanging up.
+    for fd in [master, slave] {
+        // SAFETY: fcntl on a descriptor just opened.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }, 0);
+    }
+    // SAFETY: openpty returned two open descriptors that nothing else owns.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let child = std::process::Command::new(STEWARD)
+        .args(["-c", &s.config_path().to_string_lossy(), "top"])
+        .env("TERM", "xterm-256color")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Killed on the way out, should the test fail.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(child);
+    // The first screen, read off the terminal: top runs.
+    let mut shown = Vec::new();
+    let mut reader = std::fs::File::from(master.try_clone().unwrap());
+    testkit::wait_until(DEADLINE, "top's first screen", || {
+        let mut buf = [0u8; 65536];
+        let n = std::io::Read::read(&mut reader, &mut buf).ok()?;
+        shown.extend_from_slice(&buf[..n]);
+        String::from_utf8_lossy(&shown).contains("web").then_some(())
+    });
+    drop(reader);
+    drop(master);
+    let status = testkit::wait_until(DEADLINE, "top to end", || child.0.try_wait().unwrap());
+    assert_eq!((status.code(), status.signal()), (Some(1), None), "{status:?}");
+}
+
 #[test]
 fn a_small_pane_says_so_and_a_bigger_one_redraws() {
     let Some((_s, tmux)) = top_on(&config()) else { return };

@@ -45,7 +45,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             let warnings = match config.warnings.len() {
                 0 => String::new(),
                 n => {
-                    eprintln!("{}", config.warnings);
+                    errln!("{}", config.warnings);
                     format!(", {n} warning{}", if n == 1 { "" } else { "s" })
                 }
             };
@@ -54,7 +54,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             if platform == HOST_PLATFORM {
                 let failures = bind_failures(cli, &config);
                 for failure in &failures {
-                    eprintln!("error: {failure}");
+                    errln!("error: {failure}");
                 }
                 if !failures.is_empty() {
                     return Ok(ExitCode::from(1));
@@ -64,7 +64,7 @@ pub fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(diags) => {
-            eprintln!("{diags}");
+            errln!("{diags}");
             Ok(ExitCode::from(1))
         }
     }

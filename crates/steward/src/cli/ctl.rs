@@ -49,7 +49,7 @@ pub fn print_results(results: &[ActionResult], json: bool) -> anyhow::Result<Exi
     for r in results {
         if let Some(e) = &r.error {
             ok = false;
-            eprintln!("error: {e}");
+            errln!("error: {e}");
         } else if !json {
             let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
             outln!("{}: {}{pid}", r.name, r.state)?;

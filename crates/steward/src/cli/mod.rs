@@ -23,6 +23,15 @@ macro_rules! outln {
     }};
 }
 
+/// `eprintln!` that cannot panic: when stderr is gone (a closed terminal), the message is
+/// lost, where `eprintln!` would panic and the release build abort.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// `print!` to stdout, like [`outln!`].
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -220,15 +229,15 @@ pub fn main() -> ExitCode {
         // Whoever read our output stopped reading (`| head`): nothing left to say.
         Err(e) if e.downcast_ref::<StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<client::NotRunning>().is_some() => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(3)
         }
         Err(e) if e.downcast_ref::<client::PermissionDenied>().is_some() => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(4)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(1)
         }
     }

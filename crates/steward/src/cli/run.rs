@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = match load(cli, args) {
         Ok(c) => c,
         Err(diags) => {
-            eprintln!("{diags}");
+            errln!("{diags}");
             return Ok(ExitCode::from(1));
         }
     };

@@ -33,7 +33,7 @@ pub fn schema(args: &SchemaArgs) -> anyhow::Result<ExitCode> {
         None => out!("{text}")?,
         Some(path) => {
             super::init::write_replacing(path, &text)?;
-            eprintln!("wrote {}", path.display());
+            errln!("wrote {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

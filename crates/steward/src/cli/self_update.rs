@@ -55,7 +55,7 @@ async fn run(cli: &Cli, args: &SelfUpdateArgs) -> anyhow::Result<ExitCode> {
     let config = match steward_core::config::load_with(&cli.config, &crate::process::host_env()) {
         Ok(c) => c,
         Err(diags) => {
-            eprintln!("{diags}");
+            errln!("{diags}");
             anyhow::bail!("the config {} is invalid: fix it before updating steward", cli.config.display());
         }
     };
@@ -207,7 +207,7 @@ async fn wait_for(
 /// `STEWARD_TEST_STOP_AFTER=<step>` (debug builds): end here, as a kill -9 would.
 fn stop_after(step: &str) {
     if update::test_hook("STEWARD_TEST_STOP_AFTER").as_deref() == Some(step) {
-        eprintln!("STEWARD_TEST_STOP_AFTER={step}: stopping here");
+        errln!("STEWARD_TEST_STOP_AFTER={step}: stopping here");
         std::process::exit(137);
     }
 }

@@ -438,12 +438,12 @@ pub(super) fn load_config(
     match result {
         Ok(config) => {
             if !config.warnings.is_empty() {
-                eprintln!("{}", config.warnings);
+                errln!("{}", config.warnings);
             }
             Ok(Ok(config))
         }
         Err(diags) => {
-            eprintln!("{diags}");
+            errln!("{diags}");
             Ok(Err(ExitCode::from(1)))
         }
     }

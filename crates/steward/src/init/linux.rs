@@ -33,8 +33,11 @@ const FORWARDED: [libc::c_int; 8] = [
 ];
 
 pub fn run_init() {
+    use std::io::Write as _;
     let Some((handled, before)) = block_signals() else {
-        eprintln!(
+        // Not eprintln!, which panics when stderr is gone.
+        let _ = writeln!(
+            std::io::stderr(),
             "steward: cannot block signals to act as PID 1 ({}); running without an init, so orphans will not be reaped",
             std::io::Error::last_os_error()
         );
@@ -46,7 +49,10 @@ pub fn run_init() {
         -1 => {
             let e = std::io::Error::last_os_error();
             restore(&before);
-            eprintln!("steward: cannot fork to act as PID 1 ({e}); running without an init, so orphans will not be reaped");
+            let _ = writeln!(
+                std::io::stderr(),
+                "steward: cannot fork to act as PID 1 ({e}); running without an init, so orphans will not be reaped"
+            );
         }
         // The child: the real steward, with the signal mask it was started with.
         0 => restore(&before),

@@ -135,7 +135,10 @@ async fn run(client: Arc<Client>, target: String) -> anyhow::Result<ExitCode> {
 
 /// The terminal in raw mode on the alternate screen, given back as it was on drop.
 struct Screen {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Never dropped: ratatui's drop shows the cursor and, when it cannot (the terminal is
+    /// gone), says so with `eprintln!`, which panics when stderr was that terminal too, and
+    /// the release build aborts. `Screen`'s drop shows the cursor itself; `top` then ends.
+    terminal: std::mem::ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 impl Screen {
@@ -147,7 +150,7 @@ impl Screen {
         }));
         enable_raw_mode().context("cannot put the terminal in raw mode")?;
         // From here on, any way out restores the terminal.
-        let screen = |terminal| Screen { terminal };
+        let screen = |terminal| Screen { terminal: std::mem::ManuallyDrop::new(terminal) };
         crossterm::execute!(std::io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide)
             .map_err(|e| {
                 restore();
@@ -155,7 +158,10 @@ impl Screen {
             })
             .context("cannot switch to the alternate screen")?;
         match Terminal::new(CrosstermBackend::new(std::io::stdout())) {
-            Ok(terminal) => Ok(screen(terminal)),
+            Ok(terminal) => {
+                exit_on_hangup();
+                Ok(screen(terminal))
+            }
             Err(e) => {
                 restore();
                 Err(anyhow::Error::new(e).context("cannot use the terminal"))
@@ -167,8 +173,34 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         restore();
+        let _ = self.terminal.show_cursor();
     }
 }
+
+/// Ends `top` with 1 when its terminal hangs up. A SIGHUP does that when the terminal is
+/// `top`'s controlling one; when it is not, or the signal goes elsewhere, crossterm's reader
+/// reads an endless end of file while holding the lock the event stream waits for, so `top`
+/// would hang there (and keep its daemon's streams open) for good. A thread blocked in
+/// `poll` for no event at all wakes only for a hangup or an error: no wakeups otherwise.
+#[cfg(unix)]
+fn exit_on_hangup() {
+    let watch = || loop {
+        let mut fd = libc::pollfd { fd: libc::STDOUT_FILENO, events: 0, revents: 0 };
+        // SAFETY: one valid pollfd, for the length of the call.
+        let n = unsafe { libc::poll(&mut fd, 1, -1) };
+        if n > 0 && fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            std::process::exit(1);
+        }
+        if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    };
+    let _ = std::thread::Builder::new().name("top-hangup".into()).stack_size(64 << 10).spawn(watch);
+}
+
+/// Windows: closing the console ends the process.
+#[cfg(not(unix))]
+fn exit_on_hangup() {}
 
 /// Leaves raw mode and the alternate screen, and shows the cursor. Harmless when repeated.
 fn restore() {

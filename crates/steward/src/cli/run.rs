@@ -55,6 +55,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         crate::logs::mirror::install(format, Box::new(std::io::stdout()))
             .context("cannot start the thread that mirrors the programs' output")?;
     }
+    crate::process::one_malloc_arena();
     // One thread: every program is spawned from this thread, which lives as long as the
     // process; Linux's PR_SET_PDEATHSIG is tied to the spawning thread (see process/unix.rs).
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -20,32 +20,18 @@ import sys
 import tempfile
 import time
 
+from sleepers import children
+
 STEWARD, PBSUP = sys.argv[1], sys.argv[2]
 SIZES = [int(n) for n in sys.argv[3:]] or [10, 500, 5000]
 RUNS = int(os.environ.get("RUNS", "20"))
 
 
-def children(pid):
-    """How many of `pid`'s children run `sleep` (exec'd)."""
-    count = 0
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{p}/stat").read()
-        except OSError:
-            continue
-        end = stat.rindex(")")
-        if stat[stat.index("(") + 1:end] == "sleep" and int(stat[end + 2:].split()[1]) == pid:
-            count += 1
-    return count
-
-
 def wait_running(pid, n):
     deadline = time.monotonic() + 120
-    while children(pid) < n:
+    while len(children(pid)) < n:
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {children(pid)} of {n} programs ran after 120 s")
+            raise SystemExit(f"only {len(children(pid))} of {n} programs ran after 120 s")
         time.sleep(0.05)
 
 

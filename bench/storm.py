@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from sleepers import children
+
 BIN, N = sys.argv[1], int(sys.argv[2])
 work = tempfile.mkdtemp(prefix="storm.")
 cfg = os.path.join(work, "steward.toml")
@@ -47,22 +49,6 @@ def cpu_ns(pid):
         except (OSError, ValueError):
             pass  # a thread that just ended
     return total
-
-
-def children(pid):
-    """The pids of steward's children that run `sleep` (exec'd)."""
-    out = set()
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{p}/stat").read()
-        except OSError:
-            continue
-        comm_end = stat.rindex(")")
-        if stat[stat.index("(") + 1:comm_end] == "sleep" and int(stat[comm_end + 2:].split()[1]) == pid:
-            out.add(int(p))
-    return out
 
 
 def wait_running(pid, old=frozenset()):

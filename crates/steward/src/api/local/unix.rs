@@ -19,8 +19,9 @@ pub fn bind(path: &Path) -> io::Result<Listener> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    // SAFETY: umask is process-wide; steward binds before it spawns anything, on the one
-    // runtime thread, so no other file is being created meanwhile.
+    // SAFETY: umask is a plain system call. It is process-wide: steward binds before any
+    // program starts, and a file another of its threads creates in this moment is made
+    // owner-only, the stricter outcome.
     let old = unsafe { libc::umask(0o177) };
     let bound = std::os::unix::net::UnixListener::bind(path);
     // SAFETY: as above; this puts back the mask that was in force.

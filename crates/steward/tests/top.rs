@@ -291,10 +291,11 @@ fn a_terminal_that_hangs_up_without_a_sighup_ends_top_with_1_not_an_abort() {
     let s = start(&config());
     s.wait_api();
     let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: two out-pointers to ints and a winsize, valid for the call.
-    let made =
-        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
+    let made = unsafe {
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null_mut(), &mut size)
+    };
     assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
     // Close-on-exec (openpty's are not): a copy of the master in `top`, or in any process
     // another test starts meanwhile, would keep the terminal from hanging up.

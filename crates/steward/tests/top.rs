@@ -294,7 +294,7 @@ fn a_terminal_that_hangs_up_without_a_sighup_ends_top_with_1_not_an_abort() {
     let mut size = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: two out-pointers to ints and a winsize, valid for the call.
     let made = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null_mut(), &mut size)
+        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null_mut(), &raw mut size)
     };
     assert_eq!(made, 0, "openpty: {}", std::io::Error::last_os_error());
     // Close-on-exec (openpty's are not): a copy of the master in `top`, or in any process

@@ -77,11 +77,21 @@ impl FileWatch {
         count_from: &mut dyn FnMut(u64) -> (u64, u64),
     ) -> (u64, u64) {
         let mut most = (0, 0);
+        // Readers at the same place (most often none read it: 0) share one count, which
+        // reads the file (under the log file's lock).
+        let mut counted: Vec<(u64, (u64, u64))> = Vec::new();
         for reader in &self.readers {
             if reader.after().is_none_or(|after| after < stamp) {
                 let (lines, bytes) = match reader.read_of(stamp) {
                     u64::MAX => (0, 0),
-                    from => count_from(from),
+                    from => match counted.iter().find(|(at, _)| *at == from) {
+                        Some(&(_, count)) => count,
+                        None => {
+                            let count = count_from(from);
+                            counted.push((from, count));
+                            count
+                        }
+                    },
                 };
                 if lines > 0 || bytes > 0 {
                     reader.lost(stamp, lines, bytes);
@@ -130,17 +140,27 @@ mod tests {
     fn a_deleted_file_costs_each_reader_only_what_it_had_not_read() {
         let stamp = Stamp { millis: 20 };
         let fake = |after, read| Arc::new(Fake { after, read, lost: Mutex::new(Vec::new()) });
-        let (unread, half, all, past) =
-            (fake(None, 0), fake(None, 500), fake(None, u64::MAX), fake(Some(Stamp { millis: 20 }), 0));
-        let readers: Vec<Arc<dyn Reader>> = vec![unread.clone(), half.clone(), all.clone(), past.clone()];
+        let (unread, also_unread, half, all, past) = (
+            fake(None, 0),
+            fake(None, 0),
+            fake(None, 500),
+            fake(None, u64::MAX),
+            fake(Some(Stamp { millis: 20 }), 0),
+        );
+        let readers: Vec<Arc<dyn Reader>> =
+            vec![unread.clone(), also_unread.clone(), half.clone(), all.clone(), past.clone()];
         let watch = FileWatch::new(readers, 0);
         // A file of 10 lines of 100 bytes.
+        let mut reads = 0;
         let most = watch.deleted_unsent(stamp, &mut |from| {
+            reads += 1;
             let left = 1000u64.saturating_sub(from);
             (left / 100, left)
         });
         assert_eq!(most, (10, 1000));
+        assert_eq!(reads, 2, "one count per place read to, not per reader");
         assert_eq!(*unread.lost.lock().unwrap(), [(stamp, 10, 1000)]);
+        assert_eq!(*also_unread.lost.lock().unwrap(), [(stamp, 10, 1000)]);
         assert_eq!(*half.lost.lock().unwrap(), [(stamp, 5, 500)]);
         assert!(all.lost.lock().unwrap().is_empty(), "its lines are in its batch");
         assert!(past.lost.lock().unwrap().is_empty(), "it had finished the file");

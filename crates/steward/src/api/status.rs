@@ -18,13 +18,18 @@ pub async fn status(
     State(sinks): State<crate::ship::Sinks>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let mut reply = reply(control.snapshot().await?, SystemTime::now());
-    reply.sinks = sinks.reports(false);
     let text = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.split(',').any(|t| t.trim().starts_with("text/plain")));
+    let snapshot = control.snapshot().await?;
+    let mut reply = match text {
+        // The table shows uptimes, not start times: 5,000 of those cost a third of the reply.
+        true => reply_without_start_times(snapshot, SystemTime::now()),
+        false => reply(snapshot, SystemTime::now()),
+    };
+    reply.sinks = sinks.reports(false);
     Ok(match text {
         true => {
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], crate::protocol::status_table(&reply))
@@ -36,6 +41,15 @@ pub async fn status(
 
 /// The supervisor's snapshot as `status` shows it, with uptimes as of `now`.
 pub(crate) fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
+    reply_with(snapshot, now, true)
+}
+
+/// [`reply`] with every `started_at` left out.
+fn reply_without_start_times(snapshot: Snapshot, now: SystemTime) -> StatusReply {
+    reply_with(snapshot, now, false)
+}
+
+fn reply_with(snapshot: Snapshot, now: SystemTime, start_times: bool) -> StatusReply {
     let groups = snapshot
         .groups
         .into_iter()
@@ -63,7 +77,10 @@ pub(crate) fn reply(snapshot: Snapshot, now: SystemTime) -> StatusReply {
                 name: p.name,
                 state: s.state.name().into(),
                 pid: s.pid,
-                started_at: s.since.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                started_at: s
+                    .since
+                    .filter(|_| start_times)
+                    .map(|t| humantime::format_rfc3339_millis(t).to_string()),
                 uptime_secs: s.since.and_then(|t| now.duration_since(t).ok()).map(|d| d.as_secs_f64()),
                 restarts: s.restarts,
                 last_exit: s.last_exit.map(Into::into),

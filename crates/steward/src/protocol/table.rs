@@ -5,21 +5,23 @@
 //! size of the JSON) instead of parsing the JSON and formatting it again; the CLI formats
 //! JSON with the same code when a steward from before this answers.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
-use super::StatusReply;
+use super::{ExitInfo, StatusReply};
 
 /// The status table, columns padded to their widest cell. A program with `instances` gets a
 /// summary row ("running 3/4") before its instances' rows. A VERSION column appears when a
 /// program runs a release; a table of `[[ship]]` sinks follows when there are any.
+///
+/// Written in two passes over cells that borrow from `reply` or hold a number, so that 5,000
+/// programs cost one buffer, not a string per cell (docs/benchmarks.md, section 13).
 pub fn status_table(reply: &StatusReply) -> String {
     let mut header = vec!["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT", "HEALTH"];
     if reply.programs.iter().any(|p| p.version.is_some()) {
         header.push("VERSION");
     }
-    let dash = || Cow::Borrowed("-");
-    let mut rows: Vec<Vec<Cow<'_, str>>> = Vec::with_capacity(reply.programs.len() + reply.groups.len());
+    let columns = header.len();
+    let mut cells: Vec<Cell<'_>> = Vec::with_capacity((reply.programs.len() + reply.groups.len()) * columns);
     let mut summarized: Vec<&str> = Vec::new();
     for p in &reply.programs {
         let group = p.program.as_deref().and_then(|g| reply.groups.iter().find(|x| x.name == g));
@@ -29,94 +31,177 @@ pub fn status_table(reply: &StatusReply) -> String {
             if let Some(roll) = &g.rollout {
                 let _ = write!(state, " ({roll})");
             }
-            let mut row = vec![Cow::Borrowed(g.name.as_str()), state.into()];
-            row.resize(header.len(), dash());
-            rows.push(row);
+            cells.extend([Cell::Text(&g.name), Cell::Owned(state)]);
+            cells.extend(std::iter::repeat_with(|| Cell::Text("-")).take(columns - 2));
         }
         let state = match p.waiting_for.is_empty() {
-            true => Cow::Borrowed(p.state.as_str()),
-            false => format!("{} (waiting for {})", p.state, p.waiting_for.join(", ")).into(),
+            true => Cell::Text(&p.state),
+            false => Cell::Owned(format!("{} (waiting for {})", p.state, p.waiting_for.join(", "))),
         };
-        let mut row = vec![
-            Cow::Borrowed(p.name.as_str()),
+        let row = [
+            Cell::Text(&p.name),
             state,
-            p.pid.map_or_else(dash, |p| p.to_string().into()),
-            p.uptime_secs.map_or_else(dash, |s| uptime(s).into()),
-            p.restarts.to_string().into(),
-            p.last_exit.map_or_else(dash, |e| e.to_string().into()),
-            p.health.as_deref().map_or_else(dash, Cow::Borrowed),
-            p.version.as_deref().map_or_else(dash, Cow::Borrowed),
+            p.pid.map_or(Cell::Text("-"), |p| Cell::Number(p.into())),
+            p.uptime_secs.map_or(Cell::Text("-"), |s| Cell::Uptime(Uptime::of(s))),
+            Cell::Number(p.restarts),
+            p.last_exit.map_or(Cell::Text("-"), Cell::Exit),
+            Cell::Text(p.health.as_deref().unwrap_or("-")),
+            Cell::Text(p.version.as_deref().unwrap_or("-")),
         ];
-        row.truncate(header.len());
-        rows.push(row);
+        cells.extend(row.into_iter().take(columns));
     }
     let mut out = String::new();
-    grid(&mut out, &header, &rows);
+    grid(&mut out, &header, &cells);
     if !reply.sinks.is_empty() {
         // `[[ship]]`: one row per sink, a sink that is down says why.
         let header = ["SINK", "KIND", "STATE", "SENT", "DROPPED", "LAG"];
-        let rows: Vec<Vec<Cow<'_, str>>> = reply
-            .sinks
-            .iter()
-            .map(|s| {
-                let state = match (&s.error, s.up) {
-                    (Some(e), _) => format!("down: {e}").into(),
-                    (None, false) => Cow::Borrowed("down"),
-                    (None, true) => Cow::Borrowed("up"),
-                };
-                let dropped = s.dropped_refused + s.dropped_retention + s.rejected_by_receiver;
-                let lag = if s.lag_seconds > 0.0 { uptime(s.lag_seconds).into() } else { dash() };
-                vec![
-                    Cow::Borrowed(s.name.as_str()),
-                    Cow::Borrowed(s.kind.as_str()),
-                    state,
-                    s.sent_lines.to_string().into(),
-                    dropped.to_string().into(),
-                    lag,
-                ]
-            })
-            .collect();
+        let mut cells = Vec::with_capacity(reply.sinks.len() * header.len());
+        for s in &reply.sinks {
+            let state = match (&s.error, s.up) {
+                (Some(e), _) => Cell::Owned(format!("down: {e}")),
+                (None, false) => Cell::Text("down"),
+                (None, true) => Cell::Text("up"),
+            };
+            let dropped = s.dropped_refused + s.dropped_retention + s.rejected_by_receiver;
+            let lag =
+                if s.lag_seconds > 0.0 { Cell::Uptime(Uptime::of(s.lag_seconds)) } else { Cell::Text("-") };
+            cells.extend([
+                Cell::Text(&s.name),
+                Cell::Text(&s.kind),
+                state,
+                Cell::Number(s.sent_lines),
+                Cell::Number(dropped),
+                lag,
+            ]);
+        }
         out.push('\n');
-        grid(&mut out, &header, &rows);
+        grid(&mut out, &header, &cells);
     }
     out
 }
 
-/// `header` and `rows` appended to `out`, columns padded to their widest cell and two spaces
-/// apart, with no spaces at the ends of lines.
-fn grid(out: &mut String, header: &[&str], rows: &[Vec<Cow<'_, str>>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+/// A cell of the table: text it borrows, or a value written where the row is.
+enum Cell<'a> {
+    Text(&'a str),
+    Owned(String),
+    Number(u64),
+    Uptime(Uptime),
+    Exit(ExitInfo),
+}
+
+impl fmt::Display for Cell<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Text(s) => f.write_str(s),
+            Cell::Owned(s) => f.write_str(s),
+            Cell::Number(n) => f.write_str(itoa::Buffer::new().format(*n)),
+            Cell::Uptime(u) => write!(f, "{u}"),
+            Cell::Exit(e) => write!(f, "{e}"),
         }
     }
-    out.reserve((widths.iter().sum::<usize>() + 2 * widths.len()) * (rows.len() + 1));
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+}
+
+impl Cell<'_> {
+    /// How many characters the cell shows, found without writing it anywhere.
+    fn width(&self) -> usize {
+        match self {
+            Cell::Text(s) => s.chars().count(),
+            Cell::Owned(s) => s.chars().count(),
+            Cell::Number(n) => itoa::Buffer::new().format(*n).len(),
+            cell => {
+                let mut count = Count(0);
+                let _ = write!(count, "{cell}");
+                count.0
+            }
+        }
+    }
+
+    fn write_to(&self, out: &mut String) {
+        match self {
+            Cell::Text(s) => out.push_str(s),
+            Cell::Owned(s) => out.push_str(s),
+            Cell::Number(n) => out.push_str(itoa::Buffer::new().format(*n)),
+            cell => {
+                let _ = write!(out, "{cell}");
+            }
+        }
+    }
+}
+
+/// A `fmt::Write` that counts the characters written to it.
+struct Count(usize);
+
+impl fmt::Write for Count {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.chars().count();
+        Ok(())
+    }
+}
+
+/// `header` and the rows in `cells` (`header.len()` cells each) appended to `out`, columns
+/// padded to their widest cell and two spaces apart, with no spaces at the ends of lines.
+fn grid(out: &mut String, header: &[&str], cells: &[Cell<'_>]) {
+    let columns = header.len();
+    let shown: Vec<usize> = cells.iter().map(Cell::width).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in shown.chunks(columns) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(*cell);
+        }
+    }
+    out.reserve((widths.iter().sum::<usize>() + 2 * widths.len()) * (cells.len() / columns + 1));
+    let mut line = |row: &[Cell<'_>], shown: &mut dyn Iterator<Item = usize>| {
         let start = out.len();
-        for (cell, width) in cells.zip(&widths) {
-            out.push_str(cell);
-            out.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count()) + 2));
+        for ((cell, shown), width) in row.iter().zip(shown).zip(&widths) {
+            cell.write_to(out);
+            pad(out, width.saturating_sub(shown) + 2);
         }
         let end = out[start..].trim_end().len();
         out.truncate(start + end);
         out.push('\n');
     };
-    line(&mut header.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(|c| c.as_ref()));
+    let header: Vec<Cell<'_>> = header.iter().map(|h| Cell::Text(h)).collect();
+    line(&header, &mut header.iter().map(Cell::width));
+    for (row, shown) in cells.chunks(columns).zip(shown.chunks(columns)) {
+        line(row, &mut shown.iter().copied());
+    }
+}
+
+fn pad(out: &mut String, n: usize) {
+    const SPACES: &str = "                                ";
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        left -= k;
+    }
+}
+
+/// A duration as the table shows it: "42s", "3m07s", "5h02m", "12d04h".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uptime(u64);
+
+impl Uptime {
+    pub fn of(secs: f64) -> Uptime {
+        Uptime(secs as u64)
+    }
+}
+
+impl fmt::Display for Uptime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        match s {
+            0..60 => write!(f, "{s}s"),
+            60..3600 => write!(f, "{}m{:02}s", s / 60, s % 60),
+            3600..86400 => write!(f, "{}h{:02}m", s / 3600, s % 3600 / 60),
+            _ => write!(f, "{}d{:02}h", s / 86400, s % 86400 / 3600),
+        }
     }
 }
 
 /// "42s", "3m07s", "5h02m", "12d04h" (`steward top` writes them so too).
 pub fn uptime(secs: f64) -> String {
-    let s = secs as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
-    }
+    Uptime::of(secs).to_string()
 }
 
 #[cfg(test)]

@@ -87,6 +87,9 @@ pub struct Slot {
     /// Lines and bytes of rotated files deleted before they were sent, not yet reported.
     lost_lines: AtomicU64,
     lost_bytes: AtomicU64,
+    /// The last few rotated files whose deletion counted lines as lost: the reader finding
+    /// one of them missing is no news, the count was announced.
+    counted: Mutex<VecDeque<Stamp>>,
     /// Lines of this stream are in the batch being sent.
     in_flight: AtomicBool,
     /// How far the reader has read (its lines before that are in a batch).
@@ -96,12 +99,11 @@ pub struct Slot {
     acked: Mutex<Cursor>,
 }
 
-/// Where a stream's reader is: its cursor, the file it is in if known, and whether that file
-/// is open.
+/// Where a stream's reader is: its cursor, and the file it is in if known.
 #[derive(Clone, Copy)]
 struct ReadTo {
     read: Cursor,
-    place: Option<(Place, bool)>,
+    at: Option<super::source::At>,
 }
 
 impl Slot {
@@ -154,20 +156,35 @@ impl crate::logs::watch::Reader for Slot {
         }
     }
 
-    fn read_of(&self, stamp: Stamp) -> u64 {
-        let Some(ReadTo { read, place }) = *self.read.lock().unwrap_or_else(|e| e.into_inner()) else {
+    fn read_of(&self, stamp: Stamp, rotation: Option<u64>) -> u64 {
+        let Some(ReadTo { read, at }) = *self.read.lock().unwrap_or_else(|e| e.into_inner()) else {
             return 0;
         };
-        match place {
-            _ if read.after.is_some_and(|after| after >= stamp) => u64::MAX,
+        if read.after.is_some_and(|after| after >= stamp) {
+            return u64::MAX;
+        }
+        let Some(at) = at else { return 0 };
+        let in_it = match at.place {
+            Place::Rotated(s) => s == stamp,
+            // Last seen live, then renamed by the next rotation.
+            Place::Live => rotation == Some(at.rotations + 1),
+        };
+        match (in_it, at.open) {
             // Open, it is read to its end from the open handle.
-            Some((Place::Rotated(at), true)) if at == stamp => u64::MAX,
-            Some((Place::Rotated(at), false)) if at == stamp => read.offset,
-            _ => 0,
+            (true, true) => u64::MAX,
+            (true, false) => read.offset,
+            (false, _) => 0,
         }
     }
 
-    fn lost(&self, _stamp: Stamp, lines: u64, bytes: u64) {
+    fn lost(&self, stamp: Stamp, lines: u64, bytes: u64) {
+        {
+            let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+            counted.push_back(stamp);
+            if counted.len() > 16 {
+                counted.pop_front();
+            }
+        }
         self.lost_lines.fetch_add(lines, Ordering::AcqRel);
         self.lost_bytes.fetch_add(bytes, Ordering::AcqRel);
     }
@@ -202,6 +219,7 @@ impl Sink {
             after: AtomicU64::new(u64::MAX),
             lost_lines: AtomicU64::new(0),
             lost_bytes: AtomicU64::new(0),
+            counted: Mutex::new(VecDeque::new()),
             in_flight: AtomicBool::new(false),
             read: Mutex::new(None),
             live: std::sync::OnceLock::new(),
@@ -549,8 +567,15 @@ impl Task {
 
     /// Logs and announces what reading found (lost files, resets, read errors).
     async fn report_notices(&self, gathered: &Gathered) {
+        let slots: Vec<Arc<Slot>> = self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).clone();
         for (index, notice) in &gathered.notices {
             let origin = &self.readers[*index].origin;
+            if let (Notice::Missing { stamp }, Some(slot)) = (notice, slots.get(*index)) {
+                // Retention deleted it and counted what this sink lost: announced below.
+                if slot.counted.lock().unwrap_or_else(|e| e.into_inner()).contains(stamp) {
+                    continue;
+                }
+            }
             let (step, message) = match notice {
                 Notice::Reset { file } => (
                     "reset",
@@ -568,7 +593,6 @@ impl Task {
             tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[*index].stem, event = "ship-read",
                 "cannot read the log file to ship it: {error}; trying again at its next write");
         }
-        let slots: Vec<Arc<Slot>> = self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).clone();
         // A slot whose reader has not arrived yet has lost nothing it could report.
         for (index, slot) in slots.iter().enumerate().take(self.readers.len()) {
             let lines = slot.lost_lines.swap(0, Ordering::AcqRel);
@@ -672,7 +696,7 @@ fn gather(sink: &Sink, mut readers: Vec<StreamReader>, host: &str) -> Gathered {
         }
         notices.extend(found.into_iter().map(|n| (index, n)));
         *slot.read.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(ReadTo { read: reader.read, place: reader.known_place() });
+            Some(ReadTo { read: reader.read, at: reader.known_place() });
         if batch.lines.len() > before {
             batch.origins.push(reader.origin.clone());
             slot.in_flight.store(true, Ordering::Release);
@@ -750,4 +774,46 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 fn nanos(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::watch::Reader;
+    use crate::ship::source::At;
+
+    fn slot_at(read: Cursor, at: Option<At>) -> Slot {
+        Slot {
+            index: 0,
+            sink: Weak::new(),
+            queued: AtomicBool::new(false),
+            after: AtomicU64::new(u64::MAX),
+            lost_lines: AtomicU64::new(0),
+            lost_bytes: AtomicU64::new(0),
+            counted: Mutex::new(VecDeque::new()),
+            in_flight: AtomicBool::new(false),
+            read: Mutex::new(Some(ReadTo { read, at })),
+            live: std::sync::OnceLock::new(),
+            acked: Mutex::new(Cursor::new(0, None)),
+        }
+    }
+
+    #[test]
+    fn what_a_reader_read_of_a_deleted_file_is_found_by_name_or_by_the_rotation_that_made_it() {
+        let (s1, s2) = (Stamp { millis: 1_000 }, Stamp { millis: 2_000 });
+        let read = Cursor { epoch: 1, after: None, offset: 40 };
+        let at = |place, open, rotations| Some(At { place, open, rotations });
+        // In the file, by its name: all of it when open (read to its end), else the offset.
+        assert_eq!(slot_at(read, at(Place::Rotated(s1), true, 3)).read_of(s1, None), u64::MAX);
+        assert_eq!(slot_at(read, at(Place::Rotated(s1), false, 3)).read_of(s1, None), 40);
+        assert_eq!(slot_at(read, at(Place::Rotated(s1), false, 3)).read_of(s2, None), 0);
+        // Last seen live at rotation 3: the file rotation 4 made is the one it was in.
+        assert_eq!(slot_at(read, at(Place::Live, true, 3)).read_of(s1, Some(4)), u64::MAX);
+        assert_eq!(slot_at(read, at(Place::Live, false, 3)).read_of(s1, Some(4)), 40);
+        assert_eq!(slot_at(read, at(Place::Live, false, 3)).read_of(s2, Some(5)), 0);
+        assert_eq!(slot_at(read, at(Place::Live, false, 3)).read_of(s1, None), 0);
+        // Past it: every line of it is in a batch.
+        let past = Cursor { after: Some(s2), ..read };
+        assert_eq!(slot_at(past, None).read_of(s1, None), u64::MAX);
+    }
 }

@@ -101,6 +101,17 @@ struct Known {
     rotations: u64,
 }
 
+/// Where a reader is, as retention asks ([`crate::logs::watch::Reader::read_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    pub place: Place,
+    /// The file is open: a rotated file deleted now is still read to its end.
+    pub open: bool,
+    /// The rotation count when `place` was found. When it is `Live`, rotation `rotations + 1`
+    /// renamed that file, if there was one since.
+    pub rotations: u64,
+}
+
 struct Open {
     source: Box<dyn Read + Send + Sync>,
     /// Bytes read from the file and not yet consumed; `carry[0]` is at `read.offset`.
@@ -201,17 +212,39 @@ impl StreamReader {
 
     /// Which file `read` is in, if known without listing the folder, and whether it is open
     /// (for retention: a rotated file deleted while open is still read to its end).
-    pub fn known_place(&self) -> Option<(Place, bool)> {
-        self.known.map(|k| (k.place, self.open.is_some()))
+    pub fn known_place(&self) -> Option<At> {
+        let known = self.known?;
+        let (place, rotations) = match self.renamed(known) {
+            Some(stamp) => (Place::Rotated(stamp), self.rotations()),
+            None => (known.place, known.rotations),
+        };
+        Some(At { place, open: self.open.is_some(), rotations })
+    }
+
+    /// The name of the rotated file that the live file `known` names has become, when a
+    /// rotation since renamed it and the watch remembers that rotation. The folder cannot
+    /// say: the file may have been deleted already, and the next one would look like it.
+    fn renamed(&self, known: Known) -> Option<Stamp> {
+        if known.place != Place::Live || self.rotations() == known.rotations {
+            return None;
+        }
+        let stamp = self.watch.as_ref()?.made_by(known.rotations + 1)?;
+        // A cursor past that file was not in it (a guard; the count only grows).
+        self.read.after.is_none_or(|after| stamp > after).then_some(stamp)
     }
 
     /// Where the cursor is, listing the folder only when the rotation count says a rename
-    /// may have happened since it was last known.
+    /// may have happened since it was last known and the watch does not remember it.
     fn place(&mut self) -> io::Result<Place> {
         let now = self.rotations();
         if let Some(known) = self.known {
             if matches!(known.place, Place::Rotated(_)) || known.rotations == now {
                 return Ok(known.place);
+            }
+            if let Some(stamp) = self.renamed(known) {
+                let place = Place::Rotated(stamp);
+                self.known = Some(Known { place, rotations: now });
+                return Ok(place);
             }
         }
         let place = locate(self.read.after, &self.list()?);
@@ -361,12 +394,15 @@ impl StreamReader {
                     self.known = None;
                 }
                 _ if self.known.is_some_and(|k| k.rotations != self.rotations()) => {
-                    // The live file was rotated since it was opened: the open file may be a
+                    // The live file was rotated since it was opened: the open file is a
                     // rotated one now. Learn its name; it no longer grows, so reading it on
                     // to its end (from the same handle) finishes it.
-                    self.known = None;
-                    let place = locate(self.read.after, &self.list()?);
-                    self.known = Some(Known { place, rotations: self.rotations() });
+                    let now = self.rotations();
+                    let place = match self.known.and_then(|k| self.renamed(k)) {
+                        Some(stamp) => Place::Rotated(stamp),
+                        None => locate(self.read.after, &self.list()?),
+                    };
+                    self.known = Some(Known { place, rotations: now });
                     if place == Place::Live {
                         self.open = None;
                         return Ok(false);

@@ -20,7 +20,7 @@ impl crate::logs::watch::Reader for Nobody {
     fn after(&self) -> Option<Stamp> {
         Some(Stamp { millis: u64::MAX - 1 })
     }
-    fn read_of(&self, _: Stamp) -> u64 {
+    fn read_of(&self, _: Stamp, _: Option<u64>) -> u64 {
         0
     }
     fn lost(&self, _: Stamp, _: u64, _: u64) {}
@@ -245,4 +245,73 @@ fn lines_group_into_records_and_the_last_waits_for_its_timeout() {
     reader.read_lines("h", 0, &mut out, &mut big_room(), 0, &mut notices).unwrap();
     assert_eq!(texts(&out), ["  at e"]);
     assert_eq!(reader.flush_due(), None);
+}
+
+/// Writes `lines` lines ("{tag}{i}") one by one; returns their texts.
+fn write_numbered(log: &mut LogFile, tag: &str, lines: usize) -> Vec<String> {
+    (0..lines)
+        .map(|i| {
+            let line = format!("{tag}{i}");
+            log.write_lines(format!("{line}\n").as_bytes(), now()).unwrap();
+            line
+        })
+        .collect()
+}
+
+fn lines_of(path: &Path) -> Vec<String> {
+    fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
+}
+
+#[cfg(unix)] // Windows keeps a file that is open until its last handle closes.
+#[test]
+fn a_live_file_renamed_then_deleted_while_open_is_read_to_its_end_and_then_the_next() {
+    let spec = LogSpec { max_size: 16, keep: 100, ..LogSpec::default() };
+    let (_dir, path, watch, mut log) = setup(spec);
+    let mut written = write_numbered(&mut log, "a", 3);
+    let mut reader = StreamReader::new(origin(&path), path.clone(), false, Some(watch), Cursor::new(1, None));
+    let (mut out, mut notices) = (Vec::new(), Vec::new());
+    // One line fits: the live file stays open at the second.
+    assert!(reader
+        .read_lines("h", 0, &mut out, &mut Room { bytes: 100, lines: 1 }, 0, &mut notices)
+        .unwrap());
+    // The open file is rotated, then again, and the first rotated file is deleted.
+    written.extend(write_numbered(&mut log, "b", 12));
+    let rotated = log.rotated_newest_first();
+    assert!(rotated.len() >= 2, "{rotated:?}");
+    let open_one = rotated.last().unwrap();
+    assert!(lines_of(open_one).starts_with(&["a0".into(), "a1".into()]));
+    fs::remove_file(open_one).unwrap();
+    let mut seen = vec![String::from_utf8(out[0].text.clone()).unwrap()];
+    seen.extend(read_all(&mut reader));
+    assert_eq!(seen, written, "the open file is read to its end, then each file after it");
+}
+
+#[test]
+fn a_live_file_renamed_then_deleted_before_it_is_reopened_is_missing_not_another_file() {
+    let spec = LogSpec { max_size: 16, keep: 100, ..LogSpec::default() };
+    let (_dir, path, watch, mut log) = setup(spec);
+    write_numbered(&mut log, "a", 2);
+    let mut reader = StreamReader::new(origin(&path), path.clone(), false, Some(watch), Cursor::new(1, None));
+    assert_eq!(read_all(&mut reader), ["a0", "a1"]);
+    // Caught up, the reader closed the file. It is rotated, then again, and the file the
+    // cursor is in is deleted before the reader looks again.
+    write_numbered(&mut log, "b", 12);
+    let rotated = log.rotated_newest_first();
+    assert!(rotated.len() >= 2, "{rotated:?}");
+    let cursor_in = rotated.last().unwrap().clone();
+    let (cursor_stamp, _) = crate::logs::history::rotated(&path)
+        .unwrap()
+        .into_iter()
+        .find(|(_, p)| *p == cursor_in)
+        .expect("the oldest rotated file is listed");
+    let lost = lines_of(&cursor_in);
+    assert!(lost.starts_with(&["a0".into(), "a1".into()]), "{lost:?}");
+    fs::remove_file(&cursor_in).unwrap();
+    let after: Vec<String> =
+        rotated.iter().rev().skip(1).flat_map(|p| lines_of(p)).chain(lines_of(&path)).collect();
+    let (mut out, mut notices) = (Vec::new(), Vec::new());
+    while reader.read_lines("h", 0, &mut out, &mut big_room(), 0, &mut notices).unwrap() {}
+    assert_eq!(notices, [Notice::Missing { stamp: cursor_stamp }]);
+    let seen: Vec<String> = out.into_iter().map(|l| String::from_utf8(l.text).unwrap()).collect();
+    assert_eq!(seen, after, "every later file is read whole, from its start");
 }

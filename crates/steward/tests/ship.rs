@@ -494,3 +494,35 @@ fn a_receiver_that_hangs_up_resets_refuses_a_large_body_and_dawdles_gets_every_l
     assert!(status["sinks"][0]["retries"].as_u64().unwrap() >= 2, "{status}");
     assert_eq!(status["sinks"][0]["dropped_refused"], 0, "a 413 splits; no line is refused");
 }
+
+#[test]
+fn a_cursor_that_cannot_be_saved_is_saved_again_once_it_can() {
+    let es = Receiver::start();
+    // The worker writes its lines at once, and the sink waits long enough to send them in one
+    // batch: its cursor is saved once, and no later batch would carry it.
+    let base = format!(
+        "[programs.web]\ncommand = {}\n{}",
+        child_cmd(&["--sleep", "1h"]),
+        sink("elasticsearch", &es, "linger = \"500ms\"")
+    );
+    let s = start(&base);
+    s.wait_started("web");
+    // A folder where worker's cursor file goes: the rename over it fails, as it does on
+    // Windows while another process has the file open.
+    let cursor = s.dir().join(".steward/ship/elasticsearch/worker.out.json");
+    std::fs::create_dir_all(&cursor).unwrap();
+    let more = format!(
+        "{base}[programs.worker]\ncommand = {}\n",
+        child_cmd(&["--write-lines", "20", "--sleep", "1h"])
+    );
+    std::fs::write(s.config_path(), more).unwrap();
+    s.cli_ok(["reload"]);
+    es.wait_for("worker's lines", DEADLINE, |st| st.elastic.len() >= 20);
+    s.wait_for_event("the failed save said", |e| e.event.as_deref() == Some("ship-cursor-unsaved"));
+    std::fs::remove_dir(&cursor).unwrap();
+    wait_until(DEADLINE, "worker's cursor saved", || {
+        let text = std::fs::read_to_string(&cursor).ok()?;
+        text.contains(&format!("\"offset\":{}", 20 * 64)).then_some(())
+    });
+    assert_eq!(es.state().elastic_conflicts, 0, "nothing sent twice");
+}

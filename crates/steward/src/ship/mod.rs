@@ -214,6 +214,8 @@ impl Shipping {
                 readers: Vec::new(),
                 acked: Vec::new(),
                 saving: None,
+                unsaved: Vec::new(),
+                retry: None,
                 conn,
                 host: host.clone(),
                 control: control.clone(),

@@ -308,13 +308,25 @@ pub struct Task {
     /// The cursor files of the last batch, being written (in the background, while the next
     /// batch goes out).
     pub saving: Option<tokio::task::JoinHandle<Vec<Saved>>>,
+    /// Cursors whose save failed: saved again with the next batch's, or, idle, after
+    /// `retry.1`. (On Windows another process reading the cursor file, an indexer or a
+    /// virus scanner, makes the rename over it fail for a moment.)
+    pub unsaved: Vec<(usize, Cursor, Cursor)>,
+    /// When to save `unsaved` again while idle, and the wait after that.
+    pub retry: Option<(tokio::time::Instant, Duration)>,
     pub conn: Conn,
     pub host: String,
     pub control: Control,
 }
 
-/// A cursor saved (or not) after a batch: the stream, the cursor, how it went.
-pub type Saved = (usize, Cursor, std::io::Result<()>);
+/// A cursor saved (or not) after a batch: the stream, the cursor, the one saved before it,
+/// how it went.
+pub type Saved = (usize, Cursor, Cursor, std::io::Result<()>);
+
+/// The first wait before a failed cursor save is tried again while idle; it doubles up to
+/// [`SAVE_RETRY_MAX`].
+const SAVE_RETRY: Duration = Duration::from_millis(100);
+const SAVE_RETRY_MAX: Duration = Duration::from_secs(10);
 
 /// A batch read from the files, and where each stream it visited got to.
 struct Gathered {
@@ -343,6 +355,7 @@ impl Task {
                 let next_flush = flushes.values().min().copied();
                 tokio::select! {
                     () = self.sink.notify.notified() => {}
+                    () = sleep_until(self.retry.map(|(at, _)| at)) => self.save_again(),
                     () = sleep_until(next_flush) => {
                         let now = tokio::time::Instant::now();
                         for (&index, _) in flushes.iter().filter(|(_, due)| **due <= now) {
@@ -615,41 +628,79 @@ impl Task {
     /// hears of a cursor only once it is on disk.
     async fn commit(&mut self, ends: Vec<(usize, Cursor)>) {
         self.finish_saving().await;
-        let changed: Vec<(usize, String, Cursor, Cursor)> = ends
+        let mut changed: Vec<(usize, Cursor, Cursor)> = ends
             .into_iter()
             .filter(|(i, c)| self.acked[*i] != *c)
-            .map(|(i, c)| (i, self.readers[i].stem.clone(), c, self.acked[i]))
+            .map(|(i, c)| (i, c, self.acked[i]))
             .collect();
-        for (i, _, cursor, _) in &changed {
+        for (i, cursor, _) in &changed {
             self.acked[*i] = *cursor;
         }
         for slot in self.sink.slots.read().unwrap_or_else(|e| e.into_inner()).iter() {
             slot.in_flight.store(false, Ordering::Release);
         }
-        if changed.is_empty() {
+        // A cursor that failed to save goes with this batch's, unless this one moves it on.
+        for (i, cursor, before) in std::mem::take(&mut self.unsaved) {
+            match changed.iter_mut().find(|(j, _, _)| *j == i) {
+                Some(newer) => newer.2 = before,
+                None => changed.push((i, cursor, before)),
+            }
+        }
+        self.save(changed);
+    }
+
+    /// Writes `cursors` (stream, cursor, the one on disk before) in the background.
+    fn save(&mut self, cursors: Vec<(usize, Cursor, Cursor)>) {
+        if cursors.is_empty() {
             return;
         }
         let store = self.sink.store.clone();
+        let stems: Vec<String> = cursors.iter().map(|(i, _, _)| self.readers[*i].stem.clone()).collect();
         self.saving = Some(tokio::task::spawn_blocking(move || {
-            changed.into_iter().map(|(i, stem, c, old)| (i, c, store.save(&stem, c, Some(old)))).collect()
+            cursors
+                .into_iter()
+                .zip(stems)
+                .map(|((i, c, before), stem)| (i, c, before, store.save(&stem, c, Some(before))))
+                .collect()
         }));
     }
 
-    /// Waits for the cursors being saved, and tells retention of those on disk.
+    /// Idle, with cursors whose save failed: tries again.
+    fn save_again(&mut self) {
+        let cursors = std::mem::take(&mut self.unsaved);
+        self.save(cursors);
+    }
+
+    /// Waits for the cursors being saved, and tells retention of those on disk. One that
+    /// failed is kept to be saved again.
     async fn finish_saving(&mut self) {
         let Some(saving) = self.saving.take() else { return };
-        for (i, cursor, result) in saving.await.unwrap_or_default() {
+        let mut failed = false;
+        for (i, cursor, before, result) in saving.await.unwrap_or_default() {
             match result {
                 Ok(()) => {
                     self.sink.slot(i).set_acked(std::path::Path::new(&self.readers[i].origin.path), cursor)
                 }
                 Err(e) => {
-                    tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[i].stem, event = "ship-cursor",
-                    "cannot save the shipping cursor in {}: {e}; if steward stops now, what was sent since the last save is sent again",
-                    self.sink.store.dir().display())
+                    // Said once per failing stretch, not at every attempt.
+                    if self.retry.is_none() {
+                        tracing::warn!(sink = %self.sink.spec.name, stream = %self.readers[i].stem, event = "ship-cursor-unsaved",
+                        "cannot save the shipping cursor in {}: {e}; trying again (if steward stops first, what was sent since the last save is sent again)",
+                        self.sink.store.dir().display());
+                    }
+                    self.unsaved.push((i, cursor, before));
+                    failed = true;
                 }
             }
         }
+        self.retry = match (failed, self.retry) {
+            (false, _) => None,
+            (true, None) => Some((tokio::time::Instant::now() + SAVE_RETRY, SAVE_RETRY)),
+            (true, Some((_, wait))) => {
+                let wait = (wait * 2).min(SAVE_RETRY_MAX);
+                Some((tokio::time::Instant::now() + wait, wait))
+            }
+        };
     }
 }
 

@@ -179,10 +179,10 @@ fn pad(out: &mut String, n: usize) {
 
 /// A duration as the table shows it: "42s", "3m07s", "5h02m", "12d04h".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Uptime(u64);
+struct Uptime(u64);
 
 impl Uptime {
-    pub fn of(secs: f64) -> Uptime {
+    fn of(secs: f64) -> Uptime {
         Uptime(secs as u64)
     }
 }

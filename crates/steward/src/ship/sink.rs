@@ -107,6 +107,22 @@ struct ReadTo {
 }
 
 impl Slot {
+    fn new(index: usize, sink: Weak<Sink>) -> Slot {
+        Slot {
+            index,
+            sink,
+            queued: AtomicBool::new(false),
+            after: AtomicU64::new(u64::MAX),
+            lost_lines: AtomicU64::new(0),
+            lost_bytes: AtomicU64::new(0),
+            counted: Mutex::new(VecDeque::new()),
+            in_flight: AtomicBool::new(false),
+            read: Mutex::new(None),
+            live: std::sync::OnceLock::new(),
+            acked: Mutex::new(Cursor::new(0, None)),
+        }
+    }
+
     fn queue(&self, sink: &Sink) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             sink.inbox.lock().unwrap_or_else(|e| e.into_inner()).push_back(self.index);
@@ -212,19 +228,7 @@ impl Sink {
     /// (which needs the watch) exists. Its reader follows with [`Sink::arrive`].
     pub fn reserve(self: &Arc<Sink>) -> Arc<Slot> {
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        let slot = Arc::new(Slot {
-            index: slots.len(),
-            sink: Arc::downgrade(self),
-            queued: AtomicBool::new(false),
-            after: AtomicU64::new(u64::MAX),
-            lost_lines: AtomicU64::new(0),
-            lost_bytes: AtomicU64::new(0),
-            counted: Mutex::new(VecDeque::new()),
-            in_flight: AtomicBool::new(false),
-            read: Mutex::new(None),
-            live: std::sync::OnceLock::new(),
-            acked: Mutex::new(Cursor::new(0, None)),
-        });
+        let slot = Arc::new(Slot::new(slots.len(), Arc::downgrade(self)));
         slots.push(slot.clone());
         slot
     }
@@ -834,19 +838,9 @@ mod tests {
     use crate::ship::source::At;
 
     fn slot_at(read: Cursor, at: Option<At>) -> Slot {
-        Slot {
-            index: 0,
-            sink: Weak::new(),
-            queued: AtomicBool::new(false),
-            after: AtomicU64::new(u64::MAX),
-            lost_lines: AtomicU64::new(0),
-            lost_bytes: AtomicU64::new(0),
-            counted: Mutex::new(VecDeque::new()),
-            in_flight: AtomicBool::new(false),
-            read: Mutex::new(Some(ReadTo { read, at })),
-            live: std::sync::OnceLock::new(),
-            acked: Mutex::new(Cursor::new(0, None)),
-        }
+        let slot = Slot::new(0, Weak::new());
+        *slot.read.lock().unwrap() = Some(ReadTo { read, at });
+        slot
     }
 
     #[test]

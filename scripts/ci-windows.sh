@@ -29,6 +29,25 @@ for step in "${steps[@]}"; do
 done
 
 say() { printf '[ci-windows] %s\n' "$*" >&2; }
+
+# Stops this prefix's wineserver, then kills any Wine process of the prefix that outlived it.
+# One did (conhost.exe --headless, started as the server went): it held this script's stderr,
+# and .ci/run's `| tee` waited for it for ever.
+stop_wine() {
+    [ -d "${WINEPREFIX:-}" ] || return 0
+    wineserver -k >/dev/null 2>&1 || true
+    local proc pid
+    for proc in /proc/[0-9]*; do
+        pid=${proc#/proc/}
+        case "$(readlink "$proc/exe" 2>/dev/null)" in
+            */wine*) ;;
+            *) continue ;;
+        esac
+        if tr '\0' '\n' <"$proc/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX"; then
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+}
 total_start=$SECONDS
 
 step_start=$SECONDS
@@ -44,7 +63,7 @@ say "toolchain ready: $((SECONDS - step_start)) s"
     # cargo test runs the test exes under Wine; keep their prefix inside the target dir, away
     # from any other Wine user on the machine, and stop its wineserver when done.
     export WINEPREFIX=$CARGO_TARGET_DIR/wineprefix
-    trap 'if [ -d "$WINEPREFIX" ]; then wineserver -k >/dev/null 2>&1 || true; fi' EXIT
+    trap stop_wine EXIT
     cd "$repo"
     say "$(cargo --version), $(rustc --version), target dir $CARGO_TARGET_DIR"
 

@@ -397,12 +397,7 @@ impl StreamReader {
                     // The live file was rotated since it was opened: the open file is a
                     // rotated one now. Learn its name; it no longer grows, so reading it on
                     // to its end (from the same handle) finishes it.
-                    let now = self.rotations();
-                    let place = match self.known.and_then(|k| self.renamed(k)) {
-                        Some(stamp) => Place::Rotated(stamp),
-                        None => locate(self.read.after, &self.list()?),
-                    };
-                    self.known = Some(Known { place, rotations: now });
+                    let place = self.place()?;
                     if place == Place::Live {
                         self.open = None;
                         return Ok(false);

@@ -84,6 +84,8 @@ stop_timeout = "300ms"
     let pid = s.wait_started("stubborn");
     let out = s.cli(["shutdown"]);
     assert!(out.status.success(), "steward shutdown: {}\n{}", testkit::describe(&out), s.daemon().dump());
+    // It returned only once the program had stopped (its reply ends with the supervisor).
+    assert_eq!(s.events_of("stubborn", "stopped").len(), 1, "shutdown returned first\n{}", s.log());
     // A shutdown that had to kill a program is not clean: `steward run` exits 5.
     let status = s.daemon().wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(5), "{}", s.daemon().dump());

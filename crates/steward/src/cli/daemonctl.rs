@@ -34,14 +34,27 @@ pub async fn reload(client: &Client, args: &ReloadArgs) -> anyhow::Result<ExitCo
 
 /// Returns once the daemon has stopped every program and exited.
 pub async fn shutdown(client: &Client) -> anyhow::Result<ExitCode> {
-    // The event stream ends when the supervisor is gone: subscribe first, then ask.
-    let mut events = client.request(Method::GET, "/v1/events?follow=true", None).await?.into_body();
-    client.request(Method::POST, "/v1/shutdown", Some(b"{}".to_vec())).await?;
-    while let Some(frame) = events.frame().await {
+    // The reply's body ends when the supervisor is gone (or the connection does, with the
+    // process).
+    let reply = client.request(Method::POST, "/v1/shutdown?wait=true", Some(b"{}".to_vec())).await?;
+    if reply.status() == hyper::StatusCode::ACCEPTED {
+        // A steward from before `wait` answers at once: its event stream ends when it is gone.
+        // If it is gone already, there is nothing left to wait for.
+        if let Ok(events) = client.request(Method::GET, "/v1/events?follow=true", None).await {
+            drain(events.into_body()).await;
+        }
+    } else {
+        drain(reply.into_body()).await;
+    }
+    outln!("steward stopped")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read a body to its end, or until the connection breaks.
+async fn drain(mut body: hyper::body::Incoming) {
+    while let Some(frame) = body.frame().await {
         if frame.is_err() {
             break;
         }
     }
-    outln!("steward stopped")?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -231,6 +231,11 @@ impl Control {
         self.ask(Request::Shutdown).await
     }
 
+    /// Returns once the supervisor is gone: every program stopped and its task ended.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
     /// Recent events and a subscription to the next ones, with nothing lost in between.
     pub async fn events(&self) -> Result<(Vec<Event>, broadcast::Receiver<Event>), ControlError> {
         self.ask(Request::Events).await

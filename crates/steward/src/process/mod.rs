@@ -83,7 +83,8 @@ pub type Output = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 /// How a child's exit is awaited, by how it was started.
 enum Exit {
     /// By tokio's `Command`: `spawn_command`, and programs on systems other than Linux.
-    Tokio(tokio::process::Child),
+    /// Boxed: it is 168 bytes, and on Linux every program's task would be sized for it.
+    Tokio(Box<tokio::process::Child>),
     /// By `linux.rs`: through a pidfd, or SIGCHLD where there are none.
     #[cfg(target_os = "linux")]
     LinuxSpawn(linux::Exit),
@@ -94,7 +95,7 @@ impl Child {
         let pid = child.id().ok_or_else(|| io::Error::other("the child was reaped before it was adopted"))?;
         let stdout = child.stdout.take().map(|pipe| Box::new(pipe) as Output);
         let stderr = child.stderr.take().map(|pipe| Box::new(pipe) as Output);
-        Ok(Child { pid, exit: Exit::Tokio(child), stdout, stderr })
+        Ok(Child { pid, exit: Exit::Tokio(Box::new(child)), stdout, stderr })
     }
 
     /// The process id. It stays valid until the child has been waited for.

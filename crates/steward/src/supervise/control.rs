@@ -3,18 +3,19 @@
 //! oneshot, so the loop stays the only owner of the supervisor's state.
 //!
 //! Waiting for a target state ("start returns once the program is running") happens in the
-//! caller, on the programs' `watch` channels, never inside the loop.
+//! caller, on the programs' status cells (`status_cell`), never inside the loop.
 
 use std::time::Duration;
 
 use steward_core::fsm::State;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use steward_core::reload::Diff;
 
 use super::event::Event;
 use super::program::Status;
 use super::snapshot::Snapshot;
+use super::status_cell::StatusWatch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verb {
@@ -36,7 +37,7 @@ impl Verb {
 /// One program an action was sent to, with what the caller needs to wait for the result.
 pub struct Target {
     pub name: String,
-    pub status: watch::Receiver<Status>,
+    pub status: StatusWatch,
     /// The pid before the action (a restart is done when a *new* process runs).
     pub pid_before: Option<u32>,
     /// How long a stop may take, so waits can allow for it.
@@ -297,20 +298,20 @@ pub async fn wait_for(
     // The receiver was marked unchanged when the request was taken: it may have moved since.
     let mut changed = target.status.has_changed().unwrap_or(true);
     loop {
-        let status = target.status.borrow_and_update().clone();
+        let status = target.status.get_and_update();
         if let Some(verdict) = judge(&status, changed) {
             return verdict.map(|()| status.clone()).map_err(|e| (status, e));
         }
         tokio::select! {
             r = target.status.changed() => {
                 if r.is_err() {
-                    let s = target.status.borrow().clone();
+                    let s = target.status.get();
                     return Err((s, "the program was removed by a reload".into()));
                 }
                 changed = true;
             }
             () = &mut sleep => {
-                let s = target.status.borrow().clone();
+                let s = target.status.get();
                 let msg = format!("still {} after {}", s.state, humantime::format_duration(deadline));
                 return Err((s, msg));
             }

@@ -26,6 +26,7 @@ mod reload;
 mod requests;
 mod rollout;
 mod snapshot;
+pub mod status_cell;
 mod switch;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -169,6 +170,8 @@ struct Supervisor {
     switches: BTreeMap<String, switch::Switch>,
     /// The watches of the log files that `[[ship]]` sinks read (`None` without sinks).
     watches: crate::logs::Watches,
+    /// `[supervisor] state_dir`, shared by every program's task rather than copied into each.
+    state_dir: std::sync::Arc<std::path::Path>,
 }
 
 impl Supervisor {
@@ -213,6 +216,7 @@ impl Supervisor {
             templates: BTreeMap::new(),
             switches: BTreeMap::new(),
             watches,
+            state_dir: std::sync::Arc::from(config.supervisor.state_dir.as_path()),
             config,
         };
         if !sup.config.releases.is_empty() {
@@ -243,7 +247,7 @@ impl Supervisor {
     ) -> program::Setup<'a> {
         program::Setup {
             log_dir: &self.config.supervisor.log_dir,
-            state_dir: &self.config.supervisor.state_dir,
+            state_dir: &self.state_dir,
             notices: self.notices_tx.clone(),
             reports: self.reports_tx.clone(),
             listeners,

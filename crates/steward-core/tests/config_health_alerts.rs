@@ -37,8 +37,8 @@ health = { exec = "redis-cli ping" }
 "#,
     );
     assert_eq!(
-        config.programs["web"].health,
-        Some(HealthSpec {
+        config.programs["web"].health.as_deref(),
+        Some(&HealthSpec {
             probe: Probe::Http {
                 url: HttpUrl { host: "127.0.0.1".into(), port: 8080, path: "/healthz?deep=1".into() },
                 expect_status: vec![200, 204],

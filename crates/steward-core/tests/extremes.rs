@@ -159,7 +159,7 @@ fn drive(config: &Config, timeline: &[(u8, Duration)]) {
     let spec = &config.programs["web"];
     let mut machine = Machine::new(Policy::from_spec(spec));
     let mut alerts = Evaluator::new(config.alerts.clone());
-    let mut health = spec.health.as_ref().map(HealthCheck::new);
+    let mut health = spec.health.as_deref().map(HealthCheck::new);
     let mut memory = spec.max_memory.map(|limit| MemoryGuard::new(limit, spec.memory_grace));
     let mut file = FileState::EMPTY;
     let mut now = Instant::now();

@@ -212,7 +212,8 @@ pub struct ProgramSpec {
     pub ready: Readiness,
     pub log: LogSpec,
     /// `[programs.NAME.health]`: a probe that says whether the program works.
-    pub health: Option<HealthSpec>,
+    /// Boxed: most programs have none, and the spec of each would be 128 bytes larger.
+    pub health: Option<Box<HealthSpec>>,
     /// `max_memory`: restart when the tree's resident memory stays above this for
     /// `memory_grace`.
     pub max_memory: Option<u64>,

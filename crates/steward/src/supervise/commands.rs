@@ -58,8 +58,16 @@ impl Receiver {
     /// dropped future loses no command.
     pub(super) async fn recv(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.0.queue().pop_front() {
-                return Some(event);
+            {
+                let mut queue = self.0.queue();
+                if let Some(event) = queue.pop_front() {
+                    // Commands are rare: an empty queue gives its buffer back rather than
+                    // keep 128 bytes a program for the next one.
+                    if queue.is_empty() {
+                        *queue = VecDeque::new();
+                    }
+                    return Some(event);
+                }
             }
             if self.0.closed.load(Ordering::Acquire) {
                 return None;

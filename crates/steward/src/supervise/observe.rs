@@ -126,7 +126,7 @@ impl Observers {
     /// A program (new, or replaced by a reload) to watch. It starts Stopped.
     pub(super) fn add_program(&mut self, spec: &ProgramSpec) {
         if let Some(check) = &spec.health {
-            let ph = ProgramHealth { spec: check.clone(), check: HealthCheck::new(check), run: 0 };
+            let ph = ProgramHealth { spec: (**check).clone(), check: HealthCheck::new(check), run: 0 };
             self.health.insert(spec.name.clone(), ph);
         }
         if let Some(limit) = spec.max_memory {

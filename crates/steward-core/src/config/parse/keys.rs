@@ -299,7 +299,7 @@ pub(super) const PROGRAM_KEYS: &[Key<ProgramDraft>] = &[
     },
     Key { name: "health",
         doc: "A health check: an http, tcp or exec probe, and what to do when it fails.",
-        kind: Kind::Table(health::schema), example: "[programs.web.health]", set: |c, f, d| d.spec.health = c.health(f) },
+        kind: Kind::Table(health::schema), example: "[programs.web.health]", set: |c, f, d| d.spec.health = c.health(f).map(Box::new) },
     Key { name: "max_memory",
         doc: "Restart the program when its process tree uses more memory than this for memory_grace (Linux, Windows).",
         kind: Kind::Size, example: "max_memory = \"512MB\"", set: health::set_max_memory },

@@ -103,6 +103,16 @@ impl Child {
         self.pid
     }
 
+    /// When the process started, in clock ticks since boot (as `/proc/PID/stat` says it),
+    /// when the spawn could tell without reading it there.
+    fn start(&self) -> Option<u64> {
+        match &self.exit {
+            #[cfg(target_os = "linux")]
+            Exit::LinuxSpawn(exit) => exit.start(),
+            Exit::Tokio(_) => None,
+        }
+    }
+
     /// Wait for the process to exit (reaping it), then return its status; again the same
     /// status after that. Cancel-safe: dropping the future before it is ready loses nothing.
     pub async fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
@@ -118,7 +128,7 @@ impl Spawned {
     /// Record this tree in `state_dir` for the sweep by a later steward, should this one die
     /// (Linux; elsewhere it does nothing).
     pub fn record(&self, state_dir: &std::path::Path, tree: &str, program: &str) -> io::Result<()> {
-        contain::record(state_dir, tree, program, self.child.id(), self.tree.1.as_ref())
+        contain::record(state_dir, tree, program, self.child.id(), self.child.start(), self.tree.1.as_ref())
     }
 }
 

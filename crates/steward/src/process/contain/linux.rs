@@ -376,17 +376,24 @@ fn remove_when_empty(dir: &Path) {
 }
 
 /// Record `tree`, of `program`, just started as `pid` (its group leader), for the sweep.
+/// `start` is its start time when the spawn knew it; else it is read from `/proc`.
 pub fn record(
     state_dir: &Path,
     tree: &str,
     program: &str,
     pid: u32,
+    start: Option<u64>,
     cgroup: Option<&Cgroup>,
 ) -> io::Result<()> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let start = sweep::parse_stat(&stat)
-        .ok_or_else(|| io::Error::other(format!("cannot read /proc/{pid}/stat")))?
-        .start;
+    let start = match start {
+        Some(start) => start,
+        None => {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+            sweep::parse_stat(&stat)
+                .ok_or_else(|| io::Error::other(format!("cannot read /proc/{pid}/stat")))?
+                .start
+        }
+    };
     records::write_group(state_dir, tree, program, pid, start, cgroup.map(|c| c.dir.display().to_string()))
 }
 

@@ -47,6 +47,7 @@ pub fn record(
     tree: &str,
     program: &str,
     pid: u32,
+    _start: Option<u64>,
     _cgroup: Option<&Cgroup>,
 ) -> io::Result<()> {
     let stat =

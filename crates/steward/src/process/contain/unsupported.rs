@@ -41,6 +41,7 @@ pub fn record(
     _tree: &str,
     _program: &str,
     _pid: u32,
+    _start: Option<u64>,
     _cgroup: Option<&Cgroup>,
 ) -> io::Result<()> {
     Ok(())

@@ -172,6 +172,8 @@ struct Supervisor {
     watches: crate::logs::Watches,
     /// `[supervisor] state_dir`, shared by every program's task rather than copied into each.
     state_dir: std::sync::Arc<std::path::Path>,
+    /// `[supervisor] log_dir`, shared the same way.
+    log_dir: std::sync::Arc<std::path::Path>,
 }
 
 impl Supervisor {
@@ -217,6 +219,7 @@ impl Supervisor {
             switches: BTreeMap::new(),
             watches,
             state_dir: std::sync::Arc::from(config.supervisor.state_dir.as_path()),
+            log_dir: std::sync::Arc::from(config.supervisor.log_dir.as_path()),
             config,
         };
         if !sup.config.releases.is_empty() {
@@ -246,7 +249,7 @@ impl Supervisor {
         beside: Option<&'a ProgramHandle>,
     ) -> program::Setup<'a> {
         program::Setup {
-            log_dir: &self.config.supervisor.log_dir,
+            log_dir: &self.log_dir,
             state_dir: &self.state_dir,
             notices: self.notices_tx.clone(),
             reports: self.reports_tx.clone(),

@@ -9,7 +9,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use steward_core::config::LogSpec;
 use steward_core::config::{ProgramSpec, Readiness};
 use steward_core::fsm::{Action, Change, Event, ExitStatus, Machine, Policy, State};
 use tokio::sync::{broadcast, mpsc};
@@ -80,7 +79,7 @@ pub struct ProgramHandle {
 
 /// What a program task gets from the supervisor besides its spec.
 pub struct Setup<'a> {
-    pub log_dir: &'a std::path::Path,
+    pub log_dir: &'a Arc<std::path::Path>,
     pub state_dir: &'a Arc<std::path::Path>,
     pub notices: mpsc::UnboundedSender<Notice>,
     pub reports: mpsc::UnboundedSender<Published>,
@@ -184,12 +183,16 @@ impl ProgramHandle {
 /// serves `steward logs`). They outlive each process, so rotation state carries over
 /// restarts, and two runs never tear each other's lines.
 struct ProgramLogs {
+    /// `[supervisor] log_dir`, shared by every program.
+    dir: Arc<std::path::Path>,
+    /// The program's spec, for the files' names and its `[log]` settings: the paths are
+    /// made when needed rather than kept (two `PathBuf`s a program).
+    spec: Arc<ProgramSpec>,
     streams: [LogStream; 2],
 }
 
+/// The log of one stream; index 0 is stdout, 1 stderr.
 struct LogStream {
-    path: std::path::PathBuf,
-    spec: LogSpec,
     /// Opened at the stream's first output, so a program (or stream) that never writes
     /// leaves no file.
     file: std::sync::Mutex<Option<SharedLog>>,
@@ -204,47 +207,48 @@ struct LogStream {
 }
 
 impl ProgramLogs {
-    fn new(log_dir: &std::path::Path, spec: &ProgramSpec, watches: &logs::Watches) -> Self {
-        let stream = |suffix: &str| {
-            let path = log_dir.join(format!("{}.{suffix}.log", spec.file_stem()));
-            LogStream {
-                watch: watches.as_ref().and_then(|find| find(spec, &path)),
-                path,
-                spec: spec.log.clone(),
-                file: std::sync::Mutex::new(None),
-                feed: std::sync::OnceLock::new(),
-                open_failures: std::sync::atomic::AtomicU64::new(0),
-            }
+    fn new(log_dir: &Arc<std::path::Path>, spec: &Arc<ProgramSpec>, watches: &logs::Watches) -> Self {
+        let stream = |stream: usize| LogStream {
+            watch: watches.as_ref().and_then(|find| find(spec, &path_of(log_dir, spec, stream))),
+            file: std::sync::Mutex::new(None),
+            feed: std::sync::OnceLock::new(),
+            open_failures: std::sync::atomic::AtomicU64::new(0),
         };
-        ProgramLogs { streams: [stream("out"), stream("err")] }
+        ProgramLogs { dir: log_dir.clone(), spec: spec.clone(), streams: [stream(0), stream(1)] }
     }
-}
 
-impl LogStream {
-    fn open(&self) -> std::io::Result<SharedLog> {
-        let mut slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(log) = &*slot {
-            return Ok(log.clone());
+    /// Stream `stream`'s log file: `<log_dir>/<program>.out.log` or `.err.log`.
+    fn path(&self, stream: usize) -> std::path::PathBuf {
+        path_of(&self.dir, &self.spec, stream)
+    }
+
+    fn open(&self, stream: usize) -> std::io::Result<SharedLog> {
+        let log = &self.streams[stream];
+        let mut slot = log.file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = &*slot {
+            return Ok(shared.clone());
         }
-        let mut file = logs::LogFile::open_watched(self.path.clone(), self.spec.clone(), self.watch.clone())?;
-        if let Some(feed) = self.feed.get() {
+        let mut file =
+            logs::LogFile::open_watched(self.path(stream), self.spec.log.clone(), log.watch.clone())?;
+        if let Some(feed) = log.feed.get() {
             file.set_feed(feed.clone());
         }
-        let log = file.shared();
-        *slot = Some(log.clone());
-        Ok(log)
+        let shared = file.shared();
+        *slot = Some(shared.clone());
+        Ok(shared)
     }
 
     /// The tail and the subscription. Under the file's lock only the live file is opened
     /// (and the feed subscribed): the tail is read from that open file afterwards, up to
     /// the length it had then, so no write falls in between and none is held up by the
     /// read.
-    fn access(&self, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
+    fn access(&self, stream: usize, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
+        let (log, path) = (&self.streams[stream], self.path(stream));
         // Listed before the lock; used only if no writer has the file open (then nothing
         // rotates it in the meantime).
-        let listed = if self.file.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
-            match logs::history::files_oldest_first(&self.path) {
-                Ok(files) => files.into_iter().rev().filter(|f| *f != self.path).collect(),
+        let listed = if log.file.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            match logs::history::files_oldest_first(&path) {
+                Ok(files) => files.into_iter().rev().filter(|f| *f != path).collect(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(e),
             }
@@ -252,7 +256,7 @@ impl LogStream {
             Vec::new()
         };
         let (source, feed) = {
-            let slot = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = log.file.lock().unwrap_or_else(|e| e.into_inner());
             // With a writer, wait for its file (a rotation may be running on another thread)
             // without holding the slot, which a pump's first output needs. Without one, keep
             // the slot locked, so that none appears meanwhile.
@@ -263,7 +267,7 @@ impl LogStream {
                 }
                 None => (Some(slot), None),
             };
-            let live = match std::fs::File::open(&self.path) {
+            let live = match std::fs::File::open(&path) {
                 Ok(file) => Some(logs::tail::Part::new(file)?),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e),
@@ -273,7 +277,7 @@ impl LogStream {
                 None => listed,
             };
             let feed = follow.then(|| {
-                let feed = self.feed.get_or_init(|| broadcast::channel(256).0);
+                let feed = log.feed.get_or_init(|| broadcast::channel(256).0);
                 if let Some(file) = writes_paused.as_mut() {
                     file.set_feed(feed.clone());
                 }
@@ -285,6 +289,11 @@ impl LogStream {
         let feeds = feed.into_iter().map(|rx| super::control::Feed { prefix: None, rx }).collect();
         Ok(LogAccess { tail, feeds })
     }
+}
+
+fn path_of(dir: &std::path::Path, spec: &ProgramSpec, stream: usize) -> std::path::PathBuf {
+    let suffix = if stream == 0 { "out" } else { "err" };
+    dir.join(format!("{}.{suffix}.log", spec.file_stem()))
 }
 
 /// A handle on one of a program's logs that reads it off the supervisor's thread (see
@@ -299,7 +308,7 @@ impl LogReader {
     /// written after them. The files are read on a blocking thread, a few tails at a time
     /// ([`logs::tail::run`]).
     pub async fn access(self, lines: usize, follow: bool) -> std::io::Result<LogAccess> {
-        logs::tail::run(move || self.logs.streams[self.stream].access(lines, follow)).await
+        logs::tail::run(move || self.logs.access(self.stream, lines, follow)).await
     }
 }
 
@@ -594,16 +603,16 @@ impl PumpContext {
     /// an event and counted (`steward_log_open_failures_total`); the pump then discards this
     /// run's output on the stream, and the next run tries again.
     fn open(self) -> std::io::Result<SharedLog> {
-        let log = match self.stream {
-            Stream::Stdout => &self.logs.streams[0],
-            Stream::Stderr => &self.logs.streams[1],
+        let index = match self.stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
         };
-        log.open().inspect_err(|e| {
-            log.open_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.logs.open(index).inspect_err(|e| {
+            self.logs.streams[index].open_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let stream = self.stream.name();
             let message = format!("{}; this run's {stream} is discarded", error_chain(e));
             tracing::error!(program = %self.program, event = "log-open-failed", stream,
-                file = %log.path.display(), "{message}");
+                file = %self.logs.path(index).display(), "{message}");
             let kind = EventKind::LogOpenFailed { stream: self.stream, message };
             let _ = self.reports.send(Published::now(self.program.clone(), kind));
         })

@@ -304,12 +304,19 @@ impl Evaluator {
         };
         let kept: Vec<String> = self.rules.iter().filter(|r| same(r)).map(|r| r.name.clone()).collect();
         self.firing.retain(|(alert, _), _| kept.contains(alert));
+        if rules.is_empty() {
+            self.programs.clear();
+        }
         self.rules = rules;
         self.tick(now)
     }
 
-    /// Feed what happened to `program`.
+    /// Feed what happened to `program`. Without rules nothing is kept: the caller feeds
+    /// what is current when rules come (a reload).
     pub fn observe(&mut self, program: &str, obs: Observation, now: Instant) -> Vec<Notification> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
         let keep = self.longest_restart_window();
         let facts = self.programs.entry(program.to_owned()).or_default();
         match obs {
@@ -683,6 +690,19 @@ mod tests {
         // A changed rule starts over.
         let out = e.set_rules(vec![rule("dead", "state == fatal", None, &["web"])], t0);
         assert_eq!(out.iter().map(|n| (n.alert.as_str(), n.status)).collect::<Vec<_>>(), [("dead", Firing)]);
+    }
+
+    #[test]
+    fn without_rules_nothing_is_kept() {
+        let t0 = Instant::now();
+        let mut e = Evaluator::new(Vec::new());
+        assert!(e.observe("web", Observation::State(State::Fatal), t0).is_empty());
+        assert!(e.programs.is_empty());
+        // Rules start from what they are fed then (the supervisor feeds what is current).
+        assert!(e.set_rules(vec![rule("dead", "state == fatal", None, &[])], t0).is_empty());
+        assert_eq!(e.observe("web", Observation::State(State::Fatal), t0).len(), 1);
+        assert!(e.set_rules(Vec::new(), t0).is_empty());
+        assert!(e.programs.is_empty(), "what the rules needed goes with them");
     }
 
     #[test]

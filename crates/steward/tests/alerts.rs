@@ -91,3 +91,44 @@ programs = ["crashy", "steady"]
     assert_eq!(alerts, ["crashy firing", "crashy resolved"]);
     s.shutdown();
 }
+
+/// Without rules steward keeps nothing for alerts. Rules a reload adds start from what is
+/// true then: a program already fatal fires at once, and restarts from before the rules are
+/// not counted as new.
+#[test]
+fn rules_added_by_a_reload_start_from_the_programs_as_they_are() {
+    let programs = format!(
+        r#"
+[programs.crashy]
+command = {crashy}
+restart_delay = "20ms"
+max_restarts = 1
+restart_window = "1h"
+"#,
+        crashy = child_cmd(&["--exit", "1"]),
+    );
+    let s = start(&programs);
+    s.wait_for("crashy", "fatal");
+    let with_rules = format!(
+        r#"{programs}
+[[alerts]]
+name = "dead"
+when = "state == fatal"
+
+[[alerts]]
+name = "flapping"
+when = "restarts > 0 within 1h"
+"#
+    );
+    std::fs::write(s.path("steward.toml"), with_rules).unwrap();
+    s.cli_ok(["reload"]);
+    let fired = s.wait_for_api_event("the alert on the fatal program", |e| {
+        e["kind"] == "alert" && e["program"] == "crashy" && e["to"] == "firing"
+    });
+    assert!(fired["message"].as_str().unwrap_or_default().starts_with("alert dead firing"), "{fired}");
+    // The event stream is ordered: a flapping alert from the reload would be there by now.
+    s.shutdown();
+    let alerts: Vec<String> =
+        s.events().into_iter().filter(|e| e.event.as_deref() == Some("alert")).map(|e| e.message).collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+}

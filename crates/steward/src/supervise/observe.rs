@@ -149,14 +149,32 @@ impl Observers {
     }
 
     /// A reload was applied: new alert rules, new sampling needs. Programs were already
-    /// forgotten and added one by one.
-    pub(super) fn reconfigure(&mut self, config: &Config) -> Vec<Effect> {
+    /// forgotten and added one by one. The first rules start from every program's status
+    /// now (nothing is kept for alerts while there are none).
+    pub(super) fn reconfigure(
+        &mut self,
+        config: &Config,
+        programs: &BTreeMap<String, ProgramHandle>,
+    ) -> Vec<Effect> {
         self.reloads_applied += 1;
         self.sample_every = sample_every(config);
         let mut fx = Vec::new();
         if self.alerts.rules() != config.alerts.as_slice() {
+            let first = self.alerts.rules().is_empty();
             self.notifier.set_rules(&config.alerts, &config_dir(config));
-            let notes = self.alerts.set_rules(config.alerts.clone(), now_std());
+            let mut notes = self.alerts.set_rules(config.alerts.clone(), now_std());
+            if config.alerts.is_empty() {
+                self.restarts_seen.clear();
+            } else if first {
+                for (name, handle) in programs {
+                    let status = handle.status();
+                    self.restarts_seen.insert(name.clone(), status.restarts);
+                    notes.extend(self.alerts.observe(name, Observation::State(status.state), now_std()));
+                    if let Some(health) = self.health(name) {
+                        notes.extend(self.alerts.observe(name, Observation::Health(health), now_std()));
+                    }
+                }
+            }
             self.notify(notes, &mut fx);
         }
         self.rearm_sampling();
@@ -184,10 +202,14 @@ impl Observers {
         let to = notice.change.to;
         let mut fx = Vec::new();
 
-        let mut notes = self.alerts.observe(&name, Observation::State(to), now);
-        let seen = self.restarts_seen.insert(name.clone(), notice.status.restarts).unwrap_or(0);
-        for _ in seen..notice.status.restarts {
-            notes.extend(self.alerts.observe(&name, Observation::Restarted, now));
+        let mut notes = Vec::new();
+        // Without alert rules there is nothing to evaluate, and nothing kept per program.
+        if !self.alerts.rules().is_empty() {
+            notes = self.alerts.observe(&name, Observation::State(to), now);
+            let seen = self.restarts_seen.insert(name.clone(), notice.status.restarts).unwrap_or(0);
+            for _ in seen..notice.status.restarts {
+                notes.extend(self.alerts.observe(&name, Observation::Restarted, now));
+            }
         }
 
         let was_up = self.up.contains(&name);

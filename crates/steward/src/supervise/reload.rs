@@ -219,7 +219,7 @@ impl Supervisor {
                 diff.needs_restart.join(", ")
             );
         }
-        let effects = self.observe.reconfigure(&self.config);
+        let effects = self.observe.reconfigure(&self.config, &self.programs);
         self.apply(effects);
         let switched = match &reply {
             Replier::Switch(group) => Some((group.clone(), rolled.contains_key(group))),

@@ -43,6 +43,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     if text.starts_with('-') {
         return Err(format!("`{text}` is negative; a size cannot be"));
     }
+    // parse-size 1.1 wraps to 0 (a debug build panics) when the digits reach u64::MAX and
+    // go on with a 5 or more (`1844674407370955161.55`). A size has at most 20 digits.
+    let digits = text
+        .bytes()
+        .take_while(|b| !matches!(b, b'e' | b'E'))
+        .skip_while(|b| !b.is_ascii_digit() || *b == b'0')
+        .filter(u8::is_ascii_digit)
+        .count();
+    if digits > 20 {
+        return Err(format!("`{text}` has {digits} digits; a size has at most 20 (2^64 bytes is the most)"));
+    }
     parse_size::parse_size(text).map_err(|e| format!("`{text}` is not a size ({e})"))
 }
 
@@ -117,6 +128,13 @@ mod tests {
         assert_eq!(parse_size("1 KiB"), Ok(1024));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("0000018446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_size("0.000000000000000000000001 EB"), Ok(0));
+        // The crate alone would wrap these to 0.
+        for huge in ["1844674407370955161.55", "184467440737095516155e-1", "18_446_744_073_709_551_615_5 kB"] {
+            let e = parse_size(huge).unwrap_err();
+            assert!(e.contains("at most 20"), "{huge}: {e}");
+        }
     }
 
     #[test]

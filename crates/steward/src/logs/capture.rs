@@ -20,9 +20,8 @@ use super::SharedLog;
 /// of resident memory when each pump allocated it up front (docs/benchmarks.md).
 pub const READ_BUFFER: usize = 128 * 1024;
 
-/// What a pump reads into until the stream's first output: a program that never writes
-/// costs this much (in the pump's task) instead of [`READ_BUFFER`].
-const FIRST_READ: usize = 64;
+/// What a pump reads into when no file could be opened for it and its output is discarded.
+const DISCARD_READ: usize = 64;
 
 /// Copies `reader` into `log` until end of file; returns the number of bytes read.
 ///
@@ -63,54 +62,78 @@ where
     R: AsyncRead + Unpin,
     F: FnOnce() -> io::Result<SharedLog>,
 {
-    pump_mirrored(reader, open, None).await
+    pump_to(reader, &mut Opening(Some(open))).await
 }
 
-/// [`pump_opening`], which also hands each write's whole lines to `mirror` (`steward run
-/// --mirror`, see [`super::mirror`]), before they go to the file.
-pub async fn pump_mirrored<R, F>(mut reader: R, open: F, mirror: Option<Tee>) -> io::Result<u64>
+/// Where a pump's output goes, decided at the stream's first output.
+pub trait Destination {
+    /// The file to write to. A failure is for the implementation to report, with what it
+    /// knows (the supervisor's logs it with the program's name, publishes an event and
+    /// counts it); the pump then reads the stream to its end and discards it.
+    fn open(&mut self) -> io::Result<SharedLog>;
+
+    /// Who also gets each write's whole lines, before they go to the file (`steward run
+    /// --mirror`, see [`super::mirror`]).
+    fn mirror(&self) -> Option<Tee> {
+        None
+    }
+}
+
+/// [`pump_opening`]'s closure as a [`Destination`].
+struct Opening<F>(Option<F>);
+
+impl<F: FnOnce() -> io::Result<SharedLog>> Destination for Opening<F> {
+    fn open(&mut self) -> io::Result<SharedLog> {
+        match self.0.take() {
+            Some(open) => open(),
+            None => Err(io::Error::other("the log was opened already")),
+        }
+    }
+}
+
+/// [`pump_opening`], to a [`Destination`].
+///
+/// Most streams wait long for output that seldom or never comes, and a pump is often a task
+/// of its own, sized for its largest state. So until the first byte this future holds only
+/// `reader`, `dest` and a one-byte buffer; what follows is boxed, and starts from that byte.
+/// In the supervisor that is a 256-byte task a pump instead of 640 (heaptrack at 5,000
+/// programs, docs/benchmarks.md section 14).
+pub async fn pump_to<R, D>(mut reader: R, dest: &mut D) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,
-    F: FnOnce() -> io::Result<SharedLog>,
+    D: Destination + ?Sized,
 {
-    let writer = WriterId::new();
-    // Wait for the first output before allocating the buffer (and opening the file).
-    let mut first = [0u8; FIRST_READ];
-    let n = loop {
+    let mut first = [0u8; 1];
+    loop {
         match reader.read(&mut first).await {
-            Ok(n) => break n,
+            Ok(0) => return Ok(0),
+            Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-    };
-    if n == 0 {
-        return Ok(0);
     }
-    // Boxed: what follows holds far more across its awaits than the wait above, and a future
-    // is sized for its largest state, so unboxed every silent stream would pay for it too
-    // (968 bytes a pump, measured, instead of about 350).
-    Box::pin(pump_output(reader, open, mirror, writer, first, n)).await
+    let mirror = dest.mirror();
+    Box::pin(pump_output(reader, dest.open(), mirror, first[0])).await
 }
 
-/// [`pump_mirrored`] from the first output on: `first[..n]` was read.
-async fn pump_output<R, F>(
+/// [`pump_to`] from the first output on: `first` was read, and `log` opened.
+async fn pump_output<R>(
     mut reader: R,
-    open: F,
+    log: io::Result<SharedLog>,
     mirror: Option<Tee>,
-    writer: WriterId,
-    mut first: [u8; FIRST_READ],
-    n: usize,
+    first: u8,
 ) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,
-    F: FnOnce() -> io::Result<SharedLog>,
 {
-    let log = match open() {
+    let writer = WriterId::new();
+    let log = match log {
         Ok(log) => log,
         Err(_reported) => {
-            let mut total = n as u64;
+            let mut discard = [0u8; DISCARD_READ];
+            let mut total = 1;
             loop {
-                match reader.read(&mut first).await {
+                match reader.read(&mut discard).await {
                     Ok(0) => return Ok(total),
                     Ok(n) => total += n as u64,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -120,13 +143,13 @@ where
         }
     };
     let mut framer = LineFramer::new(READ_BUFFER);
-    framer.space()[..n].copy_from_slice(&first[..n]);
+    framer.space()[0] = first;
     // Lines that could not be written at once (a rotation is due, or another pump holds
     // the file); empty between reads. Allocated at the first such write.
     let mut spill = Vec::new();
     let mut total = 0u64;
-    // The first output is handled as if just read.
-    let mut pending = Some(n);
+    // The first byte is handled as if just read; the next read takes what came with it.
+    let mut pending = Some(1);
     loop {
         let n = match pending.take() {
             Some(n) => Ok(n),

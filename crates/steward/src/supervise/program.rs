@@ -566,31 +566,11 @@ struct PumpContext {
     reports: mpsc::UnboundedSender<Published>,
 }
 
-/// A pump is a task of its own, alive as long as its process. Most of them wait for output
-/// that seldom or never comes, so until the first byte the task holds only the pipe, the
-/// context's box and a one-byte buffer: 256 bytes a pump instead of 640 (measured with
-/// heaptrack at 5,000 programs). What follows is boxed, and the byte is read again first.
-async fn pump(mut reader: process::Output, cx: Box<PumpContext>) {
-    use tokio::io::AsyncReadExt as _;
-    let mut first = [0u8; 1];
-    let n = loop {
-        match reader.read(&mut first).await {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            read => break read,
-        }
-    };
-    match n {
-        Ok(0) => {}
-        Ok(_) => Box::pin(pump_output((&first[..]).chain(reader), *cx)).await,
-        Err(e) => capture_failed(&cx.program, &e),
-    }
-}
-
-async fn pump_output<R: tokio::io::AsyncRead + Unpin>(reader: R, cx: PumpContext) {
-    let program = cx.program.clone();
-    let mirror = logs::mirror::tee(program.clone(), cx.stream.name());
-    if let Err(e) = logs::pump_mirrored(reader, move || cx.open(), mirror).await {
-        capture_failed(&program, &e);
+/// A pump is a task of its own, alive as long as its process; `logs::pump_to` keeps it
+/// small until the stream's first output.
+async fn pump(reader: process::Output, mut cx: Box<PumpContext>) {
+    if let Err(e) = logs::pump_to(reader, &mut *cx).await {
+        capture_failed(&cx.program, &e);
     }
 }
 
@@ -598,11 +578,11 @@ fn capture_failed(program: &str, e: &std::io::Error) {
     tracing::warn!(program = %program, event = "log-capture-failed", "reading the program's output failed: {e}");
 }
 
-impl PumpContext {
+impl logs::Destination for PumpContext {
     /// Opens the stream's log file. A failure is never silent: it is logged, published as
     /// an event and counted (`steward_log_open_failures_total`); the pump then discards this
     /// run's output on the stream, and the next run tries again.
-    fn open(self) -> std::io::Result<SharedLog> {
+    fn open(&mut self) -> std::io::Result<SharedLog> {
         let index = match self.stream {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
@@ -616,6 +596,10 @@ impl PumpContext {
             let kind = EventKind::LogOpenFailed { stream: self.stream, message };
             let _ = self.reports.send(Published::now(self.program.clone(), kind));
         })
+    }
+
+    fn mirror(&self) -> Option<logs::mirror::Tee> {
+        logs::mirror::tee(self.program.clone(), self.stream.name())
     }
 }
 

@@ -112,8 +112,19 @@ where
             Err(e) => return Err(e),
         }
     }
+    Box::pin(pump_from(first[0], reader, dest)).await
+}
+
+/// [`pump_to`] for a stream whose first byte, `first`, its caller read (a supervisor that
+/// watches many silent streams from one task and gives a pump its own only when output
+/// comes).
+pub async fn pump_from<R, D>(first: u8, reader: R, dest: &mut D) -> io::Result<u64>
+where
+    R: AsyncRead + Unpin,
+    D: Destination + ?Sized,
+{
     let mirror = dest.mirror();
-    Box::pin(pump_output(reader, dest.open(), mirror, first[0])).await
+    pump_output(reader, dest.open(), mirror, first).await
 }
 
 /// [`pump_to`] from the first output on: `first` was read, and `log` opened.

@@ -104,7 +104,7 @@ pub mod watch;
 
 use std::sync::Arc;
 
-pub use capture::{pump, pump_opening, pump_to, Destination};
+pub use capture::{pump, pump_from, pump_opening, pump_to, Destination};
 pub use file::{LogFile, PENDING_LIMIT, RETRY_INTERVAL};
 #[cfg(target_os = "linux")]
 pub use linux::{grow_pipe, tune_pipe, GrownPipe, GROWN_LIMIT, PIPE_SIZE};

@@ -58,12 +58,11 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use libc::{c_char, c_int, c_void, pid_t};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
-use tokio::net::unix::pipe;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
+use super::epoll::{PipeReader, Watched};
 use super::{platform::Tree, Child, ExtraEnv, ProcessTree, Spawned};
+pub(super) use cloners::{turn, Turn};
 
 /// The child's stack. It only runs a few system call wrappers.
 const STACK_SIZE: usize = 64 << 10;
@@ -155,7 +154,10 @@ pub(super) async fn spawn(
     extra_env: &ExtraEnv<'_>,
     cgroup: Option<OwnedFd>,
     listen: &[RawFd],
+    turn: Turn,
 ) -> io::Result<Spawned> {
+    // Held until the child has exec'd (`process::Turn` says why).
+    let _turn = turn;
     spawn_watched(command, cwd, env, extra_env, cgroup, listen, pidfds()).await
 }
 
@@ -169,10 +171,6 @@ async fn spawn_watched(
     listen: &[RawFd],
     pidfd: bool,
 ) -> io::Result<Spawned> {
-    // Only a few starts are prepared at once: thousands of programs starting together would
-    // otherwise each hold a plan (a copy of the environment, a few KB) in the queue, and
-    // the heap keeps what it grew to.
-    let _turn = cloners::turn().await;
     let plan = Plan::new(command, cwd, env, extra_env, !listen.is_empty())?;
     // Copies at 3 + n and above, so that no dup2 to 3.. in the child overwrites one not yet
     // moved; closed again once the child has its own.
@@ -250,13 +248,15 @@ mod cloners {
 
     use super::{io, pid_t, Job, Slots};
 
+    pub(crate) type Turn = Option<tokio::sync::SemaphorePermit<'static>>;
+
     /// Children that may be exec'ing at once. Each waits for CPU time beside the children
     /// started before it, so a few in flight keep both cores busy on a 2-core machine.
     pub(super) const MAX: usize = 4;
 
     /// A place among the starts being prepared or cloned, of which there are at most twice
     /// as many as threads.
-    pub(super) async fn turn() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    pub(crate) async fn turn() -> Turn {
         static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2 * MAX);
         // Never closed, so acquiring cannot fail; were it to, the start goes ahead unbounded.
         TURNS.acquire().await.ok()
@@ -860,7 +860,7 @@ pub(super) struct Exit {
 /// What tells that a child may have exited.
 enum Watch {
     /// Its pidfd, which turns readable when it has exited.
-    Pidfd(AsyncFd<OwnedFd>),
+    Pidfd(Watched),
     /// Any SIGCHLD, without pidfds: the child may or may not be the one that exited.
     Sigchld(Signal),
 }
@@ -872,7 +872,8 @@ impl Watch {
             Watch::Pidfd(pidfd) => {
                 // Cleared, not returned: a pidfd stays readable once its process has exited,
                 // and the caller reaps before it waits again.
-                pidfd.readable().await?.clear_ready();
+                let tick = pidfd.ready().await;
+                pidfd.clear_ready(tick);
                 Ok(())
             }
             Watch::Sigchld(signal) => match signal.recv().await {
@@ -887,10 +888,7 @@ impl Exit {
     fn new(pid: pid_t, sigchld: Option<Signal>) -> io::Result<Exit> {
         let watch = match sigchld {
             Some(signal) => Watch::Sigchld(signal),
-            // SAFETY: the OwnedFd is open and stays so, unchanged, for as long as it is wrapped.
-            None => Watch::Pidfd(unsafe {
-                AsyncFd::register_with_interest(pidfd_open(pid)?, Interest::READABLE)
-            }?),
+            None => Watch::Pidfd(Watched::new(pidfd_open(pid)?)?),
         };
         Ok(Exit { pid, start: None, watch: Some(watch), status: None })
     }
@@ -913,10 +911,10 @@ impl Exit {
                 // polls this wait anew at each of its events, and a reap that finds nothing
                 // was a system call each time (5,000 of them when all stop).
                 Some(Watch::Pidfd(pidfd)) => {
-                    let mut ready = pidfd.readable().await?;
+                    let tick = pidfd.ready().await;
                     let reaped = try_reap(pid)?;
                     if reaped.is_none() {
-                        ready.clear_ready();
+                        pidfd.clear_ready(tick);
                     }
                     reaped
                 }
@@ -1049,13 +1047,12 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// Our end of an output pipe, non-blocking, for the runtime to read.
-fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+fn receiver(fd: OwnedFd) -> io::Result<PipeReader> {
     // SAFETY: plain fcntl on an open fd (only our end: the child's stays blocking).
     if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } == -1 {
         return Err(io::Error::last_os_error());
     }
-    // It is the read end of a pipe, as `from_owned_fd_unchecked` asks.
-    pipe::Receiver::from_owned_fd_unchecked(fd)
+    Ok(PipeReader(Watched::new(fd)?))
 }
 
 fn cstring(bytes: Vec<u8>) -> io::Result<CString> {
@@ -1082,7 +1079,7 @@ mod tests {
     ) -> io::Result<Spawned> {
         let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        spawn(&command, cwd, &env, extra_env, None, &[]).await
+        spawn(&command, cwd, &env, extra_env, None, &[], turn().await).await
     }
 
     async fn run(command: &[&str]) -> io::Result<Spawned> {
@@ -1207,7 +1204,7 @@ mod tests {
         let fd = std::fs::File::open(&dir).unwrap();
         let command = ["cat".to_string(), "/proc/self/cgroup".into()];
         let spawned =
-            spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.into()), &[]).await.unwrap();
+            spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.into()), &[], turn().await).await.unwrap();
         let (status, out, _) = finish(spawned).await;
         std::fs::remove_dir(&dir).unwrap();
         assert!(status.success());

@@ -33,6 +33,8 @@ pub(crate) use platform::job_process_ids;
 pub use platform::TreeRef;
 
 #[cfg(target_os = "linux")]
+mod epoll;
+#[cfg(target_os = "linux")]
 mod linux;
 
 pub mod contain;
@@ -197,13 +199,16 @@ pub type ExtraEnv<'a> = [(&'a str, Option<OsString>)];
 /// systemd's socket activation does (fds 3.., and `LISTEN_PID`), on Windows through the
 /// socket handoff (`sockets::Handoff`, which adds its own two variables). Elsewhere a
 /// non-empty `listen` is an error.
+///
+/// `turn` is the start's place, from [`turn`].
 pub async fn spawn(
     spec: &ProgramSpec,
     extra_env: &ExtraEnv<'_>,
     tree: &str,
     listen: &[&socket2::Socket],
+    turn: Turn,
 ) -> io::Result<Spawned> {
-    let spawned = spawn_program(spec, extra_env, tree, listen).await?;
+    let spawned = spawn_program(spec, extra_env, tree, listen, turn).await?;
     if let (true, Some(bytes)) = (spec.hard_memory_limit, spec.max_memory) {
         if let Err(e) = spawned.tree.limit_memory(bytes) {
             let _ = spawned.tree.kill();
@@ -213,6 +218,22 @@ pub async fn spawn(
     Ok(spawned)
 }
 
+/// A place among the programs being started at once. Only a few starts are prepared at a
+/// time: thousands of programs starting together would otherwise each hold a start's state
+/// (a copy of the environment, the spawn's future: over a KB) while they wait, and the
+/// heap keeps the pages it grew to, with the programs' lasting state scattered over them
+/// (docs/benchmarks.md, section 15). So a start waits for its turn before any of that is
+/// made, and holds it until its child has exec'd. Linux only; elsewhere every start goes.
+pub struct Turn(#[cfg(target_os = "linux")] linux::Turn);
+
+/// Waits for a [`Turn`].
+pub async fn turn() -> Turn {
+    #[cfg(target_os = "linux")]
+    return Turn(linux::turn().await);
+    #[cfg(not(target_os = "linux"))]
+    Turn()
+}
+
 /// Linux starts programs itself (`linux.rs`), each in its cgroup when containment has one.
 #[cfg(target_os = "linux")]
 async fn spawn_program(
@@ -220,13 +241,14 @@ async fn spawn_program(
     extra_env: &ExtraEnv<'_>,
     tree: &str,
     listen: &[&socket2::Socket],
+    turn: Turn,
 ) -> io::Result<Spawned> {
     use std::os::fd::AsRawFd;
     // The child starts in the cgroup: nothing it forks can be missed.
     let cgroup = contain::for_program(tree)?;
     let (cgroup, dir) = cgroup.unzip();
     let listen: Vec<std::os::fd::RawFd> = listen.iter().map(|s| s.as_raw_fd()).collect();
-    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen).await?;
+    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen, turn.0).await?;
     spawned.tree.1 = cgroup;
     Ok(spawned)
 }
@@ -239,6 +261,7 @@ async fn spawn_program(
     extra_env: &ExtraEnv<'_>,
     _tree: &str,
     listen: &[&socket2::Socket],
+    _turn: Turn,
 ) -> io::Result<Spawned> {
     let cmd = program_command(spec, extra_env)?;
     if listen.is_empty() {
@@ -255,6 +278,7 @@ async fn spawn_program(
     extra_env: &ExtraEnv<'_>,
     _tree: &str,
     listen: &[&socket2::Socket],
+    _turn: Turn,
 ) -> io::Result<Spawned> {
     if !listen.is_empty() {
         return Err(io::Error::new(

@@ -337,7 +337,7 @@ struct ProgramTask {
     since: Option<SystemTime>,
     /// Log pumps of this and earlier processes; awaited when the task ends so that no
     /// output is lost at shutdown.
-    pumps: Vec<JoinHandle<()>>,
+    pumps: Vec<Pump>,
     status: StatusSender,
     notices: mpsc::UnboundedSender<Notice>,
     /// Where the log pumps report a log file that cannot be opened, to be published.
@@ -357,6 +357,10 @@ impl ProgramTask {
         let mut open = true;
         loop {
             let event = tokio::select! {
+                (i, first) = first_output(&mut self.pumps), if self.pumps.iter().any(Pump::is_silent) => {
+                    self.start_pump(i, first);
+                    continue;
+                }
                 cmd = commands.recv(), if open => match cmd {
                     Some(event) => event,
                     // The supervisor let go of us: stop whatever runs, then end.
@@ -385,7 +389,13 @@ impl ProgramTask {
         // escaped the sweep (outside any cgroup, in a process group of its own) may still hold
         // them open, and must not hold the shutdown too. Boxed, as the step above: the
         // timeout's state is large and lives only at the task's end.
-        let pumps = std::mem::take(&mut self.pumps);
+        let pumps = std::mem::take(&mut self.pumps)
+            .into_iter()
+            .map(|pump| match pump {
+                Pump::Silent(reader, stream) => tokio::spawn(pump_silent(reader, self.pump_context(stream))),
+                Pump::Running(handle) => handle,
+            })
+            .collect();
         if Box::pin(tokio::time::timeout(PUMP_GRACE, drain(pumps))).await.is_err() {
             tracing::warn!(program = %self.name, event = "output-held",
                 "a process outside the program's tree still holds its output open; no longer reading it");
@@ -425,9 +435,13 @@ impl ProgramTask {
             }
             let step = self.machine.handle(event, now.into_std());
             for action in step.actions {
-                // A spawn waits for the child's exec, on a thread kept for that (`process`).
+                // A spawn waits for its turn, then for the child's exec, on a thread kept for
+                // that (`process`). Its state is made (boxed) once it has its turn.
                 let next = match action {
-                    Action::Spawn => Some(self.spawn().await),
+                    Action::Spawn => {
+                        let turn = process::turn().await;
+                        Some(Box::pin(self.spawn(turn)).await)
+                    }
                     action => self.act(action, now),
                 };
                 if let Some(next) = next {
@@ -485,6 +499,19 @@ impl ProgramTask {
         }
     }
 
+    /// `first_output` found the first output (or the end) of the silent stream `self.pumps[i]`.
+    fn start_pump(&mut self, i: usize, first: std::io::Result<Option<u8>>) {
+        let Pump::Silent(reader, stream) = self.pumps.swap_remove(i) else { return };
+        match first {
+            Ok(Some(byte)) => {
+                let cx = self.pump_context(stream);
+                self.pumps.push(Pump::Running(tokio::spawn(pump_from(byte, reader, cx))));
+            }
+            Ok(None) => {}
+            Err(e) => capture_failed(&self.name, &e),
+        }
+    }
+
     fn pump_context(&self, stream: Stream) -> Box<PumpContext> {
         Box::new(PumpContext {
             logs: self.logs.clone(),
@@ -494,7 +521,7 @@ impl ProgramTask {
         })
     }
 
-    async fn spawn(&mut self) -> Event {
+    async fn spawn(&mut self, turn: process::Turn) -> Event {
         self.notify = None;
         if self.spec.ready == Readiness::Notify {
             match NotifySocket::bind(&self.state_dir, &self.notify_name()) {
@@ -506,7 +533,7 @@ impl ProgramTask {
         env.extend(sockets::child_env(&self.listeners));
         let listen: Vec<&socket2::Socket> = self.listeners.iter().map(|l| l.socket()).collect();
         let tree_name = self.tree_name();
-        match process::spawn(&self.spec, &env, &tree_name, &listen).await {
+        match process::spawn(&self.spec, &env, &tree_name, &listen, turn).await {
             Ok(mut p) => {
                 let pid = p.child.id();
                 if let Some(socket) = &mut self.notify {
@@ -514,14 +541,15 @@ impl ProgramTask {
                     tracing::info!(program = %self.name, event = "spawned", pid,
                         "started (pid {pid}); waiting for READY=1 on its NOTIFY_SOCKET");
                 }
-                // Each log file is opened at its stream's first output (`logs::pump_opening`).
+                // Watched by this task until their first output (`first_output`); each log
+                // file is opened then.
+                self.pumps.retain(|pump| !matches!(pump, Pump::Running(h) if h.is_finished()));
                 if let Some(stdout) = p.child.stdout.take() {
-                    self.pumps.push(tokio::spawn(pump(stdout, self.pump_context(Stream::Stdout))));
+                    self.pumps.push(Pump::Silent(stdout, Stream::Stdout));
                 }
                 if let Some(stderr) = p.child.stderr.take() {
-                    self.pumps.push(tokio::spawn(pump(stderr, self.pump_context(Stream::Stderr))));
+                    self.pumps.push(Pump::Silent(stderr, Stream::Stderr));
                 }
-                self.pumps.retain(|h| !h.is_finished());
                 if let Err(e) = p.record(&self.state_dir, &tree_name, &self.spec.name) {
                     tracing::warn!(program = %self.name, event = "record-failed",
                         "cannot record the process tree in {} for a later sweep: {e}", self.state_dir.display());
@@ -566,9 +594,51 @@ struct PumpContext {
     reports: mpsc::UnboundedSender<Published>,
 }
 
-/// A pump is a task of its own, alive as long as its process; `logs::pump_to` keeps it
-/// small until the stream's first output.
-async fn pump(reader: process::Output, mut cx: Box<PumpContext>) {
+/// A stream of a program's process, and what reads it into its log.
+///
+/// Most streams stay silent for long or for ever. Until its first output a stream is only
+/// watched, by the program's task (`first_output`): a pump task of its own, a 256-byte task
+/// (more with its context) for every stream of every program, is made when output comes.
+enum Pump {
+    Silent(process::Output, Stream),
+    Running(JoinHandle<()>),
+}
+
+impl Pump {
+    fn is_silent(&self) -> bool {
+        matches!(self, Pump::Silent(..))
+    }
+}
+
+/// The first silent stream in `pumps` to turn readable: its index, and its first byte, or
+/// `None` at its end (a process that exited without a word).
+fn first_output(
+    pumps: &mut [Pump],
+) -> impl std::future::Future<Output = (usize, std::io::Result<Option<u8>>)> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (i, pump) in pumps.iter_mut().enumerate() {
+            let Pump::Silent(reader, _) = pump else { continue };
+            let mut byte = [0u8; 1];
+            let mut buf = tokio::io::ReadBuf::new(&mut byte);
+            if let std::task::Poll::Ready(read) =
+                tokio::io::AsyncRead::poll_read(std::pin::Pin::new(reader), cx, &mut buf)
+            {
+                return std::task::Poll::Ready((i, read.map(|()| buf.filled().first().copied())));
+            }
+        }
+        std::task::Poll::Pending
+    })
+}
+
+/// A stream's pump, from its first byte on.
+async fn pump_from(first: u8, reader: process::Output, mut cx: Box<PumpContext>) {
+    if let Err(e) = logs::pump_from(first, reader, &mut *cx).await {
+        capture_failed(&cx.program, &e);
+    }
+}
+
+/// A silent stream's pump, when the task ends: it reads what may still come, to the end.
+async fn pump_silent(reader: process::Output, mut cx: Box<PumpContext>) {
     if let Err(e) = logs::pump_to(reader, &mut *cx).await {
         capture_failed(&cx.program, &e);
     }

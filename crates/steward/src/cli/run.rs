@@ -56,6 +56,9 @@ pub fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             .context("cannot start the thread that mirrors the programs' output")?;
     }
     crate::process::one_malloc_arena();
+    // Parsing the config took several KB a program that it no longer needs; given back,
+    // the programs' own state does not sit scattered over those pages (docs/benchmarks.md).
+    crate::process::trim_heap();
     // One thread: every program is spawned from this thread, which lives as long as the
     // process; Linux's PR_SET_PDEATHSIG is tied to the spawning thread (see process/unix.rs).
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -55,6 +55,15 @@ pub fn one_malloc_arena() {
     }
 }
 
+/// Gives back to the OS the heap pages nothing uses any more (glibc; elsewhere nothing).
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory; it takes the allocator's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The Windows backend's pure decisions (stop signal mapping, creation flags), compiled on
 /// every OS so that their tests run everywhere.
 #[cfg_attr(not(windows), allow(dead_code))]

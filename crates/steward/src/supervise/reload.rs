@@ -70,7 +70,10 @@ impl Supervisor {
             return;
         }
         let path = self.config.source.clone();
-        let mut config = match steward_core::config::load_with(&path, &crate::process::host_env()) {
+        let loaded = steward_core::config::load_with(&path, &crate::process::host_env());
+        // What the parse held (several KB a program) goes back, as at start.
+        crate::process::trim_heap();
+        let mut config = match loaded {
             Ok(c) => c,
             Err(diags) => {
                 // Located, without the text of the lines: those may hold secrets, and the log

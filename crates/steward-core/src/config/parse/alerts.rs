@@ -166,7 +166,7 @@ impl Ctx<'_> {
     }
 
     /// The checks across the document: unique names, known programs, conditions that can hold.
-    pub(super) fn check_alerts(&mut self, alerts: &[AlertDraft], programs: &BTreeMap<String, ProgramDraft>) {
+    pub(super) fn check_alerts(&mut self, alerts: &[AlertDraft], programs: &BTreeMap<String, Box<ProgramDraft>>) {
         let mut names: Vec<&str> = Vec::new();
         for a in alerts {
             if let Some((name, span)) = &a.name {
@@ -198,7 +198,7 @@ impl Ctx<'_> {
             let covered: Vec<&ProgramDraft> = programs
                 .iter()
                 .filter(|(n, _)| a.programs.is_empty() || a.programs.iter().any(|(p, _)| p == *n))
-                .map(|(_, p)| p)
+                .map(|(_, p)| &**p)
                 .collect();
             match when {
                 Condition::UnhealthyFor(_) if !covered.is_empty() && covered.iter().all(|p| p.spec.health.is_none()) => {

@@ -317,7 +317,7 @@ impl Ctx<'_> {
 
     /// The log files of instance `web:2` are `web.2.*.log`: a program named `web.2` beside a
     /// `web` with `instances` would write the same files.
-    pub(super) fn check_instance_names(&mut self, programs: &BTreeMap<String, ProgramDraft>) {
+    pub(super) fn check_instance_names(&mut self, programs: &BTreeMap<String, Box<ProgramDraft>>) {
         for (name, draft) in programs {
             let Some((group, index)) = name.rsplit_once('.') else { continue };
             let clashes = !index.is_empty()

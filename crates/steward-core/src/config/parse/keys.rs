@@ -7,7 +7,7 @@ use super::*;
 #[derive(Default)]
 pub(super) struct DocumentDraft {
     pub(super) supervisor: SupervisorDraft,
-    pub(super) programs: BTreeMap<String, ProgramDraft>,
+    pub(super) programs: BTreeMap<String, Box<ProgramDraft>>,
     pub(super) api: Option<api::ApiDraft>,
     pub(super) dashboard: Option<dashboard::DashboardDraft>,
     pub(super) metrics: MetricsSettings,
@@ -604,7 +604,7 @@ impl DocumentDraft {
 }
 
 /// `depends_on`: every name must be a program, not the program itself, and without cycles.
-pub(super) fn check_dependencies(ctx: &mut Ctx<'_>, programs: &BTreeMap<String, ProgramDraft>) {
+pub(super) fn check_dependencies(ctx: &mut Ctx<'_>, programs: &BTreeMap<String, Box<ProgramDraft>>) {
     let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut edge_spans: BTreeMap<(String, String), Span> = BTreeMap::new();
     for (name, program) in programs {

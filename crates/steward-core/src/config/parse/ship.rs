@@ -405,7 +405,7 @@ impl Ctx<'_> {
     }
 
     /// The checks across the document: unique names, known programs.
-    pub(super) fn check_ship(&mut self, sinks: &[ShipDraft], programs: &BTreeMap<String, ProgramDraft>) {
+    pub(super) fn check_ship(&mut self, sinks: &[ShipDraft], programs: &BTreeMap<String, Box<ProgramDraft>>) {
         let mut names: Vec<String> = Vec::new();
         for d in sinks {
             let name =

@@ -98,7 +98,7 @@ impl Ctx<'_> {
     }
 
     /// `[programs.NAME]` tables.
-    pub(super) fn programs(&mut self, f: &Field<'_, '_>, programs: &mut BTreeMap<String, ProgramDraft>) {
+    pub(super) fn programs(&mut self, f: &Field<'_, '_>, programs: &mut BTreeMap<String, Box<ProgramDraft>>) {
         let Some(table) = self.table(f) else { return };
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
@@ -137,7 +137,7 @@ impl Ctx<'_> {
                 self.check_release_instances(&draft);
             }
             self.release = instance::Release::Absent;
-            programs.insert(name.to_owned(), draft);
+            programs.insert(name.to_owned(), Box::new(draft));
         }
     }
 

@@ -131,7 +131,8 @@ mod tests {
         assert_eq!(parse_size("0000018446744073709551615"), Ok(u64::MAX));
         assert_eq!(parse_size("0.000000000000000000000001 EB"), Ok(0));
         // The crate alone would wrap these to 0.
-        for huge in ["1844674407370955161.55", "184467440737095516155e-1", "18_446_744_073_709_551_615_5 kB"] {
+        for huge in ["1844674407370955161.55", "184467440737095516155e-1", "18_446_744_073_709_551_615_5 kB"]
+        {
             let e = parse_size(huge).unwrap_err();
             assert!(e.contains("at most 20"), "{huge}: {e}");
         }

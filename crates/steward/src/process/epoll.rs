@@ -110,8 +110,10 @@ async fn drain(mut poll: AsyncFd<mio::Poll>, set: Arc<Set>) {
 /// epoll_wait cannot fail on a valid set with a valid buffer; should it, say so loudly, as
 /// the children's exits and output are no longer seen.
 fn lost(e: &io::Error) {
-    tracing::error!(event = "watch-failed",
-        "the set that watches the children's exits and output failed ({e}); restart steward");
+    tracing::error!(
+        event = "watch-failed",
+        "the set that watches the children's exits and output failed ({e}); restart steward"
+    );
 }
 
 /// A descriptor in the current runtime's set, readable-interest, edge-triggered.
@@ -127,7 +129,8 @@ impl Watched {
     pub(super) fn new(fd: OwnedFd) -> io::Result<Watched> {
         let set = Set::current()?;
         let key = set.slots().insert(Slot { ready: false, tick: 0, waker: None });
-        if let Err(e) = set.registry.register(&mut SourceFd(&fd.as_raw_fd()), Token(key), Interest::READABLE) {
+        if let Err(e) = set.registry.register(&mut SourceFd(&fd.as_raw_fd()), Token(key), Interest::READABLE)
+        {
             set.slots().remove(key);
             return Err(e);
         }

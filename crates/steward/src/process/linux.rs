@@ -1204,7 +1204,9 @@ mod tests {
         let fd = std::fs::File::open(&dir).unwrap();
         let command = ["cat".to_string(), "/proc/self/cgroup".into()];
         let spawned =
-            spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.into()), &[], turn().await).await.unwrap();
+            spawn(&command, Path::new("/"), &BTreeMap::new(), &[], Some(fd.into()), &[], turn().await)
+                .await
+                .unwrap();
         let (status, out, _) = finish(spawned).await;
         std::fs::remove_dir(&dir).unwrap();
         assert!(status.success());

@@ -257,7 +257,8 @@ async fn spawn_program(
     let cgroup = contain::for_program(tree)?;
     let (cgroup, dir) = cgroup.unzip();
     let listen: Vec<std::os::fd::RawFd> = listen.iter().map(|s| s.as_raw_fd()).collect();
-    let mut spawned = linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen, turn.0).await?;
+    let mut spawned =
+        linux::spawn(&spec.command, &spec.cwd, &spec.env, extra_env, dir, &listen, turn.0).await?;
     spawned.tree.1 = cgroup;
     Ok(spawned)
 }

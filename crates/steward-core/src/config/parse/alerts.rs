@@ -166,7 +166,11 @@ impl Ctx<'_> {
     }
 
     /// The checks across the document: unique names, known programs, conditions that can hold.
-    pub(super) fn check_alerts(&mut self, alerts: &[AlertDraft], programs: &BTreeMap<String, Box<ProgramDraft>>) {
+    pub(super) fn check_alerts(
+        &mut self,
+        alerts: &[AlertDraft],
+        programs: &BTreeMap<String, Box<ProgramDraft>>,
+    ) {
         let mut names: Vec<&str> = Vec::new();
         for a in alerts {
             if let Some((name, span)) = &a.name {

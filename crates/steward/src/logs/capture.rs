@@ -95,9 +95,9 @@ impl<F: FnOnce() -> io::Result<SharedLog>> Destination for Opening<F> {
 ///
 /// Most streams wait long for output that seldom or never comes, and a pump is often a task
 /// of its own, sized for its largest state. So until the first byte this future holds only
-/// `reader`, `dest` and a one-byte buffer; what follows is boxed, and starts from that byte.
-/// In the supervisor that is a 256-byte task a pump instead of 640 (heaptrack at 5,000
-/// programs, docs/benchmarks.md section 14).
+/// `reader`, `dest` and a one-byte buffer; what follows is boxed, and starts from that byte
+/// (a 256-byte task instead of 640, docs/benchmarks.md section 14). The supervisor waits
+/// for a program's first output itself and calls [`pump_from`] (section 15).
 pub async fn pump_to<R, D>(mut reader: R, dest: &mut D) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,

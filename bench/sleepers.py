@@ -1,18 +1,30 @@
-"""The `sleep` children of a supervisor, read from /proc (bench/storm.py, bench/status.py)."""
+"""The `sleep` children of a supervisor, read from /proc (bench/storm.py, bench/status.py).
+
+A process's children are listed in /proc/PID/task/TID/children, one file per thread, which
+costs about 2 ms for 5,000 children. Scanning all of /proc instead cost 83 ms of CPU each
+time, which in bench/storm.py's loop took most of a core from the storm it measured.
+"""
 import os
+
+
+def child_pids(pid):
+    """The pids of `pid`'s children, whatever they run (some may not have exec'd yet)."""
+    out = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out.update(int(p) for p in open(f"/proc/{pid}/task/{tid}/children").read().split())
+        except OSError:
+            pass  # a thread that just ended
+    return out
+
+
+def runs_sleep(pid):
+    try:
+        return open(f"/proc/{pid}/comm").read().strip() == "sleep"
+    except OSError:
+        return False  # gone meanwhile
 
 
 def children(pid):
     """The pids of `pid`'s children that run `sleep` (exec'd)."""
-    out = set()
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            stat = open(f"/proc/{p}/stat").read()
-        except OSError:
-            continue  # gone meanwhile
-        comm_end = stat.rindex(")")
-        if stat[stat.index("(") + 1:comm_end] == "sleep" and int(stat[comm_end + 2:].split()[1]) == pid:
-            out.add(int(p))
-    return out
+    return {p for p in child_pids(pid) if runs_sleep(p)}

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from sleepers import children
+from sleepers import child_pids, children, runs_sleep
 
 BIN, N = sys.argv[1], int(sys.argv[2])
 work = tempfile.mkdtemp(prefix="storm.")
@@ -51,12 +51,17 @@ def cpu_ns(pid):
     return total
 
 
+def replaced(pid, old):
+    """Whether N children run `sleep` and none of them is in `old`; the cheap test first, as
+    the storm's loop calls it between round trips."""
+    now = child_pids(pid)
+    return len(now) >= N and not (now & old) and all(runs_sleep(p) for p in now)
+
+
 def wait_running(pid, old=frozenset()):
-    while True:
-        now = children(pid)
-        if len(now) >= N and not (now & old):
-            return now
+    while not replaced(pid, old):
         time.sleep(0.05)
+    return children(pid)
 
 
 def status_ms():
@@ -94,8 +99,7 @@ try:
         t = time.perf_counter()
         subprocess.run([BIN, "--version"], check=True, stdout=subprocess.DEVNULL)
         control.append((time.perf_counter() - t) * 1000)
-        now = children(daemon.pid)
-        if len(now) >= N and not (now & pids):
+        if replaced(daemon.pid, pids):
             break
     storm_s = time.perf_counter() - t0
     storm_us = (cpu_ns(daemon.pid) - c0) / N / 1000

@@ -240,7 +240,7 @@ impl Job {
 unsafe impl Send for Plan {}
 
 /// The threads that clone children (the module doc says why), made as needed up to
-/// [`cloners::MAX`], each with its own slots; they wait on a queue, so an idle one costs no
+/// [`cloners::max`], each with its own slots; they wait on a queue, so an idle one costs no
 /// wakeups.
 mod cloners {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -250,16 +250,23 @@ mod cloners {
 
     pub(crate) type Turn = Option<tokio::sync::SemaphorePermit<'static>>;
 
-    /// Children that may be exec'ing at once. Each waits for CPU time beside the children
-    /// started before it, so a few in flight keep both cores busy on a 2-core machine.
-    pub(super) const MAX: usize = 4;
+    /// Children that may be exec'ing at once: one for every two CPUs steward may use, 1 to
+    /// 4. A child that execs is busy on a CPU until it runs (a `sleep` takes about 0.4 ms),
+    /// and each is a session of its own, which the kernel's autogroups give as much CPU as
+    /// the whole of steward. With a clone on every CPU, a crash storm of 5,000 programs
+    /// on 2 cores made `status` ×4 to ×8 slower than idle; with one, ×1.4, while starting
+    /// 5,000 still kept the baseline's pace (docs/benchmarks.md, section 16).
+    pub(super) fn max() -> usize {
+        static MAX: OnceLock<usize> = OnceLock::new();
+        *MAX.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() / 2).clamp(1, 4))
+    }
 
     /// A place among the starts being prepared or cloned, of which there are at most twice
     /// as many as threads.
     pub(crate) async fn turn() -> Turn {
-        static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2 * MAX);
+        static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
         // Never closed, so acquiring cannot fail; were it to, the start goes ahead unbounded.
-        TURNS.acquire().await.ok()
+        TURNS.get_or_init(|| tokio::sync::Semaphore::new(2 * max())).acquire().await.ok()
     }
 
     struct Pool {
@@ -288,7 +295,7 @@ mod cloners {
         let pool = pool();
         let threads = pool.threads.load(Ordering::Acquire);
         if pool.idle.load(Ordering::Acquire) == 0
-            && threads < MAX
+            && threads < max()
             && pool
                 .threads
                 .compare_exchange(threads, threads + 1, Ordering::AcqRel, Ordering::Acquire)

@@ -1126,6 +1126,29 @@ mod tests {
         assert!(known >= 1, "known for none of 20 spawns");
     }
 
+    /// Many starts at once share at most `cloners::max()` cloning threads: one for every two
+    /// CPUs, so that a storm of starts leaves CPU to the rest (docs/benchmarks.md, section 16).
+    #[tokio::test]
+    async fn many_starts_at_once_share_a_few_cloning_threads() {
+        let mut starts = tokio::task::JoinSet::new();
+        for _ in 0..24 {
+            starts.spawn(async { finish(run(&["true"]).await.unwrap()).await.0 });
+        }
+        while let Some(status) = starts.join_next().await {
+            assert!(status.unwrap().success());
+        }
+        let cloners = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "steward-clone")
+            })
+            .count();
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(cloners::max(), (cpus / 2).clamp(1, 4));
+        assert!((1..=cloners::max()).contains(&cloners), "{cloners} cloning threads on {cpus} CPUs");
+    }
+
     #[tokio::test]
     async fn exit_codes_and_output_come_back() {
         let (status, out, err) =

@@ -251,11 +251,11 @@ mod cloners {
     pub(crate) type Turn = Option<tokio::sync::SemaphorePermit<'static>>;
 
     /// Children that may be exec'ing at once: one for every two CPUs steward may use, 1 to
-    /// 4. A child that execs is busy on a CPU until it runs (a `sleep` takes about 0.4 ms),
-    /// and each is a session of its own, which the kernel's autogroups give as much CPU as
-    /// the whole of steward. With a clone on every CPU, a crash storm of 5,000 programs
-    /// on 2 cores made `status` ×4 to ×8 slower than idle; with one, ×1.4, while starting
-    /// 5,000 still kept the baseline's pace (docs/benchmarks.md, section 16).
+    /// 4. A child keeps a CPU busy through its exec and its own start-up, and each leads a
+    /// session, which the kernel's autogroups (where on) give as much CPU as the whole of
+    /// steward. With four on 2 cores, a crash storm of 5,000 programs made `status` ×3 to
+    /// ×8 slower than idle; with one, ×1.1 to ×1.7, while starting 5,000 kept the
+    /// baseline's pace (docs/benchmarks.md, section 16).
     pub(super) fn max() -> usize {
         static MAX: OnceLock<usize> = OnceLock::new();
         *MAX.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get() / 2).clamp(1, 4))

@@ -360,6 +360,10 @@ pub fn for_program(name: &str) -> io::Result<Option<(Cgroup, OwnedFd)>> {
 /// each), on the remover's thread: this returns at once. Most went already, when their run
 /// ended (`Cgroup`'s drop); this takes those that were still busy then.
 pub fn remove_program(name: &str) {
+    // Without containment there is nothing to remove, and no thread to wake for it.
+    if lock().is_none() {
+        return;
+    }
     remover::send(remover::Job::EndTree(name.to_owned()));
 }
 

@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from sleepers import children
+from sleepers import children, write_config
 
 BIN, N = sys.argv[1], int(sys.argv[2])
 REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -87,11 +87,7 @@ def floor(contained):
 def steward(groups_only):
     """Seconds from `steward shutdown` until steward is gone."""
     work = tempfile.mkdtemp(prefix="stopfloor.")
-    cfg = os.path.join(work, "steward.toml")
-    with open(cfg, "w") as f:
-        f.write(f'[supervisor]\nstate_dir = "{work}/state"\nlog_dir = "{work}/logs"\n')
-        for i in range(N):
-            f.write(f'[programs.p{i}]\ncommand = ["sleep", "100000"]\n[programs.p{i}.log]\nmax_size = 0\n')
+    cfg = write_config(work, N)
     run = [BIN, "run", "-c", cfg]
     if groups_only:
         # The mount is made read-only in a mount namespace of steward's alone; `exec` keeps

@@ -28,15 +28,11 @@ import sys
 import tempfile
 import time
 
-from sleepers import child_pids, children, runs_sleep
+from sleepers import child_pids, children, runs_sleep, write_config
 
 BIN, N = sys.argv[1], int(sys.argv[2])
 work = tempfile.mkdtemp(prefix="storm.")
-cfg = os.path.join(work, "steward.toml")
-with open(cfg, "w") as f:
-    f.write(f'[supervisor]\nstate_dir = "{work}/state"\nlog_dir = "{work}/logs"\n')
-    for i in range(N):
-        f.write(f'[programs.p{i}]\ncommand = ["sleep", "100000"]\n[programs.p{i}.log]\nmax_size = 0\n')
+cfg = write_config(work, N)
 
 
 def ctl(*args):

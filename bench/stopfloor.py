@@ -19,6 +19,7 @@ steward's time includes starting the `steward shutdown` process (about 1.5 ms).
 The cgroup ways need a writable cgroup2 hierarchy (root); without one they are left out.
 """
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -33,14 +34,14 @@ REPS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 SETTLE = 1.0  # after all run, before the stop: the starts' after-effects die down
 
 
+def cgroup_mount():
+    """Where cgroup2 is mounted, or None."""
+    return next((f[1] for f in map(str.split, open("/proc/self/mounts")) if f[2] == "cgroup2"), None)
+
+
 def cgroup2_dir():
     """This process's cgroup2 group, as a directory, or None without a cgroup2 mount."""
-    mount = None
-    for line in open("/proc/self/mounts"):
-        fields = line.split()
-        if fields[2] == "cgroup2":
-            mount = fields[1]
-            break
+    mount = cgroup_mount()
     own = next((line[3:].strip() for line in open("/proc/self/cgroup") if line.startswith("0::")), None)
     if mount is None or own is None:
         return None
@@ -70,6 +71,10 @@ def floor(contained):
             finally:
                 os._exit(127)
         pids[pid] = group
+    # Waited for as steward's children are: reading their names makes the kernel keep /proc
+    # entries for them, which each exit then has to drop.
+    while len(children(os.getpid())) < N:
+        time.sleep(0.1)
     time.sleep(SETTLE)
     t0 = time.perf_counter()
     for pid in pids:
@@ -103,9 +108,11 @@ def steward(groups_only):
             time.sleep(0.1)
         time.sleep(SETTLE)
         t0 = time.perf_counter()
-        subprocess.Popen([BIN, "-c", cfg, "shutdown"], stdout=subprocess.DEVNULL)
+        client = subprocess.Popen([BIN, "-c", cfg, "shutdown"], stdout=subprocess.DEVNULL)
         d.wait()
         took = time.perf_counter() - t0
+        # Reaped here, not by the floor's `os.wait` in the next way.
+        client.wait()
     finally:
         if d.poll() is None:
             d.kill()
@@ -113,12 +120,8 @@ def steward(groups_only):
     log.close()
     if groups_only and "process groups only" not in open(os.path.join(work, "steward.log")).read():
         sys.exit(f"steward made cgroups although the mount was read-only; see {work}/steward.log")
-    subprocess.run(["rm", "-rf", work])
+    shutil.rmtree(work, ignore_errors=True)
     return took
-
-
-def cgroup_mount():
-    return next(line.split()[1] for line in open("/proc/self/mounts") if line.split()[2] == "cgroup2")
 
 
 def can_contain():

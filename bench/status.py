@@ -3,6 +3,7 @@
 
     bench/status.sh [N ...]                      # builds, then runs this (10, 500, 5000)
     python3 bench/status.py STEWARD PBSUP N ...  # sizes N
+    HELLO=PATH python3 bench/status.py ...       # also the floors (below)
 
 For each N, one steward and one pbsup (the harness's C baseline supervisor, ../shared/bench)
 each run N `sleep` programs. Once all run and 2 s have passed, the two clients are timed in
@@ -10,6 +11,12 @@ turns, RUNS times each after 2 warm-ups: `steward -c CONFIG status` (a process s
 finding the socket, one HTTP request, the table printed) and `pbsup -c SOCK status` (a C
 process, one unix-socket round trip, the daemon writing a line per program). Output goes
 to /dev/null for both. Prints one Markdown row per N: the medians, p90s and the ratio.
+
+With HELLO (a Rust "hello" built in release, as bench/status.sh does), two floors are timed
+in the same turns: that program, the least a Rust process costs to start on this machine, and
+`steward --version`, the least the steward binary costs (the loader, then clap). A second
+table gives each against the C client, so a ratio target can be read against what a Rust
+process or steward's binary takes before it does anything.
 """
 import os
 import shutil
@@ -25,6 +32,8 @@ from sleepers import children
 STEWARD, PBSUP = sys.argv[1], sys.argv[2]
 SIZES = [int(n) for n in sys.argv[3:]] or [10, 500, 5000]
 RUNS = int(os.environ.get("RUNS", "20"))
+HELLO = os.environ.get("HELLO")
+FLOORS = [("a Rust \"hello\" (release)", [HELLO]), ("`steward --version`", [STEWARD, "--version"])] if HELLO else []
 
 
 def wait_running(pid, n):
@@ -80,6 +89,8 @@ def p90(xs):
 
 print("| programs | steward status | C client (pbsup) | ×C client |")
 print("|---:|---|---|---:|")
+floor_times = {name: [] for name, _ in FLOORS}
+client_times = []
 for n in SIZES:
     works = [tempfile.mkdtemp(prefix="stst."), tempfile.mkdtemp(prefix="stpb.")]
     running = []
@@ -98,9 +109,14 @@ for n in SIZES:
         for _ in range(2):
             for _, status, _ in running:
                 timed(status)
+            for _, argv in FLOORS:
+                timed(argv)
         for _ in range(RUNS):
             for k, (_, status, _) in enumerate(running):
                 times[k].append(timed(status))
+            for name, argv in FLOORS:
+                floor_times[name].append(timed(argv))
+        client_times += times[1]
         s, c = statistics.median(times[0]), statistics.median(times[1])
         print(f"| {n:,} | {s:.2f} ms (p90 {p90(times[0]):.2f}) | {c:.2f} ms (p90 {p90(times[1]):.2f}) | ×{s / c:.2f} |",
               flush=True)
@@ -109,3 +125,14 @@ for n in SIZES:
             stop(daemon, shutdown)
         for w in works:
             shutil.rmtree(w, ignore_errors=True)
+
+if FLOORS:
+    c = statistics.median(client_times)
+    print()
+    print(f"Floors, timed in the same turns (C client: {c:.2f} ms, median over all sizes):")
+    print()
+    print("| process | median | p90 | ×C client |")
+    print("|---|---|---|---:|")
+    for name, xs in floor_times.items():
+        m = statistics.median(xs)
+        print(f"| {name} | {m:.2f} ms | {p90(xs):.2f} ms | ×{m / c:.2f} |")

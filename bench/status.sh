@@ -5,6 +5,9 @@
 #   bench/status.sh 2000         # other sizes
 #   RUNS=50 bench/status.sh      # more runs per client (20)
 #
+# Also times two floors in the same turns: a Rust "hello" (bench/hello.rs) and
+# `steward --version` (bench/status.py says why).
+#
 # Needs the shared harness (HARNESS, default ../shared/bench) for pbsup's source, and gcc.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,4 +19,5 @@ target_dir=$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 mkdir -p "$target_dir/bench"
 gcc -O2 -o "$target_dir/bench/pbsup" "$HARNESS/src/pbsup.c"
-python3 bench/status.py "$target_dir/release/steward" "$target_dir/bench/pbsup" "$@"
+rustc --edition 2021 -C opt-level=3 -C panic=abort -o "$target_dir/bench/hello" bench/hello.rs
+HELLO=$target_dir/bench/hello python3 bench/status.py "$target_dir/release/steward" "$target_dir/bench/pbsup" "$@"

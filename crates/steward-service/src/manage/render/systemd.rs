@@ -204,11 +204,29 @@ fn geometric(delays: &[Duration]) -> bool {
     if first <= 0.0 || last <= first {
         return false;
     }
-    let steps = (delays.len() - 1) as f64;
+    let Ok(steps) = i32::try_from(delays.len() - 1) else { return false };
+    let factor = nth_root(last / first, steps);
     delays.iter().enumerate().all(|(k, d)| {
-        let expected = first * (last / first).powf(k as f64 / steps);
+        let expected = first * factor.powi(k as i32);
         (d.as_secs_f64() - expected).abs() <= (expected * 0.01).max(0.001)
     })
+}
+
+/// The `n`th root of `q` (`q` > 1, `n` ≥ 1), by bisection on integer powers. `f64::powf` was
+/// steward's only call into libm, which made every steward process, CLI calls included, load
+/// that library at start; `powi` needs none.
+fn nth_root(q: f64, n: i32) -> f64 {
+    let (mut low, mut high) = (1.0_f64, q);
+    // Each step halves the interval: 64 leave it below an f64's precision of the root.
+    for _ in 0..64 {
+        let mid = low + (high - low) / 2.0;
+        if mid.powi(n) < q {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low + (high - low) / 2.0
 }
 
 /// A user or group name as systemd accepts it in `User=` (a name or a numeric id).
@@ -322,5 +340,23 @@ mod tests {
         assert!(err.starts_with("systemd cannot honour restart reset_after"), "{err}");
         // One delay: a reset window changes nothing.
         assert!(text(RestartPolicy::on_failure([s(1)]).reset_after(s(60))).is_ok());
+        // A factor that is no integer: 1 s to 1 h in 4 steps (×7.746 each), rounded to ms.
+        let ms = Duration::from_millis;
+        let steps = [ms(1000), ms(7746), ms(60000), ms(464758), ms(3_600_000)];
+        assert!(text(RestartPolicy::on_failure(steps))
+            .unwrap()
+            .ends_with("RestartSteps=4\nRestartMaxDelaySec=3600s\n"));
+        let off = [ms(1000), ms(7746), ms(61000), ms(464758), ms(3_600_000)];
+        assert!(text(RestartPolicy::on_failure(off)).is_err());
+    }
+
+    #[test]
+    fn nth_root_is_exact_to_the_last_bits() {
+        for (q, n, root) in
+            [(8.0, 3, 2.0), (2.0, 1, 2.0), (3600.0, 4, 3600f64.sqrt().sqrt()), (1e9, 2, 31622.776601683792)]
+        {
+            let got = nth_root(q, n);
+            assert!((got - root).abs() <= root * 1e-14, "{q}^(1/{n}) = {got}, not {root}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 # The link order of steward's hot functions (crates/steward/startup.order).
 #
 #   scripts/startup-order.sh          # profile the release binary, rewrite the order file
-#   scripts/startup-order.sh check    # build release, fail if the file has gone stale
+#   scripts/startup-order.sh check    # build release, fail if the file has gone stale (or the
+#                                     # binary needs a shared library besides libc, libgcc_s)
 #
 # Why: a file-backed page fault maps up to 16 neighbouring pages of the binary ("fault
 # around"), so the ~0.7 MB of functions that starting, supervising and answering `status`
@@ -65,6 +66,16 @@ if [ "${1:-}" = check ]; then
         say "stale (under 90% of the rest): run scripts/startup-order.sh to regenerate it and commit the file"
         exit 1
     fi
+    # Each shared library is loaded by every steward process, each CLI call too: libm, for one
+    # powf, cost 0.1 ms of every start and 0.3 MB resident (docs/benchmarks.md, section 18).
+    extra=$(readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' \
+        | grep -v -x -e libc.so.6 -e libgcc_s.so.1 || true)
+    if [ -n "$extra" ]; then
+        say "the release binary now needs $(echo $extra) besides libc and libgcc_s: find the call that"
+        say "pulls it in (nm -D --undefined-only), and avoid it or say in docs/benchmarks.md why it is worth it"
+        exit 1
+    fi
+    say "shared libraries: libc and libgcc_s only"
     exit 0
 fi
 

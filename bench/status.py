@@ -13,10 +13,10 @@ process, one unix-socket round trip, the daemon writing a line per program). Out
 to /dev/null for both. Prints one Markdown row per N: the medians, p90s and the ratio.
 
 With HELLO (a Rust "hello" built in release, as bench/status.sh does), two floors are timed
-in the same turns as the smallest N: that program, the least a Rust process costs to start on this machine, and
-`steward --version`, the least the steward binary costs (the loader, then clap). A second
-table gives each against the C client, so a ratio target can be read against what a Rust
-process or steward's binary takes before it does anything.
+in the same turns as the smallest N: that program, the least a Rust process costs to start
+on this machine, and `steward --version`, the least the steward binary costs (the loader,
+then clap). A second table gives each against the C client at that size, so a ratio target
+can be read against what a Rust process or steward's binary takes before it does anything.
 """
 import os
 import shutil

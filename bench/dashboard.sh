@@ -8,9 +8,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$repo/target/bench/dashboard-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 cd "$repo"
-cargo build --release -q --bin steward -p steward
-cargo build --release -q -p testkit --bin steward-testchild
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+. bench/lib.sh
+release_build -q -p steward --bin steward -p testkit --bin steward-testchild
 uptime
 python3 "$repo/bench/dashboard.py" "$target_dir/release" "$OUT"
 uptime

@@ -20,7 +20,7 @@ OUT=${OUT:-$repo/target/bench/ship-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 cd "$repo"
-cargo build --release -q -p steward -p testkit --bins
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+. bench/lib.sh
+release_build -q -p steward -p testkit --bins
 python3 "$repo/bench/ship.py" "$target_dir/release" "$OUT"
 echo "[bench] results in $OUT (ship.md, ship.json)" >&2

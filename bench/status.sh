@@ -14,9 +14,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HARNESS=${HARNESS:-$repo/../shared/bench}
 [ -f "$HARNESS/src/pbsup.c" ] || { echo "no harness at $HARNESS (set HARNESS=...)" >&2; exit 2; }
 cd "$repo"
-cargo build --release --bin steward >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+. bench/lib.sh
+release_build --bin steward
 mkdir -p "$target_dir/bench"
 gcc -O2 -o "$target_dir/bench/pbsup" "$HARNESS/src/pbsup.c"
 rustc --edition 2021 -C opt-level=3 -C panic=abort -o "$target_dir/bench/hello" bench/hello.rs

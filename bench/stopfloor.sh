@@ -8,7 +8,6 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-cargo build --release --bin steward >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+. bench/lib.sh
+release_build --bin steward
 python3 bench/stopfloor.py "$target_dir/release/steward" "${1:-5000}" "${2:-3}"

@@ -7,9 +7,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
-cargo build --release --bin steward >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+. bench/lib.sh
+release_build --bin steward
 echo "| programs | status, idle | one restart: steward CPU | restart --all | crash storm (all SIGKILLed) | status during the storm | \`--version\` at the same moments |"
 echo "|---:|---|---|---|---|---|---|"
 sizes=("$@")

@@ -44,14 +44,15 @@ if [ "${1:-}" = check ]; then
     # Every name of the start-and-idle part must be found: one missing hot function (a
     # renamed task's poll, say) spreads idle's code over more pages, 0.37 MB once. Of the
     # rest, which runs rarely, 90% is enough.
-    grep -qxF "$marker" "$order" || { say "crates/steward/startup.order has no start-and-idle marker: run scripts/startup-order.sh to regenerate it"; exit 1; }
+    at=$(grep -nxF "$marker" "$order" | cut -d: -f1 | head -1)
+    [ -n "$at" ] || { say "crates/steward/startup.order has no start-and-idle marker: run scripts/startup-order.sh to regenerate it"; exit 1; }
     symbols=$(mktemp)
     trap 'rm -f "$symbols"' EXIT
     nm "$bin" | awk '{print $NF}' | sort -u > "$symbols"
     names() { grep -v '^#' | sort -u || true; }    # a part's symbol names
     count() { grep -c . || true; }
-    idle=$(sed -n "1,/^# start and idle end here/p" "$order" | names)
-    rest=$(sed "1,/^# start and idle end here/d" "$order" | names)
+    idle=$(head -n "$at" "$order" | names)
+    rest=$(tail -n "+$((at + 1))" "$order" | names)
     missing=$(comm -23 <(printf '%s\n' "$idle") "$symbols")
     total=$(printf '%s\n' "$rest" | count)
     found=$(comm -12 <(printf '%s\n' "$rest") "$symbols" | count)
